@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# egpuhp top-level build.
+#
+#   make                      module (running kernel, or KDIR=...) + userspace
+#   make module KDIR=DIR      module against any kernel build/headers tree
+#   make user                 egpud, egpuctl, libegpu
+#   make check                install deps, fetch test kernels, build, run every test
+#   make demo                 boot the virtual eGPU dock and show egpuhp's events
+#   make lint                 W=1 + sparse against every test kernel, checkpatch
+#   make install DESTDIR=...  install everything to the usual places
+#   make dkms-install / dkms-remove
+#   make vm-shell [KERNEL=6.12]  interactive virtual dock
+
+VERSION		:= 0.1.0
+KVER		?= $(shell uname -r)
+KDIR		?= /lib/modules/$(KVER)/build
+PREFIX		?= /usr
+SBINDIR		?= $(PREFIX)/sbin
+BINDIR		?= $(PREFIX)/bin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+MANDIR		?= $(PREFIX)/share/man
+SYSCONFDIR	?= /etc
+UDEVDIR		?= /lib/udev
+SYSTEMDDIR	?= /lib/systemd/system
+DKMS_SRC	:= $(DESTDIR)/usr/src/egpuhp-$(VERSION)
+
+.PHONY: all module module-clean user clean check demo lint install \
+	install-user install-module install-data dkms-install dkms-remove vm-shell
+
+all: module user
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+module-clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+
+user:
+	$(MAKE) -C user
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+	$(MAKE) -C user clean
+	rm -rf build
+
+check:
+	tests/run-all
+
+demo:
+	tests/vm/demo
+
+vm-shell:
+	tests/vm/vm-shell $(if $(KERNEL),--kernel $(KERNEL))
+
+lint:
+	tests/lint.sh
+
+install: install-user install-data
+	$(if $(wildcard kmod/egpuhp.ko),$(MAKE) install-module)
+
+install-module:
+	install -D -m 0644 kmod/egpuhp.ko \
+		$(DESTDIR)/lib/modules/$(KVER)/updates/egpuhp.ko
+
+install-user: user
+	$(MAKE) -C user install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
+		SBINDIR=$(SBINDIR) BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) \
+		INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR)
+	install -D -m 0644 include/uapi/linux/egpuhp.h \
+		$(DESTDIR)$(INCLUDEDIR)/linux/egpuhp.h
+
+install-data:
+	install -D -m 0644 udev/70-egpuhp.rules $(DESTDIR)$(UDEVDIR)/rules.d/70-egpuhp.rules
+	install -D -m 0644 systemd/egpud.service $(DESTDIR)$(SYSTEMDDIR)/egpud.service
+	install -D -m 0644 systemd/egpuhp-deauthorize.service \
+		$(DESTDIR)$(SYSTEMDDIR)/egpuhp-deauthorize.service
+	install -D -m 0644 modprobe.d/egpuhp.conf.example \
+		$(DESTDIR)$(PREFIX)/share/doc/egpuhp/examples/modprobe.d-egpuhp.conf
+	install -D -m 0644 user/egpud.conf.example \
+		$(DESTDIR)$(PREFIX)/share/doc/egpuhp/examples/egpud.conf
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/egpuhp/hooks.d
+	install -d -m 0700 $(DESTDIR)/var/lib/egpuhp
+
+# DKMS builds from a copy of the module sources under /usr/src.
+dkms-install:
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/kmod $(DKMS_SRC)/include/uapi/linux
+	install -m 0644 Kbuild dkms.conf $(DKMS_SRC)/
+	install -m 0644 kmod/Kbuild kmod/*.c kmod/*.h $(DKMS_SRC)/kmod/
+	install -m 0644 include/uapi/linux/egpuhp.h $(DKMS_SRC)/include/uapi/linux/
+	sed 's/@VERSION@/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+	dkms add -m egpuhp -v $(VERSION)
+	dkms build -m egpuhp -v $(VERSION) -k $(KVER)
+	dkms install -m egpuhp -v $(VERSION) -k $(KVER)
+
+dkms-remove:
+	-dkms remove -m egpuhp -v $(VERSION) --all
+	rm -rf $(DKMS_SRC)

@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Static checks of the kernel code (kmod/ and the test modules):
+#  - a W=1 C=1 (sparse) build against every Debian kernel we support;
+#    any compiler or sparse diagnostic fails the build's check
+#  - checkpatch.pl --strict from Debian's linux-source-6.12 over kmod/
+# With --tap, prints one TAP line per check (used by tests/runner.py).
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+tap=0
+[[ ${1:-} == --tap ]] && tap=1
+kernels=${EGPUHP_LINT_KERNELS:-6.1 6.12 6.1-rt 6.12-rt}
+n=0
+failed=0
+
+result() {	# result STATUS NAME [DETAIL-FILE]
+	n=$((n + 1))
+	if [[ $1 == ok ]]; then
+		((tap)) && echo "ok $n - $2" || echo "PASS: $2"
+	else
+		failed=$((failed + 1))
+		((tap)) && echo "not ok $n - $2" || echo "FAIL: $2"
+		[[ -n ${3:-} ]] && sed 's/^/#   /' "$3" | head -60
+	fi
+}
+
+tests/vm/kernels.sh fetch $kernels >/dev/null || {
+	echo "lint: cannot fetch kernel headers for: $kernels" >&2
+	exit 1
+}
+
+for k in $kernels; do
+	kdir=$(tests/vm/kernels.sh path "$k" headers)
+	work=$top/build/lint/$k
+	rm -rf "$work"
+	mkdir -p "$work/tests/vm"
+	cp -r Kbuild kmod include "$work/"
+	[[ -d tests/vm/modules ]] && cp -r tests/vm/modules "$work/tests/vm/"
+	log=$work/build.log
+	for dir in "$work" ${work}/tests/vm/modules; do
+		[[ -f $dir/Kbuild ]] || continue
+		make -C "$kdir" M="$dir" W=1 C=1 modules >>"$log" 2>&1 ||
+			echo "make failed in $dir" >>"$log"
+	done
+	# Only diagnostics count: kbuild's progress lines and the BTF
+	# note about a missing vmlinux are not findings.
+	grep -E 'warning:|error:|make failed|Error [0-9]' "$log" >"$work/findings" || true
+	if [[ -s $work/findings ]]; then
+		result fail "W=1 sparse build against $k" "$work/findings"
+	else
+		result ok "W=1 sparse build against $k"
+	fi
+done
+
+# checkpatch.pl and the data files it reads, unpacked once from Debian's
+# linux-source-6.12 tarball.
+cp_dir=$top/.cache/checkpatch
+if [[ ! -x $cp_dir/scripts/checkpatch.pl ]]; then
+	tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -1)
+	if [[ -z $tarball ]]; then
+		result fail "checkpatch (linux-source-6.12 not installed)"
+	else
+		mkdir -p "$cp_dir"
+		tar -xf "$tarball" -C "$cp_dir" --strip-components=1 \
+			--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+			'*/scripts/const_structs.checkpatch'
+	fi
+fi
+if [[ -x $cp_dir/scripts/checkpatch.pl ]]; then
+	out=$top/build/lint/checkpatch.log
+	mkdir -p "$(dirname "$out")"
+	files=$(ls kmod/*.c kmod/*.h tests/vm/modules/*.c 2>/dev/null)
+	if "$cp_dir/scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f $files >"$out" 2>&1; then
+		result ok "checkpatch --strict kmod/ tests/vm/modules/"
+	else
+		result fail "checkpatch --strict kmod/ tests/vm/modules/" "$out"
+	fi
+fi
+
+((tap)) && echo "1..$n"
+((failed == 0))

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * egpud's control socket protocol (SOCK_STREAM, AF_UNIX).
+ *
+ * Request: one line, "verb arg1 arg2...\n".  Words are separated by one
+ * space; a word containing a space, '%' or a control character has those
+ * bytes written as %XX (see egpud_proto_quote).  A leading word "--json"
+ * asks for JSON output.  At most EGPUD_PROTO_MAX_LINE bytes.
+ *
+ * Reply: text (or JSON) streamed as it is produced, never containing a NUL
+ * byte, then one NUL byte, then the exit status as decimal and "\n"
+ * (0 ok, 1 failure, 2 usage); then the server closes the connection.
+ * Refusals are replies like any other: "egpud: refused: ...", status 1.
+ *
+ * The "watch" verb never ends: after "ok\n" the server sends one line per
+ * device event (see libegpu/egpu.h) until the client closes.
+ *
+ * Verbs: read-only ones anyone may use; mutating ones need uid 0 or
+ * membership (primary or supplementary) in the configured socket-group.
+ */
+#ifndef EGPUD_PROTO_H
+#define EGPUD_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define EGPUD_DEFAULT_SOCKET	"/run/egpuhp/egpud.sock"
+#define EGPUD_SOCKET_ENV	"EGPUD_SOCKET"	/* overrides the default */
+#define EGPUD_PROTO_MAX_LINE	4096
+#define EGPUD_PROTO_MAX_ARGS	32
+
+/* The socket path a client should use: explicit, else $EGPUD_SOCKET, else default. */
+const char *egpud_socket_path(const char *explicit_path);
+
+/* Connect; returns an fd or -errno. */
+int egpud_connect(const char *path);
+
+/* Write one request line for argv[0..argc-1] (json adds "--json"). */
+int egpud_send_request(int fd, bool json, int argc, char *const argv[]);
+
+/*
+ * Read a reply: copy the body to out as it arrives, return the exit
+ * status (>= 0), or -errno if the connection broke before the status.
+ */
+int egpud_read_reply(int fd, FILE *out);
+
+/* Quote one word into buf (%XX for ' ', '%', control bytes); -ENOSPC if too long. */
+int egpud_proto_quote(const char *word, char *buf, size_t len);
+
+/*
+ * Split a request line in place into argv (unquoting each word).
+ * Returns argc, or -EINVAL (empty, too many words, bad %XX).
+ */
+int egpud_proto_split(char *line, char **argv, int max);
+
+/* Who is asking, from SO_PEERCRED and the group database. */
+struct egpud_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Fill peer from the connected socket fd (SO_PEERCRED). */
+int egpud_peer_get(int fd, struct egpud_peer *peer);
+
+/*
+ * May peer run a mutating verb?  Root may; so may a member (primary gid
+ * or supplementary, from getgrouplist) of admin_gid when admin_gid is not
+ * (gid_t)-1.  Returns true/false; on false, why holds the reason.
+ */
+bool egpud_peer_may_act(const struct egpud_peer *peer, gid_t admin_gid,
+			const char *admin_group_name, char *why, size_t len);
+
+/* True for verbs that change state (authorize, enroll, ...). */
+bool egpud_verb_is_mutating(const char *verb);
+
+#endif /* EGPUD_PROTO_H */

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * egpuctl command table.
+ *
+ * Every command lives in its own file user/egpuctl/cmd_<name>.c and defines
+ * one "const struct egpuctl_cmd egpuctl_cmd_<name>".  The dispatcher in
+ * main.c walks EGPUCTL_COMMANDS below, so adding a command means: write the
+ * file, add one EGPUCTL_CMD(<name>) line to the list.
+ *
+ * run() gets argv with argv[0] == the command name; global options (--json,
+ * --socket) are already removed and parsed into *o.  Exit codes:
+ * EGPUCTL_OK (0), EGPUCTL_FAIL (1), EGPUCTL_USAGE (2).
+ */
+#ifndef EGPUCTL_COMMANDS_H
+#define EGPUCTL_COMMANDS_H
+
+#include <stdbool.h>
+
+#define EGPUCTL_OK	0
+#define EGPUCTL_FAIL	1
+#define EGPUCTL_USAGE	2
+
+struct egpuctl_opts {
+	bool json;		/* --json: machine readable output */
+	bool verbose;		/* -v */
+	const char *socket_path; /* egpud's socket (--socket or default) */
+};
+
+struct egpuctl_cmd {
+	const char *name;
+	const char *args;	/* usage synopsis of the arguments, "" if none */
+	const char *help;	/* one line */
+	int (*run)(int argc, char **argv, const struct egpuctl_opts *o);
+};
+
+/*
+ * The one list of commands, in the order "egpuctl help" shows them.
+ * EGPUCTL_CMD(x) names egpuctl_cmd_x from cmd_x.c.
+ */
+#define EGPUCTL_COMMANDS(EGPUCTL_CMD)					\
+	EGPUCTL_CMD(list)						\
+	EGPUCTL_CMD(status)						\
+	EGPUCTL_CMD(monitor)						\
+	EGPUCTL_CMD(authorize)						\
+	EGPUCTL_CMD(deauthorize)					\
+	EGPUCTL_CMD(enroll)						\
+	EGPUCTL_CMD(forget)						\
+	EGPUCTL_CMD(import_bolt)					\
+	EGPUCTL_CMD(policy)						\
+	/* --- engineer "quirks": quirks, reset --- */			\
+	/* --- engineer "cuda": workloads, checkpoint, restore, migrate --- */ \
+	/* --- end of list --- */
+
+#define EGPUCTL_DECLARE_CMD(x) extern const struct egpuctl_cmd egpuctl_cmd_##x;
+EGPUCTL_COMMANDS(EGPUCTL_DECLARE_CMD)
+#undef EGPUCTL_DECLARE_CMD
+
+/* Helpers shared by commands (main.c). */
+
+/*
+ * Send "verb args..." to egpud and copy its reply to stdout; returns the
+ * daemon's exit status, or EGPUCTL_FAIL with a message on stderr if the
+ * daemon cannot be reached.
+ */
+int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv);
+
+/* Print "usage: egpuctl <cmd> <args>" for cmd on stderr; returns EGPUCTL_USAGE. */
+int egpuctl_usage(const struct egpuctl_cmd *cmd);
+
+#endif /* EGPUCTL_COMMANDS_H */
