@@ -25,8 +25,13 @@ SYSCONFDIR	?= /etc
 UDEVDIR		?= /lib/udev
 SYSTEMDDIR	?= /lib/systemd/system
 DKMS_SRC	:= $(DESTDIR)/usr/src/egpuhp-$(VERSION)
+# Extra dkms options (e.g. --dkmstree/--sourcetree for a sandboxed test) and
+# an explicit kernel source dir for kernels whose headers are not installed.
+DKMS_FLAGS	?=
+DKMS_KDIR	?=
+DKMS		= dkms $(DKMS_FLAGS)
 
-.PHONY: all module module-clean user clean check demo lint install \
+.PHONY: all module module-clean user clean check demo bench lint install \
 	install-user install-module install-data dkms-install dkms-remove vm-shell
 
 all: module user
@@ -48,8 +53,22 @@ clean:
 check:
 	tests/run-all
 
+# The demo does its own set-up like "check": packages, one kernel, builds.
 demo:
-	tests/vm/demo
+	tests/deps.sh
+	tests/vm/kernels.sh fetch 6.12
+	$(MAKE) -C user
+	$(if $(wildcard tests/kmod/Makefile),$(MAKE) -C tests/kmod)
+	tests/vm/build-modules.sh 6.12
+	python3 tests/demo.py --kernel 6.12
+
+# Benchmarks: not tests; each prints JSON.  BENCH=name picks one.
+bench:
+	tests/deps.sh
+	for b in $(if $(BENCH),bench/$(BENCH)*,$(wildcard bench/*.py bench/*.sh)); do \
+		echo "== $$b"; \
+		case $$b in *.py) python3 $$b ;; *) bash $$b ;; esac || exit 1; \
+	done
 
 vm-shell:
 	tests/vm/vm-shell $(if $(KERNEL),--kernel $(KERNEL))
@@ -91,10 +110,11 @@ dkms-install:
 	install -m 0644 kmod/Kbuild kmod/*.c kmod/*.h $(DKMS_SRC)/kmod/
 	install -m 0644 include/uapi/linux/egpuhp.h $(DKMS_SRC)/include/uapi/linux/
 	sed 's/@VERSION@/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
-	dkms add -m egpuhp -v $(VERSION)
-	dkms build -m egpuhp -v $(VERSION) -k $(KVER)
-	dkms install -m egpuhp -v $(VERSION) -k $(KVER)
+	$(DKMS) add -m egpuhp -v $(VERSION)
+	$(DKMS) build -m egpuhp -v $(VERSION) -k $(KVER) \
+		$(if $(DKMS_KDIR),--kernelsourcedir $(DKMS_KDIR))
+	$(if $(DKMS_NO_INSTALL),,$(DKMS) install -m egpuhp -v $(VERSION) -k $(KVER))
 
 dkms-remove:
-	-dkms remove -m egpuhp -v $(VERSION) --all
+	-$(DKMS) remove -m egpuhp -v $(VERSION) --all
 	rm -rf $(DKMS_SRC)

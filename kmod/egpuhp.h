@@ -75,7 +75,6 @@ struct egpuhp_router {
 /* main.c: run-time settings (module parameters, EGPUHP_CMD_SET_CONFIG) */
 extern bool egpuhp_track_hotplug;
 extern unsigned int egpuhp_watchdog_ms;
-extern unsigned int egpuhp_link_poll_ms;
 
 /* event.c: builds events, assigns sequence numbers, multicasts */
 struct egpuhp_stats {
@@ -95,7 +94,9 @@ void egpuhp_event_get_stats(struct egpuhp_stats *st);
 void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 		      u64 ts_ns, bool atomic);
 void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
-			 u64 ts_ns);
+			 u32 flags, u64 ts_ns);
+/* false until the family is registered and again once unregistering */
+extern bool egpuhp_event_enabled;
 /* Used by quirks/reset code (engineer "quirks"); may sleep. */
 void egpuhp_event_quirk_applied(struct pci_dev *pdev, u32 actions);
 void egpuhp_event_reset(struct pci_dev *pdev, enum egpuhp_event ev,
@@ -113,12 +114,29 @@ int egpuhp_nl_put_version(struct sk_buff *skb);
  */
 int egpuhp_nl_put_dev(struct sk_buff *skb, struct pci_dev *pdev,
 		      struct egpuhp_dev *d);
+/* the attributes of a router (inside an EGPUHP_A_ROUTER nest) */
+int egpuhp_nl_put_router_attrs(struct sk_buff *skb,
+			       const struct egpuhp_router *r);
 /*
  * Look up the PCI function named by EGPUHP_A_DEV/EGPUHP_DEV_A_NAME in a
  * request.  Returns a referenced pci_dev (pci_dev_put() it) or an ERR_PTR
  * with an extack message set.
  */
 struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info);
+/*
+ * A required top-level attribute: like GENL_REQ_ATTR_CHECK() (which only
+ * names the missing type) plus a readable extack message.  True if missing.
+ */
+#define EGPUHP_NL_REQUIRE(info, attr, msg) ({				\
+	struct genl_info *__i = (info);					\
+	bool __missing = !__i->attrs[attr];				\
+									\
+	if (__missing) {						\
+		NL_SET_ERR_ATTR_MISS(__i->extack, NULL, attr);		\
+		NL_SET_ERR_MSG(__i->extack, msg);			\
+	}								\
+	__missing;							\
+})
 extern const struct nla_policy egpuhp_dev_nl_policy[EGPUHP_DEV_A_MAX + 1];
 
 /* devtab.c: the table of tracked functions and routers */
@@ -130,6 +148,10 @@ unsigned int egpuhp_devtab_generation(void);
 struct egpuhp_dev *egpuhp_dev_alloc(struct pci_dev *pdev);
 /* insert; returns false (and frees nothing) if already tracked */
 bool egpuhp_dev_insert(struct egpuhp_dev *d);
+struct list_head *egpuhp_devtab_list(void);
+/* iterate tracked functions; caller holds the lock */
+#define egpuhp_for_each_dev(d) \
+	list_for_each_entry(d, egpuhp_devtab_list(), node)
 struct egpuhp_dev *egpuhp_dev_find(struct pci_dev *pdev);	/* ref'd */
 struct egpuhp_dev *egpuhp_dev_find_name(const char *name);	/* ref'd */
 void egpuhp_dev_unlink(struct egpuhp_dev *d);
@@ -141,6 +163,7 @@ void egpuhp_devtab_clear(void);
 /* router table */
 bool egpuhp_router_insert(struct egpuhp_router *r);
 struct egpuhp_router *egpuhp_router_take(struct device *dev);
+/* copies (no device reference); caller holds the lock for all of these */
 bool egpuhp_router_copy_nth(unsigned int idx, struct egpuhp_router *out);
 bool egpuhp_router_copy_name(const char *name, struct egpuhp_router *out);
 bool egpuhp_router_update(struct egpuhp_router *r);

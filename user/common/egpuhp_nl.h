@@ -101,7 +101,7 @@ struct egpuhp_info {
 };
 
 /* One notification (EGPUHP_CMD_EVENT). */
-struct egpuhp_event {
+struct egpuhp_nl_event {
 	uint64_t seq;
 	uint64_t timestamp_ns;
 	uint32_t event;		/* enum egpuhp_event */
@@ -132,7 +132,7 @@ int egpuhp_nl_set_rcvbuf(struct egpuhp_nl *nl, int bytes);
  * 0 when the socket is drained, -ENOBUFS when the kernel dropped messages
  * (the caller must resync by dump), or another negative errno.
  */
-typedef void (*egpuhp_event_cb)(const struct egpuhp_event *ev, void *arg);
+typedef void (*egpuhp_event_cb)(const struct egpuhp_nl_event *ev, void *arg);
 int egpuhp_nl_read_events(struct egpuhp_nl *nl, egpuhp_event_cb cb, void *arg);
 
 /* Dumps: *out is a malloc'ed array of *n entries (free() it). */
@@ -166,7 +166,7 @@ int egpuhp_nl_request(struct egpuhp_nl *nl, uint8_t cmd, bool dump,
 int egpuhp_parse_dev(struct nlattr *nest, struct egpuhp_dev *d);
 int egpuhp_parse_router(struct nlattr *nest, struct egpuhp_router *r);
 int egpuhp_parse_quirk(struct nlattr *nest, struct egpuhp_quirk *q);
-int egpuhp_parse_event(struct nlattr **tb, struct egpuhp_event *ev);
+int egpuhp_parse_event(struct nlattr **tb, struct egpuhp_nl_event *ev);
 
 /* Names, for output and hooks. */
 const char *egpuhp_event_name(uint32_t event);	/* "pci-add", ... */

@@ -48,7 +48,13 @@ struct egpuctl_cmd {
 	EGPUCTL_CMD(import_bolt)					\
 	EGPUCTL_CMD(policy)						\
 	/* --- engineer "quirks": quirks, reset --- */			\
+	EGPUCTL_CMD(quirks)						\
+	EGPUCTL_CMD(reset)						\
 	/* --- engineer "cuda": workloads, checkpoint, restore, migrate --- */ \
+	EGPUCTL_CMD(workloads)						\
+	EGPUCTL_CMD(checkpoint)						\
+	EGPUCTL_CMD(restore)						\
+	EGPUCTL_CMD(migrate)						\
 	/* --- end of list --- */
 
 #define EGPUCTL_DECLARE_CMD(x) extern const struct egpuctl_cmd egpuctl_cmd_##x;

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Checkpoint/restore throughput of a CUDA process: egpuhp vs the driver.
+
+In one run, for 1, 4 and 16 GiB of device memory held by tests/gpu/cuda_worker:
+  - through egpud: wall time of "egpuctl checkpoint PID" and "egpuctl restore
+    PID" (socket hop, egpud, engine helper, pre-flight checks, driver calls);
+  - direct: bench/cuda_checkpoint_direct, the driver calls alone
+    (lock+checkpoint, restore+unlock), timed around the calls;
+  - the pinned-memory H2D/D2H copy bandwidth of the same GPU (the link's limit).
+GB/s are 1e9 bytes per second of the worker's allocation.  Each size is
+measured --reps times per path (alternating), the median is reported, after
+one untimed warm-up cycle per path (module load, cuInit, helper start).
+Target: egpud within 5% of direct.  Prints one JSON document (and --out FILE).
+
+  cuda_checkpoint.py [--bin build/gpu] [--user-bin build/user] [--sizes 1,4,16]
+                     [--reps 2] [--client auto|egpuctl|gwtool] [--out FILE]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "tests", "gpu"))
+import gpu_tests  # noqa: E402  (Worker, Client, start_egpud, gpu_list)
+
+GIB = 1 << 30
+
+
+def direct_cycle(exe, pid, log):
+    p = subprocess.run([exe, str(pid)], capture_output=True, text=True)
+    log.write("$ %s %d [rc=%d]\n%s%s\n" % (exe, pid, p.returncode, p.stdout, p.stderr))
+    if p.returncode:
+        raise RuntimeError("direct cycle failed: " + p.stderr.strip())
+    d = json.loads(p.stdout)
+    return d["lock_ms"] + d["checkpoint_ms"], d["restore_ms"] + d["unlock_ms"], d
+
+
+def egpud_cycle(client, pid):
+    rc, ck, t_ck = client.call("checkpoint", pid)
+    if rc or not ck.get("ok"):
+        raise RuntimeError("checkpoint through egpuhp failed: %s" % ck)
+    rc, rs, t_rs = client.call("restore", pid)
+    if rc or not rs.get("ok"):
+        raise RuntimeError("restore through egpuhp failed: %s" % rs)
+    return t_ck, t_rs, {"checkpoint": ck.get("steps"), "restore": rs.get("steps")}
+
+
+def gbps(nbytes, ms):
+    return round(nbytes / (ms * 1e6), 3) if ms > 0 else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.environ.get("GPU_BIN_DIR", "build/gpu"))
+    ap.add_argument("--user-bin", default=os.environ.get("USER_BIN_DIR", "build/user"))
+    ap.add_argument("--sizes", default="1,4,16")
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--client", choices=["auto", "egpuctl", "gwtool"], default="auto")
+    ap.add_argument("--out")
+    ap.add_argument("--log", default=os.devnull)
+    a = ap.parse_args()
+    log = open(a.log, "a")
+
+    ok, why = gpu_tests.nvidia_present()
+    if not ok:
+        print(json.dumps({"skipped": why}))
+        return 0
+    rundir = tempfile.mkdtemp(prefix="egpuhp-bench-")
+    os.environ["EGPUHP_RUN_DIR"] = rundir
+    egpud, client, path = None, None, None
+    if a.client in ("auto", "egpuctl"):
+        egpud, env = gpu_tests.start_egpud(a.user_bin, rundir, log)
+        if egpud:
+            client = gpu_tests.Client([os.path.join(a.user_bin, "egpuctl")], log, env)
+            path = "egpuctl -> egpud -> gpuwork helper"
+    if not client:
+        if a.client == "egpuctl":
+            print(json.dumps({"error": "egpud not available"}))
+            return 1
+        client = gpu_tests.Client([os.path.join(a.bin, "gwtool")], log)
+        path = "gwtool -> gpuwork helper (egpud not available)"
+    direct = os.path.join(a.bin, "cuda_checkpoint_direct")
+    worker_exe = os.path.join(a.bin, "cuda_worker")
+    gpus = gpu_tests.gpu_list()
+
+    bw = subprocess.run([os.path.join(a.bin, "cuda_pinned_bw"), "--device", "0", "--mib",
+                         "2048"], capture_output=True, text=True)
+    pinned = json.loads(bw.stdout) if bw.returncode == 0 else {"error": bw.stderr}
+
+    result = {"gpu": {"pci": gpus[0][0], "name": gpus[0][2]}, "egpuhp_path": path,
+              "pinned_copy": pinned, "reps": a.reps, "sizes": []}
+    first = True
+    try:
+        for gib in [int(x) for x in a.sizes.split(",")]:
+            nbytes = gib * GIB
+            w = gpu_tests.Worker(worker_exe, ["--mib", str(gib * 1024), "--iters", "1000000",
+                                              "--sleep-ms", "100", "--device", "0"], log)
+            if not w.wait_ready():
+                raise RuntimeError("worker of %d GiB did not start: %s" % (gib, w.lines))
+            time.sleep(0.5)
+            if first:   # warm-up: driver load, cuInit in the helper, page cache
+                direct_cycle(direct, w.pid, log)
+                egpud_cycle(client, w.pid)
+                first = False
+            d_ck, d_rs, e_ck, e_rs, e_steps, d_raw = [], [], [], [], [], []
+            for _ in range(a.reps):
+                ck, rs, raw = direct_cycle(direct, w.pid, log)
+                d_ck.append(ck)
+                d_rs.append(rs)
+                d_raw.append(raw)
+                ck, rs, steps = egpud_cycle(client, w.pid)
+                e_ck.append(ck)
+                e_rs.append(rs)
+                e_steps.append(steps)
+            w.p.kill()
+            w.finish(timeout=30)
+            m = {k: statistics.median(v) for k, v in
+                 (("d_ck", d_ck), ("d_rs", d_rs), ("e_ck", e_ck), ("e_rs", e_rs))}
+            result["sizes"].append({
+                "gib": gib,
+                "direct": {"checkpoint_ms": round(m["d_ck"], 1),
+                           "restore_ms": round(m["d_rs"], 1),
+                           "checkpoint_gbps": gbps(nbytes, m["d_ck"]),
+                           "restore_gbps": gbps(nbytes, m["d_rs"]),
+                           "runs": d_raw},
+                "egpud": {"checkpoint_ms": round(m["e_ck"], 1),
+                          "restore_ms": round(m["e_rs"], 1),
+                          "checkpoint_gbps": gbps(nbytes, m["e_ck"]),
+                          "restore_gbps": gbps(nbytes, m["e_rs"]),
+                          "engine_steps": e_steps,
+                          "all_checkpoint_ms": [round(x, 1) for x in e_ck],
+                          "all_restore_ms": [round(x, 1) for x in e_rs]},
+                "egpud_vs_direct_pct": {
+                    "checkpoint": round((m["e_ck"] / m["d_ck"] - 1) * 100, 2),
+                    "restore": round((m["e_rs"] / m["d_rs"] - 1) * 100, 2)},
+            })
+    finally:
+        if egpud:
+            egpud.terminate()
+            egpud.wait(timeout=10)
+        if "gwtool" in client.prefix[0]:
+            subprocess.run(client.prefix + ["--shutdown"], capture_output=True)
+    worst = max(max(s["egpud_vs_direct_pct"].values()) for s in result["sizes"])
+    result["target"] = "egpud within 5% of direct"
+    result["worst_overhead_pct"] = worst
+    result["target_met"] = worst <= 5.0
+    text = json.dumps(result, indent=1)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * egpuhp: every difference between the kernel APIs egpuhp.ko builds
+ * against (6.1 and 6.12) is absorbed here, nowhere else.
+ */
+#ifndef _EGPUHP_COMPAT_H
+#define _EGPUHP_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/device.h>
+#include <linux/pci.h>
+#include <net/genetlink.h>
+
+/*
+ * pci_dev_is_disconnected() became a public inline only around 6.9 (and
+ * was backported to some stable trees, Debian's 6.1 among them), so it
+ * cannot be relied on by name.  It is, in every version, a read of
+ * error_state; do the same under our own name.
+ */
+static inline bool egpuhp_pci_disconnected(const struct pci_dev *pdev)
+{
+	return READ_ONCE(pdev->error_state) == pci_channel_io_perm_failure;
+}
+
+/*
+ * The parsed request attributes of a dump: 6.2 folded them into a
+ * struct genl_info inside genl_dumpit_info (the split-ops rework).
+ */
+static inline struct nlattr **egpuhp_dump_attrs(struct netlink_callback *cb)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	return genl_info_dump(cb)->attrs;
+#else
+	return genl_dumpit_info(cb)->attrs;
+#endif
+}
+
+/*
+ * struct bus_type became const in the driver core API (6.3/6.4).  Use the
+ * type of device_driver.bus itself so the pointer passes to
+ * bus_register_notifier()/bus_for_each_dev() in both worlds.
+ */
+typedef typeof(((struct device_driver *)NULL)->bus) egpuhp_bus_ptr;
+
+#endif /* _EGPUHP_COMPAT_H */

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpuhp: building events and multicasting them on the "events" group.
+ *
+ * A message is built first (it may allocate and sleep), then its sequence
+ * number is filled in and it is multicast inside one spinlock, so numbers
+ * have no gaps by construction and every listener receives them in
+ * increasing order.  Only a failure to allocate the message loses a
+ * number's worth of information; that is counted (alloc_fail) and the
+ * number is not consumed, so the stream itself stays gapless and the
+ * listener learns of the loss from the counters or a dump.
+ *
+ * Delivery failures (a listener's socket buffer full) are reported back
+ * to the sender only for listeners that set NETLINK_BROADCAST_ERROR on
+ * their socket; mcast_fail counts those.  Every overrun listener gets
+ * ENOBUFS from recv() in any case and must resync with a dump.
+ */
+#include <linux/spinlock.h>
+#include <linux/ktime.h>
+
+#include "egpuhp.h"
+#include "quirks.h"
+
+static DEFINE_SPINLOCK(send_lock);
+static u64 last_seq;		/* protected by send_lock */
+static struct egpuhp_stats stats;	/* protected by send_lock */
+static atomic64_t alloc_fail = ATOMIC64_INIT(0);
+
+/* genl_register_family() must have succeeded before anything is sent */
+bool egpuhp_event_enabled;
+
+u64 egpuhp_now_ns(void)
+{
+	return ktime_get_boottime_ns();
+}
+
+u64 egpuhp_event_last_seq(void)
+{
+	unsigned long flags;
+	u64 seq;
+
+	spin_lock_irqsave(&send_lock, flags);
+	seq = last_seq;
+	spin_unlock_irqrestore(&send_lock, flags);
+	return seq;
+}
+
+void egpuhp_event_get_stats(struct egpuhp_stats *st)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&send_lock, flags);
+	*st = stats;
+	spin_unlock_irqrestore(&send_lock, flags);
+	st->alloc_fail = atomic64_read(&alloc_fail);
+}
+
+struct event_msg {
+	struct sk_buff *skb;
+	void *hdr;
+	struct nlattr *seq;
+};
+
+static int event_begin(struct event_msg *m, enum egpuhp_event ev, u32 flags,
+		       u64 ts_ns, gfp_t gfp)
+{
+	m->skb = genlmsg_new(NLMSG_GOODSIZE, gfp);
+	if (!m->skb)
+		return -ENOMEM;
+	m->hdr = genlmsg_put(m->skb, 0, 0, &egpuhp_genl_family, 0,
+			     EGPUHP_CMD_EVENT);
+	if (!m->hdr)
+		goto nospace;
+	if (egpuhp_nl_put_version(m->skb))
+		goto nospace;
+	/* the number is assigned at send time, under send_lock */
+	m->seq = nla_reserve_64bit(m->skb, EGPUHP_A_SEQ, sizeof(u64),
+				   EGPUHP_A_PAD);
+	if (!m->seq ||
+	    nla_put_u64_64bit(m->skb, EGPUHP_A_TIMESTAMP_NS, ts_ns,
+			      EGPUHP_A_PAD) ||
+	    nla_put_u32(m->skb, EGPUHP_A_EVENT, ev) ||
+	    nla_put_u32(m->skb, EGPUHP_A_FLAGS, flags))
+		goto nospace;
+	return 0;
+
+nospace:
+	nlmsg_free(m->skb);
+	m->skb = NULL;
+	return -EMSGSIZE;
+}
+
+static void event_lost(void)
+{
+	atomic64_inc(&alloc_fail);
+	pr_warn_ratelimited("egpuhp: event lost (out of memory)\n");
+}
+
+static void event_send(struct event_msg *m)
+{
+	unsigned long flags;
+	u64 seq;
+	int ret;
+
+	genlmsg_end(m->skb, m->hdr);
+	spin_lock_irqsave(&send_lock, flags);
+	seq = ++last_seq;
+	memcpy(nla_data(m->seq), &seq, sizeof(seq));
+	stats.events++;
+	/* the clones for listeners are made inside the lock */
+	ret = genlmsg_multicast(&egpuhp_genl_family, m->skb, 0, 0, GFP_ATOMIC);
+	if (ret == -ESRCH)
+		stats.no_listener++;
+	else if (ret)
+		stats.mcast_fail++;
+	spin_unlock_irqrestore(&send_lock, flags);
+}
+
+void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
+		      u64 ts_ns, bool atomic)
+{
+	struct event_msg m;
+
+	if (!READ_ONCE(egpuhp_event_enabled))
+		return;
+	if (event_begin(&m, ev, flags, ts_ns, atomic ? GFP_ATOMIC : GFP_KERNEL))
+		goto lost;
+	if (egpuhp_nl_put_dev(m.skb, d->pdev, d))
+		goto free;
+	event_send(&m);
+	return;
+free:
+	nlmsg_free(m.skb);
+lost:
+	event_lost();
+}
+
+static int put_router(struct sk_buff *skb, const struct egpuhp_router *r)
+{
+	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_ROUTER);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (egpuhp_nl_put_router_attrs(skb, r)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
+			 u32 flags, u64 ts_ns)
+{
+	struct event_msg m;
+
+	if (!READ_ONCE(egpuhp_event_enabled))
+		return;
+	if (event_begin(&m, ev, flags, ts_ns, GFP_KERNEL))
+		goto lost;
+	if (put_router(m.skb, r))
+		goto free;
+	event_send(&m);
+	return;
+free:
+	nlmsg_free(m.skb);
+lost:
+	event_lost();
+}
+
+/* Quirk and reset events name the function whether it is tracked or not. */
+static int put_pdev(struct sk_buff *skb, struct pci_dev *pdev)
+{
+	struct egpuhp_dev *d;
+	int ret;
+
+	egpuhp_devtab_lock();
+	d = egpuhp_dev_find(pdev);
+	ret = egpuhp_nl_put_dev(skb, pdev, d);
+	egpuhp_devtab_unlock();
+	egpuhp_dev_put(d);
+	return ret;
+}
+
+void egpuhp_event_quirk_applied(struct pci_dev *pdev, u32 actions)
+{
+	struct event_msg m;
+	struct nlattr *nest;
+	u64 ts = egpuhp_now_ns();
+
+	if (!READ_ONCE(egpuhp_event_enabled))
+		return;
+	if (event_begin(&m, EGPUHP_EV_QUIRK_APPLIED, 0, ts, GFP_KERNEL))
+		goto lost;
+	if (put_pdev(m.skb, pdev))
+		goto free;
+	nest = nla_nest_start(m.skb, EGPUHP_A_QUIRK);
+	if (!nest || nla_put_u32(m.skb, EGPUHP_QUIRK_A_ACTIONS, actions))
+		goto free;
+	nla_nest_end(m.skb, nest);
+	event_send(&m);
+	return;
+free:
+	nlmsg_free(m.skb);
+lost:
+	event_lost();
+}
+
+void egpuhp_event_reset(struct pci_dev *pdev, enum egpuhp_event ev,
+			u32 method, u64 duration_ns, int result)
+{
+	struct event_msg m;
+	struct nlattr *nest;
+	u64 ts = egpuhp_now_ns();
+
+	if (!READ_ONCE(egpuhp_event_enabled))
+		return;
+	if (event_begin(&m, ev, 0, ts, GFP_KERNEL))
+		goto lost;
+	if (put_pdev(m.skb, pdev))
+		goto free;
+	nest = nla_nest_start(m.skb, EGPUHP_A_RESET);
+	if (!nest || nla_put_u32(m.skb, EGPUHP_RESET_A_METHOD, method))
+		goto free;
+	if (ev == EGPUHP_EV_RESET_END &&
+	    (nla_put_u64_64bit(m.skb, EGPUHP_RESET_A_DURATION_NS, duration_ns,
+			       EGPUHP_RESET_A_PAD) ||
+	     nla_put_s32(m.skb, EGPUHP_RESET_A_RESULT, result)))
+		goto free;
+	nla_nest_end(m.skb, nest);
+	event_send(&m);
+	return;
+free:
+	nlmsg_free(m.skb);
+lost:
+	event_lost();
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpuhp: external GPU hot-plug tracking and events.
+ *
+ * Module entry points and parameters.  Start-up order makes the netlink
+ * family exist before any hook can fire, and tear-down reverses it: hooks
+ * first (so no new event can start), the family last.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "egpuhp.h"
+#include "quirks.h"
+
+bool egpuhp_track_hotplug;
+unsigned int egpuhp_watchdog_ms;
+
+static int watchdog_ms_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int ret;
+
+	ret = kstrtouint(val, 0, &ms);
+	if (ret)
+		return ret;
+	if (ms && ms < 10)
+		return -EINVAL;	/* a presence check more often is pointless */
+	WRITE_ONCE(egpuhp_watchdog_ms, ms);
+	egpuhp_watchdog_reconfigure();
+	return 0;
+}
+
+static const struct kernel_param_ops watchdog_ms_ops = {
+	.set = watchdog_ms_set,
+	.get = param_get_uint,
+};
+
+module_param_named(track_hotplug, egpuhp_track_hotplug, bool, 0444);
+MODULE_PARM_DESC(track_hotplug,
+		 "Also track every function below a hotplug-capable PCIe port (default: off; change at run time with EGPUHP_CMD_SET_CONFIG)");
+module_param_cb(watchdog_ms, &watchdog_ms_ops, &egpuhp_watchdog_ms, 0644);
+MODULE_PARM_DESC(watchdog_ms,
+		 "Presence check period of tracked GPUs in ms, 0 = off (default: 0, minimum 10)");
+
+static int __init egpuhp_init(void)
+{
+	int ret;
+
+	ret = egpuhp_netlink_init();
+	if (ret)
+		return ret;
+	ret = egpuhp_quirks_init();
+	if (ret)
+		goto err_netlink;
+	ret = egpuhp_pci_watch_init();
+	if (ret)
+		goto err_quirks;
+	ret = egpuhp_tb_watch_init();
+	if (ret)
+		goto err_pci;
+	ret = egpuhp_watchdog_init();
+	if (ret)
+		goto err_tb;
+	pr_info("egpuhp: loaded, version %s, protocol %d\n",
+		EGPUHP_MODULE_VERSION, EGPUHP_GENL_VERSION);
+	return 0;
+
+err_tb:
+	egpuhp_tb_watch_exit();
+err_pci:
+	egpuhp_pci_watch_exit();
+err_quirks:
+	egpuhp_quirks_exit();
+err_netlink:
+	egpuhp_netlink_exit();
+	egpuhp_router_clear();
+	egpuhp_devtab_clear();
+	return ret;
+}
+
+static void __exit egpuhp_exit(void)
+{
+	egpuhp_watchdog_exit();
+	egpuhp_tb_watch_exit();
+	egpuhp_pci_watch_exit();
+	egpuhp_quirks_exit();
+	egpuhp_netlink_exit();
+	egpuhp_router_clear();
+	egpuhp_devtab_clear();
+}
+
+module_init(egpuhp_init);
+module_exit(egpuhp_exit);
+
+MODULE_DESCRIPTION("External GPU hot-plug tracking and generic netlink events");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(EGPUHP_MODULE_VERSION);

@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpuhp: the "egpuhp" generic netlink family: policies, commands, dumps.
+ *
+ * Every command has its own strict policy: an attribute a command does not
+ * take is refused ("Unsupported attribute"), strings have maximum lengths,
+ * nests are validated against their own policies.  Commands that change
+ * anything carry GENL_ADMIN_PERM (CAP_NET_ADMIN).  Dumps set cb->seq to
+ * the device table's generation, so a dump that raced with a change is
+ * flagged NLM_F_DUMP_INTR, and every dump message carries the last event
+ * sequence number so a listener can tell which events it must still apply.
+ */
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <net/genetlink.h>
+
+#include "egpuhp.h"
+#include "compat.h"
+#include "quirks.h"
+
+/* ---- policies ---- */
+
+const struct nla_policy egpuhp_dev_nl_policy[EGPUHP_DEV_A_MAX + 1] = {
+	[EGPUHP_DEV_A_NAME] = { .type = NLA_NUL_STRING,
+				.len = EGPUHP_PCI_NAME_LEN - 1 },
+};
+
+static const struct nla_policy router_req_policy[EGPUHP_ROUTER_A_MAX + 1] = {
+	[EGPUHP_ROUTER_A_NAME] = { .type = NLA_NUL_STRING,
+				   .len = EGPUHP_ROUTER_NAME_LEN - 1 },
+};
+
+static const struct nla_policy config_policy[EGPUHP_CONFIG_A_MAX + 1] = {
+	[EGPUHP_CONFIG_A_TRACK_HOTPLUG] = NLA_POLICY_MAX(NLA_U8, 1),
+	[EGPUHP_CONFIG_A_WATCHDOG_MS] = { .type = NLA_U32 },
+};
+
+/* commands that take nothing but the optional version */
+static const struct nla_policy plain_policy[EGPUHP_A_MAX + 1] = {
+	[EGPUHP_A_VERSION] = { .type = NLA_U32 },
+};
+
+static const struct nla_policy dev_req_policy[EGPUHP_A_MAX + 1] = {
+	[EGPUHP_A_VERSION] = { .type = NLA_U32 },
+	[EGPUHP_A_DEV] = NLA_POLICY_NESTED(egpuhp_dev_nl_policy),
+};
+
+static const struct nla_policy router_policy[EGPUHP_A_MAX + 1] = {
+	[EGPUHP_A_VERSION] = { .type = NLA_U32 },
+	[EGPUHP_A_ROUTER] = NLA_POLICY_NESTED(router_req_policy),
+};
+
+static const struct nla_policy set_config_policy[EGPUHP_A_MAX + 1] = {
+	[EGPUHP_A_VERSION] = { .type = NLA_U32 },
+	[EGPUHP_A_CONFIG] = NLA_POLICY_NESTED(config_policy),
+};
+
+static const struct nla_policy quirk_policy[EGPUHP_A_MAX + 1] = {
+	[EGPUHP_A_VERSION] = { .type = NLA_U32 },
+	[EGPUHP_A_QUIRK] = NLA_POLICY_NESTED(egpuhp_quirk_nl_policy),
+};
+
+static const struct nla_policy reset_policy[EGPUHP_A_MAX + 1] = {
+	[EGPUHP_A_VERSION] = { .type = NLA_U32 },
+	[EGPUHP_A_DEV] = NLA_POLICY_NESTED(egpuhp_dev_nl_policy),
+	[EGPUHP_A_RESET] = NLA_POLICY_NESTED(egpuhp_reset_nl_policy),
+};
+
+/* ---- message building ---- */
+
+int egpuhp_nl_put_version(struct sk_buff *skb)
+{
+	return nla_put_u32(skb, EGPUHP_A_VERSION, EGPUHP_GENL_VERSION);
+}
+
+static int put_str(struct sk_buff *skb, int type, const char *s)
+{
+	return s[0] ? nla_put_string(skb, type, s) : 0;
+}
+
+static int put_link(struct sk_buff *skb, const struct egpuhp_link *l)
+{
+	struct nlattr *nest;
+
+	if (!l->cur_speed && !l->max_speed)
+		return 0;	/* not PCIe, or nothing readable */
+	nest = nla_nest_start(skb, EGPUHP_DEV_A_LINK);
+	if (!nest ||
+	    nla_put_u32(skb, EGPUHP_LINK_A_CUR_SPEED, l->cur_speed) ||
+	    nla_put_u32(skb, EGPUHP_LINK_A_CUR_WIDTH, l->cur_width) ||
+	    nla_put_u32(skb, EGPUHP_LINK_A_MAX_SPEED, l->max_speed) ||
+	    nla_put_u32(skb, EGPUHP_LINK_A_MAX_WIDTH, l->max_width))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int put_dev_attrs(struct sk_buff *skb, struct pci_dev *pdev,
+			 struct egpuhp_dev *d)
+{
+	struct pci_dev *up = pci_upstream_bridge(pdev);
+	struct egpuhp_link link;
+
+	if (nla_put_string(skb, EGPUHP_DEV_A_NAME, pci_name(pdev)) ||
+	    nla_put_u16(skb, EGPUHP_DEV_A_VENDOR, pdev->vendor) ||
+	    nla_put_u16(skb, EGPUHP_DEV_A_DEVICE, pdev->device) ||
+	    nla_put_u16(skb, EGPUHP_DEV_A_SUBSYS_VENDOR,
+			pdev->subsystem_vendor) ||
+	    nla_put_u16(skb, EGPUHP_DEV_A_SUBSYS_DEVICE,
+			pdev->subsystem_device) ||
+	    nla_put_u32(skb, EGPUHP_DEV_A_CLASS, pdev->class) ||
+	    nla_put_u8(skb, EGPUHP_DEV_A_REVISION, pdev->revision) ||
+	    nla_put_u32(skb, EGPUHP_DEV_A_QUIRKS,
+			egpuhp_quirks_applied(pdev)))
+		return -EMSGSIZE;
+
+	if (!d) {
+		/* an untracked function, named in a request */
+		if (up && nla_put_string(skb, EGPUHP_DEV_A_PARENT,
+					 pci_name(up)))
+			return -EMSGSIZE;
+		if (pdev->dev.driver &&
+		    nla_put_string(skb, EGPUHP_DEV_A_DRIVER,
+				   dev_driver_string(&pdev->dev)))
+			return -EMSGSIZE;
+		egpuhp_link_read(pdev, &link);
+		if (nla_put_u32(skb, EGPUHP_DEV_A_TRACK, EGPUHP_TRACK_NONE) ||
+		    nla_put_u8(skb, EGPUHP_DEV_A_PRESENT,
+			       pci_device_is_present(pdev)) ||
+		    put_link(skb, &link))
+			return -EMSGSIZE;
+		return 0;
+	}
+
+	if (put_str(skb, EGPUHP_DEV_A_PARENT, d->parent) ||
+	    put_str(skb, EGPUHP_DEV_A_DRIVER, d->driver) ||
+	    put_str(skb, EGPUHP_DEV_A_PORT, d->port) ||
+	    put_str(skb, EGPUHP_DEV_A_ROUTER_UID, d->router_uid) ||
+	    put_str(skb, EGPUHP_DEV_A_GROUP, d->group) ||
+	    nla_put_u32(skb, EGPUHP_DEV_A_TRACK, d->track) ||
+	    (d->is_gpu && nla_put_flag(skb, EGPUHP_DEV_A_IS_GPU)) ||
+	    nla_put_u8(skb, EGPUHP_DEV_A_PRESENT, d->present) ||
+	    put_link(skb, &d->link))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* Caller holds the devtab lock if @d is given. */
+int egpuhp_nl_put_dev(struct sk_buff *skb, struct pci_dev *pdev,
+		      struct egpuhp_dev *d)
+{
+	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_DEV);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (put_dev_attrs(skb, pdev, d)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+int egpuhp_nl_put_router_attrs(struct sk_buff *skb,
+			       const struct egpuhp_router *r)
+{
+	if (nla_put_string(skb, EGPUHP_ROUTER_A_NAME, r->name) ||
+	    put_str(skb, EGPUHP_ROUTER_A_UNIQUE_ID, r->unique_id) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_VENDOR, r->vendor) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_DEVICE, r->device) ||
+	    put_str(skb, EGPUHP_ROUTER_A_VENDOR_NAME, r->vendor_name) ||
+	    put_str(skb, EGPUHP_ROUTER_A_DEVICE_NAME, r->device_name) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_GENERATION, r->generation) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_RX_SPEED, r->rx_speed) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_RX_LANES, r->rx_lanes) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_TX_SPEED, r->tx_speed) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_TX_LANES, r->tx_lanes) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_AUTHORIZED, r->authorized) ||
+	    nla_put_u8(skb, EGPUHP_ROUTER_A_BOOT, r->boot) ||
+	    put_str(skb, EGPUHP_ROUTER_A_DOMAIN, r->domain) ||
+	    put_str(skb, EGPUHP_ROUTER_A_SECURITY, r->security) ||
+	    nla_put_u8(skb, EGPUHP_ROUTER_A_IOMMU_PROT, r->iommu_prot) ||
+	    nla_put_u32(skb, EGPUHP_ROUTER_A_DEPTH, r->depth))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int put_seq(struct sk_buff *skb)
+{
+	return nla_put_u64_64bit(skb, EGPUHP_A_SEQ, egpuhp_event_last_seq(),
+				 EGPUHP_A_PAD);
+}
+
+/* ---- request parsing ---- */
+
+struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info)
+{
+	struct nlattr *tb[EGPUHP_DEV_A_MAX + 1];
+	unsigned int domain, bus, slot, fn;
+	struct pci_dev *pdev;
+	char extra;
+	int ret;
+
+	if (EGPUHP_NL_REQUIRE(info, EGPUHP_A_DEV,
+			      "PCI function (EGPUHP_A_DEV) missing"))
+		return ERR_PTR(-EINVAL);
+	ret = nla_parse_nested(tb, EGPUHP_DEV_A_MAX, info->attrs[EGPUHP_A_DEV],
+			       egpuhp_dev_nl_policy, info->extack);
+	if (ret)
+		return ERR_PTR(ret);
+	if (!tb[EGPUHP_DEV_A_NAME]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[EGPUHP_A_DEV],
+				    "PCI function name (EGPUHP_DEV_A_NAME) missing");
+		return ERR_PTR(-EINVAL);
+	}
+	if (sscanf(nla_data(tb[EGPUHP_DEV_A_NAME]), "%x:%x:%x.%x%c",
+		   &domain, &bus, &slot, &fn, &extra) != 4 ||
+	    domain > 0xffff || bus > 0xff || slot > 0x1f || fn > 7) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[EGPUHP_DEV_A_NAME],
+				    "malformed PCI function name, want DDDD:BB:DD.F");
+		return ERR_PTR(-EINVAL);
+	}
+	pdev = pci_get_domain_bus_and_slot(domain, bus, PCI_DEVFN(slot, fn));
+	if (!pdev) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[EGPUHP_DEV_A_NAME],
+				    "no such PCI function");
+		return ERR_PTR(-ENODEV);
+	}
+	return pdev;
+}
+
+static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
+{
+	struct sk_buff *msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+
+	if (!msg)
+		return NULL;
+	*hdr = genlmsg_put_reply(msg, info, &egpuhp_genl_family, 0,
+				 info->genlhdr->cmd);
+	if (!*hdr || egpuhp_nl_put_version(msg) || put_seq(msg)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+static int reply_send(struct sk_buff *msg, void *hdr, struct genl_info *info)
+{
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+/* ---- commands ---- */
+
+static int get_info_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *nest;
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = reply_new(info, &hdr);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_string(msg, EGPUHP_A_MODULE_VERSION, EGPUHP_MODULE_VERSION))
+		goto nospace;
+	nest = nla_nest_start(msg, EGPUHP_A_CONFIG);
+	if (!nest ||
+	    nla_put_u8(msg, EGPUHP_CONFIG_A_TRACK_HOTPLUG,
+		       READ_ONCE(egpuhp_track_hotplug)) ||
+	    nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_MS,
+			READ_ONCE(egpuhp_watchdog_ms)))
+		goto nospace;
+	nla_nest_end(msg, nest);
+	if (egpuhp_quirks_put_info(msg))
+		goto nospace;
+	return reply_send(msg, hdr, info);
+
+nospace:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
+static int get_stats_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct egpuhp_stats st;
+	struct nlattr *nest;
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = reply_new(info, &hdr);
+	if (!msg)
+		return -ENOMEM;
+	egpuhp_event_get_stats(&st);
+	nest = nla_nest_start(msg, EGPUHP_A_STATS);
+	if (!nest ||
+	    nla_put_u64_64bit(msg, EGPUHP_STATS_A_EVENTS, st.events,
+			      EGPUHP_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, EGPUHP_STATS_A_MCAST_FAIL, st.mcast_fail,
+			      EGPUHP_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, EGPUHP_STATS_A_NO_LISTENER, st.no_listener,
+			      EGPUHP_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, EGPUHP_STATS_A_ALLOC_FAIL, st.alloc_fail,
+			      EGPUHP_STATS_A_PAD) ||
+	    nla_put_u32(msg, EGPUHP_STATS_A_DEVICES, egpuhp_dev_count()) ||
+	    nla_put_u32(msg, EGPUHP_STATS_A_ROUTERS, egpuhp_router_count())) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, nest);
+	return reply_send(msg, hdr, info);
+}
+
+/* Refresh what has no notifier of its own: presence and link state. */
+static void refresh_devices(void)
+{
+	struct egpuhp_dev *d;
+
+	egpuhp_link_poll_all();
+	egpuhp_devtab_lock();
+	egpuhp_for_each_dev(d)
+		if (!d->removed_sent)
+			d->present = !egpuhp_pci_disconnected(d->pdev) &&
+				     pci_device_is_present(d->pdev);
+	egpuhp_devtab_unlock();
+}
+
+static int get_dev_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct egpuhp_dev *d;
+	struct pci_dev *pdev;
+	struct sk_buff *msg;
+	void *hdr;
+	int ret;
+
+	pdev = egpuhp_nl_get_pdev(info);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
+	refresh_devices();
+	msg = reply_new(info, &hdr);
+	if (!msg) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	egpuhp_devtab_lock();
+	d = egpuhp_dev_find(pdev);
+	ret = egpuhp_nl_put_dev(msg, pdev, d);
+	egpuhp_devtab_unlock();
+	egpuhp_dev_put(d);
+	if (ret)
+		nlmsg_free(msg);
+	else
+		ret = reply_send(msg, hdr, info);
+out:
+	pci_dev_put(pdev);
+	return ret;
+}
+
+static void *dump_put(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				cb->nlh->nlmsg_seq, &egpuhp_genl_family,
+				NLM_F_MULTI, EGPUHP_CMD_GET_DEV);
+
+	if (!hdr)
+		return NULL;
+	genl_dump_check_consistent(cb, hdr);
+	if (egpuhp_nl_put_version(skb) || put_seq(skb)) {
+		genlmsg_cancel(skb, hdr);
+		return NULL;
+	}
+	return hdr;
+}
+
+/*
+ * cb->args[0]: next index; cb->args[1]: refresh done.  Indices shift when
+ * the table changes between two parts of a dump; the generation check
+ * reports exactly that case to the reader.
+ */
+static int get_dev_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	unsigned int idx = cb->args[0];
+	struct egpuhp_dev *d;
+	void *hdr;
+	int ret = 0;
+
+	if (!cb->args[1]) {
+		refresh_devices();
+		cb->args[1] = 1;
+	}
+	egpuhp_devtab_lock();
+	cb->seq = egpuhp_devtab_generation();
+	for (;; idx++) {
+		d = egpuhp_dev_nth(idx);
+		if (!d)
+			break;
+		hdr = dump_put(skb, cb);
+		if (!hdr) {
+			egpuhp_dev_put(d);
+			ret = skb->len ? skb->len : -EMSGSIZE;
+			break;
+		}
+		ret = egpuhp_nl_put_dev(skb, d->pdev, d);
+		egpuhp_dev_put(d);
+		if (ret) {
+			genlmsg_cancel(skb, hdr);
+			ret = skb->len ? skb->len : -EMSGSIZE;
+			break;
+		}
+		genlmsg_end(skb, hdr);
+	}
+	egpuhp_devtab_unlock();
+	cb->args[0] = idx;
+	return d ? ret : skb->len;
+}
+
+static int put_router(struct sk_buff *skb, const struct egpuhp_router *r)
+{
+	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_ROUTER);
+
+	if (!nest || egpuhp_nl_put_router_attrs(skb, r))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int get_router_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *tb[EGPUHP_ROUTER_A_MAX + 1];
+	struct egpuhp_router *r;
+	struct sk_buff *msg;
+	bool found;
+	void *hdr;
+	int ret;
+
+	if (EGPUHP_NL_REQUIRE(info, EGPUHP_A_ROUTER,
+			      "router (EGPUHP_A_ROUTER) missing"))
+		return -EINVAL;
+	ret = nla_parse_nested(tb, EGPUHP_ROUTER_A_MAX,
+			       info->attrs[EGPUHP_A_ROUTER], router_req_policy,
+			       info->extack);
+	if (ret)
+		return ret;
+	if (!tb[EGPUHP_ROUTER_A_NAME]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[EGPUHP_A_ROUTER],
+				    "router name (EGPUHP_ROUTER_A_NAME) missing");
+		return -EINVAL;
+	}
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	egpuhp_tb_refresh();
+	egpuhp_devtab_lock();
+	found = egpuhp_router_copy_name(nla_data(tb[EGPUHP_ROUTER_A_NAME]), r);
+	egpuhp_devtab_unlock();
+	if (!found) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[EGPUHP_ROUTER_A_NAME],
+				    "no such Thunderbolt router");
+		ret = -ENODEV;
+		goto out;
+	}
+	ret = -ENOMEM;
+	msg = reply_new(info, &hdr);
+	if (!msg)
+		goto out;
+	ret = put_router(msg, r);
+	if (ret)
+		nlmsg_free(msg);
+	else
+		ret = reply_send(msg, hdr, info);
+out:
+	kfree(r);
+	return ret;
+}
+
+static int get_router_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	unsigned int idx = cb->args[0];
+	struct egpuhp_router *r;
+	bool more = false;
+	void *hdr;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	if (!cb->args[1]) {
+		egpuhp_tb_refresh();
+		cb->args[1] = 1;
+	}
+	egpuhp_devtab_lock();
+	cb->seq = egpuhp_devtab_generation();
+	for (;; idx++) {
+		if (!egpuhp_router_copy_nth(idx, r))
+			break;
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &egpuhp_genl_family,
+				  NLM_F_MULTI, EGPUHP_CMD_GET_ROUTER);
+		if (!hdr) {
+			more = true;
+			break;
+		}
+		genl_dump_check_consistent(cb, hdr);
+		if (egpuhp_nl_put_version(skb) || put_seq(skb) ||
+		    put_router(skb, r)) {
+			genlmsg_cancel(skb, hdr);
+			more = true;
+			break;
+		}
+		genlmsg_end(skb, hdr);
+	}
+	egpuhp_devtab_unlock();
+	kfree(r);
+	cb->args[0] = idx;
+	if (more && !skb->len)
+		return -EMSGSIZE;
+	return skb->len;
+}
+
+static int set_config_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *tb[EGPUHP_CONFIG_A_MAX + 1];
+	bool rescan = false;
+	u32 ms;
+	int ret;
+
+	if (EGPUHP_NL_REQUIRE(info, EGPUHP_A_CONFIG,
+			      "settings (EGPUHP_A_CONFIG) missing"))
+		return -EINVAL;
+	ret = nla_parse_nested(tb, EGPUHP_CONFIG_A_MAX,
+			       info->attrs[EGPUHP_A_CONFIG], config_policy,
+			       info->extack);
+	if (ret)
+		return ret;
+	if (tb[EGPUHP_CONFIG_A_WATCHDOG_MS]) {
+		ms = nla_get_u32(tb[EGPUHP_CONFIG_A_WATCHDOG_MS]);
+		if ((ms && ms < 10) || ms > 3600000) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[EGPUHP_CONFIG_A_WATCHDOG_MS],
+					    "watchdog period must be 0 (off) or 10..3600000 ms");
+			return -EINVAL;
+		}
+	}
+	if (tb[EGPUHP_CONFIG_A_TRACK_HOTPLUG]) {
+		bool on = nla_get_u8(tb[EGPUHP_CONFIG_A_TRACK_HOTPLUG]);
+
+		rescan = on != READ_ONCE(egpuhp_track_hotplug);
+		WRITE_ONCE(egpuhp_track_hotplug, on);
+	}
+	if (tb[EGPUHP_CONFIG_A_WATCHDOG_MS]) {
+		WRITE_ONCE(egpuhp_watchdog_ms,
+			   nla_get_u32(tb[EGPUHP_CONFIG_A_WATCHDOG_MS]));
+		egpuhp_watchdog_reconfigure();
+	}
+	if (rescan)
+		egpuhp_pci_rescan_tracking();
+	return 0;
+}
+
+static int eject_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct pci_dev *pdev;
+	int ret;
+
+	pdev = egpuhp_nl_get_pdev(info);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
+	ret = egpuhp_pci_eject(pdev, info->extack);
+	pci_dev_put(pdev);
+	return ret;
+}
+
+static const struct genl_ops egpuhp_ops[] = {
+	{
+		.cmd = EGPUHP_CMD_GET_INFO,
+		.doit = get_info_doit,
+		.policy = plain_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_GET_DEV,
+		.doit = get_dev_doit,
+		.dumpit = get_dev_dumpit,
+		.policy = dev_req_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_GET_ROUTER,
+		.doit = get_router_doit,
+		.dumpit = get_router_dumpit,
+		.policy = router_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_GET_STATS,
+		.doit = get_stats_doit,
+		.policy = plain_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_SET_CONFIG,
+		.doit = set_config_doit,
+		.flags = GENL_ADMIN_PERM,
+		.policy = set_config_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_GET_QUIRK,
+		.dumpit = egpuhp_nl_get_quirk_dumpit,
+		.policy = quirk_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_ADD_QUIRK,
+		.doit = egpuhp_nl_add_quirk_doit,
+		.flags = GENL_ADMIN_PERM,
+		.policy = quirk_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_DEL_QUIRK,
+		.doit = egpuhp_nl_del_quirk_doit,
+		.flags = GENL_ADMIN_PERM,
+		.policy = quirk_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_RESET,
+		.doit = egpuhp_nl_reset_doit,
+		.flags = GENL_ADMIN_PERM,
+		.policy = reset_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+	{
+		.cmd = EGPUHP_CMD_EJECT,
+		.doit = eject_doit,
+		.flags = GENL_ADMIN_PERM,
+		.policy = dev_req_policy,
+		.maxattr = EGPUHP_A_MAX,
+	},
+};
+
+static const struct genl_multicast_group egpuhp_mcgrps[] = {
+	{ .name = EGPUHP_MCGRP_EVENTS, },
+};
+
+struct genl_family egpuhp_genl_family __ro_after_init = {
+	.name = EGPUHP_GENL_NAME,
+	.version = EGPUHP_GENL_VERSION,
+	.module = THIS_MODULE,
+	.ops = egpuhp_ops,
+	.n_ops = ARRAY_SIZE(egpuhp_ops),
+	.mcgrps = egpuhp_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(egpuhp_mcgrps),
+	/* strict header and attribute checks for every command */
+	.resv_start_op = 0,
+};
+
+int egpuhp_netlink_init(void)
+{
+	int ret = genl_register_family(&egpuhp_genl_family);
+
+	if (ret)
+		return ret;
+	WRITE_ONCE(egpuhp_event_enabled, true);
+	return 0;
+}
+
+void egpuhp_netlink_exit(void)
+{
+	WRITE_ONCE(egpuhp_event_enabled, false);
+	genl_unregister_family(&egpuhp_genl_family);
+}

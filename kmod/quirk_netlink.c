@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpuhp: netlink commands of the quirk table and resets:
+ *   EGPUHP_CMD_GET_QUIRK   dump: every entry, with the functions it is
+ *                          applied to (EGPUHP_QUIRK_A_APPLIED_DEV)
+ *   EGPUHP_CMD_ADD_QUIRK   CAP_NET_ADMIN: add an entry, reply with its id
+ *   EGPUHP_CMD_DEL_QUIRK   CAP_NET_ADMIN: delete an entry by id
+ *   EGPUHP_CMD_RESET       CAP_NET_ADMIN: reset a function
+ * CAP_NET_ADMIN is enforced by GENL_ADMIN_PERM in the core's op table.
+ */
+#include <linux/module.h>
+#include <net/genetlink.h>
+#include "egpuhp.h"
+#include "quirks.h"
+
+/* not const: 6.1's nla_policy.range is a non-const pointer */
+static struct netlink_range_validation class_range = {
+	.min = 0, .max = 0xffffff,
+};
+
+const struct nla_policy egpuhp_quirk_nl_policy[EGPUHP_QUIRK_A_MAX + 1] = {
+	[EGPUHP_QUIRK_A_ID]		= { .type = NLA_U32 },
+	[EGPUHP_QUIRK_A_VENDOR]		= { .type = NLA_U16 },
+	[EGPUHP_QUIRK_A_DEVICE]		= { .type = NLA_U16 },
+	[EGPUHP_QUIRK_A_SUBSYS_VENDOR]	= { .type = NLA_U16 },
+	[EGPUHP_QUIRK_A_SUBSYS_DEVICE]	= { .type = NLA_U16 },
+	[EGPUHP_QUIRK_A_CLASS]		= NLA_POLICY_FULL_RANGE(NLA_U32, &class_range),
+	[EGPUHP_QUIRK_A_CLASS_MASK]	= NLA_POLICY_FULL_RANGE(NLA_U32, &class_range),
+	[EGPUHP_QUIRK_A_ACTIONS]	= NLA_POLICY_MASK(NLA_U32, EGPUHP_QUIRK_ALL),
+	[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]	= NLA_POLICY_MAX(NLA_U32, 10000),
+	[EGPUHP_QUIRK_A_D3COLD_DELAY_MS] = NLA_POLICY_MAX(NLA_U32, 10000),
+	[EGPUHP_QUIRK_A_RESET_ORDER]	= { .type = NLA_NUL_STRING,
+					    .len = EGPUHP_RESET_ORDER_LEN - 1 },
+	[EGPUHP_QUIRK_A_SOURCE]		= NLA_POLICY_MAX(NLA_U32, EGPUHP_QUIRK_SRC_NETLINK),
+	[EGPUHP_QUIRK_A_NOTE]		= { .type = NLA_NUL_STRING,
+					    .len = EGPUHP_QUIRK_NOTE_LEN - 1 },
+	[EGPUHP_QUIRK_A_RESET_METHOD]	= NLA_POLICY_MAX(NLA_U32, EGPUHP_RESET_MAX),
+	[EGPUHP_QUIRK_A_APPLIED_DEV]	= { .type = NLA_NUL_STRING,
+					    .len = EGPUHP_PCI_NAME_LEN - 1 },
+};
+
+const struct nla_policy egpuhp_reset_nl_policy[EGPUHP_RESET_A_MAX + 1] = {
+	[EGPUHP_RESET_A_METHOD]		= NLA_POLICY_MAX(NLA_U32, EGPUHP_RESET_MAX),
+};
+
+#define MAX_APPLIED_DEVS	32
+
+static int put_quirk(struct sk_buff *skb, const struct egpuhp_quirk *q,
+		     char (*devs)[EGPUHP_PCI_NAME_LEN], unsigned int ndevs)
+{
+	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_QUIRK);
+	unsigned int i;
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, EGPUHP_QUIRK_A_ID, q->id) ||
+	    nla_put_u16(skb, EGPUHP_QUIRK_A_VENDOR, q->vendor) ||
+	    nla_put_u16(skb, EGPUHP_QUIRK_A_DEVICE, q->device) ||
+	    nla_put_u16(skb, EGPUHP_QUIRK_A_SUBSYS_VENDOR, q->subsys_vendor) ||
+	    nla_put_u16(skb, EGPUHP_QUIRK_A_SUBSYS_DEVICE, q->subsys_device) ||
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_CLASS, q->class) ||
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_CLASS_MASK, q->class_mask) ||
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_ACTIONS, q->actions) ||
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_SOURCE, q->source) ||
+	    nla_put_string(skb, EGPUHP_QUIRK_A_NOTE, q->note))
+		goto cancel;
+	if ((q->actions & EGPUHP_QUIRK_D3HOT_DELAY) &&
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_D3HOT_DELAY_MS, q->d3hot_delay_ms))
+		goto cancel;
+	if ((q->actions & EGPUHP_QUIRK_D3COLD_DELAY) &&
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_D3COLD_DELAY_MS, q->d3cold_delay_ms))
+		goto cancel;
+	if (q->reset_order[0] &&
+	    nla_put_string(skb, EGPUHP_QUIRK_A_RESET_ORDER, q->reset_order))
+		goto cancel;
+	if ((q->actions & EGPUHP_QUIRK_EGPUHP_RESET) &&
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_RESET_METHOD, q->reset_method))
+		goto cancel;
+	for (i = 0; i < ndevs; i++)
+		if (nla_put_string(skb, EGPUHP_QUIRK_A_APPLIED_DEV, devs[i]))
+			goto cancel;
+	nla_nest_end(skb, nest);
+	return 0;
+cancel:
+	nla_nest_cancel(skb, nest);
+	return -EMSGSIZE;
+}
+
+int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
+			       struct netlink_callback *cb)
+{
+	char (*devs)[EGPUHP_PCI_NAME_LEN];
+	struct egpuhp_quirk q;
+	unsigned int ndevs;
+	int ret = 0;
+
+	devs = kcalloc(MAX_APPLIED_DEVS, EGPUHP_PCI_NAME_LEN, GFP_KERNEL);
+	if (!devs)
+		return -ENOMEM;
+	while (egpuhp_quirk_copy_nth(cb->args[0], &q, devs, MAX_APPLIED_DEVS,
+				     &ndevs)) {
+		void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+					cb->nlh->nlmsg_seq, &egpuhp_genl_family,
+					NLM_F_MULTI, EGPUHP_CMD_GET_QUIRK);
+
+		if (!hdr)
+			break;
+		if (egpuhp_nl_put_version(skb) ||
+		    put_quirk(skb, &q, devs, ndevs)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0]++;
+	}
+	kfree(devs);
+	if (!ret)
+		ret = skb->len;
+	return ret;
+}
+
+static u16 get_id(struct nlattr **tb, int attr)
+{
+	return tb[attr] ? nla_get_u16(tb[attr]) : EGPUHP_QUIRK_ANY_ID;
+}
+
+static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
+{
+	struct sk_buff *msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+
+	if (!msg)
+		return NULL;
+	*hdr = genlmsg_put_reply(msg, info, &egpuhp_genl_family, 0,
+				 info->genlhdr->cmd);
+	if (!*hdr || egpuhp_nl_put_version(msg)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
+	struct egpuhp_quirk q = { };
+	struct sk_buff *msg;
+	struct nlattr *nest;
+	const char *why = NULL;
+	void *hdr;
+	u32 id;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_QUIRK))
+		return -EINVAL;
+	ret = nla_parse_nested(tb, EGPUHP_QUIRK_A_MAX, info->attrs[EGPUHP_A_QUIRK],
+			       egpuhp_quirk_nl_policy, info->extack);
+	if (ret)
+		return ret;
+	if (tb[EGPUHP_QUIRK_A_ID] || tb[EGPUHP_QUIRK_A_SOURCE] ||
+	    tb[EGPUHP_QUIRK_A_APPLIED_DEV]) {
+		NL_SET_ERR_MSG(info->extack, "id, source and applied devices are set by the module");
+		return -EINVAL;
+	}
+	if (!tb[EGPUHP_QUIRK_A_ACTIONS]) {
+		NL_SET_ERR_MSG(info->extack, "EGPUHP_QUIRK_A_ACTIONS is required");
+		return -EINVAL;
+	}
+	q.vendor = get_id(tb, EGPUHP_QUIRK_A_VENDOR);
+	q.device = get_id(tb, EGPUHP_QUIRK_A_DEVICE);
+	q.subsys_vendor = get_id(tb, EGPUHP_QUIRK_A_SUBSYS_VENDOR);
+	q.subsys_device = get_id(tb, EGPUHP_QUIRK_A_SUBSYS_DEVICE);
+	if (tb[EGPUHP_QUIRK_A_CLASS])
+		q.class = nla_get_u32(tb[EGPUHP_QUIRK_A_CLASS]);
+	if (tb[EGPUHP_QUIRK_A_CLASS_MASK])
+		q.class_mask = nla_get_u32(tb[EGPUHP_QUIRK_A_CLASS_MASK]);
+	q.actions = nla_get_u32(tb[EGPUHP_QUIRK_A_ACTIONS]);
+	if (tb[EGPUHP_QUIRK_A_D3HOT_DELAY_MS])
+		q.d3hot_delay_ms = nla_get_u32(tb[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]);
+	if (tb[EGPUHP_QUIRK_A_D3COLD_DELAY_MS])
+		q.d3cold_delay_ms = nla_get_u32(tb[EGPUHP_QUIRK_A_D3COLD_DELAY_MS]);
+	if ((q.actions & EGPUHP_QUIRK_D3HOT_DELAY) &&
+	    !tb[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]) {
+		NL_SET_ERR_MSG(info->extack, "d3hot_delay action needs EGPUHP_QUIRK_A_D3HOT_DELAY_MS");
+		return -EINVAL;
+	}
+	if ((q.actions & EGPUHP_QUIRK_D3COLD_DELAY) &&
+	    !tb[EGPUHP_QUIRK_A_D3COLD_DELAY_MS]) {
+		NL_SET_ERR_MSG(info->extack, "d3cold_delay action needs EGPUHP_QUIRK_A_D3COLD_DELAY_MS");
+		return -EINVAL;
+	}
+	if (tb[EGPUHP_QUIRK_A_RESET_ORDER])
+		nla_strscpy(q.reset_order, tb[EGPUHP_QUIRK_A_RESET_ORDER],
+			    sizeof(q.reset_order));
+	q.reset_method = EGPUHP_RESET_AUTO;
+	if (q.actions & EGPUHP_QUIRK_EGPUHP_RESET)
+		q.reset_method = tb[EGPUHP_QUIRK_A_RESET_METHOD] ?
+			nla_get_u32(tb[EGPUHP_QUIRK_A_RESET_METHOD]) :
+			EGPUHP_RESET_BUS;
+	if (tb[EGPUHP_QUIRK_A_NOTE])
+		nla_strscpy(q.note, tb[EGPUHP_QUIRK_A_NOTE], sizeof(q.note));
+	else
+		strscpy(q.note, "added at run time", sizeof(q.note));
+	q.source = EGPUHP_QUIRK_SRC_NETLINK;
+
+	ret = egpuhp_quirk_check(&q, &why);
+	if (ret) {
+		egpuhp_extack_msg(info->extack, why);
+		return ret;
+	}
+	ret = egpuhp_quirk_add(&q, &id);
+	if (ret)
+		return ret;
+
+	msg = reply_new(info, &hdr);
+	if (!msg)
+		return -ENOMEM;	/* entry added; the id is in the next dump */
+	nest = nla_nest_start(msg, EGPUHP_A_QUIRK);
+	if (!nest || nla_put_u32(msg, EGPUHP_QUIRK_A_ID, id)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+int egpuhp_nl_del_quirk_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_QUIRK))
+		return -EINVAL;
+	ret = nla_parse_nested(tb, EGPUHP_QUIRK_A_MAX, info->attrs[EGPUHP_A_QUIRK],
+			       egpuhp_quirk_nl_policy, info->extack);
+	if (ret)
+		return ret;
+	if (!tb[EGPUHP_QUIRK_A_ID]) {
+		NL_SET_ERR_MSG(info->extack, "EGPUHP_QUIRK_A_ID is required");
+		return -EINVAL;
+	}
+	ret = egpuhp_quirk_del(nla_get_u32(tb[EGPUHP_QUIRK_A_ID]));
+	if (ret == -ENOENT)
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[EGPUHP_QUIRK_A_ID],
+				    "no quirk entry with this id");
+	return ret;
+}
+
+int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *tb[EGPUHP_RESET_A_MAX + 1] = { };
+	u32 method = EGPUHP_RESET_AUTO;
+	char order[EGPUHP_RESET_ORDER_LEN];
+	struct pci_dev *pdev;
+	struct sk_buff *msg;
+	struct nlattr *nest;
+	u64 ns = 0;
+	void *hdr;
+	int ret;
+
+	if (info->attrs[EGPUHP_A_RESET]) {
+		ret = nla_parse_nested(tb, EGPUHP_RESET_A_MAX,
+				       info->attrs[EGPUHP_A_RESET],
+				       egpuhp_reset_nl_policy, info->extack);
+		if (ret)
+			return ret;
+		if (tb[EGPUHP_RESET_A_METHOD])
+			method = nla_get_u32(tb[EGPUHP_RESET_A_METHOD]);
+	}
+	pdev = egpuhp_nl_get_pdev(info);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
+
+	egpuhp_reset_order_text(pdev->reset_methods, order, sizeof(order));
+	ret = egpuhp_reset_run(pdev, method, false, false, info->extack, &ns);
+	if (ret)
+		goto out;
+
+	ret = -ENOMEM;
+	msg = reply_new(info, &hdr);
+	if (!msg)
+		goto out;
+	nest = nla_nest_start(msg, EGPUHP_A_RESET);
+	if (!nest || nla_put_u32(msg, EGPUHP_RESET_A_METHOD, method) ||
+	    nla_put_u64_64bit(msg, EGPUHP_RESET_A_DURATION_NS, ns,
+			      EGPUHP_RESET_A_PAD) ||
+	    nla_put_s32(msg, EGPUHP_RESET_A_RESULT, 0) ||
+	    (method == EGPUHP_RESET_AUTO &&
+	     nla_put_string(msg, EGPUHP_RESET_A_KERNEL_METHODS, order))) {
+		nlmsg_free(msg);
+		ret = -EMSGSIZE;
+		goto out;
+	}
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	ret = genlmsg_reply(msg, info);
+out:
+	pci_dev_put(pdev);
+	return ret;
+}

@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpuhp: the quirk table, matching devices against it, applying the
+ * actions and undoing them.
+ *
+ * Every PCI function the core reports (hot-added ones at
+ * BUS_NOTIFY_ADD_DEVICE, present ones at load) is matched against the
+ * table.  What a device got is recomputed from scratch whenever the table
+ * changes: first everything egpuhp changed on it is restored, then the
+ * union of every matching entry is applied.  So deleting an entry at run
+ * time takes its actions back, and unloading restores the device.
+ *
+ * Present devices at load: every action is applied under the device lock,
+ * so no reset can be running on the device meanwhile.  The dev_flags,
+ * reset_methods[] and delays are only read at reset or power-transition
+ * time, so changing them under a bound driver is safe.  The exception is
+ * a device already in D3 when NO_D3/NO_D3COLD arrive: the flag only takes
+ * effect at its next transition (it is not woken up behind its driver's
+ * back).
+ *
+ * What cannot be undone: ASPM states disabled with pci_disable_link_state()
+ * on kernels without pci_enable_link_state() (before 6.3); the link keeps
+ * them off until reboot.  Everything else is restored exactly.
+ *
+ * Locking: quirk_lock protects the table and the per-device records.  It
+ * nests inside the device lock (the kernel's reset path holds the device
+ * lock when it calls the reset hook, which looks records up).
+ */
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/pm_runtime.h>
+#include <linux/version.h>
+#include "egpuhp.h"
+#include "quirks.h"
+
+/* What egpuhp changed on one device, so that it can be put back. */
+struct egpuhp_qdev {
+	struct list_head node;
+	struct pci_dev *pdev;			/* referenced */
+	u32 applied;				/* EGPUHP_QUIRK_* in effect */
+	u32 reset_method;			/* for EGPUHP_QUIRK_EGPUHP_RESET */
+	u8 orig_reset_methods[PCI_NUM_RESET_METHODS];
+	pci_dev_flags_t flags_set;		/* dev_flags bits we set */
+	unsigned int orig_d3hot_delay, orig_d3cold_delay;
+	bool d3cold_disabled;			/* pci_d3cold_disable() by us */
+	int aspm_disabled;			/* PCIE_LINK_STATE_* by us */
+};
+
+/*
+ * pci_enable_link_state() exists from 6.3 on; before that an ASPM state
+ * disabled by a quirk stays disabled until reboot.
+ */
+static void quirk_enable_link_state(struct pci_dev *pdev, int state)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	pci_enable_link_state(pdev, state);
+#else
+	pci_info(pdev, "egpuhp: ASPM states 0x%x stay disabled (kernel cannot re-enable them)\n",
+		 state);
+#endif
+}
+
+static DEFINE_MUTEX(quirk_lock);
+static LIST_HEAD(quirk_table);
+static LIST_HEAD(quirk_devs);
+static u32 quirk_next_id = 1;
+
+/*
+ * Names of the kernel's reset methods, by their index in reset_methods[]
+ * (pci_reset_fn_methods[] in drivers/pci/pci.c; 6.1 has 7 slots, 6.12
+ * adds "cxl_bus").  Index 0 ends the list.
+ */
+static const char * const kernel_reset_names[] = {
+	"", "device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus",
+};
+
+static const char *kernel_reset_name(u8 m)
+{
+	if (m < ARRAY_SIZE(kernel_reset_names) && m < PCI_NUM_RESET_METHODS)
+		return kernel_reset_names[m];
+	return "?";
+}
+
+void egpuhp_reset_order_text(const u8 *methods, char *buf, size_t len)
+{
+	size_t off = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < PCI_NUM_RESET_METHODS && methods[i]; i++)
+		off += scnprintf(buf + off, len - off, "%s%s", off ? " " : "",
+				 kernel_reset_name(methods[i]));
+}
+
+int egpuhp_reset_order_parse(const char *text, u8 *methods, const char **why)
+{
+	char word[20];
+	int n = 0;
+
+	BUILD_BUG_ON(PCI_NUM_RESET_METHODS > ARRAY_SIZE(kernel_reset_names));
+	memset(methods, 0, PCI_NUM_RESET_METHODS);
+	while (*text) {
+		size_t len = strcspn(text, " /,");
+		u8 m, i;
+
+		if (!len) {
+			text++;
+			continue;
+		}
+		if (len >= sizeof(word)) {
+			*why = "unknown reset method in reset order";
+			return -EINVAL;
+		}
+		memcpy(word, text, len);
+		word[len] = '\0';
+		text += len;
+		for (m = 1; m < PCI_NUM_RESET_METHODS; m++)
+			if (!strcmp(word, kernel_reset_names[m]))
+				break;
+		if (m == PCI_NUM_RESET_METHODS) {
+			*why = "unknown reset method in reset order (this kernel knows device_specific acpi flr af_flr pm bus)";
+			return -EINVAL;
+		}
+		for (i = 0; i < n; i++)
+			if (methods[i] == m) {
+				*why = "reset method repeated in reset order";
+				return -EINVAL;
+			}
+		if (n == PCI_NUM_RESET_METHODS - 1) {
+			*why = "too many reset methods";
+			return -EINVAL;
+		}
+		methods[n++] = m;
+	}
+	if (!n) {
+		*why = "empty reset order";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int egpuhp_quirk_check(const struct egpuhp_quirk *q, const char **why)
+{
+	u8 order[PCI_NUM_RESET_METHODS];
+
+	if (q->vendor == EGPUHP_QUIRK_ANY_ID && q->class_mask == 0) {
+		*why = "an entry must name a vendor or a class";
+		return -EINVAL;
+	}
+	if (q->class & ~0xffffffU || q->class_mask & ~0xffffffU) {
+		*why = "class and class mask are 24-bit values";
+		return -EINVAL;
+	}
+	if (q->class & ~q->class_mask) {
+		*why = "class has bits outside the class mask";
+		return -EINVAL;
+	}
+	if (!q->actions) {
+		*why = "an entry needs at least one action";
+		return -EINVAL;
+	}
+	if (q->actions & ~EGPUHP_QUIRK_ALL) {
+		*why = "unknown quirk action bit";
+		return -EINVAL;
+	}
+	if ((q->actions & EGPUHP_QUIRK_D3HOT_DELAY) &&
+	    q->d3hot_delay_ms > 10000) {
+		*why = "d3hot delay above 10000 ms";
+		return -EINVAL;
+	}
+	if ((q->actions & EGPUHP_QUIRK_D3COLD_DELAY) &&
+	    q->d3cold_delay_ms > 10000) {
+		*why = "d3cold delay above 10000 ms";
+		return -EINVAL;
+	}
+	if (!!(q->actions & EGPUHP_QUIRK_RESET_ORDER) != !!q->reset_order[0]) {
+		*why = "reset_order action and reset order string go together";
+		return -EINVAL;
+	}
+	if (q->reset_order[0] &&
+	    egpuhp_reset_order_parse(q->reset_order, order, why))
+		return -EINVAL;
+	if (q->actions & EGPUHP_QUIRK_EGPUHP_RESET) {
+		switch (q->reset_method) {
+		case EGPUHP_RESET_BUS:
+		case EGPUHP_RESET_LINK_RETRAIN:
+		case EGPUHP_RESET_PM:
+		case EGPUHP_RESET_SLOT_POWER:
+			break;
+		default:
+			*why = "egpuhp reset method must be bus, link_retrain, pm or slot_power";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static bool quirk_match(const struct egpuhp_quirk *q, struct pci_dev *pdev)
+{
+	if (q->vendor != EGPUHP_QUIRK_ANY_ID && q->vendor != pdev->vendor)
+		return false;
+	if (q->device != EGPUHP_QUIRK_ANY_ID && q->device != pdev->device)
+		return false;
+	if (q->subsys_vendor != EGPUHP_QUIRK_ANY_ID &&
+	    q->subsys_vendor != pdev->subsystem_vendor)
+		return false;
+	if (q->subsys_device != EGPUHP_QUIRK_ANY_ID &&
+	    q->subsys_device != pdev->subsystem_device)
+		return false;
+	return (pdev->class & q->class_mask) == q->class;
+}
+
+static struct egpuhp_qdev *qdev_find(struct pci_dev *pdev)
+{
+	struct egpuhp_qdev *qd;
+
+	list_for_each_entry(qd, &quirk_devs, node)
+		if (qd->pdev == pdev)
+			return qd;
+	return NULL;
+}
+
+/* Put back everything egpuhp changed on the device.  quirk_lock held. */
+static void qdev_undo(struct egpuhp_qdev *qd)
+{
+	struct pci_dev *pdev = qd->pdev;
+
+	if (qd->reset_method != EGPUHP_RESET_AUTO)
+		egpuhp_reset_hook_forget(pdev);
+	pdev->dev_flags &= ~qd->flags_set;
+	memcpy(pdev->reset_methods, qd->orig_reset_methods,
+	       sizeof(pdev->reset_methods));
+	if (qd->applied & EGPUHP_QUIRK_D3HOT_DELAY)
+		pdev->d3hot_delay = qd->orig_d3hot_delay;
+	if (qd->applied & EGPUHP_QUIRK_D3COLD_DELAY)
+		pdev->d3cold_delay = qd->orig_d3cold_delay;
+	if (qd->d3cold_disabled)
+		pci_d3cold_enable(pdev);
+	if (qd->aspm_disabled)
+		quirk_enable_link_state(pdev, qd->aspm_disabled);
+	qd->flags_set = 0;
+	qd->d3cold_disabled = false;
+	qd->aspm_disabled = 0;
+	qd->applied = 0;
+	qd->reset_method = EGPUHP_RESET_AUTO;
+}
+
+/* Drop kernel methods @drop from the device's reset order. */
+static void reset_order_drop(struct pci_dev *pdev, const u8 *drop, int ndrop)
+{
+	u8 keep[PCI_NUM_RESET_METHODS] = { 0 };
+	int i, j, n = 0;
+
+	for (i = 0; i < PCI_NUM_RESET_METHODS && pdev->reset_methods[i]; i++) {
+		for (j = 0; j < ndrop; j++)
+			if (pdev->reset_methods[i] == drop[j])
+				break;
+		if (j == ndrop)
+			keep[n++] = pdev->reset_methods[i];
+	}
+	memcpy(pdev->reset_methods, keep, sizeof(keep));
+}
+
+static bool method_in(const u8 *methods, u8 m)
+{
+	int i;
+
+	for (i = 0; i < PCI_NUM_RESET_METHODS && methods[i]; i++)
+		if (methods[i] == m)
+			return true;
+	return false;
+}
+
+/*
+ * Apply the union of the matching entries.  quirk_lock held, device lock
+ * held, nothing of ours applied yet.  Returns the actions applied.
+ */
+static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
+{
+	struct pci_dev *pdev = qd->pdev;
+	const struct egpuhp_quirk *order_q = NULL, *reset_q = NULL;
+	const struct egpuhp_quirk *q;
+	u32 actions = 0, d3hot = 0, d3cold = 0;
+	u32 done = 0;
+	pci_dev_flags_t set = 0;
+
+	list_for_each_entry(q, &quirk_table, node) {
+		if (!quirk_match(q, pdev))
+			continue;
+		actions |= q->actions;
+		if (q->actions & EGPUHP_QUIRK_D3HOT_DELAY)
+			d3hot = max(d3hot, q->d3hot_delay_ms);
+		if (q->actions & EGPUHP_QUIRK_D3COLD_DELAY)
+			d3cold = max(d3cold, q->d3cold_delay_ms);
+		if ((q->actions & EGPUHP_QUIRK_RESET_ORDER) && !order_q)
+			order_q = q;
+		if ((q->actions & EGPUHP_QUIRK_EGPUHP_RESET) && !reset_q)
+			reset_q = q;
+	}
+	memcpy(qd->orig_reset_methods, pdev->reset_methods,
+	       sizeof(pdev->reset_methods));
+	if (!actions)
+		return 0;
+
+	if (actions & EGPUHP_QUIRK_NO_FLR)
+		set |= PCI_DEV_FLAGS_NO_FLR_RESET;
+	if (actions & EGPUHP_QUIRK_NO_BUS_RESET)
+		set |= PCI_DEV_FLAGS_NO_BUS_RESET;
+	if (actions & EGPUHP_QUIRK_NO_PM_RESET)
+		set |= PCI_DEV_FLAGS_NO_PM_RESET;
+	if (actions & EGPUHP_QUIRK_NO_D3)
+		set |= PCI_DEV_FLAGS_NO_D3;
+	qd->flags_set = set & ~pdev->dev_flags;
+	pdev->dev_flags |= set;
+	done |= actions & (EGPUHP_QUIRK_NO_FLR | EGPUHP_QUIRK_NO_BUS_RESET |
+			   EGPUHP_QUIRK_NO_PM_RESET | EGPUHP_QUIRK_NO_D3);
+
+	/*
+	 * The flags already make the kernel skip those methods at reset
+	 * time; dropping them from reset_methods[] also makes the device's
+	 * reset_method file tell the truth.
+	 */
+	if (actions & EGPUHP_QUIRK_NO_FLR) {
+		static const u8 flr[] = { 3, 4 };	/* flr, af_flr */
+
+		reset_order_drop(pdev, flr, ARRAY_SIZE(flr));
+	}
+	if (actions & EGPUHP_QUIRK_NO_PM_RESET) {
+		static const u8 pm[] = { 5 };
+
+		reset_order_drop(pdev, pm, ARRAY_SIZE(pm));
+	}
+	if (actions & EGPUHP_QUIRK_NO_BUS_RESET) {
+		static const u8 bus[] = { 6, 7 };	/* bus, cxl_bus */
+
+		reset_order_drop(pdev, bus, ARRAY_SIZE(bus));
+	}
+
+	if (actions & EGPUHP_QUIRK_D3HOT_DELAY) {
+		qd->orig_d3hot_delay = pdev->d3hot_delay;
+		pdev->d3hot_delay = d3hot;
+		done |= EGPUHP_QUIRK_D3HOT_DELAY;
+	}
+	if (actions & EGPUHP_QUIRK_D3COLD_DELAY) {
+		qd->orig_d3cold_delay = pdev->d3cold_delay;
+		pdev->d3cold_delay = d3cold;
+		done |= EGPUHP_QUIRK_D3COLD_DELAY;
+	}
+	if ((actions & EGPUHP_QUIRK_NO_D3COLD)) {
+		if (!pdev->no_d3cold) {
+			pci_d3cold_disable(pdev);
+			qd->d3cold_disabled = true;
+		}
+		done |= EGPUHP_QUIRK_NO_D3COLD;
+	}
+	if (actions & (EGPUHP_QUIRK_ASPM_L0S_OFF | EGPUHP_QUIRK_ASPM_L1_OFF)) {
+		int state = 0;
+
+		if (actions & EGPUHP_QUIRK_ASPM_L0S_OFF)
+			state |= PCIE_LINK_STATE_L0S;
+		if (actions & EGPUHP_QUIRK_ASPM_L1_OFF)
+			state |= PCIE_LINK_STATE_L1;
+		if (!pci_disable_link_state(pdev, state)) {
+			qd->aspm_disabled = state;
+			done |= actions & (EGPUHP_QUIRK_ASPM_L0S_OFF |
+					   EGPUHP_QUIRK_ASPM_L1_OFF);
+		} else {
+			pci_info(pdev, "egpuhp: quirk: ASPM cannot be changed on this link\n");
+		}
+	}
+
+	if (reset_q) {
+		if (egpuhp_reset_hook_add(pdev, reset_q->reset_method)) {
+			qd->reset_method = reset_q->reset_method;
+			if (!method_in(pdev->reset_methods,
+				       EGPUHP_KERNEL_RESET_DEVICE_SPECIFIC)) {
+				u8 m[PCI_NUM_RESET_METHODS] = {
+					EGPUHP_KERNEL_RESET_DEVICE_SPECIFIC };
+
+				memcpy(m + 1, pdev->reset_methods,
+				       sizeof(m) - 1);
+				memcpy(pdev->reset_methods, m, sizeof(m));
+			}
+			done |= EGPUHP_QUIRK_EGPUHP_RESET;
+		} else {
+			const char *msg;
+
+			egpuhp_reset_hook_state(&msg);
+			pci_warn(pdev, "egpuhp: quirk: egpuhp %s reset only via netlink (EGPUHP_CMD_RESET): reset hook unavailable: %s\n",
+				 egpuhp_reset_method_name(reset_q->reset_method),
+				 msg);
+			/* still recorded: EGPUHP_CMD_RESET method egpuhp uses it */
+			qd->reset_method = reset_q->reset_method;
+		}
+	}
+
+	if (order_q) {
+		u8 want[PCI_NUM_RESET_METHODS], got[PCI_NUM_RESET_METHODS] = { 0 };
+		const char *why;
+		int i, n = 0;
+
+		egpuhp_reset_order_parse(order_q->reset_order, want, &why);
+		/* keep only the methods the device supports (probed) */
+		for (i = 0; i < PCI_NUM_RESET_METHODS && want[i]; i++) {
+			if (method_in(pdev->reset_methods, want[i]))
+				got[n++] = want[i];
+			else
+				pci_info(pdev, "egpuhp: quirk: reset method %s not available, left out of the order\n",
+					 kernel_reset_name(want[i]));
+		}
+		if (n) {
+			memcpy(pdev->reset_methods, got, sizeof(got));
+			done |= EGPUHP_QUIRK_RESET_ORDER;
+		}
+	}
+	*changed_order = memcmp(pdev->reset_methods, qd->orig_reset_methods,
+				sizeof(pdev->reset_methods));
+	return done;
+}
+
+/*
+ * Recompute what @pdev gets.  Device lock held by the caller.
+ * Returns the new applied actions; *report set when an event is due.
+ */
+static u32 qdev_reapply(struct pci_dev *pdev, bool *report)
+{
+	struct egpuhp_qdev *qd;
+	bool changed_order = false;
+	u32 before = 0, now;
+
+	*report = false;
+	mutex_lock(&quirk_lock);
+	qd = qdev_find(pdev);
+	if (qd) {
+		before = qd->applied;
+		qdev_undo(qd);
+	} else {
+		qd = kzalloc(sizeof(*qd), GFP_KERNEL);
+		if (!qd) {
+			mutex_unlock(&quirk_lock);
+			return 0;
+		}
+		qd->pdev = pci_dev_get(pdev);
+		list_add_tail(&qd->node, &quirk_devs);
+	}
+	now = qdev_apply(qd, &changed_order);
+	qd->applied = now;
+	if (!now) {
+		list_del(&qd->node);
+		pci_dev_put(qd->pdev);
+		kfree(qd);
+	}
+	mutex_unlock(&quirk_lock);
+
+	if (now != before) {
+		char order[EGPUHP_RESET_ORDER_LEN];
+
+		egpuhp_reset_order_text(pdev->reset_methods, order,
+					sizeof(order));
+		pci_info(pdev, "egpuhp: quirks 0x%x applied (was 0x%x), reset_method order \"%s\"\n",
+			 now, before, order);
+		*report = true;
+	}
+	return now;
+}
+
+static void quirks_update_device(struct pci_dev *pdev)
+{
+	bool report;
+	u32 now;
+
+	device_lock(&pdev->dev);
+	now = qdev_reapply(pdev, &report);
+	device_unlock(&pdev->dev);
+	if (report)
+		egpuhp_event_quirk_applied(pdev, now);
+}
+
+void egpuhp_quirks_device_added(struct pci_dev *pdev)
+{
+	quirks_update_device(pdev);
+}
+
+void egpuhp_quirks_device_removed(struct pci_dev *pdev)
+{
+	struct egpuhp_qdev *qd;
+
+	egpuhp_reset_hook_forget(pdev);
+	mutex_lock(&quirk_lock);
+	qd = qdev_find(pdev);
+	if (qd) {
+		list_del(&qd->node);
+		pci_dev_put(qd->pdev);
+		kfree(qd);
+	}
+	mutex_unlock(&quirk_lock);
+}
+
+u32 egpuhp_quirks_applied(struct pci_dev *pdev)
+{
+	struct egpuhp_qdev *qd;
+	u32 a = 0;
+
+	mutex_lock(&quirk_lock);
+	qd = qdev_find(pdev);
+	if (qd)
+		a = qd->applied;
+	mutex_unlock(&quirk_lock);
+	return a;
+}
+
+u32 egpuhp_quirk_reset_method(struct pci_dev *pdev)
+{
+	struct egpuhp_qdev *qd;
+	u32 m = EGPUHP_RESET_AUTO;
+
+	mutex_lock(&quirk_lock);
+	qd = qdev_find(pdev);
+	if (qd)
+		m = qd->reset_method;
+	mutex_unlock(&quirk_lock);
+	return m;
+}
+
+/* Re-evaluate every present PCI function (the table changed). */
+static void quirks_update_all(void)
+{
+	struct pci_dev *pdev = NULL;
+
+	for_each_pci_dev(pdev)
+		quirks_update_device(pdev);
+}
+
+static int quirk_insert(const struct egpuhp_quirk *src, u32 *id)
+{
+	struct egpuhp_quirk *q;
+
+	q = kmemdup(src, sizeof(*q), GFP_KERNEL);
+	if (!q)
+		return -ENOMEM;
+	mutex_lock(&quirk_lock);
+	q->id = quirk_next_id++;
+	list_add_tail(&q->node, &quirk_table);
+	mutex_unlock(&quirk_lock);
+	if (id)
+		*id = q->id;
+	return 0;
+}
+
+int egpuhp_quirk_add(const struct egpuhp_quirk *q, u32 *id)
+{
+	int ret = quirk_insert(q, id);
+
+	if (!ret)
+		quirks_update_all();
+	return ret;
+}
+
+int egpuhp_quirk_del(u32 id)
+{
+	struct egpuhp_quirk *q, *found = NULL;
+
+	mutex_lock(&quirk_lock);
+	list_for_each_entry(q, &quirk_table, node)
+		if (q->id == id) {
+			found = q;
+			list_del(&q->node);
+			break;
+		}
+	mutex_unlock(&quirk_lock);
+	if (!found)
+		return -ENOENT;
+	kfree(found);
+	quirks_update_all();
+	return 0;
+}
+
+bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
+			   char (*devs)[EGPUHP_PCI_NAME_LEN],
+			   unsigned int max_devs, unsigned int *ndevs)
+{
+	struct egpuhp_quirk *q;
+	struct egpuhp_qdev *qd;
+	bool found = false;
+
+	*ndevs = 0;
+	mutex_lock(&quirk_lock);
+	list_for_each_entry(q, &quirk_table, node) {
+		if (idx--)
+			continue;
+		*out = *q;
+		INIT_LIST_HEAD(&out->node);
+		found = true;
+		list_for_each_entry(qd, &quirk_devs, node) {
+			if (*ndevs >= max_devs)
+				break;
+			if (quirk_match(q, qd->pdev) && qd->applied)
+				strscpy(devs[(*ndevs)++], pci_name(qd->pdev),
+					EGPUHP_PCI_NAME_LEN);
+		}
+		break;
+	}
+	mutex_unlock(&quirk_lock);
+	return found;
+}
+
+static int quirks_load_param(void)
+{
+	char *buf, *cur, *entry;
+	int bad = 0, good = 0;
+
+	if (!egpuhp_quirks_param[0])
+		return 0;
+	buf = kstrdup(egpuhp_quirks_param, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	cur = buf;
+	while ((entry = strsep(&cur, ",")) != NULL) {
+		struct egpuhp_quirk q;
+		const char *why = NULL;
+
+		entry = strim(entry);
+		if (!*entry)
+			continue;
+		if (egpuhp_quirk_parse_entry(entry, &q, &why) ||
+		    egpuhp_quirk_check(&q, &why)) {
+			pr_err("egpuhp: quirks=: entry \"%s\" refused: %s\n",
+			       entry, why ? why : "invalid");
+			bad++;
+			continue;
+		}
+		q.source = EGPUHP_QUIRK_SRC_PARAM;
+		if (quirk_insert(&q, NULL)) {
+			kfree(buf);
+			return -ENOMEM;
+		}
+		good++;
+	}
+	kfree(buf);
+	if (bad)
+		pr_err("egpuhp: quirks=: %d entr%s refused, %d accepted (syntax: see modinfo egpuhp)\n",
+		       bad, bad == 1 ? "y" : "ies", good);
+	return 0;
+}
+
+int egpuhp_quirks_init(void)
+{
+	unsigned int i;
+	int ret;
+
+	egpuhp_reset_hook_init();
+	for (i = 0; i < egpuhp_builtin_quirk_count; i++) {
+		const char *why;
+
+		if (egpuhp_quirk_check(&egpuhp_builtin_quirks[i], &why)) {
+			/* a bug in quirk_table.c; refuse the entry, not the module */
+			pr_err("egpuhp: built-in quirk %u invalid: %s\n", i, why);
+			continue;
+		}
+		ret = quirk_insert(&egpuhp_builtin_quirks[i], NULL);
+		if (ret)
+			goto fail;
+	}
+	ret = quirks_load_param();
+	if (ret)
+		goto fail;
+	return 0;
+fail:
+	egpuhp_quirks_exit();
+	return ret;
+}
+
+void egpuhp_quirks_exit(void)
+{
+	struct egpuhp_quirk *q, *qn;
+	struct egpuhp_qdev *qd;
+
+	/* No new redirected resets; running ones hold a module reference. */
+	egpuhp_reset_hook_exit();
+
+	for (;;) {
+		struct pci_dev *pdev;
+
+		mutex_lock(&quirk_lock);
+		qd = list_first_entry_or_null(&quirk_devs, struct egpuhp_qdev,
+					      node);
+		if (!qd) {
+			mutex_unlock(&quirk_lock);
+			break;
+		}
+		pdev = pci_dev_get(qd->pdev);
+		mutex_unlock(&quirk_lock);
+
+		device_lock(&pdev->dev);
+		mutex_lock(&quirk_lock);
+		qd = qdev_find(pdev);
+		if (qd) {
+			qdev_undo(qd);
+			list_del(&qd->node);
+			pci_dev_put(qd->pdev);
+			kfree(qd);
+			pci_info(pdev, "egpuhp: quirks undone\n");
+		}
+		mutex_unlock(&quirk_lock);
+		device_unlock(&pdev->dev);
+		pci_dev_put(pdev);
+	}
+
+	mutex_lock(&quirk_lock);
+	list_for_each_entry_safe(q, qn, &quirk_table, node) {
+		list_del(&q->node);
+		kfree(q);
+	}
+	quirk_next_id = 1;
+	mutex_unlock(&quirk_lock);
+}

@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# egpuhp-test: once
+#
+# Installation: "make install DESTDIR=..." puts every file where a Debian
+# system expects it, with the right modes, and the DKMS package builds the
+# module against the Debian 6.12 headers the VM tests use.  DKMS runs with
+# its trees inside a temporary directory, so the host is not touched.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+
+check() {	# check NAME COMMAND...
+	local name=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"$tmp/out" 2>&1; then
+		echo "ok $n - $name"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $name"
+		sed 's/^/#   /' "$tmp/out" | tail -30
+	fi
+}
+
+mode_is() {	# mode_is MODE PATH
+	[[ -e $2 ]] || { echo "missing: $2"; return 1; }
+	local m
+	m=$(stat -c %a "$2")
+	[[ $m == "$1" ]] || { echo "$2: mode $m, expected $1"; return 1; }
+}
+
+dest=$tmp/root
+check "make install DESTDIR" make -s install DESTDIR="$dest"
+check "egpud installed executable" mode_is 755 "$dest/usr/sbin/egpud"
+check "egpuctl installed executable" mode_is 755 "$dest/usr/bin/egpuctl"
+check "uapi header installed" mode_is 644 "$dest/usr/include/linux/egpuhp.h"
+check "udev rule installed" mode_is 644 "$dest/lib/udev/rules.d/70-egpuhp.rules"
+check "egpud.service installed" mode_is 644 "$dest/lib/systemd/system/egpud.service"
+check "deauthorize unit installed" mode_is 644 \
+	"$dest/lib/systemd/system/egpuhp-deauthorize.service"
+check "state directory is 0700" mode_is 700 "$dest/var/lib/egpuhp"
+check "hooks directory exists" test -d "$dest/etc/egpuhp/hooks.d"
+
+# The uapi header must be usable on its own by userspace.
+check "uapi header compiles standalone" bash -c \
+	"echo '#include <linux/egpuhp.h>' | gcc -x c -fsyntax-only -Wall -Werror -I'$dest/usr/include' -"
+
+# The shutdown unit's command must be one egpuctl accepts.
+check "deauthorize unit runs a valid egpuctl command" bash -c "
+	cmd=\$(sed -n 's/^ExecStop=\/usr\/bin\/egpuctl //p' systemd/egpuhp-deauthorize.service)
+	'$dest/usr/bin/egpuctl' help 2>&1 | grep -q -- \"\${cmd%% *}\""
+
+kver=$(tests/vm/kernels.sh path 6.12 kver)
+kdir=$(tests/vm/kernels.sh path 6.12 headers)
+flags="--dkmstree $tmp/dkms --sourcetree $dest/usr/src --installtree $tmp/installed"
+mkdir -p "$tmp/dkms" "$tmp/installed"
+check "dkms add + build against $kver" make -s dkms-install DESTDIR="$dest" \
+	KVER="$kver" DKMS_KDIR="$kdir" DKMS_FLAGS="$flags" DKMS_NO_INSTALL=1
+check "dkms built egpuhp.ko for $kver" bash -c \
+	"ls $tmp/dkms/egpuhp/*/$kver/*/module/egpuhp.ko*"
+check "dkms remove" make -s dkms-remove DESTDIR="$dest" DKMS_FLAGS="$flags"
+
+echo "1..$n"
+((failed == 0))

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Quirks and resets of egpuhp.ko in the virtual dock (issue 5), one boot per
+kernel:
+
+  - the quirks= module parameter: good entries applied to present devices,
+    bad ones refused with a clear kernel log line
+  - the egpuhp reset reached through the standard sysfs reset file
+    (device_specific first in reset_method), with the nvme driver bound and
+    after a rebind, and the disk does I/O afterwards
+  - a no-FLR quirk added at run time makes the kernel's reset use the next
+    method: seen in reset_method, in the events and in tracefs (which
+    kernel reset function really ran); deleting the entry restores FLR
+  - quirks applied at hot-add before the driver binds (event order)
+  - bad netlink entries refused with the kernel's extack message,
+    unprivileged changes refused, unprivileged dump allowed
+  - every egpuhp reset method through EGPUHP_CMD_RESET, begin/end events,
+    multi-function bus reset restores the sibling's config space
+  - tunnel cycle with a simulated router (tbsim) brings the functions back
+  - unload restores reset_method and dev_flags (FLR runs again)
+  - no WARN/BUG/lockdep on the console
+
+Usage: test_quirks.py [--kernel 6.12] ...  (TAP on stdout)
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
+
+from dock import Dock, DockError  # noqa: E402
+
+NVME_ID = "1b36:0010"
+RNG_ID = "1af4:1044"
+HDA_ID = "8086:293e"
+DROPUID_SRC = r"""
+#include <stdio.h>
+#include <unistd.h>
+#include <grp.h>
+int main(int argc, char **argv)
+{
+	if (argc < 2 || setgroups(0, NULL) || setgid(65534) || setuid(65534)) {
+		perror("dropuid");
+		return 126;
+	}
+	execvp(argv[1], argv + 1);
+	perror("dropuid: exec");
+	return 127;
+}
+"""
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, diag=""):
+        self.n += 1
+        if cond:
+            print("ok %d - %s" % (self.n, name), flush=True)
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, name), flush=True)
+            for line in str(diag).strip().splitlines()[-40:]:
+                print("# " + line, flush=True)
+        return cond
+
+    def skip(self, name, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, name, why), flush=True)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        return 1 if self.failed else 0
+
+
+def build_dropuid():
+    out = os.path.join(TOP, "build", "quirks")
+    os.makedirs(out, exist_ok=True)
+    src, exe = os.path.join(out, "dropuid.c"), os.path.join(out, "dropuid")
+    same = os.path.exists(src) and open(src).read() == DROPUID_SRC
+    if not same or not os.path.exists(exe):
+        with open(src, "w") as f:
+            f.write(DROPUID_SRC)
+        subprocess.run(["gcc", "-static", "-O2", "-o", exe, src], check=True)
+    return exe
+
+
+class Q:
+    """Helpers around one dock."""
+
+    def __init__(self, vm):
+        self.vm = vm
+
+    def sh(self, cmd, timeout=60):
+        return self.vm.sh(cmd, timeout)
+
+    def run(self, cmd, timeout=60):
+        return self.vm.run(cmd, timeout)
+
+    def reset_method(self, bdf):
+        return self.sh("cat /sys/bus/pci/devices/%s/reset_method" % bdf).strip()
+
+    def quirks(self):
+        return json.loads(self.sh("egpuctl --json quirks"))
+
+    def events(self):
+        out = self.sh("cat /tmp/ev.log 2>/dev/null || true")
+        evs = []
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    evs.append(json.loads(line))
+                except ValueError:
+                    pass
+        return evs
+
+    def events_for(self, bdf, since_seq=0):
+        return [e for e in self.events()
+                if e.get("seq", 0) > since_seq and e.get("dev", {}).get("name") == bdf]
+
+    def last_seq(self):
+        evs = self.events()
+        return max([e.get("seq", 0) for e in evs] or [0])
+
+    def wait_events(self, bdf, names, since_seq, timeout=10):
+        end = time.monotonic() + timeout
+        while True:
+            evs = self.events_for(bdf, since_seq)
+            got = [e["event"] for e in evs]
+            if all(n in got for n in names):
+                return evs
+            if time.monotonic() > end:
+                return evs
+            time.sleep(0.3)
+
+    def trace_start(self, funcs):
+        self.sh("cd /sys/kernel/tracing && echo 0 > tracing_on && echo nop > current_tracer"
+                " && echo > trace && echo '%s' > set_ftrace_filter"
+                " && echo function > current_tracer && echo 1 > tracing_on" % " ".join(funcs))
+
+    def trace_stop(self):
+        out = self.sh("cd /sys/kernel/tracing && echo 0 > tracing_on && cat trace"
+                      " && echo nop > current_tracer && echo > set_ftrace_filter")
+        return [line for line in out.splitlines() if not line.startswith("#")]
+
+    def nvme_io(self, timeout=20):
+        """Reads from the nvme namespace (null-co backend); retries while the
+        controller re-initialises after a reset."""
+        return self.run(
+            "end=$(( $(date +%%s) + %d )); "
+            "until dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=64 iflag=direct 2>/dev/null; do "
+            "  [ $(date +%%s) -ge $end ] && exit 1; sleep 0.2; done; echo io-ok" % timeout,
+            timeout=timeout + 30)
+
+
+TRACE_FUNCS = ["pcie_reset_flr", "pci_reset_bus_function", "pci_pm_reset",
+               "pci_dev_specific_reset"]
+
+
+def scenario(vm, t, kernel):
+    q = Q(vm)
+    # an nvme disk with a null backend, so the driver binds and does I/O
+    vm.qmp.cmd("blockdev-add", **{"driver": "null-co", "node-name": "qnull",
+                                  "size": 64 * 1024 * 1024, "read-zeroes": True})
+    nvme = vm.plug("rp1", functions=[("nvme", 0, {"serial": "quirks", "drive": "qnull"})])
+    rng = vm.plug("rp2", kind="virtio-rng")
+    nb, rb = nvme.bdf, rng.bdf
+    vm.sh("modprobe nvme; mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true")
+    vm.wait_for("test -b /dev/nvme0n1", timeout=20)
+    nvme_before = q.reset_method(nb)
+    rng_before = q.reset_method(rb)
+    t.ok("flr" in nvme_before.split() and "flr" in rng_before.split(),
+         "emulated nvme and virtio devices offer FLR",
+         "nvme: %s, virtio: %s" % (nvme_before, rng_before))
+
+    # baseline: the kernel's reset of the virtio device runs FLR
+    q.trace_start(TRACE_FUNCS)
+    vm.sh("echo 1 > /sys/bus/pci/devices/%s/reset" % rb)
+    tr = q.trace_stop()
+    t.ok(any("pcie_reset_flr" in line for line in tr),
+         "baseline: sysfs reset of virtio device runs pcie_reset_flr", "\n".join(tr))
+
+    # --- module parameter --------------------------------------------------
+    mark = vm.console_mark()
+    params = ("quirks=%s:*:*:no_flr+egpuhp_reset=bus,zzzz:1:no_flr,1af4:*:*:*:bogus_action,"
+              "10de:*:d3hot_delay=99999" % NVME_ID)
+    vm.load_egpuhp(params)
+    dm = vm.dmesg()
+    t.ok('entry "zzzz:1:no_flr" refused: bad hexadecimal ID' in dm and
+         'entry "1af4:*:*:*:bogus_action" refused: unknown action' in dm and
+         'entry "10de:*:d3hot_delay=99999" refused: delay needs =MS' in dm,
+         "quirks= parameter: bad entries refused with a clear kernel log line",
+         "\n".join(line for line in dm.splitlines() if "egpuhp" in line))
+    t.ok(q.reset_method(nb) == "device_specific bus",
+         "parameter entry applied at load: nvme reset_method is 'device_specific bus'",
+         q.reset_method(nb))
+    info = q.quirks()
+    hook = info["reset_hook"]
+    t.ok(hook["state"] == "active", "GET_INFO: reset hook installed (egpuctl quirks)",
+         json.dumps(hook))
+    dev = [d for d in info["devices"] if d["name"] == nb]
+    t.ok(dev and "no_flr" in dev[0]["actions"] and "egpuhp_reset=bus" in dev[0]["actions"],
+         "egpuctl quirks shows what the nvme got and from which entry",
+         json.dumps(info["devices"]))
+    param_entry = [e for e in info["entries"] if e["source"] == "param"]
+    builtin = [e for e in info["entries"] if e["source"] == "builtin"]
+    t.ok(len(param_entry) == 1 and builtin and all(e["note"] for e in builtin),
+         "table: one parameter entry, built-in entries each with a note",
+         json.dumps(info["entries"])[:2000])
+    text = q.sh("egpuctl quirks")
+    t.ok("reset hook: active" in text and nb in text, "egpuctl quirks text output", text)
+
+    vm.sh("setsid egpuctl --json monitor > /tmp/ev.log 2>&1 < /dev/null &")
+    time.sleep(1)
+
+    # --- egpuhp reset through the standard sysfs reset file ---------------
+    seq = q.last_seq()
+    ok1 = q.nvme_io()[0] == 0
+    rc, out = q.run("echo 1 > /sys/bus/pci/devices/%s/reset" % nb)
+    evs = q.wait_events(nb, ["reset-begin", "reset-end"], seq)
+    ends = [e for e in evs if e["event"] == "reset-end"]
+    t.ok(rc == 0 and ends and ends[-1]["reset"]["method"] == "bus" and
+         ends[-1]["reset"]["result"] == 0 and
+         any(e["event"] == "reset-begin" for e in evs),
+         "sysfs reset of nvme runs egpuhp's bus reset (begin/end events, method bus, result 0)",
+         "rc=%d %s\n%s" % (rc, out, json.dumps(evs)))
+    drv = q.sh("basename $(readlink /sys/bus/pci/devices/%s/driver) 2>/dev/null || true" % nb).strip()
+    rc, out = q.nvme_io()
+    t.ok(ok1 and rc == 0 and drv == "nvme",
+         "nvme still bound and does I/O after the egpuhp reset", "driver=%s %s" % (drv, out))
+    rc, out = q.run("echo %s > /sys/bus/pci/drivers/nvme/unbind && "
+                    "echo 1 > /sys/bus/pci/devices/%s/reset && "
+                    "echo %s > /sys/bus/pci/drivers/nvme/bind" % (nb, nb, nb))
+    vm.wait_for("test -b /dev/nvme0n1", timeout=20)
+    rc2, out2 = q.nvme_io()
+    t.ok(rc == 0 and rc2 == 0, "nvme unbound, egpuhp reset, rebound: I/O works",
+         out + out2)
+
+    # --- no-FLR at run time: next method -----------------------------------
+    seq = q.last_seq()
+    out = q.sh("egpuctl --json quirks add %s:*:*:no_flr --note 'test: virtio no FLR'" % RNG_ID)
+    rid = json.loads(out)["id"]
+    t.ok(q.reset_method(rb) == "bus" or q.reset_method(rb) == "pm bus",
+         "runtime no_flr entry: virtio reset_method drops flr", q.reset_method(rb))
+    evs = q.wait_events(rb, ["quirk-applied"], seq)
+    t.ok(any(e["event"] == "quirk-applied" for e in evs),
+         "QUIRK_APPLIED event for the virtio device", json.dumps(evs))
+    q.trace_start(TRACE_FUNCS)
+    seq = q.last_seq()
+    rc, out = q.run("egpuctl --json reset %s" % rb)
+    tr = q.trace_stop()
+    res = json.loads(out) if rc == 0 else {}
+    ran_flr = any("pcie_reset_flr" in line for line in tr)
+    ran_next = any("pci_reset_bus_function" in line or "pci_pm_reset" in line for line in tr)
+    t.ok(rc == 0 and not ran_flr and ran_next and "flr" not in res.get("kernel_methods", "flr"),
+         "with no_flr the kernel's reset uses the next method (tracefs, reply)",
+         "%s\n%s" % (out, "\n".join(tr)))
+    evs = q.wait_events(rb, ["reset-end"], seq)
+    t.ok(any(e["event"] == "reset-end" and e["reset"]["result"] == 0 for e in evs),
+         "reset-end event for the auto reset", json.dumps(evs))
+    q.sh("egpuctl quirks del %d" % rid)
+    t.ok(q.reset_method(rb) == rng_before, "deleting the entry restores reset_method",
+         q.reset_method(rb))
+    rc, out = q.run("egpuctl quirks del %d" % rid)
+    t.ok(rc != 0 and "no quirk entry with this id" in out,
+         "deleting an unknown id is refused with the kernel's message", out)
+
+    # --- bad entries over netlink, privileges ------------------------------
+    bad = {
+        "*:*:no_flr": "must name a vendor or a class",
+        "1af4:*:reset_order=flr/bogus": "unknown reset method in reset order",
+        "1af4:*:reset_order=flr/flr": "reset method repeated",
+    }
+    for entry, msg in bad.items():
+        rc, out = q.run("egpuctl quirks add '%s'" % entry)
+        t.ok(rc != 0 and msg in out, "kernel refuses bad entry %s with a clear message" % entry,
+             out)
+    rc, out = q.run("egpuctl quirks add 1af4:zz:no_flr")
+    t.ok(rc == 2 and "bad hexadecimal ID" in out, "egpuctl refuses unparsable entry", out)
+    rc, out = q.run("dropuid egpuctl quirks add %s:*:*:no_flr" % RNG_ID)
+    t.ok(rc != 0 and "not permitted" in out.lower(),
+         "unprivileged quirks add refused (CAP_NET_ADMIN)", out)
+    rc, out = q.run("dropuid egpuctl reset %s" % rb)
+    t.ok(rc != 0 and "not permitted" in out.lower(), "unprivileged reset refused", out)
+    rc, out = q.run("dropuid egpuctl --json quirks")
+    t.ok(rc == 0 and '"entries"' in out, "unprivileged dump allowed", out)
+
+    # --- hot-add: quirks applied before any driver binds -------------------
+    seq = q.last_seq()
+    out = q.sh("egpuctl --json quirks add %s:no_bus_reset --note 'test: hda no bus reset'"
+               % HDA_ID)
+    hda_id = json.loads(out)["id"]
+    vm.sh("modprobe snd-hda-intel 2>/dev/null || true")
+    edu = vm.plug("rp3", kind="edu-audio")
+    fb, hb = edu.bdfs[0], edu.bdfs[1]
+    evs = q.wait_events(hb, ["pci-add", "quirk-applied", "pci-bound"], seq, timeout=15)
+    names = [e["event"] for e in evs]
+    okorder = ("quirk-applied" in names and
+               ("pci-bound" not in names or
+                names.index("quirk-applied") < names.index("pci-bound")))
+    t.ok(okorder and "bus" not in q.reset_method(hb).split(),
+         "hot-added audio function got no_bus_reset before its driver bound",
+         "%s reset_method=%s" % (names, q.reset_method(hb)))
+
+    # --- every egpuhp method through EGPUHP_CMD_RESET ----------------------
+    for method in ("bus", "link-retrain", "pm", "egpuhp", "auto"):
+        seq = q.last_seq()
+        rc, out = q.run("egpuctl --json reset %s --method %s" % (nb, method))
+        evs = q.wait_events(nb, ["reset-end"], seq)
+        rc2, io = q.nvme_io()
+        t.ok(rc == 0 and json.loads(out).get("result") == 0 and rc2 == 0 and
+             any(e["event"] == "reset-end" for e in evs),
+             "netlink reset --method %s: nvme does I/O after, end event" % method,
+             "%s\n%s\n%s" % (out, io, json.dumps(evs)))
+    rc, out = q.run("egpuctl reset %s --method slot-power" % nb)
+    t.ok(rc != 0 and "no slot power controller" in out,
+         "slot-power refused where the port has no power controller", out)
+    rc, out = q.run("egpuctl --json reset %s --method slot-power" % rb)
+    t.ok(rc == 0, "slot-power cycle on a port with a power controller", out)
+    rc, out = q.run("egpuctl reset %s --method egpuhp" % rb)
+    t.ok(rc != 0 and "no quirk gives this device an egpuhp reset" in out,
+         "method egpuhp refused for a device without the quirk", out)
+    # multi-function: quirks of the sibling are honoured, its config comes back
+    rc, out = q.run("egpuctl reset %s --method bus" % hb)
+    t.ok(rc != 0 and "disabled" in out, "bus reset refused on a function with no_bus_reset",
+         out)
+    rc, out = q.run("egpuctl reset %s --method bus" % fb)
+    t.ok(rc != 0 and "another function on the bus must not be bus reset" in out,
+         "bus reset refused while a sibling function has no_bus_reset", out)
+    q.sh("egpuctl quirks del %d" % hda_id)
+    bar = q.sh("setpci -s %s BASE_ADDRESS_0" % hb).strip()
+    cmd = q.sh("setpci -s %s COMMAND" % hb).strip()
+    rc, out = q.run("egpuctl --json reset %s --method bus" % fb)
+    bar2 = q.sh("setpci -s %s BASE_ADDRESS_0" % hb).strip()
+    cmd2 = q.sh("setpci -s %s COMMAND" % hb).strip()
+    t.ok(rc == 0 and bar == bar2 and cmd == cmd2,
+         "bus reset of a multi-function device restores the sibling's config",
+         "%s bar %s->%s cmd %s->%s" % (out, bar, bar2, cmd, cmd2))
+
+    # --- tunnel cycle --------------------------------------------------------
+    tunnel_test(vm, q, t)
+
+    # --- unload restores ------------------------------------------------------
+    vm.sh("kill $(pidof egpuctl) 2>/dev/null; true")
+    vm.unload_module("egpuhp")
+    t.ok(q.reset_method(nb) == nvme_before, "unload restores nvme reset_method",
+         q.reset_method(nb))
+    q.trace_start(TRACE_FUNCS)
+    vm.sh("echo 1 > /sys/bus/pci/devices/%s/reset" % nb)
+    tr = q.trace_stop()
+    t.ok(any("pcie_reset_flr" in line for line in tr),
+         "after unload the nvme's FLR runs again (NO_FLR flag cleared)", "\n".join(tr))
+    rc, out = q.nvme_io()
+    t.ok(rc == 0, "nvme I/O after unload and FLR", out)
+
+    try:
+        vm.check_health()
+        t.ok(True, "no WARN/BUG/lockdep/taint on the console (%s)" % kernel)
+    except DockError as e:
+        t.ok(False, "no WARN/BUG/lockdep/taint on the console (%s)" % kernel, str(e))
+
+
+def tunnel_test(vm, q, t):
+    if not hasattr(vm, "tb_add_router"):
+        t.skip("tunnel cycle brings the functions back", "dock has no tbsim yet")
+        return
+    try:
+        vm.tb_set_domain(security="user", iommu=1, deauth=1)
+        vm.tb_add_router("0-1", unique_id="c0ffee00-0000-0000-0000-000000000001",
+                         vendor_name="egpuhp", device_name="Quirk Dock", generation=3,
+                         port="rp4", functions="edu-audio")
+    except Exception as e:  # harness API mismatch: report, do not hide
+        t.ok(False, "tunnel cycle: simulated router set up", str(e))
+        return
+    vm.sh("echo 1 > /sys/bus/thunderbolt/devices/0-1/authorized")
+    port = vm.port("rp4")
+    vm.wait_for("ls /sys/bus/pci/slots/%d/address >/dev/null && "
+                "ls /sys/bus/pci/devices/ | grep -q ." % port.slot, timeout=20)
+    time.sleep(2)
+    bdfs = [b for d in port.devices for b in d.bdfs]
+    if not bdfs:
+        bdfs = [vm.bdf_of(i) for d in port.devices for i in d.ids]
+    fn = bdfs[0] if bdfs else None
+    if not fn:
+        t.ok(False, "tunnel cycle: functions appear after authorization", str(port.devices))
+        return
+    rc, out = q.run("egpuctl --json reset %s --tunnel --router 0-1 --timeout 30000" % fn,
+                    timeout=120)
+    res = json.loads(out.splitlines()[-1]) if out.strip().startswith("{") else {}
+    t.ok(rc == 0 and res.get("result") == 0 and
+         all(f.get("back") for f in res.get("functions", [])) and
+         all(vm.guest_has(b) for b in bdfs),
+         "tunnel cycle: functions gone and back, binding restored", out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kernel", action="append")
+    args = ap.parse_args()
+    kernels = args.kernel or ["6.12"]
+    t = Tap()
+    dropuid = build_dropuid()
+    for k in kernels:
+        try:
+            with Dock(kernel=k, ports=4, button_ports=("rp2",),
+                      extra_files={"/usr/bin/dropuid": dropuid},
+                      name="quirks-%s-%d" % (k, os.getpid())) as vm:
+                try:
+                    scenario(vm, t, k)
+                except Exception as e:
+                    t.ok(False, "scenario on %s ran to the end" % k,
+                         "%s\n%s: %s" % (vm.console_tail(15), type(e).__name__, e))
+        except DockError as e:
+            t.ok(False, "dock for %s came up" % k, str(e))
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

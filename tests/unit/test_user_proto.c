@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpud's socket protocol: quoting, framing, the peer credential check (a
+ * real unprivileged peer over a real socket), and libegpu's side of the
+ * watch stream.
+ */
+// unit-test-links: libegpu/egpu.c
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "common/egpud_proto.h"
+#include "libegpu/egpu.h"
+
+static void test_quote_split(void **state)
+{
+	char line[256], buf[64], *argv[8];
+	char *words[] = { "authorize", "a b%c", "tab\there" };
+	int fds[2], argc;
+	ssize_t n;
+
+	assert_int_equal(egpud_proto_quote("a b%c", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "a%20b%25c");
+	assert_int_equal(egpud_proto_quote("abc", buf, 3), -ENOSPC);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(egpud_send_request(fds[0], true, 3, words), 0);
+	n = read(fds[1], line, sizeof(line) - 1);
+	assert_true(n > 0);
+	line[n] = '\0';
+	assert_string_equal(line, "--json authorize a%20b%25c tab%09here\n");
+	argc = egpud_proto_split(line, argv, 8);
+	assert_int_equal(argc, 4);
+	assert_string_equal(argv[0], "--json");
+	assert_string_equal(argv[2], "a b%c");
+	assert_string_equal(argv[3], "tab\there");
+	close(fds[0]);
+	close(fds[1]);
+
+	strcpy(line, "x %zz");
+	assert_int_equal(egpud_proto_split(line, argv, 8), -EINVAL);
+	strcpy(line, "x %00");
+	assert_int_equal(egpud_proto_split(line, argv, 8), -EINVAL);
+	strcpy(line, "   ");
+	assert_int_equal(egpud_proto_split(line, argv, 8), -EINVAL);
+	strcpy(line, "a b c d");
+	assert_int_equal(egpud_proto_split(line, argv, 3), -EINVAL);
+	{
+		char *empty[] = { "forget", "" };
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+		assert_int_equal(egpud_send_request(fds[0], false, 2, empty), -EINVAL);
+		close(fds[0]);
+		close(fds[1]);
+	}
+}
+
+static void test_reply_framing(void **state)
+{
+	static const char reply[] = "line one\nline two\n\0" "3\n";
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	int fds[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(write(fds[1], reply, sizeof(reply) - 1), (ssize_t)sizeof(reply) - 1);
+	close(fds[1]);
+	f = open_memstream(&out, &len);
+	assert_int_equal(egpud_read_reply(fds[0], f), 3);
+	fclose(f);
+	assert_string_equal(out, "line one\nline two\n");
+	free(out);
+	close(fds[0]);
+
+	/* a connection that breaks before the status is an error, not success */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(write(fds[1], "partial", 7), 7);
+	close(fds[1]);
+	f = open_memstream(&out, &len);
+	assert_int_equal(egpud_read_reply(fds[0], f), -ECONNRESET);
+	fclose(f);
+	free(out);
+	close(fds[0]);
+}
+
+static void test_verbs(void **state)
+{
+	assert_false(egpud_verb_is_mutating("status"));
+	assert_false(egpud_verb_is_mutating("watch"));
+	assert_false(egpud_verb_is_mutating("workloads"));
+	assert_true(egpud_verb_is_mutating("authorize"));
+	assert_true(egpud_verb_is_mutating("deauthorize"));
+	assert_true(egpud_verb_is_mutating("enroll"));
+	assert_true(egpud_verb_is_mutating("forget"));
+	assert_true(egpud_verb_is_mutating("import-bolt"));
+	assert_true(egpud_verb_is_mutating("no-such-verb"));
+}
+
+/* A real peer: a child that drops to "nobody" and connects. */
+static void test_peer_credentials(void **state)
+{
+	char dir[] = "/tmp/egpu-sock-XXXXXX", path[128], why[200];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct egpud_peer peer;
+	int lfd, cfd, status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	chmod(dir, 0755);
+	snprintf(path, sizeof(path), "%s/s", dir);
+	strcpy(sa.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	chmod(path, 0666);
+	assert_int_equal(listen(lfd, 4), 0);
+
+	/* ourselves */
+	pid = fork();
+	if (pid == 0) {
+		int fd = egpud_connect(path);
+
+		if (fd >= 0)
+			pause();
+		_exit(1);
+	}
+	cfd = accept(lfd, NULL, NULL);
+	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	assert_int_equal(peer.uid, getuid());
+	assert_int_equal(peer.pid, pid);
+	if (getuid() == 0)
+		assert_true(egpud_peer_may_act(&peer, (gid_t)-1, NULL, why, sizeof(why)));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(cfd);
+
+	if (getuid() != 0) {
+		print_message("# not root: unprivileged peer part skipped\n");
+		goto out;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int fd;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		fd = egpud_connect(path);
+		if (fd >= 0)
+			pause();
+		_exit(1);
+	}
+	cfd = accept(lfd, NULL, NULL);
+	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	assert_int_equal(peer.uid, 65534);
+	assert_int_equal(peer.gid, 65534);
+	assert_false(egpud_peer_may_act(&peer, (gid_t)-1, NULL, why, sizeof(why)));
+	assert_string_equal(why, "uid 65534 is not root (no socket-group configured)");
+	assert_false(egpud_peer_may_act(&peer, 4242, "egpu", why, sizeof(why)));
+	assert_string_equal(why, "uid 65534 is neither root nor in group egpu");
+	/* the configured group (here its primary group) may act */
+	assert_true(egpud_peer_may_act(&peer, 65534, "nogroup", why, sizeof(why)));
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(cfd);
+out:
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_libegpu_parse(void **state)
+{
+	struct egpu_event ev;
+
+	assert_int_equal(egpu_parse_line("event lost 0000:05:00.1 42 surprise 0000:05:00.0", &ev), 0);
+	assert_int_equal(ev.kind, EGPU_EVENT_LOST);
+	assert_string_equal(ev.pci, "0000:05:00.1");
+	assert_string_equal(ev.group, "0000:05:00.0");
+	assert_int_equal(ev.seq, 42);
+	assert_true(ev.surprise);
+	assert_false(ev.orderly);
+	assert_int_equal(egpu_parse_line("event ready 0000:05:00.0 7 - -", &ev), 0);
+	assert_int_equal(ev.kind, EGPU_EVENT_READY);
+	assert_string_equal(ev.group, "");
+	assert_string_equal(egpu_event_kind_name(ev.kind), "ready");
+	assert_int_equal(egpu_parse_line("event ready", &ev), -EINVAL);
+	assert_int_equal(egpu_parse_line("event ready 0000:05:00.0000000000000 7 - -", &ev), -EINVAL);
+	assert_int_equal(egpu_parse_line("garbage", &ev), -EINVAL);
+}
+
+/* libegpu against a minimal stand-in for egpud's watch verb. */
+static void test_libegpu_stream(void **state)
+{
+	char dir[] = "/tmp/egpu-lib-XXXXXX", path[128];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct egpu_event ev;
+	struct egpu *e;
+	int lfd;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s", dir);
+	strcpy(sa.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	pid = fork();
+	if (pid == 0) {
+		static const char out[] = "ok\nevent leaving 0000:05:00.0 9 orderly 0000:05:00.0\n"
+					  "event removed 0000:05:00.0 10 orderly 0000:05:00.0\n";
+		char req[128] = "";
+		int fd = accept(lfd, NULL, NULL);
+		ssize_t n = read(fd, req, sizeof(req) - 1);
+
+		if (n <= 0 || strcmp(req, "watch 0000:05:00.0\n"))
+			_exit(3);
+		if (write(fd, out, sizeof(out) - 1) < 0)
+			_exit(4);
+		sleep(1);
+		_exit(0);
+	}
+	e = egpu_open(path, "0000:05:00.0");
+	assert_non_null(e);
+	assert_true(egpu_fd(e) >= 0);
+	assert_int_equal(egpu_next(e, &ev, 2000), 1);
+	assert_int_equal(ev.kind, EGPU_EVENT_LEAVING);
+	assert_true(ev.orderly);
+	assert_int_equal(egpu_next(e, &ev, 2000), 1);
+	assert_int_equal(ev.kind, EGPU_EVENT_REMOVED);
+	assert_int_equal(ev.seq, 10);
+	/* then the server goes away */
+	assert_int_equal(egpu_next(e, &ev, 5000), -ECONNRESET);
+	egpu_close(e);
+	{
+		int status;
+
+		waitpid(pid, &status, 0);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* nobody listening: a clear errno */
+	close(lfd);
+	unlink(path);
+	assert_null(egpu_open(path, NULL));
+	assert_int_equal(errno, ENOENT);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quote_split),
+		cmocka_unit_test(test_reply_framing),
+		cmocka_unit_test(test_verbs),
+		cmocka_unit_test(test_peer_credentials),
+		cmocka_unit_test(test_libegpu_parse),
+		cmocka_unit_test(test_libegpu_stream),
+	};
+
+	return cmocka_run_group_tests_name("user_proto", tests, NULL, NULL);
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * egpud's configuration: one INI-like file, see docs/egpud.conf.5.
+ *
+ *   [daemon]            socket, socket-group, store, sysfs, netlink-rcvbuf,
+ *                       load-module
+ *   [authorization]     policy, owner
+ *   [authorize-rule]    unique-id, vendor-name, device-name, generation, policy
+ *                       (repeatable; first match wins)
+ *   [driver-rule]       ids, router, slot, driver (repeatable; first match wins)
+ *   [hooks]             dir, timeout, events
+ *
+ * Errors are reported as "FILE:LINE:COL: reason".
+ */
+#ifndef EGPU_CONFIG_H
+#define EGPU_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define EGPU_DEFAULT_CONFIG	"/etc/egpuhp/egpud.conf"
+#define EGPU_DEFAULT_STORE	"/var/lib/egpuhp"
+#define EGPU_DEFAULT_HOOKS	"/etc/egpuhp/hooks.d"
+
+enum egpu_policy {
+	EGPU_POLICY_UNSET,	/* rule/store did not say */
+	EGPU_POLICY_AUTO,	/* authorize automatically */
+	EGPU_POLICY_IOMMU,	/* automatically while iommu_dma_protection=1 */
+	EGPU_POLICY_MANUAL,	/* only on request (egpuctl authorize/enroll) */
+	EGPU_POLICY_DENY,	/* never, not even on request */
+};
+
+enum egpu_owner {
+	EGPU_OWNER_AUTO,	/* egpud authorizes unless boltd is running */
+	EGPU_OWNER_EGPUD,	/* egpud authorizes even if boltd runs */
+	EGPU_OWNER_NONE,	/* egpud never writes authorized */
+};
+
+struct egpu_auth_rule {
+	char *unique_id;	/* fnmatch globs; NULL matches anything */
+	char *vendor_name;
+	char *device_name;
+	int generation;		/* -1: any */
+	enum egpu_policy policy;
+	unsigned int line;	/* where it was defined, for logs */
+};
+
+struct egpu_driver_rule {
+	int vendor, device;	/* -1: any */
+	char *router;		/* unique_id glob of the carrying router */
+	char *slot;		/* glob on the GPU's PCI name, parent or port */
+	char *driver;		/* e.g. "vfio-pci" */
+	unsigned int line;
+};
+
+struct egpu_config {
+	char *path;
+	/* [daemon] */
+	char *socket_path;
+	char *socket_group;	/* NULL: only root may act */
+	char *store_dir;
+	char *sysfs_root;	/* "/sys", or a fake tree in tests */
+	int netlink_rcvbuf;	/* 0: kernel default */
+	bool load_module;
+	/* [authorization] */
+	enum egpu_policy policy;
+	enum egpu_owner owner;
+	/* [hooks] */
+	char *hooks_dir;
+	unsigned int hook_timeout_s;
+	uint32_t hook_events;	/* bit (1 << enum egpu_hook_event) */
+	struct egpu_auth_rule *auth_rules;
+	size_t n_auth_rules;
+	struct egpu_driver_rule *driver_rules;
+	size_t n_driver_rules;
+};
+
+/* Events hooks can be run for; names in egpu_hook_event_name(). */
+enum egpu_hook_event {
+	EGPU_HOOK_PCI_ADD,
+	EGPU_HOOK_PCI_BOUND,
+	EGPU_HOOK_GPU_READY,	/* driver bound to a GPU function */
+	EGPU_HOOK_PCI_UNBIND,
+	EGPU_HOOK_PCI_REMOVE,
+	EGPU_HOOK_PCI_LOST,
+	EGPU_HOOK_LINK_CHANGE,
+	EGPU_HOOK_ROUTER_ADD,
+	EGPU_HOOK_ROUTER_REMOVE,
+	EGPU_HOOK_ROUTER_CHANGE,
+	EGPU_HOOK_AUTHORIZED,	/* egpud authorized a router */
+	EGPU_HOOK_DENIED,	/* egpud left a router unauthorized */
+	EGPU_HOOK_DRIVER_SET,	/* egpud applied a driver rule */
+	EGPU_HOOK_RESET,
+	EGPU_HOOK_QUIRK,
+	EGPU_HOOK__COUNT,
+};
+
+const char *egpu_hook_event_name(enum egpu_hook_event ev);
+int egpu_hook_event_from_name(const char *name);	/* -1 if unknown */
+
+const char *egpu_policy_name(enum egpu_policy p);
+enum egpu_policy egpu_policy_from_name(const char *name); /* UNSET if unknown */
+
+/* Defaults as documented; returns NULL only on ENOMEM. */
+struct egpu_config *egpu_config_new(void);
+
+/*
+ * Load a config file (all of it or nothing).  On error returns NULL and
+ * writes "FILE:LINE:COL: reason" into err.  A missing file is an error
+ * unless missing_ok, in which case the defaults are returned.
+ */
+struct egpu_config *egpu_config_load(const char *path, bool missing_ok,
+				     char *err, size_t errlen);
+
+/* Same, from a string (name is used in messages). */
+struct egpu_config *egpu_config_parse(const char *name, const char *text,
+				      char *err, size_t errlen);
+
+void egpu_config_free(struct egpu_config *c);
+
+/* Group id of socket_group, or (gid_t)-1 if unset/unknown. */
+gid_t egpu_config_admin_gid(const struct egpu_config *c);
+
+#endif /* EGPU_CONFIG_H */

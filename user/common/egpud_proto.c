@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+/* egpud control socket: framing, quoting and the peer credential check. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "common/egpud_proto.h"
+
+const char *egpud_socket_path(const char *explicit_path)
+{
+	const char *env;
+
+	if (explicit_path && explicit_path[0])
+		return explicit_path;
+	env = getenv(EGPUD_SOCKET_ENV);
+	if (env && env[0])
+		return env;
+	return EGPUD_DEFAULT_SOCKET;
+}
+
+int egpud_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static bool needs_quote(unsigned char c)
+{
+	return c <= ' ' || c == '%' || c == 0x7f;
+}
+
+int egpud_proto_quote(const char *word, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; *word; word++) {
+		unsigned char c = (unsigned char)*word;
+
+		if (needs_quote(c)) {
+			if (o + 3 >= len)
+				return -ENOSPC;
+			snprintf(buf + o, 4, "%%%02X", c);
+			o += 3;
+		} else {
+			if (o + 1 >= len)
+				return -ENOSPC;
+			buf[o++] = (char)c;
+		}
+	}
+	if (o >= len)
+		return -ENOSPC;
+	buf[o] = '\0';
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int egpud_send_request(int fd, bool json, int argc, char *const argv[])
+{
+	char line[EGPUD_PROTO_MAX_LINE];
+	size_t o = 0;
+	int i;
+
+	if (argc < 1 || argc > EGPUD_PROTO_MAX_ARGS)
+		return -EINVAL;
+	line[0] = '\0';
+	if (json) {
+		strcpy(line, "--json");
+		o = strlen(line);
+	}
+	for (i = 0; i < argc; i++) {
+		if (o) {
+			if (o + 1 >= sizeof(line))
+				return -E2BIG;
+			line[o++] = ' ';
+		}
+		if (egpud_proto_quote(argv[i], line + o, sizeof(line) - o - 1) < 0)
+			return -E2BIG;
+		if (!argv[i][0])
+			return -EINVAL;	/* an empty word cannot be sent */
+		o += strlen(line + o);
+	}
+	line[o++] = '\n';
+	return write_all(fd, line, o);
+}
+
+int egpud_read_reply(int fd, FILE *out)
+{
+	char buf[4096];
+	char status[16];
+	size_t slen = 0;
+	bool in_status = false;
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t i;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (in_status) {
+				if (buf[i] == '\n')
+					goto done;
+				if (slen + 1 < sizeof(status))
+					status[slen++] = buf[i];
+			} else if (buf[i] == '\0') {
+				in_status = true;
+			} else {
+				fputc(buf[i], out);
+			}
+		}
+		fflush(out);
+	}
+	if (!in_status)
+		return -ECONNRESET;
+done:
+	fflush(out);
+	status[slen] = '\0';
+	if (!slen)
+		return -EPROTO;
+	return atoi(status);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int unquote(char *w)
+{
+	char *o = w;
+
+	while (*w) {
+		if (*w == '%') {
+			int hi = hexval(w[1]), lo = hi < 0 ? -1 : hexval(w[2]);
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -EINVAL;
+			*o++ = (char)(hi * 16 + lo);
+			w += 3;
+		} else {
+			*o++ = *w++;
+		}
+	}
+	*o = '\0';
+	return 0;
+}
+
+int egpud_proto_split(char *line, char **argv, int max)
+{
+	int argc = 0;
+	char *p = line;
+
+	line[strcspn(line, "\r\n")] = '\0';
+	while (*p) {
+		char *w = p;
+
+		p += strcspn(p, " ");
+		if (*p)
+			*p++ = '\0';
+		if (!*w)
+			continue;	/* repeated spaces */
+		if (argc >= max || unquote(w) < 0)
+			return -EINVAL;
+		argv[argc++] = w;
+	}
+	return argc ? argc : -EINVAL;
+}
+
+int egpud_peer_get(int fd, struct egpud_peer *peer)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -errno;
+	peer->pid = cr.pid;
+	peer->uid = cr.uid;
+	peer->gid = cr.gid;
+	return 0;
+}
+
+static bool user_in_group(uid_t uid, gid_t primary, gid_t want)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	gid_t groups[256];
+	int n = 256, i;
+
+	if (primary == want)
+		return true;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	if (getgrouplist(pw.pw_name, primary, groups, &n) < 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (groups[i] == want)
+			return true;
+	return false;
+}
+
+bool egpud_peer_may_act(const struct egpud_peer *peer, gid_t admin_gid,
+			const char *admin_group_name, char *why, size_t len)
+{
+	if (peer->uid == 0)
+		return true;
+	if (admin_gid != (gid_t)-1 && user_in_group(peer->uid, peer->gid, admin_gid))
+		return true;
+	if (admin_gid != (gid_t)-1)
+		snprintf(why, len, "uid %u is neither root nor in group %s",
+			 (unsigned int)peer->uid,
+			 admin_group_name ? admin_group_name : "(socket-group)");
+	else
+		snprintf(why, len, "uid %u is not root (no socket-group configured)",
+			 (unsigned int)peer->uid);
+	return false;
+}
+
+bool egpud_verb_is_mutating(const char *verb)
+{
+	static const char *const ro[] = {
+		"status", "list", "watch", "workloads", "ping", "policy", NULL,
+	};
+	int i;
+
+	for (i = 0; ro[i]; i++)
+		if (!strcmp(verb, ro[i]))
+			return false;
+	/* Unknown verbs count as mutating: refusing is the safe default. */
+	return true;
+}

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "common/store.h"
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int egpu_atomic_write(const char *dir, const char *name, const void *data,
+		      size_t len, mode_t mode)
+{
+	char tmp[4096], dst[4096];
+	const char *p = data;
+	int fd, ret = 0;
+
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%ld", dir, name,
+			     (long)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp);	/* a leftover of a writer with our pid that was killed */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	/* The umask must not widen or narrow what we asked for (keys: 0600). */
+	if (fchmod(fd, mode) < 0)
+		ret = -errno;
+	while (!ret && len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, dst) < 0)
+		ret = -errno;
+	if (ret) {
+		unlink(tmp);
+		return ret;
+	}
+	return fsync_dir(dir);
+}
+
+static int mkdir_0700(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((st.st_mode & 0777) != 0700 && chmod(path, 0700) < 0)
+		return -errno;
+	return 0;
+}
+
+static void remove_stale_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[4096];
+
+		if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp.") &&
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+}
+
+static int subdir(const char *root, const char *sub, char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", root, sub) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int egpu_store_init(const char *root)
+{
+	char path[4096];
+	int ret;
+
+	ret = mkdir_0700(root);
+	if (ret)
+		return ret;
+	if (subdir(root, "devices", path, sizeof(path)) || (ret = mkdir_0700(path)))
+		return ret ? ret : -ENAMETOOLONG;
+	remove_stale_tmp(path);
+	if (subdir(root, "keys", path, sizeof(path)) || (ret = mkdir_0700(path)))
+		return ret ? ret : -ENAMETOOLONG;
+	remove_stale_tmp(path);
+	return 0;
+}
+
+bool egpu_store_valid_uid(const char *uid)
+{
+	size_t n = 0;
+
+	for (; uid[n]; n++)
+		if (!isxdigit((unsigned char)uid[n]) && uid[n] != '-')
+			return false;
+	return n > 0 && n < 48;
+}
+
+int egpu_store_dev_format(const struct egpu_store_dev *d, char *buf, size_t len)
+{
+	int n = snprintf(buf, len,
+			 "unique-id=%s\nname=%s\nvendor-name=%s\ndevice-name=%s\n"
+			 "generation=%u\npolicy=%s\nenrolled=%" PRId64 "\n",
+			 d->unique_id, d->name, d->vendor_name, d->device_name,
+			 d->generation, egpu_policy_name(d->policy), d->enrolled);
+
+	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
+}
+
+static void copy_field(char *dst, size_t len, const char *v, size_t vlen)
+{
+	if (vlen >= len)
+		vlen = len - 1;
+	memcpy(dst, v, vlen);
+	dst[vlen] = '\0';
+}
+
+int egpu_store_dev_parse(const char *text, struct egpu_store_dev *d)
+{
+	const char *s = text;
+
+	memset(d, 0, sizeof(*d));
+	while (*s) {
+		size_t n = strcspn(s, "\n");
+		const char *eq = memchr(s, '=', n);
+
+		if (eq) {
+			size_t klen = (size_t)(eq - s);
+			const char *v = eq + 1;
+			size_t vlen = n - klen - 1;
+			char tmp[64];
+
+#define KEY(k) (klen == sizeof(k) - 1 && !memcmp(s, k, klen))
+			if (KEY("unique-id"))
+				copy_field(d->unique_id, sizeof(d->unique_id), v, vlen);
+			else if (KEY("name"))
+				copy_field(d->name, sizeof(d->name), v, vlen);
+			else if (KEY("vendor-name"))
+				copy_field(d->vendor_name, sizeof(d->vendor_name), v, vlen);
+			else if (KEY("device-name"))
+				copy_field(d->device_name, sizeof(d->device_name), v, vlen);
+			else if (KEY("generation")) {
+				copy_field(tmp, sizeof(tmp), v, vlen);
+				d->generation = (unsigned int)strtoul(tmp, NULL, 10);
+			} else if (KEY("policy")) {
+				copy_field(tmp, sizeof(tmp), v, vlen);
+				d->policy = egpu_policy_from_name(tmp);
+			} else if (KEY("enrolled")) {
+				copy_field(tmp, sizeof(tmp), v, vlen);
+				d->enrolled = strtoll(tmp, NULL, 10);
+			}
+#undef KEY
+		}
+		s += n;
+		if (*s)
+			s++;
+	}
+	return d->unique_id[0] ? 0 : -EINVAL;
+}
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int egpu_store_put_dev(const char *root, const struct egpu_store_dev *d)
+{
+	char dir[4096], text[1024];
+	int n;
+
+	if (!egpu_store_valid_uid(d->unique_id))
+		return -EINVAL;
+	if (subdir(root, "devices", dir, sizeof(dir)))
+		return -ENAMETOOLONG;
+	n = egpu_store_dev_format(d, text, sizeof(text));
+	if (n < 0)
+		return n;
+	return egpu_atomic_write(dir, d->unique_id, text, (size_t)n, 0600);
+}
+
+int egpu_store_get_dev(const char *root, const char *uid, struct egpu_store_dev *d)
+{
+	char path[4096], text[1024];
+	int ret;
+
+	if (!egpu_store_valid_uid(uid))
+		return -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/devices/%s", root, uid) >= sizeof(path))
+		return -ENAMETOOLONG;
+	ret = read_small(path, text, sizeof(text));
+	if (ret < 0)
+		return ret;
+	return egpu_store_dev_parse(text, d);
+}
+
+int egpu_store_forget(const char *root, const char *uid)
+{
+	char path[4096], dir[4096];
+	int ret = 0;
+
+	if (!egpu_store_valid_uid(uid))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/keys/%s", root, uid);
+	if (unlink(path) == 0) {
+		snprintf(dir, sizeof(dir), "%s/keys", root);
+		fsync_dir(dir);
+	}
+	snprintf(path, sizeof(path), "%s/devices/%s", root, uid);
+	if (unlink(path) < 0)
+		ret = -errno;
+	snprintf(dir, sizeof(dir), "%s/devices", root);
+	fsync_dir(dir);
+	return ret;
+}
+
+bool egpu_key_valid(const char *hexkey)
+{
+	size_t i;
+
+	for (i = 0; i < EGPU_KEY_HEX_LEN; i++)
+		if (!isxdigit((unsigned char)hexkey[i]))
+			return false;
+	return hexkey[i] == '\0' || hexkey[i] == '\n';
+}
+
+int egpu_store_put_key(const char *root, const char *uid, const char *hexkey)
+{
+	char dir[4096], text[EGPU_KEY_HEX_LEN + 2];
+
+	if (!egpu_store_valid_uid(uid) || !egpu_key_valid(hexkey))
+		return -EINVAL;
+	if (subdir(root, "keys", dir, sizeof(dir)))
+		return -ENAMETOOLONG;
+	snprintf(text, sizeof(text), "%.*s\n", EGPU_KEY_HEX_LEN, hexkey);
+	return egpu_atomic_write(dir, uid, text, EGPU_KEY_HEX_LEN + 1, 0600);
+}
+
+int egpu_store_get_key(const char *root, const char *uid,
+		       char hexkey[EGPU_KEY_HEX_LEN + 1])
+{
+	char path[4096], text[EGPU_KEY_HEX_LEN + 8];
+	int ret;
+
+	if (!egpu_store_valid_uid(uid))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/keys/%s", root, uid);
+	ret = read_small(path, text, sizeof(text));
+	if (ret < 0)
+		return ret;
+	if (!egpu_key_valid(text))
+		return -EBADMSG;
+	memcpy(hexkey, text, EGPU_KEY_HEX_LEN);
+	hexkey[EGPU_KEY_HEX_LEN] = '\0';
+	return 0;
+}
+
+int egpu_store_list(const char *root, struct egpu_store_dev **out, size_t *n)
+{
+	char dir[4096];
+	struct egpu_store_dev *v = NULL;
+	size_t cnt = 0;
+	struct dirent *e;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(dir, sizeof(dir), "%s/devices", root);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		struct egpu_store_dev sd, *t;
+
+		if (e->d_name[0] == '.' || !egpu_store_valid_uid(e->d_name))
+			continue;
+		if (egpu_store_get_dev(root, e->d_name, &sd) < 0)
+			continue;
+		t = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!t) {
+			free(v);
+			closedir(d);
+			return -ENOMEM;
+		}
+		v = t;
+		v[cnt++] = sd;
+	}
+	closedir(d);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int egpu_key_generate(char hexkey[EGPU_KEY_HEX_LEN + 1])
+{
+	unsigned char raw[EGPU_KEY_HEX_LEN / 2];
+	size_t got = 0;
+	size_t i;
+
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(hexkey + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}

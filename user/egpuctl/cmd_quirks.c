@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpuctl quirks [--json]          the quirk table, what each device got, why
+ * egpuctl quirks add ENTRY [--note TEXT]   add an entry (module syntax)
+ * egpuctl quirks del ID            delete an entry
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <linux/egpuhp.h>
+
+#include "common/egpuhp_nl.h"
+#include "common/json.h"
+#include "common/quirk_text.h"
+#include "egpuctl/commands.h"
+
+#define MAX_ENTRIES	256
+#define MAX_APPLIED	32
+
+struct qrow {
+	struct egpu_quirk_entry q;
+	char applied[MAX_APPLIED][EGPUHP_PCI_NAME_LEN];
+	size_t napplied;
+};
+
+struct qlist {
+	struct qrow *rows;
+	size_t n;
+};
+
+struct hook_info {
+	uint32_t state;
+	bool valid;
+	char msg[160];
+};
+
+static const char *hook_state_name(uint32_t s)
+{
+	switch (s) {
+	case EGPUHP_RESET_HOOK_ACTIVE:
+		return "active";
+	case EGPUHP_RESET_HOOK_UNAVAILABLE:
+		return "unavailable";
+	case EGPUHP_RESET_HOOK_DISABLED:
+		return "disabled";
+	}
+	return "?";
+}
+
+static void get_str(struct nlattr *a, char *buf, size_t len)
+{
+	if (a)
+		snprintf(buf, len, "%s", (const char *)nla_data(a));
+}
+
+static int quirk_reply(struct nlattr **tb, void *arg)
+{
+	struct qlist *l = arg;
+	struct nlattr *t[EGPUHP_QUIRK_A_MAX + 1], *a;
+	struct qrow *r;
+	int rem;
+
+	if (!tb[EGPUHP_A_QUIRK] || l->n >= MAX_ENTRIES)
+		return 0;
+	if (nla_parse_nested(t, EGPUHP_QUIRK_A_MAX, tb[EGPUHP_A_QUIRK], NULL) < 0)
+		return -EINVAL;
+	r = &l->rows[l->n++];
+	memset(r, 0, sizeof(*r));
+	if (t[EGPUHP_QUIRK_A_ID])
+		r->q.id = nla_get_u32(t[EGPUHP_QUIRK_A_ID]);
+	r->q.vendor = t[EGPUHP_QUIRK_A_VENDOR] ? nla_get_u16(t[EGPUHP_QUIRK_A_VENDOR]) : 0xffff;
+	r->q.device = t[EGPUHP_QUIRK_A_DEVICE] ? nla_get_u16(t[EGPUHP_QUIRK_A_DEVICE]) : 0xffff;
+	r->q.subsys_vendor = t[EGPUHP_QUIRK_A_SUBSYS_VENDOR] ?
+		nla_get_u16(t[EGPUHP_QUIRK_A_SUBSYS_VENDOR]) : 0xffff;
+	r->q.subsys_device = t[EGPUHP_QUIRK_A_SUBSYS_DEVICE] ?
+		nla_get_u16(t[EGPUHP_QUIRK_A_SUBSYS_DEVICE]) : 0xffff;
+	if (t[EGPUHP_QUIRK_A_CLASS])
+		r->q.class_code = nla_get_u32(t[EGPUHP_QUIRK_A_CLASS]);
+	if (t[EGPUHP_QUIRK_A_CLASS_MASK])
+		r->q.class_mask = nla_get_u32(t[EGPUHP_QUIRK_A_CLASS_MASK]);
+	if (t[EGPUHP_QUIRK_A_ACTIONS])
+		r->q.actions = nla_get_u32(t[EGPUHP_QUIRK_A_ACTIONS]);
+	if (t[EGPUHP_QUIRK_A_D3HOT_DELAY_MS])
+		r->q.d3hot_delay_ms = nla_get_u32(t[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]);
+	if (t[EGPUHP_QUIRK_A_D3COLD_DELAY_MS])
+		r->q.d3cold_delay_ms = nla_get_u32(t[EGPUHP_QUIRK_A_D3COLD_DELAY_MS]);
+	if (t[EGPUHP_QUIRK_A_RESET_METHOD])
+		r->q.reset_method = nla_get_u32(t[EGPUHP_QUIRK_A_RESET_METHOD]);
+	if (t[EGPUHP_QUIRK_A_SOURCE])
+		r->q.source = nla_get_u32(t[EGPUHP_QUIRK_A_SOURCE]);
+	get_str(t[EGPUHP_QUIRK_A_RESET_ORDER], r->q.reset_order, sizeof(r->q.reset_order));
+	get_str(t[EGPUHP_QUIRK_A_NOTE], r->q.note, sizeof(r->q.note));
+	nla_for_each_nested(a, tb[EGPUHP_A_QUIRK], rem) {
+		if (nla_type(a) != EGPUHP_QUIRK_A_APPLIED_DEV || r->napplied >= MAX_APPLIED)
+			continue;
+		get_str(a, r->applied[r->napplied], EGPUHP_PCI_NAME_LEN);
+		r->napplied++;
+	}
+	return 0;
+}
+
+static int info_reply(struct nlattr **tb, void *arg)
+{
+	struct hook_info *h = arg;
+
+	if (tb[EGPUHP_A_RESET_HOOK]) {
+		h->valid = true;
+		h->state = nla_get_u32(tb[EGPUHP_A_RESET_HOOK]);
+	}
+	get_str(tb[EGPUHP_A_RESET_HOOK_MSG], h->msg, sizeof(h->msg));
+	return 0;
+}
+
+/* Devices in the order first seen, each with the entries applied to it. */
+struct qdevrow {
+	char name[EGPUHP_PCI_NAME_LEN];
+	struct egpu_quirk_entry sum;
+	uint32_t ids[MAX_APPLIED];
+	size_t nids;
+};
+
+static size_t collect_devices(const struct qlist *l, struct qdevrow *d, size_t max)
+{
+	size_t n = 0, i, j, k;
+
+	for (i = 0; i < l->n; i++) {
+		const struct qrow *r = &l->rows[i];
+
+		for (j = 0; j < r->napplied; j++) {
+			for (k = 0; k < n; k++)
+				if (!strcmp(d[k].name, r->applied[j]))
+					break;
+			if (k == n) {
+				if (n == max)
+					continue;
+				memset(&d[n], 0, sizeof(d[n]));
+				snprintf(d[n].name, sizeof(d[n].name), "%s", r->applied[j]);
+				n++;
+			}
+			if (!d[k].sum.reset_order[0] && r->q.reset_order[0])
+				snprintf(d[k].sum.reset_order, sizeof(d[k].sum.reset_order),
+					 "%s", r->q.reset_order);
+			if (!(d[k].sum.actions & EGPUHP_QUIRK_EGPUHP_RESET))
+				d[k].sum.reset_method = r->q.reset_method;
+			d[k].sum.actions |= r->q.actions;
+			if (r->q.d3hot_delay_ms > d[k].sum.d3hot_delay_ms)
+				d[k].sum.d3hot_delay_ms = r->q.d3hot_delay_ms;
+			if (r->q.d3cold_delay_ms > d[k].sum.d3cold_delay_ms)
+				d[k].sum.d3cold_delay_ms = r->q.d3cold_delay_ms;
+			if (d[k].nids < MAX_APPLIED)
+				d[k].ids[d[k].nids++] = r->q.id;
+		}
+	}
+	return n;
+}
+
+static void print_json(const struct qlist *l, const struct hook_info *h,
+		       const struct qdevrow *d, size_t nd)
+{
+	char buf[256];
+	size_t i, j;
+	int first = 1;
+
+	printf("{");
+	egpu_json_key(stdout, &first, "reset_hook");
+	{
+		int f2 = 1;
+
+		printf("{");
+		egpu_json_kv_str(stdout, &f2, "state", h->valid ? hook_state_name(h->state) : "unknown");
+		egpu_json_kv_str(stdout, &f2, "message", h->msg);
+		printf("}");
+	}
+	egpu_json_key(stdout, &first, "entries");
+	printf("[");
+	for (i = 0; i < l->n; i++) {
+		const struct qrow *r = &l->rows[i];
+		int f = 1;
+
+		printf("%s{", i ? "," : "");
+		egpu_json_kv_uint(stdout, &f, "id", r->q.id);
+		egpu_json_kv_str(stdout, &f, "source", egpu_quirk_source_name(r->q.source));
+		egpu_json_kv_str(stdout, &f, "match", egpu_quirk_match_str(&r->q, buf, sizeof(buf)));
+		egpu_json_kv_uint(stdout, &f, "vendor", r->q.vendor);
+		egpu_json_kv_uint(stdout, &f, "device", r->q.device);
+		egpu_json_kv_uint(stdout, &f, "subsys_vendor", r->q.subsys_vendor);
+		egpu_json_kv_uint(stdout, &f, "subsys_device", r->q.subsys_device);
+		egpu_json_kv_uint(stdout, &f, "class", r->q.class_code);
+		egpu_json_kv_uint(stdout, &f, "class_mask", r->q.class_mask);
+		egpu_json_kv_uint(stdout, &f, "action_bits", r->q.actions);
+		egpu_json_kv_str(stdout, &f, "actions", egpu_quirk_actions_str(&r->q, buf, sizeof(buf)));
+		egpu_json_kv_str(stdout, &f, "note", r->q.note);
+		egpu_json_key(stdout, &f, "applied_to");
+		printf("[");
+		for (j = 0; j < r->napplied; j++) {
+			printf("%s", j ? "," : "");
+			egpu_json_str(stdout, r->applied[j]);
+		}
+		printf("]}");
+	}
+	printf("]");
+	egpu_json_key(stdout, &first, "devices");
+	printf("[");
+	for (i = 0; i < nd; i++) {
+		int f = 1;
+
+		printf("%s{", i ? "," : "");
+		egpu_json_kv_str(stdout, &f, "name", d[i].name);
+		egpu_json_kv_uint(stdout, &f, "action_bits", d[i].sum.actions);
+		egpu_json_kv_str(stdout, &f, "actions",
+				 egpu_quirk_actions_str(&d[i].sum, buf, sizeof(buf)));
+		egpu_json_key(stdout, &f, "entries");
+		printf("[");
+		for (j = 0; j < d[i].nids; j++)
+			printf("%s%u", j ? "," : "", d[i].ids[j]);
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+static void print_text(const struct qlist *l, const struct hook_info *h,
+		       const struct qdevrow *d, size_t nd)
+{
+	char m[64], a[256];
+	size_t i, j;
+
+	printf("reset hook: %s%s%s\n", h->valid ? hook_state_name(h->state) : "unknown",
+	       h->msg[0] ? " - " : "", h->msg);
+	if (h->valid && h->state != EGPUHP_RESET_HOOK_ACTIVE)
+		printf("  egpuhp resets are reachable only through \"egpuctl reset DEV --method egpuhp\"\n");
+	printf("\n%-4s %-8s %-28s %-32s %s\n", "ID", "SOURCE", "MATCH", "ACTIONS", "NOTE");
+	for (i = 0; i < l->n; i++) {
+		const struct qrow *r = &l->rows[i];
+
+		printf("%-4u %-8s %-28s %-32s %s\n", r->q.id,
+		       egpu_quirk_source_name(r->q.source),
+		       egpu_quirk_match_str(&r->q, m, sizeof(m)),
+		       egpu_quirk_actions_str(&r->q, a, sizeof(a)), r->q.note);
+	}
+	printf("\ndevices with quirks:%s\n", nd ? "" : " none");
+	for (i = 0; i < nd; i++) {
+		printf("  %s  %s  (entr%s", d[i].name,
+		       egpu_quirk_actions_str(&d[i].sum, a, sizeof(a)),
+		       d[i].nids == 1 ? "y" : "ies");
+		for (j = 0; j < d[i].nids; j++)
+			printf(" %u", d[i].ids[j]);
+		printf(")\n");
+		for (j = 0; j < d[i].nids; j++) {
+			size_t k;
+
+			for (k = 0; k < l->n; k++)
+				if (l->rows[k].q.id == d[i].ids[j])
+					printf("      #%u: %s\n", d[i].ids[j], l->rows[k].q.note);
+		}
+	}
+}
+
+static int do_list(const struct egpuctl_opts *o)
+{
+	struct egpuhp_nl_err err = { 0 };
+	struct hook_info h = { 0 };
+	struct qlist l = { 0 };
+	struct qdevrow *d;
+	struct egpuhp_nl *nl;
+	size_t nd;
+	int ret;
+
+	nl = egpuhp_nl_open(&err);
+	if (!nl) {
+		fprintf(stderr, "egpuctl: %s\n", err.msg[0] ? err.msg : "egpuhp module not loaded");
+		return EGPUCTL_FAIL;
+	}
+	l.rows = calloc(MAX_ENTRIES, sizeof(*l.rows));
+	d = calloc(MAX_ENTRIES, sizeof(*d));
+	if (!l.rows || !d) {
+		egpuhp_nl_close(nl);
+		free(l.rows);
+		free(d);
+		fprintf(stderr, "egpuctl: out of memory\n");
+		return EGPUCTL_FAIL;
+	}
+	ret = egpuhp_nl_request(nl, EGPUHP_CMD_GET_INFO, false, NULL, NULL, info_reply, &h, &err);
+	if (ret >= 0)
+		ret = egpuhp_nl_request(nl, EGPUHP_CMD_GET_QUIRK, true, NULL, NULL,
+					quirk_reply, &l, &err);
+	egpuhp_nl_close(nl);
+	if (ret < 0) {
+		fprintf(stderr, "egpuctl: quirks: %s\n", err.msg[0] ? err.msg : strerror(-ret));
+		free(l.rows);
+		free(d);
+		return EGPUCTL_FAIL;
+	}
+	nd = collect_devices(&l, d, MAX_ENTRIES);
+	if (o->json)
+		print_json(&l, &h, d, nd);
+	else
+		print_text(&l, &h, d, nd);
+	free(l.rows);
+	free(d);
+	return EGPUCTL_OK;
+}
+
+struct add_req {
+	const struct egpu_quirk_entry *q;
+	const char *note;
+};
+
+static int build_add(struct nl_msg *msg, void *arg)
+{
+	const struct add_req *r = arg;
+	const struct egpu_quirk_entry *q = r->q;
+	struct nlattr *nest = nla_nest_start(msg, EGPUHP_A_QUIRK);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u16(msg, EGPUHP_QUIRK_A_VENDOR, q->vendor) < 0 ||
+	    nla_put_u16(msg, EGPUHP_QUIRK_A_DEVICE, q->device) < 0 ||
+	    nla_put_u16(msg, EGPUHP_QUIRK_A_SUBSYS_VENDOR, q->subsys_vendor) < 0 ||
+	    nla_put_u16(msg, EGPUHP_QUIRK_A_SUBSYS_DEVICE, q->subsys_device) < 0 ||
+	    nla_put_u32(msg, EGPUHP_QUIRK_A_CLASS, q->class_code) < 0 ||
+	    nla_put_u32(msg, EGPUHP_QUIRK_A_CLASS_MASK, q->class_mask) < 0 ||
+	    nla_put_u32(msg, EGPUHP_QUIRK_A_ACTIONS, q->actions) < 0)
+		return -EMSGSIZE;
+	if ((q->actions & EGPUHP_QUIRK_D3HOT_DELAY) &&
+	    nla_put_u32(msg, EGPUHP_QUIRK_A_D3HOT_DELAY_MS, q->d3hot_delay_ms) < 0)
+		return -EMSGSIZE;
+	if ((q->actions & EGPUHP_QUIRK_D3COLD_DELAY) &&
+	    nla_put_u32(msg, EGPUHP_QUIRK_A_D3COLD_DELAY_MS, q->d3cold_delay_ms) < 0)
+		return -EMSGSIZE;
+	if (q->reset_order[0] &&
+	    nla_put_string(msg, EGPUHP_QUIRK_A_RESET_ORDER, q->reset_order) < 0)
+		return -EMSGSIZE;
+	if ((q->actions & EGPUHP_QUIRK_EGPUHP_RESET) &&
+	    nla_put_u32(msg, EGPUHP_QUIRK_A_RESET_METHOD, q->reset_method) < 0)
+		return -EMSGSIZE;
+	if (r->note && nla_put_string(msg, EGPUHP_QUIRK_A_NOTE, r->note) < 0)
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+static int id_reply(struct nlattr **tb, void *arg)
+{
+	struct nlattr *t[EGPUHP_QUIRK_A_MAX + 1];
+
+	if (tb[EGPUHP_A_QUIRK] &&
+	    nla_parse_nested(t, EGPUHP_QUIRK_A_MAX, tb[EGPUHP_A_QUIRK], NULL) >= 0 &&
+	    t[EGPUHP_QUIRK_A_ID])
+		*(uint32_t *)arg = nla_get_u32(t[EGPUHP_QUIRK_A_ID]);
+	return 0;
+}
+
+static int build_del(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *nest = nla_nest_start(msg, EGPUHP_A_QUIRK);
+
+	if (!nest || nla_put_u32(msg, EGPUHP_QUIRK_A_ID, *(uint32_t *)arg) < 0)
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+static int do_change(const struct egpuctl_opts *o, uint8_t cmd,
+		     egpuhp_nl_build_cb build, void *barg, uint32_t *id)
+{
+	struct egpuhp_nl_err err = { 0 };
+	struct egpuhp_nl *nl = egpuhp_nl_open(&err);
+	int ret;
+
+	if (!nl) {
+		fprintf(stderr, "egpuctl: %s\n", err.msg[0] ? err.msg : "egpuhp module not loaded");
+		return EGPUCTL_FAIL;
+	}
+	ret = egpuhp_nl_request(nl, cmd, false, build, barg, id ? id_reply : NULL, id, &err);
+	egpuhp_nl_close(nl);
+	if (ret < 0) {
+		fprintf(stderr, "egpuctl: quirks: %s%s%s\n", strerror(-ret),
+			err.msg[0] ? ": " : "", err.msg);
+		return EGPUCTL_FAIL;
+	}
+	if (id) {
+		if (o->json)
+			printf("{\"id\":%u}\n", *id);
+		else
+			printf("added quirk entry %u\n", *id);
+	}
+	return EGPUCTL_OK;
+}
+
+static int run_quirks(int argc, char **argv, const struct egpuctl_opts *o)
+{
+	if (argc == 1 || (argc == 2 && !strcmp(argv[1], "list")))
+		return do_list(o);
+	if (!strcmp(argv[1], "add")) {
+		struct egpu_quirk_entry q;
+		struct add_req req = { .q = &q };
+		const char *why = NULL;
+		uint32_t id = 0;
+
+		if (argc == 5 && !strcmp(argv[3], "--note"))
+			req.note = argv[4];
+		else if (argc != 3)
+			return egpuctl_usage(&egpuctl_cmd_quirks);
+		if (egpu_quirk_parse(argv[2], &q, &why)) {
+			fprintf(stderr, "egpuctl: quirks add: \"%s\": %s\n", argv[2], why);
+			return EGPUCTL_USAGE;
+		}
+		return do_change(o, EGPUHP_CMD_ADD_QUIRK, build_add, &req, &id);
+	}
+	if (!strcmp(argv[1], "del") && argc == 3) {
+		char *end;
+		unsigned long v = strtoul(argv[2], &end, 10);
+		uint32_t id;
+
+		if (!argv[2][0] || *end || v == 0 || v > UINT32_MAX) {
+			fprintf(stderr, "egpuctl: quirks del: bad id \"%s\"\n", argv[2]);
+			return EGPUCTL_USAGE;
+		}
+		id = (uint32_t)v;
+		return do_change(o, EGPUHP_CMD_DEL_QUIRK, build_del, &id, NULL);
+	}
+	return egpuctl_usage(&egpuctl_cmd_quirks);
+}
+
+const struct egpuctl_cmd egpuctl_cmd_quirks = {
+	.name = "quirks",
+	.args = "[list | add VENDOR:DEVICE[:SV:SD[:CLASS:MASK]]:ACTION[+ACTION...] [--note TEXT] | del ID]",
+	.help = "show the quirk table and what each device got; add or delete entries",
+	.run = run_quirks,
+};

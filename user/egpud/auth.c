@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Thunderbolt authorization policy.  A router is decided once per plug-in
+ * (state keyed by name and unique_id); sysfs is read fresh before acting,
+ * so repeated triggers (module event, uevent, start-up scan) are harmless.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/store.h"
+#include "common/sysfs.h"
+#include "egpud/egpud.h"
+
+/* One decision line: to the log always, and to the requesting client. */
+static void say(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(FILE *out, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	egpu_log("%s", buf);
+	if (out)
+		fprintf(out, "%s\n", buf);
+}
+
+static struct egpud_router_state *state_for(struct egpud *d,
+					    const struct egpuhp_router *r)
+{
+	struct egpud_router_state *st = NULL;
+	size_t i;
+
+	for (i = 0; i < d->n_routers; i++)
+		if (!strcmp(d->routers[i].name, r->name))
+			st = &d->routers[i];
+	if (st && strcmp(st->unique_id, r->unique_id)) {
+		/* a different device under the same name: a new plug-in */
+		memset(st, 0, sizeof(*st));
+	}
+	if (!st) {
+		if (d->n_routers == EGPUD_MAX_ROUTERS)
+			return NULL;
+		st = &d->routers[d->n_routers++];
+		memset(st, 0, sizeof(*st));
+	}
+	snprintf(st->name, sizeof(st->name), "%s", r->name);
+	snprintf(st->unique_id, sizeof(st->unique_id), "%s", r->unique_id);
+	return st;
+}
+
+const struct egpud_router_state *egpud_auth_state(struct egpud *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_routers; i++)
+		if (!strcmp(d->routers[i].name, name))
+			return &d->routers[i];
+	return NULL;
+}
+
+void egpud_auth_forget_router(struct egpud *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_routers; i++) {
+		if (!strcmp(d->routers[i].name, name)) {
+			d->routers[i] = d->routers[--d->n_routers];
+			return;
+		}
+	}
+}
+
+static void hook_auth(struct egpud *d, enum egpu_hook_event h, const char *name,
+		      const struct egpuhp_router *r, const char *reason)
+{
+	struct egpud_hook_env env = { .event = name, .router = r, .reason = reason };
+
+	egpud_hooks_run(d, h, &env);
+}
+
+static int authorize_now(struct egpud *d, const struct egpuhp_router *r,
+			 const char *reason, FILE *out)
+{
+	char key[EGPU_KEY_HEX_LEN + 1];
+	int ret;
+
+	if (!strcmp(r->security, "secure")) {
+		if (egpu_store_get_key(d->cfg->store_dir, r->unique_id, key) == 0) {
+			ret = egpu_tb_authorize(r->name, key, 2);
+			if (ret < 0) {
+				say(out, "challenge of %s (%s) failed: %s (key rejected: not the enrolled device?)",
+				    r->name, r->unique_id, strerror(-ret));
+				return ret;
+			}
+			say(out, "authorize %s (%s; secure: challenged with the stored key)",
+			    r->name, reason);
+			return 0;
+		}
+		ret = egpu_key_generate(key);
+		if (ret < 0) {
+			say(out, "cannot generate a key for %s: %s", r->name, strerror(-ret));
+			return ret;
+		}
+		ret = egpu_tb_authorize(r->name, key, 1);
+		if (ret < 0) {
+			say(out, "authorize %s failed: %s", r->name, strerror(-ret));
+			return ret;
+		}
+		ret = egpu_store_put_key(d->cfg->store_dir, r->unique_id, key);
+		if (ret < 0)
+			say(out, "authorized %s but could not store its key: %s (next plug-in cannot be challenged)",
+			    r->name, strerror(-ret));
+		say(out, "authorize %s (%s; secure: new key stored)", r->name, reason);
+		return 0;
+	}
+	ret = egpu_tb_authorize(r->name, NULL, 1);
+	if (ret < 0) {
+		say(out, "authorize %s failed: %s", r->name, strerror(-ret));
+		return ret;
+	}
+	say(out, "authorize %s (%s)", r->name, reason);
+	return 0;
+}
+
+int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *out)
+{
+	struct egpu_auth_input in = { .requested = requested };
+	struct egpu_auth_decision dec;
+	struct egpud_router_state *st;
+	struct egpu_store_dev sd;
+	struct egpuhp_router r;
+	int ret;
+
+	ret = egpu_tb_read_router(name, &r);
+	if (ret < 0) {
+		if (out)
+			fprintf(out, "no Thunderbolt router %s\n", name);
+		return -ENOENT;
+	}
+	st = state_for(d, &r);
+	if (!st)
+		return -ENOMEM;
+	if (st->decided && !requested)
+		return 0;	/* decided for this plug-in already */
+
+	in.router = &r;
+	if (egpu_store_get_dev(d->cfg->store_dir, r.unique_id, &sd) == 0)
+		in.stored_policy = sd.policy;
+	in.boltd_running = d->boltd_running = egpu_process_running("boltd");
+	egpu_auth_decide(d->cfg, &in, &dec);
+	st->decided = true;
+	st->verdict = dec.verdict;
+	st->policy = dec.policy;
+	snprintf(st->reason, sizeof(st->reason), "%s", dec.reason);
+
+	switch (dec.verdict) {
+	case EGPU_AUTH_NOTHING:
+		if (r.depth == 0)
+			egpu_dbg("%s: host router", r.name);
+		else if (requested)
+			say(out, "%s: nothing to do (%s)", r.name, dec.reason);
+		else
+			egpu_log("%s: nothing to do (%s)", r.name, dec.reason);
+		return 0;
+	case EGPU_AUTH_DEFER:
+		say(out, "defer %s (%s)", r.name, dec.reason);
+		return 0;
+	case EGPU_AUTH_WAIT:
+		say(out, "leave %s unauthorized (%s)", r.name, dec.reason);
+		hook_auth(d, EGPU_HOOK_DENIED, "denied", &r, dec.reason);
+		return 0;
+	case EGPU_AUTH_REFUSE:
+		say(out, "deny %s (%s)", r.name, dec.reason);
+		hook_auth(d, EGPU_HOOK_DENIED, "denied", &r, dec.reason);
+		return -EPERM;
+	case EGPU_AUTH_ALLOW:
+		ret = authorize_now(d, &r, dec.reason, out);
+		if (ret == 0) {
+			egpu_tb_read_router(name, &r);
+			hook_auth(d, EGPU_HOOK_AUTHORIZED, "authorized", &r, dec.reason);
+		}
+		return ret;
+	}
+	return 0;
+}
+
+void egpud_auth_scan(struct egpud *d)
+{
+	struct egpuhp_router *v;
+	size_t n, i;
+
+	if (egpu_tb_list_routers(&v, &n) < 0)
+		return;
+	/* Parents before children (sorted by depth): a child appears only
+	 * once its parent is authorized, but may already be listed. */
+	for (i = 0; i < n; i++)
+		if (v[i].depth > 0)
+			egpud_auth_router(d, v[i].name, false, NULL);
+	free(v);
+}
+
+/* Is b below a (or a itself)?  Route strings: each hop adds a higher byte. */
+static bool router_below(const struct egpuhp_router *a, const struct egpuhp_router *b)
+{
+	unsigned long long ra, rb, mask;
+	const char *da = strchr(a->name, '-'), *db = strchr(b->name, '-');
+
+	if (!da || !db || (da - a->name) != (db - b->name) ||
+	    strncmp(a->name, b->name, (size_t)(da - a->name)))
+		return false;
+	ra = strtoull(da + 1, NULL, 16);
+	rb = strtoull(db + 1, NULL, 16);
+	mask = a->depth >= 8 ? ~0ULL : (1ULL << (8 * a->depth)) - 1;
+	return (rb & mask) == ra;
+}
+
+int egpud_deauthorize_all(struct egpud *d, FILE *out)
+{
+	struct egpuhp_router *v;
+	bool *pick;
+	size_t n, i, j, k;
+	bool known_gpu = false;
+	int count = 0, ret;
+
+	ret = egpu_tb_list_routers(&v, &n);
+	if (ret < 0)
+		return ret;
+	pick = calloc(n ? n : 1, sizeof(*pick));
+	if (!pick) {
+		free(v);
+		return -ENOMEM;
+	}
+	/* eGPU routers: those carrying a GPU function, and what is below them. */
+	for (k = 0; k < d->tracker.n_devs; k++) {
+		const struct egpuhp_dev *dev = &d->tracker.devs[k];
+
+		if (!dev->is_gpu || !dev->router_uid[0])
+			continue;
+		for (i = 0; i < n; i++) {
+			if (strcasecmp(v[i].unique_id, dev->router_uid))
+				continue;
+			known_gpu = true;
+			for (j = 0; j < n; j++)
+				if (router_below(&v[i], &v[j]))
+					pick[j] = true;
+		}
+	}
+	/* Without the module's view, every device router counts. */
+	if (!known_gpu)
+		for (i = 0; i < n; i++)
+			pick[i] = true;
+	for (i = n; i-- > 0;) {	/* deepest first */
+		if (!pick[i] || v[i].depth == 0 || v[i].authorized == 0)
+			continue;
+		ret = egpu_tb_deauthorize(v[i].name);
+		if (ret < 0) {
+			say(out, "deauthorize %s failed: %s%s", v[i].name, strerror(-ret),
+			    ret == -EINVAL || ret == -EPERM ?
+			    " (does the domain support deauthorization?)" : "");
+			continue;
+		}
+		/* keep it decided: it must not be re-authorized behind our back */
+		{
+			struct egpud_router_state *st = state_for(d, &v[i]);
+
+			if (st)
+				st->decided = true;
+		}
+		say(out, "deauthorize %s (%s %s)%s", v[i].name, v[i].vendor_name,
+		    v[i].device_name, known_gpu ? " carrying an eGPU" : "");
+		count++;
+	}
+	free(pick);
+	free(v);
+	return count;
+}

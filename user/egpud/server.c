@@ -1,0 +1,650 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control socket (see common/egpud_proto.h for the protocol).  Quick
+ * verbs are answered inside the loop; gpuwork verbs, which may take
+ * seconds, are answered by a forked worker so events are never delayed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include "common/bolt_import.h"
+#include "common/egpud_proto.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/store.h"
+#include "common/sysfs.h"
+#include "egpud/egpud.h"
+#include "gpuwork/gpuwork.h"
+
+static int mkdir_parent(const char *path)
+{
+	char tmp[4096], *dir;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	dir = dirname(tmp);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int egpud_server_open(struct egpud *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = d->cfg->socket_path;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		egpu_log("socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	mkdir_parent(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* A stale socket of a previous run: only if nobody answers on it. */
+	ret = egpud_connect(path);
+	if (ret >= 0) {
+		close(ret);
+		egpu_log("another egpud is serving %s", path);
+		close(fd);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		ret = -errno;
+		egpu_log("socket %s: %s", path, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	/* Anyone may connect and read; acting is checked per request. */
+	chmod(path, 0666);
+	d->listenfd = fd;
+	return egpud_epoll_add(d, fd, EPOLLIN);
+}
+
+static void client_close(struct egpud *d, struct egpud_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
+		if (d->clients[i] == c) {
+			d->clients[i] = NULL;
+			break;
+		}
+	}
+	egpud_epoll_del(d, c->fd);
+	close(c->fd);
+	free(c);
+}
+
+void egpud_server_close(struct egpud *d)
+{
+	size_t i;
+
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++)
+		if (d->clients[i])
+			client_close(d, d->clients[i]);
+	if (d->listenfd >= 0) {
+		close(d->listenfd);
+		unlink(d->cfg->socket_path);
+		d->listenfd = -1;
+	}
+}
+
+struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd)
+{
+	size_t i;
+
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++)
+		if (d->clients[i] && d->clients[i]->fd == fd)
+			return d->clients[i];
+	return NULL;
+}
+
+void egpud_server_accept(struct egpud *d)
+{
+	for (;;) {
+		struct egpud_client *c;
+		size_t i;
+		int fd = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < EGPUD_MAX_CLIENTS && d->clients[i]; i++)
+			;
+		c = i < EGPUD_MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
+		if (!c) {
+			static const char busy[] = "egpud: too many clients\0" "1\n";
+
+			if (write(fd, busy, sizeof(busy) - 1) < 0)
+				egpu_dbg("busy reply lost");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		d->clients[i] = c;
+		egpud_epoll_add(d, fd, EPOLLIN);
+	}
+}
+
+/* Send the whole reply, then close.  Blocking with a short timeout:
+ * replies are small and a stuck client must not stall the loop long. */
+static void reply_and_close(struct egpud *d, struct egpud_client *c,
+			    const char *body, size_t len, int status)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	char tail[16];
+	int n;
+
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (len) {
+		ssize_t w = send(c->fd, body, len, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			break;
+		body += w;
+		len -= (size_t)w;
+	}
+	n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
+	if (send(c->fd, tail, (size_t)n, MSG_NOSIGNAL) < 0)
+		egpu_dbg("client went away before the status");
+	client_close(d, c);
+}
+
+/* --- verbs --- */
+
+static int resolve_router(const char *arg, char *name, size_t len)
+{
+	if (egpu_tb_is_router_name(arg)) {
+		snprintf(name, len, "%s", arg);
+		return 0;
+	}
+	return egpu_tb_find_by_uid(arg, name, len);
+}
+
+static int verb_status(struct egpud *d, bool json, FILE *out)
+{
+	size_t i;
+
+	if (json) {
+		int first = 1;
+
+		fputc('{', out);
+		egpu_json_kv_str(out, &first, "policy", egpu_policy_name(d->cfg->policy));
+		egpu_json_kv_str(out, &first, "owner",
+				 d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
+				 d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto");
+		egpu_json_kv_bool(out, &first, "boltd_running", egpu_process_running("boltd"));
+		egpu_json_kv_bool(out, &first, "module_connected", d->nl_ev != NULL);
+		egpu_json_kv_str(out, &first, "config", d->config_path);
+		egpu_json_kv_str(out, &first, "store", d->cfg->store_dir);
+		egpu_json_kv_uint(out, &first, "last_seq", d->tracker.last_seq);
+		egpu_json_kv_uint(out, &first, "events_handled", d->tracker.handled);
+		egpu_json_kv_uint(out, &first, "events_skipped", d->tracker.skipped);
+		egpu_json_kv_uint(out, &first, "resyncs", d->tracker.resyncs);
+		egpu_json_kv_uint(out, &first, "gaps", d->tracker.gaps);
+		egpu_json_kv_uint(out, &first, "overruns", d->tracker.overruns);
+		egpu_json_kv_uint(out, &first, "functions", d->tracker.n_devs);
+		egpu_json_kv_uint(out, &first, "hooks_running", d->n_children);
+		egpu_json_key(out, &first, "routers");
+		fputc('[', out);
+		for (i = 0; i < d->n_routers; i++) {
+			const struct egpud_router_state *st = &d->routers[i];
+			int f = 1;
+
+			fputs(i ? ",{" : "{", out);
+			egpu_json_kv_str(out, &f, "name", st->name);
+			egpu_json_kv_str(out, &f, "unique_id", st->unique_id);
+			egpu_json_kv_str(out, &f, "policy", egpu_policy_name(st->policy));
+			egpu_json_kv_str(out, &f, "decision", egpu_auth_verdict_name(st->verdict));
+			egpu_json_kv_str(out, &f, "reason", st->reason);
+			fputc('}', out);
+		}
+		fputs("]}\n", out);
+		return 0;
+	}
+	fprintf(out, "policy: %s\nowner: %s\nboltd: %s\nmodule: %s\n",
+		egpu_policy_name(d->cfg->policy),
+		d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
+		d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
+		egpu_process_running("boltd") ? "running" : "not running",
+		d->nl_ev ? "connected" : "not connected");
+	fprintf(out, "events: last seq %llu, handled %llu, skipped %llu, resyncs %llu, gaps %llu, overruns %llu\n",
+		(unsigned long long)d->tracker.last_seq,
+		(unsigned long long)d->tracker.handled,
+		(unsigned long long)d->tracker.skipped,
+		(unsigned long long)d->tracker.resyncs,
+		(unsigned long long)d->tracker.gaps,
+		(unsigned long long)d->tracker.overruns);
+	for (i = 0; i < d->n_routers; i++)
+		fprintf(out, "router %s %s: %s (%s)\n", d->routers[i].name,
+			d->routers[i].unique_id,
+			egpu_auth_verdict_name(d->routers[i].verdict), d->routers[i].reason);
+	return 0;
+}
+
+static int verb_authorize(struct egpud *d, int argc, char **argv, FILE *out)
+{
+	char name[EGPUHP_ROUTER_NAME_LEN];
+	int ret;
+
+	if (argc != 2) {
+		fprintf(out, "usage: authorize ROUTER|UNIQUE_ID\n");
+		return 2;
+	}
+	if (resolve_router(argv[1], name, sizeof(name)) < 0) {
+		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
+		return 1;
+	}
+	ret = egpud_auth_router(d, name, true, out);
+	return ret < 0 ? 1 : 0;
+}
+
+static int verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out)
+{
+	char name[EGPUHP_ROUTER_NAME_LEN];
+	int ret;
+
+	if (argc == 2 && !strcmp(argv[1], "--all")) {
+		ret = egpud_deauthorize_all(d, out);
+		if (ret < 0) {
+			fprintf(out, "deauthorize --all: %s\n", strerror(-ret));
+			return 1;
+		}
+		if (ret == 0)
+			fprintf(out, "no authorized eGPU router\n");
+		return 0;
+	}
+	if (argc != 2) {
+		fprintf(out, "usage: deauthorize ROUTER|UNIQUE_ID|--all\n");
+		return 2;
+	}
+	if (resolve_router(argv[1], name, sizeof(name)) < 0) {
+		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
+		return 1;
+	}
+	ret = egpu_tb_deauthorize(name);
+	if (ret < 0) {
+		fprintf(out, "deauthorize %s failed: %s\n", name, strerror(-ret));
+		egpu_log("deauthorize %s failed: %s", name, strerror(-ret));
+		return 1;
+	}
+	egpu_log("deauthorize %s (requested)", name);
+	fprintf(out, "deauthorize %s\n", name);
+	return 0;
+}
+
+static int verb_enroll(struct egpud *d, int argc, char **argv, FILE *out)
+{
+	enum egpu_policy policy = EGPU_POLICY_AUTO;
+	struct egpu_store_dev sd = { 0 };
+	struct egpuhp_router r;
+	char name[EGPUHP_ROUTER_NAME_LEN];
+	int ret;
+
+	if (argc == 4 && !strcmp(argv[2], "--policy")) {
+		policy = egpu_policy_from_name(argv[3]);
+		if (policy == EGPU_POLICY_UNSET) {
+			fprintf(out, "unknown policy %s (auto, iommu, manual, deny)\n", argv[3]);
+			return 2;
+		}
+	} else if (argc != 2) {
+		fprintf(out, "usage: enroll ROUTER|UNIQUE_ID [--policy auto|iommu|manual|deny]\n");
+		return 2;
+	}
+	if (resolve_router(argv[1], name, sizeof(name)) < 0 ||
+	    egpu_tb_read_router(name, &r) < 0) {
+		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
+		return 1;
+	}
+	if (!egpu_store_valid_uid(r.unique_id)) {
+		fprintf(out, "%s: unique_id \"%s\" cannot be stored\n", name, r.unique_id);
+		return 1;
+	}
+	snprintf(sd.unique_id, sizeof(sd.unique_id), "%s", r.unique_id);
+	snprintf(sd.name, sizeof(sd.name), "%s", r.name);
+	snprintf(sd.vendor_name, sizeof(sd.vendor_name), "%s", r.vendor_name);
+	snprintf(sd.device_name, sizeof(sd.device_name), "%s", r.device_name);
+	sd.generation = r.generation;
+	sd.policy = policy;
+	sd.enrolled = (int64_t)time(NULL);
+	ret = egpu_store_init(d->cfg->store_dir);
+	if (ret == 0)
+		ret = egpu_store_put_dev(d->cfg->store_dir, &sd);
+	if (ret < 0) {
+		fprintf(out, "enroll %s: store %s: %s\n", name, d->cfg->store_dir,
+			strerror(-ret));
+		return 1;
+	}
+	egpu_log("enroll %s (%s %s, %s) policy %s", name, r.vendor_name, r.device_name,
+		 r.unique_id, egpu_policy_name(policy));
+	fprintf(out, "enrolled %s (%s) policy %s\n", name, r.unique_id,
+		egpu_policy_name(policy));
+	if (policy == EGPU_POLICY_DENY || r.authorized)
+		return 0;
+	return egpud_auth_router(d, name, true, out) < 0 ? 1 : 0;
+}
+
+static int verb_forget(struct egpud *d, int argc, char **argv, FILE *out)
+{
+	char name[EGPUHP_ROUTER_NAME_LEN];
+	struct egpuhp_router r;
+	const char *uid = argc == 2 ? argv[1] : NULL;
+	int ret;
+
+	if (!uid) {
+		fprintf(out, "usage: forget UNIQUE_ID|ROUTER\n");
+		return 2;
+	}
+	if (egpu_tb_is_router_name(uid) && egpu_tb_read_router(uid, &r) == 0) {
+		snprintf(name, sizeof(name), "%s", r.name);
+		uid = r.unique_id;
+	}
+	ret = egpu_store_forget(d->cfg->store_dir, uid);
+	if (ret < 0) {
+		fprintf(out, "forget %s: %s\n", uid,
+			ret == -ENOENT ? "not enrolled" : strerror(-ret));
+		return 1;
+	}
+	egpu_log("forget %s", uid);
+	fprintf(out, "forgot %s\n", uid);
+	return 0;
+}
+
+static int verb_import_bolt(struct egpud *d, int argc, char **argv, FILE *out)
+{
+	const char *dir = argc >= 2 ? argv[1] : EGPU_BOLT_DEFAULT_DIR;
+	int ret;
+
+	if (argc > 2 || dir[0] != '/') {
+		fprintf(out, "usage: import-bolt [/ABSOLUTE/BOLT/DIR]\n");
+		return 2;
+	}
+	ret = egpu_bolt_import(dir, d->cfg->store_dir, out);
+	if (ret < 0) {
+		fprintf(out, "import-bolt %s: %s\n", dir, strerror(-ret));
+		return 1;
+	}
+	egpu_log("import-bolt %s: %d devices", dir, ret);
+	fprintf(out, "%d devices imported from %s\n", ret, dir);
+	return 0;
+}
+
+static int verb_watch(struct egpud *d, struct egpud_client *c, int argc, char **argv)
+{
+	static const char ok[] = "ok\n";
+
+	if (argc > 2)
+		return -EINVAL;
+	c->watching = true;
+	if (argc == 2)
+		snprintf(c->filter, sizeof(c->filter), "%s", argv[1]);
+	if (send(c->fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return -errno;
+	return 0;
+}
+
+/* gpuwork verbs in a child: they may block for seconds. */
+static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char **argv,
+		       bool json)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		static const char msg[] = "egpud: cannot fork a worker\n";
+
+		reply_and_close(d, c, msg, sizeof(msg) - 1, 1);
+		return;
+	}
+	if (pid == 0) {
+		FILE *out;
+		int status;
+		char tail[16];
+		int n;
+
+		egpud_child_setup_signals();
+		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+		out = fdopen(dup(c->fd), "w");
+		if (!out)
+			_exit(1);
+		/* The engine's helper stays for the next request (gpuwork.h). */
+		status = gw_dispatch(argv[0], argc - 1, argv + 1, out, json);
+		fflush(out);
+		n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
+		if (write(c->fd, tail, (size_t)n) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	egpud_child_add(d, pid, EGPUD_CHILD_WORKER, argv[0], 0);
+	egpu_log("%s: served by worker %d", argv[0], (int)pid);
+	client_close(d, c);
+}
+
+static void json_wrap(FILE *out, const char *verb, int status, const char *text)
+{
+	int first = 1;
+	const char *s = text;
+
+	fputc('{', out);
+	egpu_json_kv_str(out, &first, "verb", verb);
+	egpu_json_kv_bool(out, &first, "ok", status == 0);
+	egpu_json_kv_int(out, &first, "status", status);
+	egpu_json_key(out, &first, "messages");
+	fputc('[', out);
+	first = 1;
+	while (*s) {
+		size_t n = strcspn(s, "\n");
+		char *line = strndup(s, n);
+
+		if (!first)
+			fputc(',', out);
+		first = 0;
+		egpu_json_str(out, line ? line : "");
+		free(line);
+		s += n;
+		if (*s)
+			s++;
+	}
+	fputs("]}\n", out);
+}
+
+static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
+{
+	char *argv[EGPUD_PROTO_MAX_ARGS];
+	struct egpud_peer peer;
+	bool json = false, mutating;
+	char *text = NULL, *wrapped = NULL;
+	size_t len = 0, wlen = 0;
+	int argc, status = 0;
+	FILE *out;
+
+	argc = egpud_proto_split(line, argv, EGPUD_PROTO_MAX_ARGS);
+	if (argc > 0 && !strcmp(argv[0], "--json")) {
+		json = true;
+		memmove(argv, argv + 1, (size_t)(argc - 1) * sizeof(argv[0]));
+		argc--;
+	}
+	if (argc <= 0) {
+		static const char msg[] = "egpud: bad request\n";
+
+		reply_and_close(d, c, msg, sizeof(msg) - 1, 2);
+		return;
+	}
+	if (egpud_peer_get(c->fd, &peer) < 0) {
+		static const char msg[] = "egpud: refused: cannot read peer credentials\n";
+
+		reply_and_close(d, c, msg, sizeof(msg) - 1, 1);
+		return;
+	}
+	mutating = gw_is_verb(argv[0]) ? gw_verb_is_mutating(argv[0]) :
+		   egpud_verb_is_mutating(argv[0]);
+	if (mutating) {
+		char why[160], msg[320];
+		int n;
+
+		if (!egpud_peer_may_act(&peer, d->admin_gid, d->cfg->socket_group,
+					why, sizeof(why))) {
+			n = snprintf(msg, sizeof(msg),
+				     "egpud: refused: \"%s\" changes state and needs root%s%s: %s\n",
+				     argv[0], d->cfg->socket_group ? " or group " : "",
+				     d->cfg->socket_group ? d->cfg->socket_group : "", why);
+			egpu_log("refused %s from uid %u pid %d: %s", argv[0],
+				 (unsigned int)peer.uid, (int)peer.pid, why);
+			reply_and_close(d, c, msg, (size_t)n, 1);
+			return;
+		}
+	}
+	if (!strcmp(argv[0], "watch")) {
+		if (verb_watch(d, c, argc, argv) < 0)
+			client_close(d, c);
+		return;
+	}
+	if (gw_is_verb(argv[0])) {
+		run_worker(d, c, argc, argv, json);
+		return;
+	}
+
+	out = open_memstream(&text, &len);
+	if (!out) {
+		client_close(d, c);
+		return;
+	}
+	if (!strcmp(argv[0], "ping")) {
+		fprintf(out, "pong\n");
+	} else if (!strcmp(argv[0], "status") || !strcmp(argv[0], "policy")) {
+		status = verb_status(d, json, out);
+		json = false;	/* already JSON */
+	} else if (!strcmp(argv[0], "authorize")) {
+		status = verb_authorize(d, argc, argv, out);
+	} else if (!strcmp(argv[0], "deauthorize")) {
+		status = verb_deauthorize(d, argc, argv, out);
+	} else if (!strcmp(argv[0], "enroll")) {
+		status = verb_enroll(d, argc, argv, out);
+	} else if (!strcmp(argv[0], "forget")) {
+		status = verb_forget(d, argc, argv, out);
+	} else if (!strcmp(argv[0], "import-bolt")) {
+		status = verb_import_bolt(d, argc, argv, out);
+	} else if (!strcmp(argv[0], "reload")) {
+		kill(getpid(), SIGHUP);
+		fprintf(out, "reload requested\n");
+	} else if (!strcmp(argv[0], "resync")) {
+		egpu_tracker_overrun(&d->tracker);
+		fprintf(out, "resync requested\n");
+	} else {
+		fprintf(out, "unknown verb \"%s\"\n", argv[0]);
+		status = 2;
+	}
+	fclose(out);
+	if (json) {
+		out = open_memstream(&wrapped, &wlen);
+		if (out) {
+			json_wrap(out, argv[0], status, text ? text : "");
+			fclose(out);
+			reply_and_close(d, c, wrapped, wlen, status);
+			free(wrapped);
+			free(text);
+			return;
+		}
+	}
+	reply_and_close(d, c, text ? text : "", len, status);
+	free(text);
+}
+
+void egpud_client_readable(struct egpud *d, struct egpud_client *c)
+{
+	char *nl;
+	ssize_t n;
+
+	if (c->watching) {
+		char junk[256];
+
+		/* watchers only listen; EOF means they are gone */
+		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			client_close(d, c);
+		return;
+	}
+	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		client_close(d, c);
+		return;
+	}
+	if (n < 0)
+		return;
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	nl = memchr(c->buf, '\n', c->len);
+	if (!nl) {
+		if (c->len == sizeof(c->buf) - 1) {
+			static const char msg[] = "egpud: request too long\n";
+
+			reply_and_close(d, c, msg, sizeof(msg) - 1, 2);
+		}
+		return;
+	}
+	*nl = '\0';
+	handle_request(d, c, c->buf);
+}
+
+/* --- libegpu watchers --- */
+
+static const char *watch_kind(const struct egpuhp_nl_event *ev)
+{
+	switch (ev->event) {
+	case EGPUHP_EV_PCI_ADD: return "added";
+	case EGPUHP_EV_PCI_BOUND: return "ready";
+	case EGPUHP_EV_PCI_UNBIND: return "leaving";
+	case EGPUHP_EV_PCI_REMOVE:
+		return ev->flags & EGPUHP_F_SURPRISE ? "lost" : "removed";
+	case EGPUHP_EV_PCI_LOST: return "lost";
+	case EGPUHP_EV_RESET_BEGIN: return "reset-begin";
+	case EGPUHP_EV_RESET_END: return "reset-end";
+	default: return NULL;
+	}
+}
+
+void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
+{
+	char line[256], flags[64];
+	const char *kind;
+	size_t i;
+	int n;
+
+	if (!ev->has_dev)
+		return;
+	kind = watch_kind(ev);
+	if (!kind)
+		return;
+	/* "event KIND PCI SEQ FLAGS GROUP" -- see libegpu/egpu.h */
+	n = snprintf(line, sizeof(line), "event %s %s %llu %s %s\n", kind, ev->dev.name,
+		     (unsigned long long)ev->seq,
+		     egpuhp_flags_str(ev->flags, flags, sizeof(flags))[0] ? flags : "-",
+		     ev->dev.group[0] ? ev->dev.group : "-");
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
+		struct egpud_client *c = d->clients[i];
+
+		if (!c || !c->watching)
+			continue;
+		if (c->filter[0] && strcmp(c->filter, ev->dev.name) &&
+		    strcmp(c->filter, ev->dev.group))
+			continue;
+		if (send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+			egpu_log("watcher fd %d too slow or gone: dropped", c->fd);
+			client_close(d, c);
+		}
+	}
+}

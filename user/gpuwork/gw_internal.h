@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gpuwork internals shared by its files and its unit tests.
+ */
+#ifndef EGPUHP_GW_INTERNAL_H
+#define EGPUHP_GW_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "gpuwork/gpuwork.h"
+
+/* --- roots (roots.c) ------------------------------------------------------ */
+
+enum gw_root { GW_ROOT_PROC, GW_ROOT_SYS, GW_ROOT_DEV, GW_ROOT_RUN };
+
+/* Path below a root: gw_path(buf, len, GW_ROOT_PROC, "%d/fd", pid). */
+int gw_path(char *buf, size_t len, enum gw_root root, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+const char *gw_root_dir(enum gw_root root);
+
+/* Copy a string into a fixed buffer, truncating (always NUL terminated). */
+static inline void gw_copy(char *dst, size_t len, const char *src)
+{
+	size_t n = strnlen(src, len - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Read a small text file into buf (NUL terminated); bytes read or -errno. */
+ssize_t gw_read_text(const char *path, char *buf, size_t len);
+
+/* --- UUIDs (uuid.c) ------------------------------------------------------- */
+
+/* The driver's 16-byte GPU UUID (CUuuid). */
+struct gw_uuid {
+	unsigned char b[16];
+};
+
+/* Parse "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (the "GPU-" is optional). */
+int gw_uuid_parse(const char *s, struct gw_uuid *u);
+void gw_uuid_format(const struct gw_uuid *u, char *buf, size_t len);
+bool gw_uuid_equal(const struct gw_uuid *a, const struct gw_uuid *b);
+
+/* The driver's CUcheckpointGpuPair: old UUID, new UUID. */
+struct gw_gpu_pair {
+	struct gw_uuid old_uuid;
+	struct gw_uuid new_uuid;
+};
+
+/*
+ * Build the remapping for a restore that moves the work of GPU src to
+ * GPU dst: a full permutation of all n GPUs the driver sees (it refuses a
+ * partial one): src -> dst, dst -> src, every other GPU onto itself.
+ * pairs must hold n entries.  Returns the number of pairs, or -EINVAL
+ * (src or dst not among all, duplicates in all, n == 0).
+ */
+int gw_build_pairs(const struct gw_uuid *all, int n, const struct gw_uuid *src,
+		   const struct gw_uuid *dst, struct gw_gpu_pair *pairs);
+
+/* Normalise a PCI address ("0000:01:00.0", "00000000:01:00.0", upper case). */
+int gw_pci_normalise(const char *in, char *out, size_t len);
+
+/* --- NVIDIA GPU table (gpus.c) ---------------------------------------------- */
+
+struct gw_gpu {
+	char pci[GW_PCI_LEN];
+	char uuid[GW_UUID_LEN];
+	char model[64];
+	int minor;			/* N of /dev/nvidiaN, -1 unknown */
+	unsigned int vendor, device;	/* PCI ids: the chip */
+};
+
+#define GW_MAX_GPUS	64
+
+struct gw_gpus {
+	struct gw_gpu v[GW_MAX_GPUS];
+	int n;
+};
+
+/* Read /proc/driver/nvidia/gpus/ * /information and the PCI ids from sysfs. */
+int gw_gpus_load(struct gw_gpus *g);
+/* Find by PCI address or UUID string; NULL if none. */
+const struct gw_gpu *gw_gpus_find(const struct gw_gpus *g, const char *pci_or_uuid);
+const struct gw_gpu *gw_gpus_by_minor(const struct gw_gpus *g, int minor);
+
+/* --- the driver API, loaded at run time (cudaapi.c) ----------------------- */
+
+/* Values of CUresult and CUprocessState that the engine acts upon. */
+#define GW_CU_SUCCESS			0
+#define GW_CU_INVALID_VALUE		1
+#define GW_CU_OUT_OF_MEMORY		2
+#define GW_CU_NOT_INITIALIZED		3
+#define GW_CU_NO_DEVICE			100
+#define GW_CU_INVALID_DEVICE		101
+#define GW_CU_ILLEGAL_STATE		401
+#define GW_CU_NOT_FOUND			500
+#define GW_CU_NOT_READY			600
+#define GW_CU_NOT_PERMITTED		800
+#define GW_CU_NOT_SUPPORTED		801
+#define GW_CU_TIMEOUT			909
+#define GW_CU_UNKNOWN			999
+
+enum gw_cu_state {
+	GW_CU_STATE_RUNNING = 0,
+	GW_CU_STATE_LOCKED = 1,
+	GW_CU_STATE_CHECKPOINTED = 2,
+	GW_CU_STATE_FAILED = 3,
+};
+
+/*
+ * Argument blocks with the driver ABI's layouts (cuda.h of CUDA 13):
+ * reserved fields must be zero.
+ */
+struct gw_cu_lock_args {
+	unsigned int timeout_ms;
+	unsigned int reserved0;
+	uint64_t reserved1[7];
+};
+
+struct gw_cu_plain_args {	/* CUcheckpointCheckpointArgs / UnlockArgs */
+	uint64_t reserved[8];
+};
+
+struct gw_cu_restore_args {
+	struct gw_gpu_pair *gpu_pairs;
+	unsigned int gpu_pairs_count;
+	char reserved[52 - sizeof(void *)];
+	uint64_t reserved1;
+};
+
+_Static_assert(sizeof(struct gw_cu_lock_args) == 64, "CUcheckpointLockArgs");
+_Static_assert(sizeof(struct gw_cu_plain_args) == 64, "CUcheckpointCheckpointArgs");
+_Static_assert(sizeof(struct gw_cu_restore_args) == 64, "CUcheckpointRestoreArgs");
+_Static_assert(sizeof(struct gw_gpu_pair) == 32, "CUcheckpointGpuPair");
+
+typedef int gw_cures;
+
+struct gw_cuda_api {
+	gw_cures (*init)(unsigned int flags);
+	gw_cures (*driver_get_version)(int *version);
+	gw_cures (*device_get_count)(int *count);
+	gw_cures (*device_get)(int *dev, int ordinal);
+	gw_cures (*device_get_uuid)(struct gw_uuid *uuid, int dev);
+	gw_cures (*device_get_pci_bus_id)(char *buf, int len, int dev);
+	gw_cures (*get_error_name)(gw_cures err, const char **name);
+	/* Checkpoint API: NULL when the driver is older than 570. */
+	gw_cures (*get_state)(int pid, int *state);
+	gw_cures (*lock)(int pid, struct gw_cu_lock_args *args);
+	gw_cures (*checkpoint)(int pid, struct gw_cu_plain_args *args);
+	gw_cures (*restore)(int pid, struct gw_cu_restore_args *args);
+	gw_cures (*unlock)(int pid, struct gw_cu_plain_args *args);
+};
+
+/*
+ * The loaded driver: dlopen($EGPUHP_LIBCUDA or "libcuda.so.1") and cuInit
+ * once.  Returns NULL with why filled when there is no usable driver.
+ */
+const struct gw_cuda_api *gw_cuda_get(char *why, size_t len);
+/* Use api instead of the real driver (tests); NULL returns to the real one. */
+void gw_cuda_override(const struct gw_cuda_api *api);
+/* Name of a CUresult ("CUDA_ERROR_NOT_SUPPORTED") or its number. */
+const char *gw_cuda_errname(gw_cures err, char *buf, size_t len);
+
+/* Lowest driver (cuDriverGetVersion) with the checkpoint API / with gpuPairs. */
+#define GW_CUDA_MIN_CHECKPOINT	12080
+#define GW_CUDA_MIN_MIGRATE	13000
+
+/* --- NVML, loaded at run time (nvml.c) --------------------------------------- */
+
+struct gw_nvml_api {
+	int (*init)(void);
+	int (*shutdown)(void);
+	int (*get_handle_by_pci)(const char *pci, void **dev);
+	int (*get_memory_info)(void *dev, uint64_t mem[3]);	/* total, free, used */
+	int (*get_compute_procs)(void *dev, unsigned int *count, void *infos);
+};
+
+/* Free device memory of the GPU at pci; -errno when NVML cannot tell. */
+int gw_nvml_free_mem(const char *pci, uint64_t *free_bytes, uint64_t *total_bytes);
+/* Device memory pid holds on the GPU at pci (0 if none); -errno when unknown. */
+int gw_nvml_proc_mem(const char *pci, pid_t pid, uint64_t *bytes);
+void gw_nvml_override(const struct gw_nvml_api *api);
+
+/* --- host facts (host.c) -------------------------------------------------- */
+
+/* MemAvailable in bytes, or -errno. */
+int gw_host_mem_available(uint64_t *bytes);
+/*
+ * Does pid map managed (UVM) memory?  1 yes, 0 no, -errno unknown.
+ * Read from /proc/PID/maps: managed allocations are mappings of
+ * /dev/nvidia-uvm.
+ */
+int gw_proc_uses_managed(pid_t pid);
+/* Process start time (field 22 of /proc/PID/stat), to recognise a pid. */
+int gw_proc_starttime(pid_t pid, unsigned long long *start);
+int gw_proc_comm(pid_t pid, char *buf, size_t len);
+
+/* --- discovery of one process (discover.c) --------------------------------- */
+
+/* The GPUs pid holds (no NVML query; gpu_bytes not filled). */
+int gw_find_users_of_pid(pid_t pid, struct gw_users *out);
+
+/* --- engine (engine.c) ------------------------------------------------------ */
+
+enum gw_step {
+	GW_STEP_PREFLIGHT,
+	GW_STEP_LOCK,
+	GW_STEP_CHECKPOINT,
+	GW_STEP_RESTORE,
+	GW_STEP_UNLOCK,
+	GW_STEP_RECOVER,
+	GW_STEP_NR,
+};
+
+struct gw_step_result {
+	bool ran;
+	bool ok;
+	double ms;
+	int cu_err;		/* CUresult of the step's driver call */
+};
+
+struct gw_report {
+	pid_t pid;
+	const char *op;			/* "checkpoint", "restore", "migrate" */
+	bool ok;
+	bool refused;			/* refused before anything was changed */
+	char reason[256];		/* why it failed or was refused */
+	char from_pci[GW_PCI_LEN], from_uuid[GW_UUID_LEN];
+	char to_pci[GW_PCI_LEN], to_uuid[GW_UUID_LEN];
+	uint64_t gpu_bytes;		/* device memory moved (0 unknown) */
+	int state_before, state_after;	/* enum gw_cu_state, -1 unknown */
+	struct gw_step_result step[GW_STEP_NR];
+	int pairs;			/* UUID pairs passed to restore */
+};
+
+struct gw_opts {
+	unsigned int timeout_ms;	/* lock timeout */
+	const char *to;			/* target GPU: PCI or UUID, NULL same */
+	bool force;			/* skip the host RAM check */
+};
+
+#define GW_DEFAULT_LOCK_TIMEOUT_MS	10000
+/* Host memory a checkpoint needs beyond the device memory it copies. */
+#define GW_CHECKPOINT_OVERHEAD		((uint64_t)512 << 20)
+
+void gw_report_init(struct gw_report *r, pid_t pid, const char *op);
+int gw_engine_checkpoint(pid_t pid, const struct gw_opts *o, struct gw_report *r);
+int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r);
+int gw_engine_migrate(pid_t pid, const struct gw_opts *o, struct gw_report *r);
+const char *gw_state_name(int state);
+const char *gw_step_name(enum gw_step s);
+
+/* What the engine remembers of a checkpointed process (state.c). */
+struct gw_record {
+	pid_t pid;
+	unsigned long long starttime;
+	char pci[GW_PCI_LEN];
+	char uuid[GW_UUID_LEN];
+	unsigned int vendor, device;	/* the chip it ran on */
+	uint64_t gpu_bytes;
+};
+
+int gw_record_save(const struct gw_record *rec);
+int gw_record_load(pid_t pid, struct gw_record *rec);
+void gw_record_drop(pid_t pid);
+
+/* --- output (report.c) ------------------------------------------------------ */
+
+void gw_json_str(FILE *out, const char *s);
+void gw_report_print(const struct gw_report *r, FILE *out, bool json);
+
+/* --- the engine's helper process (helper.c) --------------------------------- */
+
+/* Run verb in the helper (start it if needed); like gw_dispatch(). */
+int gw_helper_call(const char *verb, int argc, char **argv, FILE *out, bool json);
+/* gw_dispatch() without the helper. */
+int gw_dispatch_local(const char *verb, int argc, char **argv, FILE *out, bool json);
+
+#endif /* EGPUHP_GW_INTERNAL_H */

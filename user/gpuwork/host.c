@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Facts about the host and a process that the engine checks before it
+ * touches anything: free host memory, managed memory, identity of a pid.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpuwork/gw_internal.h"
+
+int gw_host_mem_available(uint64_t *bytes)
+{
+	char path[256], buf[8192];
+	const char *p;
+	unsigned long long kib;
+	ssize_t n;
+
+	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "meminfo"))
+		return -ENAMETOOLONG;
+	n = gw_read_text(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	p = strstr(buf, "MemAvailable:");
+	if (!p || sscanf(p, "MemAvailable: %llu kB", &kib) != 1)
+		return -ENODATA;
+	*bytes = (uint64_t)kib << 10;
+	return 0;
+}
+
+/*
+ * Managed (cudaMallocManaged) allocations are mapped from /dev/nvidia-uvm
+ * into the process at their full size.  Every CUDA process also maps small
+ * (2 MiB) windows of nvidia-uvm for the driver's own use, so only larger
+ * mappings count.  A managed allocation of 2 MiB or less slips through;
+ * the driver then refuses the checkpoint itself (CUDA_ERROR_NOT_SUPPORTED)
+ * and the engine unlocks the process again.
+ * EGPUHP_GW_NO_MANAGED_CHECK=1 skips this check (tests of that path).
+ */
+#define GW_UVM_DRIVER_WINDOW	(2UL << 20)
+
+int gw_proc_uses_managed(pid_t pid)
+{
+	char path[256], line[1024];
+	const char *env = getenv("EGPUHP_GW_NO_MANAGED_CHECK");
+	unsigned long lo, hi;
+	FILE *f;
+	int found = 0;
+
+	if (env && !strcmp(env, "1"))
+		return 0;
+	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/maps", (int)pid))
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		size_t l = strlen(line);
+
+		while (l && (line[l - 1] == '\n' || line[l - 1] == ' '))
+			line[--l] = '\0';
+		if (l < 15 || strcmp(line + l - 15, "/dev/nvidia-uvm"))
+			continue;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && hi - lo > GW_UVM_DRIVER_WINDOW) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int gw_proc_starttime(pid_t pid, unsigned long long *start)
+{
+	char path[256], buf[2048];
+	const char *p;
+	ssize_t n;
+	int field;
+
+	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/stat", (int)pid))
+		return -ENAMETOOLONG;
+	n = gw_read_text(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	/* comm may contain spaces and ')': fields restart after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -ENODATA;
+	p++;
+	for (field = 3; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+	}
+	if (!p || sscanf(p, " %llu", start) != 1)
+		return -ENODATA;
+	return 0;
+}
+
+int gw_proc_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[256];
+	ssize_t n;
+
+	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/comm", (int)pid))
+		return -ENAMETOOLONG;
+	n = gw_read_text(path, buf, len);
+	if (n < 0)
+		return (int)n;
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
