@@ -6,6 +6,7 @@
 #   make module KDIR=DIR      module against any kernel build/headers tree
 #   make user                 egpud, egpuctl, libegpu
 #   make check                install deps, fetch test kernels, build, run every test
+#   make check-gpu            CUDA checkpoint/migrate tests (machine with NVIDIA GPUs)
 #   make demo                 boot the virtual eGPU dock and show egpuhp's events
 #   make lint                 W=1 + sparse against every test kernel, checkpatch
 #   make install DESTDIR=...  install everything to the usual places
@@ -31,7 +32,7 @@ DKMS_FLAGS	?=
 DKMS_KDIR	?=
 DKMS		= dkms $(DKMS_FLAGS)
 
-.PHONY: all module module-clean user clean check demo bench lint install \
+.PHONY: all module module-clean user clean check check-gpu demo bench lint install \
 	install-user install-module install-data dkms-install dkms-remove vm-shell
 
 all: module user
@@ -52,6 +53,12 @@ clean:
 
 check:
 	tests/run-all
+
+# GPU tests of the CUDA engine (tests/gpu): needs an NVIDIA GPU, driver 580+
+# and nvcc; fails rather than skips when there is none.
+check-gpu: user
+	tests/gpu/build.sh
+	tests/gpu/test_gpu.sh --require-gpu
 
 # The demo does its own set-up like "check": packages, one kernel, builds.
 demo:

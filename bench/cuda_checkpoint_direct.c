@@ -44,7 +44,8 @@ int main(int argc, char **argv)
 	double t0, t_lock, t_ckpt, t_rest, t_unlock;
 	int pid;
 
-	if (argc != 2 || (pid = atoi(argv[1])) <= 0) {
+	pid = argc == 2 ? atoi(argv[1]) : 0;
+	if (pid <= 0) {
 		fprintf(stderr, "usage: %s PID\n", argv[0]);
 		return 2;
 	}

@@ -42,4 +42,27 @@ static inline struct nlattr **egpuhp_dump_attrs(struct netlink_callback *cb)
  */
 typedef typeof(((struct device_driver *)NULL)->bus) egpuhp_bus_ptr;
 
+/* ---- section of engineer "quirks" (quirks.c, reset*.c) ---- */
+
+/*
+ * pci_enable_link_state() exists from 6.3 on.  Before that an ASPM state
+ * a quirk disabled cannot be given back; returns -EOPNOTSUPP then.
+ */
+static inline int egpuhp_pci_enable_link_state(struct pci_dev *pdev, int state)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	return pci_enable_link_state(pdev, state);
+#else
+	return -EOPNOTSUPP;
+#endif
+}
+
+/*
+ * ftrace IP redirection (reset_hook.c): 6.1 and 6.12 both have
+ * ftrace_get_regs() with FTRACE_OPS_FL_SAVE_REGS, so no difference is
+ * absorbed here; the hook needs CONFIG_DYNAMIC_FTRACE_WITH_REGS.
+ */
+
+/* ---- end of section "quirks" ---- */
+
 #endif /* _EGPUHP_COMPAT_H */

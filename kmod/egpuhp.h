@@ -3,7 +3,7 @@
  * egpuhp: internal interfaces between the files of egpuhp.ko.
  *
  * Each .c file has one job; this header says what each one offers.  The
- * netlink protocol itself lives in include/uapi/linux/egpuhp.h.
+ * netlink protocol itself lives in the uapi header.
  */
 #ifndef _EGPUHP_H
 #define _EGPUHP_H
@@ -129,10 +129,11 @@ struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info);
  */
 #define EGPUHP_NL_REQUIRE(info, attr, msg) ({				\
 	struct genl_info *__i = (info);					\
-	bool __missing = !__i->attrs[attr];				\
+	int __a = (attr);						\
+	bool __missing = !__i->attrs[__a];				\
 									\
 	if (__missing) {						\
-		NL_SET_ERR_ATTR_MISS(__i->extack, NULL, attr);		\
+		NL_SET_ERR_ATTR_MISS(__i->extack, NULL, __a);		\
 		NL_SET_ERR_MSG(__i->extack, msg);			\
 	}								\
 	__missing;							\

@@ -5,7 +5,9 @@
  * A message is built first (it may allocate and sleep), then its sequence
  * number is filled in and it is multicast inside one spinlock, so numbers
  * have no gaps by construction and every listener receives them in
- * increasing order.  Only a failure to allocate the message loses a
+ * increasing order.  The lock is BH-safe and the clones are GFP_ATOMIC, so
+ * the send path works from process and softirq context alike (the hooks
+ * we have all run in process context and build with GFP_KERNEL).  Only a failure to allocate the message loses a
  * number's worth of information; that is counted (alloc_fail) and the
  * number is not consumed, so the stream itself stays gapless and the
  * listener learns of the loss from the counters or a dump.
@@ -36,22 +38,19 @@ u64 egpuhp_now_ns(void)
 
 u64 egpuhp_event_last_seq(void)
 {
-	unsigned long flags;
 	u64 seq;
 
-	spin_lock_irqsave(&send_lock, flags);
+	spin_lock_bh(&send_lock);
 	seq = last_seq;
-	spin_unlock_irqrestore(&send_lock, flags);
+	spin_unlock_bh(&send_lock);
 	return seq;
 }
 
 void egpuhp_event_get_stats(struct egpuhp_stats *st)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(&send_lock, flags);
+	spin_lock_bh(&send_lock);
 	*st = stats;
-	spin_unlock_irqrestore(&send_lock, flags);
+	spin_unlock_bh(&send_lock);
 	st->alloc_fail = atomic64_read(&alloc_fail);
 }
 
@@ -98,12 +97,11 @@ static void event_lost(void)
 
 static void event_send(struct event_msg *m)
 {
-	unsigned long flags;
 	u64 seq;
 	int ret;
 
 	genlmsg_end(m->skb, m->hdr);
-	spin_lock_irqsave(&send_lock, flags);
+	spin_lock_bh(&send_lock);
 	seq = ++last_seq;
 	memcpy(nla_data(m->seq), &seq, sizeof(seq));
 	stats.events++;
@@ -113,7 +111,7 @@ static void event_send(struct event_msg *m)
 		stats.no_listener++;
 	else if (ret)
 		stats.mcast_fail++;
-	spin_unlock_irqrestore(&send_lock, flags);
+	spin_unlock_bh(&send_lock);
 }
 
 void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,

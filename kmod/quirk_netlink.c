@@ -46,7 +46,7 @@ const struct nla_policy egpuhp_reset_nl_policy[EGPUHP_RESET_A_MAX + 1] = {
 #define MAX_APPLIED_DEVS	32
 
 static int put_quirk(struct sk_buff *skb, const struct egpuhp_quirk *q,
-		     char (*devs)[EGPUHP_PCI_NAME_LEN], unsigned int ndevs)
+		     struct egpuhp_pci_name *devs, unsigned int ndevs)
 {
 	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_QUIRK);
 	unsigned int i;
@@ -77,7 +77,7 @@ static int put_quirk(struct sk_buff *skb, const struct egpuhp_quirk *q,
 	    nla_put_u32(skb, EGPUHP_QUIRK_A_RESET_METHOD, q->reset_method))
 		goto cancel;
 	for (i = 0; i < ndevs; i++)
-		if (nla_put_string(skb, EGPUHP_QUIRK_A_APPLIED_DEV, devs[i]))
+		if (nla_put_string(skb, EGPUHP_QUIRK_A_APPLIED_DEV, devs[i].s))
 			goto cancel;
 	nla_nest_end(skb, nest);
 	return 0;
@@ -89,12 +89,12 @@ cancel:
 int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 			       struct netlink_callback *cb)
 {
-	char (*devs)[EGPUHP_PCI_NAME_LEN];
+	struct egpuhp_pci_name *devs;
 	struct egpuhp_quirk q;
 	unsigned int ndevs;
 	int ret = 0;
 
-	devs = kcalloc(MAX_APPLIED_DEVS, EGPUHP_PCI_NAME_LEN, GFP_KERNEL);
+	devs = kcalloc(MAX_APPLIED_DEVS, sizeof(*devs), GFP_KERNEL);
 	if (!devs)
 		return -ENOMEM;
 	while (egpuhp_quirk_copy_nth(cb->args[0], &q, devs, MAX_APPLIED_DEVS,

@@ -150,8 +150,10 @@ int egpuhp_quirk_parse_entry(const char *text, struct egpuhp_quirk *q,
 	int n = 0, ret = -EINVAL;
 
 	memset(q, 0, sizeof(*q));
-	q->vendor = q->device = EGPUHP_QUIRK_ANY_ID;
-	q->subsys_vendor = q->subsys_device = EGPUHP_QUIRK_ANY_ID;
+	q->vendor = EGPUHP_QUIRK_ANY_ID;
+	q->device = EGPUHP_QUIRK_ANY_ID;
+	q->subsys_vendor = EGPUHP_QUIRK_ANY_ID;
+	q->subsys_device = EGPUHP_QUIRK_ANY_ID;
 	q->reset_method = EGPUHP_RESET_AUTO;
 	q->source = EGPUHP_QUIRK_SRC_PARAM;
 	strscpy(q->note, "module parameter quirks=", sizeof(q->note));

@@ -31,9 +31,9 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/pm_runtime.h>
-#include <linux/version.h>
 #include "egpuhp.h"
 #include "quirks.h"
+#include "compat.h"
 
 /* What egpuhp changed on one device, so that it can be put back. */
 struct egpuhp_qdev {
@@ -48,18 +48,12 @@ struct egpuhp_qdev {
 	int aspm_disabled;			/* PCIE_LINK_STATE_* by us */
 };
 
-/*
- * pci_enable_link_state() exists from 6.3 on; before that an ASPM state
- * disabled by a quirk stays disabled until reboot.
- */
+/* Give back ASPM states a quirk disabled, where the kernel can. */
 static void quirk_enable_link_state(struct pci_dev *pdev, int state)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	pci_enable_link_state(pdev, state);
-#else
-	pci_info(pdev, "egpuhp: ASPM states 0x%x stay disabled (kernel cannot re-enable them)\n",
-		 state);
-#endif
+	if (egpuhp_pci_enable_link_state(pdev, state))
+		pci_info(pdev, "egpuhp: ASPM states 0x%x stay disabled (this kernel cannot re-enable them)\n",
+			 state);
 }
 
 static DEFINE_MUTEX(quirk_lock);
@@ -99,7 +93,7 @@ int egpuhp_reset_order_parse(const char *text, u8 *methods, const char **why)
 	char word[20];
 	int n = 0;
 
-	BUILD_BUG_ON(PCI_NUM_RESET_METHODS > ARRAY_SIZE(kernel_reset_names));
+	BUILD_BUG_ON(ARRAY_SIZE(kernel_reset_names) < PCI_NUM_RESET_METHODS);
 	memset(methods, 0, PCI_NUM_RESET_METHODS);
 	while (*text) {
 		size_t len = strcspn(text, " /,");
@@ -578,7 +572,7 @@ int egpuhp_quirk_del(u32 id)
 }
 
 bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
-			   char (*devs)[EGPUHP_PCI_NAME_LEN],
+			   struct egpuhp_pci_name *devs,
 			   unsigned int max_devs, unsigned int *ndevs)
 {
 	struct egpuhp_quirk *q;
@@ -597,7 +591,7 @@ bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
 			if (*ndevs >= max_devs)
 				break;
 			if (quirk_match(q, qd->pdev) && qd->applied)
-				strscpy(devs[(*ndevs)++], pci_name(qd->pdev),
+				strscpy(devs[(*ndevs)++].s, pci_name(qd->pdev),
 					EGPUHP_PCI_NAME_LEN);
 		}
 		break;

@@ -64,6 +64,11 @@ static inline void egpuhp_extack_msg(struct netlink_ext_ack *extack,
 /* Longest "quirks=" module parameter value. */
 #define EGPUHP_QUIRK_PARAM_LEN	1024
 
+/* A PCI function's name, "0000:00:00.0". */
+struct egpuhp_pci_name {
+	char s[EGPUHP_PCI_NAME_LEN];
+};
+
 /* One quirk table entry. */
 struct egpuhp_quirk {
 	struct list_head node;
@@ -99,7 +104,7 @@ int egpuhp_quirk_del(u32 id);
  * applied to; returns false past the end.
  */
 bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
-			   char (*devs)[EGPUHP_PCI_NAME_LEN],
+			   struct egpuhp_pci_name *devs,
 			   unsigned int max_devs, unsigned int *ndevs);
 /*
  * The egpuhp reset method chosen for @pdev by its quirks, or

@@ -177,7 +177,7 @@ static int retrain_reset(struct reset_ctx *c)
 			ret = -ETIMEDOUT;
 			break;
 		}
-		msleep(10);
+		usleep_range(10000, 11000);
 		waited += 10;
 	}
 	if (!wait_present(c->pdev, 1000) && !ret)

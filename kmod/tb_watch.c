@@ -116,8 +116,8 @@ static void attr_u32(struct device *dev, const char *name, char *buf, u32 *out)
 
 	if (read_attr(dev, name, buf))
 		return;
-	if ((!strncmp(buf, "0x", 2) && sscanf(buf + 2, "%x", &v) == 1) ||
-	    sscanf(buf, "%u", &v) == 1)
+	buf[strcspn(buf, ". ")] = '\0';	/* "20.0 Gb/s" -> "20" */
+	if (!kstrtouint(buf, 0, &v))
 		*out = v;
 }
 
@@ -311,7 +311,9 @@ void egpuhp_tb_refresh(void)
 	snap = kzalloc(sizeof(*snap), GFP_KERNEL);
 	if (!snap)
 		return;
-	for (idx = 0;; idx++) {
+	/* keeps thunderbolt.ko (whose show() methods we call) pinned */
+	mutex_lock(&tb_mutex);
+	for (idx = 0; tb_bus; idx++) {
 		egpuhp_devtab_lock();
 		found = egpuhp_router_copy_nth(idx, snap);
 		dev = found ? get_device(snap->dev) : NULL;
@@ -328,6 +330,7 @@ void egpuhp_tb_refresh(void)
 		}
 		put_device(dev);
 	}
+	mutex_unlock(&tb_mutex);
 	kfree(snap);
 }
 

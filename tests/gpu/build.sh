@@ -13,10 +13,23 @@ out=${GPU_BIN_DIR:-$top/build/gpu}
 nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 mkdir -p "$out"
 
+# stale OUT SRC...: OUT is missing or older than one of SRC.
+stale() {
+	local o=$1 s
+	shift
+	[[ -e $o ]] || return 0
+	for s in "$@"; do
+		[[ $s -nt $o ]] && return 0
+	done
+	return 1
+}
+
 make -s -C "$top/user" "$top/build/user/libegpuhp-common.a"
-${CC:-gcc} -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
-	-I"$top/include/uapi" -I"$top/user" -o "$out/gwtool" \
-	"$top/tests/gpu/gwtool.c" "$top/build/user/libegpuhp-common.a" -ldl
+if stale "$out/gwtool" "$top/tests/gpu/gwtool.c" "$top/build/user/libegpuhp-common.a"; then
+	${CC:-gcc} -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
+		-I"$top/include/uapi" -I"$top/user" -o "$out/gwtool" \
+		"$top/tests/gpu/gwtool.c" "$top/build/user/libegpuhp-common.a" -ldl
+fi
 
 if [[ ! -x $nvcc ]]; then
 	echo "build.sh: no nvcc: CUDA programs not built" >&2
@@ -24,12 +37,18 @@ if [[ ! -x $nvcc ]]; then
 fi
 cuda=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
 arch=${CUDA_ARCH:--gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80}
-# shellcheck disable=SC2086
-"$nvcc" -O2 $arch -o "$out/cuda_worker" "$top/tests/gpu/cuda_worker.cu"
-# shellcheck disable=SC2086
-"$nvcc" -O2 $arch -o "$out/cuda_pinned_bw" "$top/bench/cuda_pinned_bw.cu"
+if stale "$out/cuda_worker" "$top/tests/gpu/cuda_worker.cu"; then
+	# shellcheck disable=SC2086
+	"$nvcc" -O2 $arch -o "$out/cuda_worker" "$top/tests/gpu/cuda_worker.cu"
+fi
+if stale "$out/cuda_pinned_bw" "$top/bench/cuda_pinned_bw.cu"; then
+	# shellcheck disable=SC2086
+	"$nvcc" -O2 $arch -o "$out/cuda_pinned_bw" "$top/bench/cuda_pinned_bw.cu"
+fi
 stubs=$cuda/lib64/stubs
 [[ -d $stubs ]] || stubs=$cuda/lib/stubs
-${CC:-gcc} -O2 -Wall -Wextra -I"$cuda/include" -o "$out/cuda_checkpoint_direct" \
-	"$top/bench/cuda_checkpoint_direct.c" -L"$stubs" -lcuda
+if stale "$out/cuda_checkpoint_direct" "$top/bench/cuda_checkpoint_direct.c"; then
+	${CC:-gcc} -O2 -Wall -Wextra -I"$cuda/include" -o "$out/cuda_checkpoint_direct" \
+		"$top/bench/cuda_checkpoint_direct.c" -L"$stubs" -lcuda
+fi
 echo "build.sh: GPU programs in $out"

@@ -70,6 +70,10 @@ class Tap:
         while self.n < len(TESTS):
             self.result(True, TESTS[self.n], skip=reason)
 
+    def fail_rest(self, reason):
+        while self.n < len(TESTS):
+            self.result(False, TESTS[self.n], reason)
+
 
 def nvidia_present():
     """An honest check: driver loaded, GPUs listed, libcuda loadable."""
@@ -223,8 +227,7 @@ def main():
     ok, why = nvidia_present()
     if not ok:
         if a.require_gpu:
-            print("# " + why)
-            tap.skip_rest(why)
+            tap.fail_rest(why)
             return 1
         tap.skip_rest(why)
         return 0

@@ -7,6 +7,7 @@
 # (or the engine helper when egpud is not built).
 # Options: --require-gpu (fail instead of skip), --kernel NAME (ignored:
 # these tests run on the host, not in the VM matrix).
+# egpuhp-test: once
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)

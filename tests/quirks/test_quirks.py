@@ -191,8 +191,10 @@ def scenario(vm, t, kernel):
 
     # --- module parameter --------------------------------------------------
     mark = vm.console_mark()
-    params = ("quirks=%s:*:*:no_flr+egpuhp_reset=bus,zzzz:1:no_flr,1af4:*:*:*:bogus_action,"
-              "10de:*:d3hot_delay=99999" % NVME_ID)
+    # track_hotplug=1: the emulated ports are hotplug ports, not Thunderbolt;
+    # tracking makes egpuhp send PCI add/bound/remove events for them too
+    params = ("track_hotplug=1 quirks=%s:*:*:no_flr+egpuhp_reset=bus,zzzz:1:no_flr,"
+              "1af4:*:*:*:bogus_action,10de:*:d3hot_delay=99999" % NVME_ID)
     vm.load_egpuhp(params)
     dm = vm.dmesg()
     t.ok('entry "zzzz:1:no_flr" refused: bad hexadecimal ID' in dm and
@@ -304,9 +306,8 @@ def scenario(vm, t, kernel):
     fb, hb = edu.bdfs[0], edu.bdfs[1]
     evs = q.wait_events(hb, ["pci-add", "quirk-applied", "pci-bound"], seq, timeout=15)
     names = [e["event"] for e in evs]
-    okorder = ("quirk-applied" in names and
-               ("pci-bound" not in names or
-                names.index("quirk-applied") < names.index("pci-bound")))
+    okorder = ("quirk-applied" in names and "pci-bound" in names and
+               names.index("quirk-applied") < names.index("pci-bound"))
     t.ok(okorder and "bus" not in q.reset_method(hb).split(),
          "hot-added audio function got no_bus_reset before its driver bound",
          "%s reset_method=%s" % (names, q.reset_method(hb)))
@@ -378,28 +379,74 @@ def tunnel_test(vm, q, t):
         vm.tb_add_router("0-1", unique_id="c0ffee00-0000-0000-0000-000000000001",
                          vendor_name="egpuhp", device_name="Quirk Dock", generation=3,
                          port="rp4", functions="edu-audio")
+        vm.sh("echo 1 > /sys/bus/thunderbolt/devices/0-1/authorized")
+        vm.tb_wait_tunnel("0-1", up=True)
     except Exception as e:  # harness API mismatch: report, do not hide
         t.ok(False, "tunnel cycle: simulated router set up", str(e))
         return
-    vm.sh("echo 1 > /sys/bus/thunderbolt/devices/0-1/authorized")
     port = vm.port("rp4")
-    vm.wait_for("ls /sys/bus/pci/slots/%d/address >/dev/null && "
-                "ls /sys/bus/pci/devices/ | grep -q ." % port.slot, timeout=20)
-    time.sleep(2)
     bdfs = [b for d in port.devices for b in d.bdfs]
-    if not bdfs:
-        bdfs = [vm.bdf_of(i) for d in port.devices for i in d.ids]
-    fn = bdfs[0] if bdfs else None
-    if not fn:
+    if len(bdfs) != 2:
         t.ok(False, "tunnel cycle: functions appear after authorization", str(port.devices))
         return
-    rc, out = q.run("egpuctl --json reset %s --tunnel --router 0-1 --timeout 30000" % fn,
-                    timeout=120)
-    res = json.loads(out.splitlines()[-1]) if out.strip().startswith("{") else {}
-    t.ok(rc == 0 and res.get("result") == 0 and
+    vm.wait_present(bdfs)
+    edu, hda = bdfs
+    # the binding to restore: edu on the dock's test driver, the audio
+    # function held by pci-stub through driver_override (as for VFIO)
+    vm.load_testdrv()
+    vm.sh("modprobe pci-stub; "
+          "[ -e /sys/bus/pci/devices/%s/driver ] && echo %s > /sys/bus/pci/devices/%s/driver/unbind; "
+          "echo pci-stub > /sys/bus/pci/devices/%s/driver_override && "
+          "echo %s > /sys/bus/pci/drivers_probe; true" % (hda, hda, hda, hda, hda))
+
+    def binding(b):
+        return q.sh("d=$(readlink /sys/bus/pci/devices/%s/driver); basename \"${d:-none}\"; "
+                    "cat /sys/bus/pci/devices/%s/driver_override" % (b, b)).split()
+
+    before = {b: binding(b) for b in bdfs}
+    seq = q.last_seq()
+    rc, out = q.run("egpuctl --json reset %s --tunnel --timeout 30000" % edu, timeout=120)
+    line = out.strip().splitlines()[-1] if out.strip() else ""
+    res = json.loads(line) if line.startswith("{") else {}
+    after = {b: binding(b) for b in bdfs}
+    evs = q.events_for(edu, seq)
+    names = [e["event"] for e in evs]
+    t.ok(rc == 0 and res.get("result") == 0 and res.get("router") == "0-1" and
          all(f.get("back") for f in res.get("functions", [])) and
-         all(vm.guest_has(b) for b in bdfs),
-         "tunnel cycle: functions gone and back, binding restored", out)
+         "pci-remove" in names and "pci-add" in names,
+         "tunnel cycle (router found without --router): functions removed and back",
+         "%s\nevents %s" % (out, names))
+    t.ok(before == after and after[hda][0] == "pci-stub" and after[edu][0] != "none",
+         "tunnel cycle restores driver binding and driver_override",
+         "before %s after %s" % (before, after))
+
+    # security level secure: the re-authorization is a challenge with the
+    # key from egpuhp's store; without a stored key the cycle is refused
+    key = "5a" * 32
+    uid = "c0ffee00-0000-0000-0000-000000000002"
+    try:
+        vm.tb_unplug("0-1")     # the domain's level changes only without routers
+        vm.tb_set_domain(security="secure")
+        vm.tb_add_router("0-2", unique_id=uid, port="rp5", functions="edu")
+        rc, out = vm.tb_authorize("0-2", 1, key=key)
+        dev = vm.tb_wait_tunnel("0-2", up=True)
+    except Exception as e:
+        t.ok(False, "tunnel cycle at security level secure: router set up", str(e))
+        return
+    fn = dev.bdfs[0]
+    vm.wait_present([fn])
+    rc, out = q.run("egpuctl reset %s --tunnel --router 0-2 --store /tmp/qstore" % fn)
+    t.ok(rc != 0 and "no stored key" in out and vm.guest_has(fn),
+         "secure level without a stored key: refused before de-authorizing", out)
+    q.sh("mkdir -p -m 700 /tmp/qstore/keys && printf '%s\\n' > /tmp/qstore/keys/%s && "
+         "chmod 600 /tmp/qstore/keys/%s" % (key, uid, uid))
+    rc, out = q.run("egpuctl --json reset %s --tunnel --router 0-2 --store /tmp/qstore" % fn,
+                    timeout=120)
+    line = out.strip().splitlines()[-1] if out.strip() else ""
+    res = json.loads(line) if line.startswith("{") else {}
+    t.ok(rc == 0 and res.get("security") == "secure" and vm.guest_has(fn) and
+         vm.tb_attr("0-2", "authorized") in ("1", "2"),
+         "secure level: tunnel cycle re-authorizes with the stored key", out)
 
 
 def main():
@@ -411,7 +458,7 @@ def main():
     dropuid = build_dropuid()
     for k in kernels:
         try:
-            with Dock(kernel=k, ports=4, button_ports=("rp2",),
+            with Dock(kernel=k, ports=5, button_ports=("rp2",),
                       extra_files={"/usr/bin/dropuid": dropuid},
                       name="quirks-%s-%d" % (k, os.getpid())) as vm:
                 try:

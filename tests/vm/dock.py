@@ -77,6 +77,7 @@ class GuestCommandError(DockError):
 
 _kernel_envs = {}
 _module_builds = {}
+_build_noted = set()
 
 
 def kernel_env(flavour):
@@ -206,6 +207,8 @@ class Dock:
         self.enclosure = None
         if enclosure:
             self._add_enclosure()
+        self._tb = None             # TbSim once tb_load() ran
+        self.bg_errors = []         # failures of background (console-driven) actions
 
     # -- topology ----------------------------------------------------------
     def _add_enclosure(self):
@@ -284,7 +287,8 @@ class Dock:
         t0 = time.monotonic()
         ok, blog = build_modules(self.kernel)
         self._module_log = blog
-        if not ok:
+        if not ok and self.kernel not in _build_noted:
+            _build_noted.add(self.kernel)
             self._note("module build had errors (tests needing those modules will fail):\n"
                        + "\n".join(blog.strip().splitlines()[-5:]))
         env = kernel_env(self.kernel)
@@ -345,6 +349,8 @@ class Dock:
         _live_docks.discard(self)
 
     def close(self):
+        if self._tb:
+            self._tb.stop()
         self.kill()
         for ch in (self.qmp, self.agent):
             if ch:
@@ -437,8 +443,14 @@ class Dock:
         return "" if not extra else "kernel tainted 0x%x (boot 0x%x, new bits 0x%x)" % (
             taint, self.boot_taint, extra)
 
+    def check_background(self):
+        """Raises DockError when a console-driven action (tbsim tunnels) failed."""
+        if self.bg_errors:
+            raise DockError("dock background action failed: %s" % "; ".join(self.bg_errors))
+
     def check_health(self, since=0):
         """Raises DockError when the console or the taint shows a problem."""
+        self.check_background()
         bad = self.console_problems(since)
         if bad:
             raise DockError("guest console shows a kernel problem:\n  " + "\n  ".join(bad[:20]))
@@ -569,28 +581,30 @@ class Dock:
     # -- hot-plug ------------------------------------------------------------
     def plug(self, port, kind="fn", functions=None, wait=True, timeout=30):
         """Hot-adds a device of KIND (see KINDS) into PORT; returns a Device.
-        FUNCTIONS overrides KIND: [(qemu driver, function, {props})...]."""
+        FUNCTIONS overrides KIND: [(qemu driver, function, {props})...].
+        wait=False: QMP only (no guest commands), returns once QEMU added it."""
         p = self.port(port)
         funcs = functions or KINDS.get(kind)
         if not funcs:
             raise DockError("unknown device kind %r (have %s)" % (kind, ", ".join(KINDS)))
         if p.devices:
             raise DockError("port %s is occupied by %s" % (p.id, p.devices))
-        self.wait_slot(p)
-        self._plug_serial += 1
-        ids = []
-        # Functions other than 0 first: adding function 0 announces the slot.
-        for driver, fn, props in sorted(funcs, key=lambda f: -f[1]):
-            qid = "%s-%s%d-f%d" % (p.id, kind, self._plug_serial, fn)
-            args = {"driver": driver, "id": qid, "bus": p.id, "addr": "0.%d" % fn}
-            for k, v in props.items():
-                args[k] = "%s%d" % (v, self._plug_serial) if k == "serial" else v
-            with self._qmp_lock:
+        if wait:
+            self.wait_slot(p)
+        with self._qmp_lock:
+            self._plug_serial += 1
+            ids = []
+            # Functions other than 0 first: adding function 0 announces the slot.
+            for driver, fn, props in sorted(funcs, key=lambda f: -f[1]):
+                qid = "%s-%s%d-f%d" % (p.id, kind, self._plug_serial, fn)
+                args = {"driver": driver, "id": qid, "bus": p.id, "addr": "0.%d" % fn}
+                for k, v in props.items():
+                    args[k] = "%s%d" % (v, self._plug_serial) if k == "serial" else v
                 self.qmp.cmd("device_add", **args)
-            ids.insert(0, qid)
-        addrs = self._qdev_addresses()
-        dev = Device(p.id, kind, ids, [addrs[i] for i in ids])
-        p.devices.append(dev)
+                ids.insert(0, qid)
+            addrs = self._qdev_addresses()
+            dev = Device(p.id, kind, ids, [addrs[i] for i in ids])
+            p.devices.append(dev)
         if wait:
             self.wait_present(dev.bdfs, timeout=timeout)
         return dev
@@ -719,6 +733,28 @@ class Dock:
                 self.qmp.hmp("o /w 0xcf8 0x%x" % saved)
             finally:
                 self.qmp.cmd("cont")
+
+
+# -- Thunderbolt ------------------------------------------------------------
+from dock_tbsim import TbSim  # noqa: E402
+
+
+def _tb_method(name):
+    def method(self, *args, **kw):
+        if self._tb is None:
+            if name != "tb_load":
+                self.tb_load()
+            else:
+                self._tb = TbSim(self)
+        return getattr(self._tb, name[3:])(*args, **kw)
+    method.__name__ = name
+    method.__doc__ = getattr(TbSim, name[3:]).__doc__
+    return method
+
+
+for _name in ("tb_load", "tb_set_domain", "tb_add_router", "tb_authorize", "tb_wait_tunnel",
+              "tb_unplug", "tb_remove_router", "tb_path", "tb_attr", "tb_device"):
+    setattr(Dock, _name, _tb_method(_name))
 
 
 # The test framework lives in its own file; tests import it from here.

@@ -102,5 +102,167 @@ def test_enclosure_yank(vm):
     assert_saw_gone(vm, dev.bdf)
 
 
+@vmtest(ports=1, health_check=False, timeout=120)
+def test_health_check_catches_warn_and_taint(vm):
+    """The console/taint check that every test relies on really fires."""
+    mark = vm.console_mark()
+    vm.sh("sleep 0.2")
+    assert not vm.console_problems(mark) and not vm.taint_problems()
+    vm.load_testdrv()
+    assert not vm.taint_problems(), "O/E taint must be accepted"
+    vm.sh("echo 1 > /sys/kernel/debug/egpuhp_testdrv/warn")
+    vm.wait_console("warning requested through debugfs", since=mark)
+    assert any("WARNING:" in line for line in vm.console_problems(mark)), vm.console(mark)
+    assert "new bits 0x200" in vm.taint_problems(), vm.taint_problems()
+    try:
+        vm.check_health(mark)
+    except DockError:
+        return
+    raise AssertionError("check_health() missed the WARN")
+
+
+KEY = "ab" * 32
+OTHER_KEY = "cd" * 32
+
+UEVENT_RECORDER = """#!/bin/sh
+[ -n "$AUTHORIZED" ] && echo "$ACTION ${DEVPATH##*/} AUTHORIZED=$AUTHORIZED" >> /tmp/uevents
+exit 0
+"""
+
+
+def no_pci_below(vm, port):
+    """The guest sees nothing behind PORT."""
+    addr = vm.bdf_of(port)
+    # Children only, not the port's own service devices (0000:00:10.0:pcie002).
+    rc, out = vm.run("ls -d /sys/bus/pci/devices/%s/0000:??:??.? 2>/dev/null" % addr)
+    return rc != 0 and not out.strip()
+
+
+@vmtest(boot="tb", ports=2, timeout=240)
+def test_tbsim_sysfs(vm):
+    vm.tb_load(security="user", iommu=1, deauth=1)
+    assert vm.tb_attr("domain0", "security") == "user"
+    assert vm.tb_attr("domain0", "iommu_dma_protection") == "1"
+    assert vm.tb_attr("domain0", "deauthorization") == "1"
+    assert "DEVTYPE=thunderbolt_domain" in vm.sh("cat /sys/bus/thunderbolt/devices/domain0/uevent")
+    assert vm.tb_attr("0-0", "authorized") == "1"
+    uid = "12345678-9abc-4def-8123-456789abcdef"
+    vm.tb_add_router("0-1", port="rp1", unique_id=uid, vendor_name="Razer",
+                     device_name="Core X", vendor=0x1532, device=0x1234, generation=3,
+                     speed=20, lanes=2, nvm="20.1")
+    want = {"authorized": "0", "unique_id": uid, "vendor_name": "Razer",
+            "device_name": "Core X", "vendor": "0x1532", "device": "0x1234",
+            "generation": "3", "rx_speed": "20.0 Gb/s", "tx_speed": "20.0 Gb/s",
+            "rx_lanes": "2", "tx_lanes": "2", "boot": "0", "nvm_version": "20.1"}
+    for attr, val in want.items():
+        got = vm.tb_attr("0-1", attr)
+        assert got == val, "%s: %r != %r" % (attr, got, val)
+    assert "DEVTYPE=thunderbolt_device" in vm.sh("cat %s/uevent" % vm.tb_path("0-1"))
+    # "key" exists only at security level secure
+    assert vm.run("test -e %s/key" % vm.tb_path("0-1"))[0] != 0
+    # The router hangs below the host router, like the real topology.
+    assert vm.sh("readlink -f %s" % vm.tb_path("0-1")).strip().endswith("/domain0/0-0/0-1")
+
+
+@vmtest(boot="tb", ports=2)
+def test_tbsim_authorization_opens_tunnel(vm):
+    vm.write_file("/tmp/rec.sh", UEVENT_RECORDER, mode=0o755)
+    vm.sh("rm -f /tmp/uevents; (uevent /tmp/rec.sh >/dev/null 2>&1 &)")
+    vm.sh("sleep 0.3")
+    # Not authorized: no PCI function behind the port.
+    assert no_pci_below(vm, "rp1")
+    assert vm.tb_device("0-1") is None
+    # Invalid values are refused.
+    for bad in ("3", "x"):
+        rc, out = vm.tb_authorize("0-1", bad)
+        assert rc != 0 and "Invalid argument" in out, out
+    # Challenge without a key: EINVAL (nothing to challenge with).
+    rc, out = vm.tb_authorize("0-1", 2)
+    assert rc != 0 and "Invalid argument" in out, out
+    rc, out = vm.tb_authorize("0-1", 1)
+    assert rc == 0, out
+    dev = vm.tb_wait_tunnel("0-1")
+    assert dev and len(dev.bdfs) == 2
+    assert vm.tb_attr("0-1", "authorized") == "1"
+    assert vm.sh("cat /sys/bus/pci/devices/%s/vendor" % dev.bdf).strip() == "0x1234"
+    # Authorizing twice: EINVAL, like the real driver.
+    rc, out = vm.tb_authorize("0-1", 1)
+    assert rc != 0 and "Invalid argument" in out, out
+    # De-authorization closes the tunnel: the functions vanish (yank).
+    vm.load_testdrv()
+    vm.sh("echo > /sys/kernel/debug/egpuhp_testdrv/events; echo 1 > /sys/bus/pci/rescan")
+    assert vm.tb_authorize("0-1", 0)[0] == 0
+    vm.tb_wait_tunnel("0-1", up=False)
+    assert vm.tb_attr("0-1", "authorized") == "0"
+    assert no_pci_below(vm, "rp1")
+    vm.wait_for("grep -q 'AUTHORIZED=0' /tmp/uevents", timeout=5)
+    events = vm.sh("cat /tmp/uevents").split("\n")
+    assert "change 0-1 AUTHORIZED=1" in events and "change 0-1 AUTHORIZED=0" in events, events
+
+
+@vmtest(boot="tb", ports=2)
+def test_tbsim_cable_pull_both_orders(vm):
+    for order in ("router-first", "pci-first"):
+        if vm.run("test -e %s" % vm.tb_path("0-1"))[0] != 0:
+            vm.tb_add_router("0-1", port="rp1")
+        assert vm.tb_authorize("0-1", 1)[0] == 0
+        dev = vm.tb_wait_tunnel("0-1")
+        # A daisy-chained router behind it, with its own tunnel.
+        vm.tb_add_router("0-301", port="rp2", device_name="Chained")
+        assert vm.tb_authorize("0-301", 1)[0] == 0
+        chained = vm.tb_wait_tunnel("0-301")
+        gone = vm.tb_unplug("0-1", order=order)
+        assert sorted(gone) == sorted(dev.bdfs + chained.bdfs), (gone, order)
+        for r in ("0-1", "0-301"):
+            assert vm.run("test -e %s" % vm.tb_path(r))[0] != 0, (r, order)
+        assert no_pci_below(vm, "rp1") and no_pci_below(vm, "rp2")
+
+
+@vmtest(boot="tb", ports=2)
+def test_tbsim_deauthorization_off_and_secure_keys(vm):
+    vm.tb_set_domain(security="user", deauth=0)
+    assert vm.tb_attr("domain0", "deauthorization") == "0"
+    vm.tb_add_router("0-1", port="rp1")
+    assert vm.tb_authorize("0-1", 1)[0] == 0
+    vm.tb_wait_tunnel("0-1")
+    rc, out = vm.tb_authorize("0-1", 0)
+    assert rc != 0 and "not permitted" in out, out
+    vm.tb_unplug("0-1")
+
+    vm.tb_set_domain(security="secure", deauth=1)
+    assert vm.tb_attr("domain0", "security") == "secure"
+    vm.tb_add_router("0-1", port="rp1")
+    assert vm.tb_attr("0-1", "key") == ""
+    # First connection: approve with a new key; the device stores it.
+    rc, out = vm.tb_authorize("0-1", 1, key=KEY)
+    assert rc == 0, out
+    vm.tb_wait_tunnel("0-1")
+    assert vm.tb_attr("0-1", "key") == KEY
+    # The key cannot change while authorized.
+    rc, out = vm.run("echo %s > %s/key" % (OTHER_KEY, vm.tb_path("0-1")))
+    assert rc != 0 and "busy" in out.lower(), out
+    vm.tb_unplug("0-1", order="pci-first")
+    # Reconnection: challenge with the stored key works, a wrong key is rejected.
+    vm.tb_add_router("0-1", port="rp1", device_key=KEY)
+    rc, out = vm.tb_authorize("0-1", 2, key=OTHER_KEY)
+    assert rc != 0 and "rejected" in out, out
+    assert vm.tb_attr("0-1", "authorized") == "0"
+    assert no_pci_below(vm, "rp1")
+    rc, out = vm.tb_authorize("0-1", 2, key=KEY)
+    assert rc == 0, out
+    vm.tb_wait_tunnel("0-1")
+    assert vm.tb_attr("0-1", "authorized") == "2"
+    vm.tb_unplug("0-1")
+    # Security none: routers arrive authorized, the tunnel opens by itself.
+    vm.tb_set_domain(security="none")
+    vm.tb_add_router("0-1", port="rp1")
+    assert vm.tb_attr("0-1", "authorized") == "1"
+    vm.tb_wait_tunnel("0-1")
+    vm.tb_unplug("0-1")
+    # Unloading tbsim is clean (the framework then checks console + taint).
+    vm.unload_module("tbsim")
+    assert vm.run("test -e /sys/bus/thunderbolt/devices/domain0")[0] != 0
+
+
 if __name__ == "__main__":
     main()

@@ -122,7 +122,7 @@ const char *gw_cuda_errname(gw_cures err, char *buf, size_t len)
 	const char *name = NULL;
 	size_t i;
 
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+	for (i = 0; i < GW_ARRAY_SIZE(known); i++)
 		if (known[i].v == err)
 			name = known[i].n;
 	if (!name && api && api->get_error_name &&

@@ -354,6 +354,7 @@ int gw_find_users(const char *pci, struct gw_users *out)
 		if (e->kind == GW_NODE_NVIDIA && !gw_nvml_proc_mem(e->pci, e->pid, &e->gpu_bytes))
 			e->gpu_bytes_known = true;
 	}
-	qsort(out->v, out->n, sizeof(out->v[0]), user_cmp);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(out->v[0]), user_cmp);
 	return 0;
 }

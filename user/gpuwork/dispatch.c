@@ -32,7 +32,7 @@ bool gw_is_verb(const char *verb)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (i = 0; i < GW_ARRAY_SIZE(verbs); i++)
 		if (!strcmp(verb, verbs[i]))
 			return true;
 	return false;
@@ -356,7 +356,7 @@ int gw_ctl(int argc, char **argv, bool json,
 	char *args[64];
 	int i, n = 0;
 
-	if (argc < 1 || argc > (int)(sizeof(args) / sizeof(args[0])))
+	if (argc < 1 || argc > (int)(GW_ARRAY_SIZE(args)))
 		return GW_USAGE;
 	for (i = 0; i < argc; i++) {
 		if (i > 0 && !strcmp(argv[i], "--direct"))

@@ -153,8 +153,8 @@ static int preflight_driver(const struct gw_cuda_api **apip, pid_t pid, int min_
 
 /*
  * The GPU whose memory pid uses.  With NVML: the GPUs where it holds
- * memory; without: the /dev/nvidiaN nodes it holds.  Fills gpu/bytes;
- * returns the number of candidate GPUs (0, 1, or more when ambiguous).
+ * memory; without: the /dev/nvidiaN node it holds, if only one.  Fills
+ * gpu/bytes; returns the number of GPUs it has memory on (0: unknown).
  */
 static int locate(pid_t pid, const struct gw_gpus *gpus, const struct gw_gpu **gpu,
 		  uint64_t *bytes)
@@ -189,8 +189,9 @@ static int locate(pid_t pid, const struct gw_gpus *gpus, const struct gw_gpu **g
 		*gpu = with_mem == 1 ? only_mem : NULL;
 		return with_mem;
 	}
+	/* Without NVML several held nodes say nothing (CUDA opens them all). */
 	*gpu = held == 1 ? only_held : NULL;
-	return held;
+	return held == 1 ? 1 : 0;
 }
 
 static void fill_gpu(char *pci, char *uuid, const struct gw_gpu *g)

@@ -22,6 +22,8 @@ int gw_path(char *buf, size_t len, enum gw_root root, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 const char *gw_root_dir(enum gw_root root);
 
+#define GW_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 /* Copy a string into a fixed buffer, truncating (always NUL terminated). */
 static inline void gw_copy(char *dst, size_t len, const char *src)
 {

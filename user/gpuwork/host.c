@@ -88,9 +88,8 @@ int gw_proc_starttime(pid_t pid, unsigned long long *start)
 	if (!p)
 		return -ENODATA;
 	p++;
-	for (field = 3; field < 22 && p; field++) {
+	for (field = 3; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
-	}
 	if (!p || sscanf(p, " %llu", start) != 1)
 		return -ENODATA;
 	return 0;

@@ -78,8 +78,9 @@ int gw_record_load(pid_t pid, struct gw_record *rec)
 			gw_copy(rec->pci, sizeof(rec->pci), line + 4);
 		else if (!strncmp(line, "uuid=", 5))
 			gw_copy(rec->uuid, sizeof(rec->uuid), line + 5);
-		else if (!strncmp(line, "chip=", 5))
-			sscanf(line + 5, "%x:%x", &rec->vendor, &rec->device);
+		else if (!strncmp(line, "chip=", 5) &&
+			 sscanf(line + 5, "%x:%x", &rec->vendor, &rec->device) != 2)
+			rec->vendor = rec->device = 0;	/* unknown chip: --to refused */
 		else if (!strncmp(line, "gpu_bytes=", 10))
 			rec->gpu_bytes = strtoull(line + 10, NULL, 10);
 	}

@@ -103,6 +103,9 @@ int gw_pci_normalise(const char *in, char *out, size_t len)
 	char tail;
 	int n;
 
+	/* Hex digits and separators only (sscanf's %x would take "0x"). */
+	if (!*in || in[strspn(in, "0123456789abcdefABCDEF:.")])
+		return -EINVAL;
 	n = sscanf(in, "%x:%x:%x.%x%c", &dom, &bus, &dev, &fn, &tail);
 	if (n != 4) {
 		dom = 0;

@@ -14,6 +14,9 @@
  *   probe 0000:01:00.0 t=<boottime ns> vendor=0x1234 device=0x11e8 io=ok
  *   remove 0000:01:00.0 t=<boottime ns> present=0 vendor=0xffff offline=1 mmio=0x00000000
  * Writing anything to the file empties it.
+ *
+ * Writing to /sys/kernel/debug/egpuhp_testdrv/warn raises a kernel warning:
+ * the dock's self-test proves with it that the harness catches WARNs.
  */
 
 #include <linux/debugfs.h>
@@ -193,6 +196,18 @@ static const struct file_operations events_fops = {
 	.llseek = default_llseek,
 };
 
+static ssize_t warn_write(struct file *file, const char __user *ubuf,
+			  size_t count, loff_t *ppos)
+{
+	WARN(1, "egpuhp_testdrv: warning requested through debugfs\n");
+	return count;
+}
+
+static const struct file_operations warn_fops = {
+	.owner = THIS_MODULE,
+	.write = warn_write,
+};
+
 static int __init testdrv_init(void)
 {
 	int ret;
@@ -203,6 +218,7 @@ static int __init testdrv_init(void)
 
 	debug_dir = debugfs_create_dir(DRV_NAME, NULL);
 	debugfs_create_file("events", 0600, debug_dir, NULL, &events_fops);
+	debugfs_create_file("warn", 0200, debug_dir, NULL, &warn_fops);
 
 	ret = pci_register_driver(&testdrv_driver);
 	if (ret) {

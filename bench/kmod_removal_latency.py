@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Surprise-removal latency of egpuhp.ko's events, in the virtual dock.
+
+For each of N surprise removals (an edu function hot-added into a root
+port, bound to egpuhp_testdrv, then yanked from the host) the guest's
+egpuhp-listen records, with its own CLOCK_BOOTTIME receipt times:
+  - egpuhp's EGPUHP_EV_PCI_REMOVE (its "ts" is taken at the kernel hook),
+  - the kernel's own "remove" uevent for the same function, from a
+    NETLINK_KOBJECT_UEVENT socket in the same process (what udev rules
+    and eGPU users' scripts start from today).
+Reported (JSON on stdout): hook -> listener latency p50/p99/max, and the
+lead of our event over the uevent (positive = ours first).  The listener
+runs at SCHED_FIFO priority above pciehp's IRQ thread, as a daemon that
+cares about latency would; --no-rt measures a normal-priority listener.
+
+    bench/kmod_removal_latency.py [--kernel 6.12] [--count 100] [--smp 1]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "kmod"))
+from kmodlib import build_listener, parse_json_lines  # noqa: E402
+from dock import Dock  # noqa: E402
+
+
+def pct(values, p):
+    if not values:
+        return None
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def summary(values):
+    return {"n": len(values), "min": min(values) if values else None,
+            "p50": pct(values, 50), "p99": pct(values, 99),
+            "max": max(values) if values else None,
+            "mean": int(sum(values) / len(values)) if values else None}
+
+
+def run_kernel(kernel, count, smp, rt):
+    with Dock(kernel=kernel, ports=2, smp=smp) as vm:
+        vm.load_testdrv()
+        vm.load_egpuhp("track_hotplug=1")
+        prefix = "chrt -f 60 " if rt else ""
+        vm.sh("%segpuhp-listen --uevent > /tmp/bench.json 2>&1 & echo $! > /tmp/bench.pid" %
+              prefix)
+        vm.wait_for("grep -q ready /tmp/bench.json", timeout=20)
+        names = []
+        t0 = time.time()
+        for i in range(count):
+            port = "rp1" if i % 2 == 0 else "rp2"
+            dev = vm.plug(port, kind="edu")
+            vm.wait_for("test -e /sys/bus/pci/devices/%s/driver" % dev.bdf, timeout=20)
+            vm.yank(port)
+            names.append(dev.bdf)
+        elapsed = time.time() - t0
+        vm.wait_for("test $(grep -c '\"action\":\"remove\"' /tmp/bench.json) -ge %d" % count,
+                    timeout=30)
+        vm.sh("kill $(cat /tmp/bench.pid)")
+        lines = parse_json_lines(vm.sh("cat /tmp/bench.json"))
+        vm.check_health()
+
+    # Pair, per function name and in order, each removal event with the
+    # next remove uevent of that name.
+    pending = {}
+    pairs = []
+    for l in lines:
+        if l.get("type") == "event" and l.get("kind") == "pci_remove":
+            pending.setdefault(l["dev"]["name"], []).append(l)
+        elif l.get("type") == "uevent" and l.get("action") == "remove":
+            q = pending.get(l.get("name"))
+            if q:
+                pairs.append((q.pop(0), l))
+            else:
+                pairs.append((None, l))     # the uevent came first
+    removals = [p for p in pairs if p[1].get("name") in set(names)]
+    latency = [e["recv_ns"] - e["ts"] for e, _ in removals if e]
+    lead = [u["recv_ns"] - e["recv_ns"] for e, u in removals if e]
+    ours_first = sum(1 for e, u in removals if e and e["recv_ns"] <= u["recv_ns"])
+    surprise = sum(1 for e, _ in removals if e and e.get("surprise"))
+    return {
+        "kernel": kernel,
+        "smp": smp,
+        "listener_rt": rt,
+        "removals": count,
+        "paired": len(removals),
+        "all_surprise": surprise == count,
+        "hook_to_listener_ns": summary(latency),
+        "lead_over_uevent_ns": summary(lead),
+        "ours_first": ours_first,
+        "ours_first_every_time": ours_first == count and len(removals) == count,
+        "p99_under_1ms": bool(latency) and pct(latency, 99) < 1000000,
+        "seconds": round(elapsed, 1),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", action="append")
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--smp", type=int, default=1)
+    ap.add_argument("--no-rt", action="store_true")
+    args = ap.parse_args()
+    build_listener()
+    out = [run_kernel(k, args.count, args.smp, not args.no_rt)
+           for k in (args.kernel or ["6.12"])]
+    print(json.dumps({"benchmark": "kmod_removal_latency", "results": out}, indent=2))
+    return 0 if all(r["ours_first_every_time"] for r in out) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
