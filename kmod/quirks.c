@@ -31,6 +31,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/pm_runtime.h>
+#include <linux/sysfs.h>
 #include "egpuhp.h"
 #include "quirks.h"
 #include "compat.h"
@@ -460,14 +461,44 @@ static u32 qdev_reapply(struct pci_dev *pdev, bool *report)
 	return now;
 }
 
+/*
+ * The PCI core decides once, at device_add(), whether a function gets a
+ * "reset" sysfs file: only if it had a reset method then.  A GPU with
+ * none (no FLR, PM reset quirked off, bus reset impossible next to its
+ * audio function: the AMD case) gets one from egpuhp's device_specific
+ * method, so re-evaluate the visibility of the PCI core's attribute
+ * group holding "reset" (reached through the bus's dev_groups; the group
+ * itself is not exported).  Called without the device lock: hiding the
+ * file waits for its writers, which take the device lock.
+ */
+static void reset_attr_refresh(struct pci_dev *pdev)
+{
+	const struct attribute_group **groups = pdev->dev.bus->dev_groups;
+	struct attribute **attr;
+
+	for (; groups && *groups; groups++) {
+		for (attr = (*groups)->attrs; attr && *attr; attr++) {
+			if (strcmp((*attr)->name, "reset"))
+				continue;
+			if (sysfs_update_group(&pdev->dev.kobj, *groups))
+				pci_warn(pdev, "egpuhp: cannot update the reset file\n");
+			return;
+		}
+	}
+}
+
 static void quirks_update_device(struct pci_dev *pdev)
 {
-	bool report;
+	bool report, had, has;
 	u32 now;
 
 	device_lock(&pdev->dev);
+	had = pdev->reset_methods[0];
 	now = qdev_reapply(pdev, &report);
+	has = pdev->reset_methods[0];
 	device_unlock(&pdev->dev);
+	if (had != has && device_is_registered(&pdev->dev))
+		reset_attr_refresh(pdev);
 	if (report)
 		egpuhp_event_quirk_applied(pdev, now);
 }
@@ -676,6 +707,7 @@ void egpuhp_quirks_exit(void)
 
 	for (;;) {
 		struct pci_dev *pdev;
+		bool had, has;
 
 		mutex_lock(&quirk_lock);
 		qd = list_first_entry_or_null(&quirk_devs, struct egpuhp_qdev,
@@ -688,6 +720,7 @@ void egpuhp_quirks_exit(void)
 		mutex_unlock(&quirk_lock);
 
 		device_lock(&pdev->dev);
+		had = pdev->reset_methods[0];
 		mutex_lock(&quirk_lock);
 		qd = qdev_find(pdev);
 		if (qd) {
@@ -698,7 +731,10 @@ void egpuhp_quirks_exit(void)
 			pci_info(pdev, "egpuhp: quirks undone\n");
 		}
 		mutex_unlock(&quirk_lock);
+		has = pdev->reset_methods[0];
 		device_unlock(&pdev->dev);
+		if (had != has && device_is_registered(&pdev->dev))
+			reset_attr_refresh(pdev);
 		pci_dev_put(pdev);
 	}
 

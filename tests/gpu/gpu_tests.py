@@ -43,6 +43,10 @@ TESTS = [
     "migrate GPU0 -> GPU1 mid-run",
     "migrated program's memory is on GPU1",
     "migrated program finishes bit-exact on GPU1",
+    "checkpoint on GPU0, restore onto GPU1 (the eject path)",
+    "program restored onto GPU1 finishes bit-exact there",
+    "migrate a program that sees only GPU0 (CUDA_VISIBLE_DEVICES)",
+    "that program finishes bit-exact on GPU1",
 ]
 
 
@@ -123,10 +127,10 @@ def proc_gpu_mem(pid):
 
 
 class Worker:
-    def __init__(self, exe, args, log):
+    def __init__(self, exe, args, log, env=None):
         self.log = log
         self.p = subprocess.Popen([exe] + args, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+                                  stderr=subprocess.STDOUT, text=True, env=env)
         self.lines = []
         self.pid = self.p.pid
         self.ready = None
@@ -375,6 +379,47 @@ def run_tests(tap, c, worker, gpus, log, workers):
     os.unlink(hold)
     code, res = w.finish()
     tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[12],
+               "exit %s: %s" % (code, res))
+
+    # --- checkpoint now, restore later onto the other GPU (eject) --------------
+    hold = new_hold()
+    w = Worker(worker, ["--mib", "2048", "--iters", "300", "--sleep-ms", "30",
+                        "--device", "0", "--hold-file", hold], log)
+    workers.append(w)
+    ok = w.wait_ready()
+    if ok:
+        time.sleep(1.0)
+        rc, doc, _ = c.call("checkpoint", w.pid)
+        ok = rc == 0 and doc.get("ok")
+    if ok:
+        rc, doc, _ = c.call("restore", w.pid, "--to", gpu1)
+        mem = proc_gpu_mem(w.pid)
+        ok = rc == 0 and doc.get("ok") and mem.get(gpu1, 0) > 0 and not mem.get(gpu0, 0)
+        doc["nvidia_smi_memory"] = mem
+    tap.result(ok, TESTS[13], json.dumps(doc) if w.ready else w.lines)
+    os.unlink(hold)
+    code, res = w.finish()
+    tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[14],
+               "exit %s: %s" % (code, res))
+
+    # --- a program that sees one GPU only -------------------------------------
+    hold = new_hold()
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpus[0][1])
+    w = Worker(worker, ["--mib", "2048", "--iters", "300", "--sleep-ms", "30",
+                        "--hold-file", hold], log, env=env)
+    workers.append(w)
+    doc = {}
+    ok = w.wait_ready()
+    if ok:
+        time.sleep(1.0)
+        rc, doc, _ = c.call("migrate", w.pid, "--to", gpu1)
+        mem = proc_gpu_mem(w.pid)
+        ok = rc == 0 and doc.get("ok") and mem.get(gpu1, 0) > 0 and not mem.get(gpu0, 0)
+        doc["nvidia_smi_memory"] = mem
+    tap.result(ok, TESTS[15], json.dumps(doc) if w.ready else w.lines)
+    os.unlink(hold)
+    code, res = w.finish()
+    tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[16],
                "exit %s: %s" % (code, res))
 
 

@@ -505,13 +505,31 @@ static void migrate_restore_fails_falls_back(void **state)
 
 	fake_cuda_inject(FAKE_CU_RESTORE, GW_CU_INVALID_VALUE);
 	assert_int_equal(gw_engine_migrate(PID, &o, &r), GW_FAIL);
+	/* full map, then the single pair, then back onto its own GPU */
 	assert_string_equal(fake_cuda.log,
-			    "state lock ckpt restore-map restore unlock state");
+			    "state lock ckpt restore-map restore-map restore unlock state");
 	assert_non_null(strstr(r.reason, "restored on its own GPU"));
 	assert_int_equal(proc->gpu, 0);
 	assert_int_equal(proc->state, GW_CU_STATE_RUNNING);
 	assert_int_equal(r.state_after, GW_CU_STATE_RUNNING);
 	assert_false(record_exists());
+}
+
+/* A process that sees only its own GPU: the full map is refused, one pair works. */
+static void migrate_process_seeing_one_gpu(void **state)
+{
+	struct gw_opts o = opts("0000:02:00.0");
+	struct gw_report r;
+
+	proc->sees_one_gpu = true;
+	assert_int_equal(gw_engine_migrate(PID, &o, &r), GW_OK);
+	assert_string_equal(fake_cuda.log, "state lock ckpt restore-map restore-map unlock");
+	assert_int_equal(r.pairs, 1);
+	assert_int_equal(fake_cuda.last_pairs_count, 1);
+	assert_true(gw_uuid_equal(&fake_cuda.last_pairs[0].old_uuid, &fake_cuda.uuid[0]));
+	assert_true(gw_uuid_equal(&fake_cuda.last_pairs[0].new_uuid, &fake_cuda.uuid[1]));
+	assert_int_equal(proc->gpu, 1);
+	assert_int_equal(proc->state, GW_CU_STATE_RUNNING);
 }
 
 static void migrate_restore_and_fallback_fail(void **state)
@@ -717,6 +735,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(migrate_ambiguous_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_restore_fails_falls_back, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(migrate_process_seeing_one_gpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_restore_and_fallback_fail, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(migrate_checkpoint_fails, setup, teardown),

@@ -493,7 +493,7 @@ def tbsim_scenarios(t, kernel):
         d.start()
         loaded = vm.run("test -d /sys/module/egpuhp")[0] == 0
         t.ok(loaded and "loaded the egpuhp module" in d.log() and
-             "resync: 1 routers" in d.log(),
+             "resync: 2 routers" in d.log(),
              "egpud loads egpuhp with libkmod, then dumps its state", d.log())
         ok = sim.wait_authorized(r1)
         try:

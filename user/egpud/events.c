@@ -271,10 +271,10 @@ void egpud_uevent_readable(struct egpud *d)
 		if (egpu_uevent_parse(buf, (size_t)n, &ue) < 0)
 			continue;
 		if (!strcmp(ue.subsystem, "module") && !strcmp(ue.name, "egpuhp")) {
-			if (!strcmp(ue.action, "add")) {
+			if (!strcmp(ue.action, "add") && !d->nl_ev) {
 				egpu_log("egpuhp module appeared: connecting");
 				egpud_nl_connect(d);
-			} else if (!strcmp(ue.action, "remove")) {
+			} else if (!strcmp(ue.action, "remove") && d->nl_ev) {
 				egpu_log("egpuhp module removed: running on uevents and sysfs");
 				egpud_nl_disconnect(d);
 			}

@@ -349,11 +349,11 @@ static int cuda_gpus(const struct gw_cuda_api *api, struct gw_uuid *uuids,
 }
 
 /*
- * Pairs moving the work of src to dst over every GPU the driver sees.
- * Returns the count or fails the report.
+ * Pairs moving the work of src to dst over every GPU the driver sees, and
+ * the single pair src -> dst in one.  Returns the count or fails the report.
  */
 static int make_pairs(const struct gw_cuda_api *api, const char *src_uuid, const char *dst_pci,
-		      struct gw_gpu_pair *pairs, struct gw_report *r)
+		      struct gw_gpu_pair *pairs, struct gw_gpu_pair *one, struct gw_report *r)
 {
 	struct gw_uuid all[GW_MAX_GPUS], src, dst;
 	char pcis[GW_MAX_GPUS][GW_PCI_LEN];
@@ -382,6 +382,8 @@ static int make_pairs(const struct gw_cuda_api *api, const char *src_uuid, const
 		fail(r, true, "source GPU %s is not among the driver's GPUs", src_uuid);
 		return -1;
 	}
+	one->old_uuid = src;
+	one->new_uuid = dst;
 	r->pairs = n;
 	return n;
 }
@@ -415,14 +417,27 @@ static int preflight_target(const struct gw_gpus *gpus, const char *to, const ch
 	return GW_OK;
 }
 
-/* restore (with pairs when n > 0) + unlock; falls back as the rules say. */
+/*
+ * restore (with pairs when n > 0) + unlock; falls back as the rules say.
+ * The driver wants the map to name every GPU the checkpointed process
+ * had: all the driver's GPUs normally, but only the source GPU for a
+ * process started with CUDA_VISIBLE_DEVICES naming it alone.  So a full
+ * map refused with CUDA_ERROR_INVALID_VALUE (the process stays
+ * CHECKPOINTED) is retried with the single pair in one.
+ */
 static int finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gpu_pair *pairs,
-			  int n, bool fallback_same, struct gw_report *r)
+			  int n, struct gw_gpu_pair *one, bool fallback_same,
+			  struct gw_report *r)
 {
 	char e[48], e2[48];
 	gw_cures err, err2;
 
 	err = call_restore(api, pid, r, pairs, n, GW_STEP_RESTORE);
+	if (err == GW_CU_INVALID_VALUE && n > 1) {
+		err = call_restore(api, pid, r, one, 1, GW_STEP_RESTORE);
+		if (err == GW_CU_SUCCESS)
+			r->pairs = 1;
+	}
 	if (err != GW_CU_SUCCESS) {
 		if (n > 0 && fallback_same &&
 		    call_restore(api, pid, r, NULL, 0, GW_STEP_RECOVER) == GW_CU_SUCCESS) {
@@ -458,7 +473,7 @@ static int finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gp
 
 int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 {
-	struct gw_gpu_pair pairs[GW_MAX_GPUS];
+	struct gw_gpu_pair pairs[GW_MAX_GPUS], one;
 	const struct gw_cuda_api *api = NULL;
 	const struct gw_gpu *dst = NULL, *src;
 	struct gw_record rec;
@@ -500,7 +515,7 @@ int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 			rc = preflight_target(gpus, o->to, rec.pci, rec.vendor, rec.device,
 					      rec.gpu_bytes, &dst, r);
 		if (rc == GW_OK) {
-			n = make_pairs(api, rec.uuid, dst->pci, pairs, r);
+			n = make_pairs(api, rec.uuid, dst->pci, pairs, &one, r);
 			if (n < 0)
 				rc = GW_FAIL;
 		}
@@ -514,7 +529,7 @@ int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 	}
 	step_done(r, GW_STEP_PREFLIGHT, t0, rc == GW_OK ? GW_CU_SUCCESS : GW_CU_UNKNOWN);
 	if (rc == GW_OK)
-		rc = finish_restore(api, pid, pairs, n, false, r);
+		rc = finish_restore(api, pid, pairs, n, &one, false, r);
 	if (rc == GW_OK)
 		gw_record_drop(pid);
 	free(gpus);
@@ -523,7 +538,7 @@ int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 
 int gw_engine_migrate(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 {
-	struct gw_gpu_pair pairs[GW_MAX_GPUS];
+	struct gw_gpu_pair pairs[GW_MAX_GPUS], one;
 	const struct gw_cuda_api *api = NULL;
 	const struct gw_gpu *src = NULL, *dst = NULL;
 	struct gw_gpus *gpus;
@@ -547,7 +562,7 @@ int gw_engine_migrate(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 		rc = preflight_target(gpus, o->to, src->pci, src->vendor, src->device,
 				      r->gpu_bytes, &dst, r);
 	if (rc == GW_OK) {
-		n = make_pairs(api, src->uuid, dst->pci, pairs, r);
+		n = make_pairs(api, src->uuid, dst->pci, pairs, &one, r);
 		if (n < 0)
 			rc = GW_FAIL;
 	}
@@ -556,7 +571,7 @@ int gw_engine_migrate(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 		rc = do_checkpoint(api, pid, o, r);
 	if (rc == GW_OK) {
 		save_record(pid, src, r);
-		rc = finish_restore(api, pid, pairs, n, true, r);
+		rc = finish_restore(api, pid, pairs, n, &one, true, r);
 		if (r->state_after == GW_CU_STATE_RUNNING)
 			gw_record_drop(pid);
 	}

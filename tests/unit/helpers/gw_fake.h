@@ -33,6 +33,7 @@ struct fake_cuda_proc {
 	int gpu;		/* index of the GPU its memory is on */
 	uint64_t bytes;		/* device memory (NVML) */
 	bool managed;		/* checkpoint answers NOT_SUPPORTED, stays LOCKED */
+	bool sees_one_gpu;	/* CUDA_VISIBLE_DEVICES=<its GPU>: maps name it only */
 };
 
 struct fake_cuda {

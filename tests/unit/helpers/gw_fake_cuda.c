@@ -181,7 +181,14 @@ static gw_cures f_restore(int pid, struct gw_cu_restore_args *a)
 		return GW_CU_ILLEGAL_STATE;
 	if (memcmp(a->reserved, zero, sizeof(zero)) || a->reserved1)
 		return GW_CU_INVALID_VALUE;
-	if (a->gpu_pairs_count) {
+	if (a->gpu_pairs_count && p->sees_one_gpu) {
+		/* Its only GPU, mapped onto another. */
+		if (a->gpu_pairs_count != 1 || !a->gpu_pairs ||
+		    uuid_idx(&a->gpu_pairs[0].old_uuid) != p->gpu ||
+		    uuid_idx(&a->gpu_pairs[0].new_uuid) < 0)
+			return GW_CU_INVALID_VALUE;
+		target = uuid_idx(&a->gpu_pairs[0].new_uuid);
+	} else if (a->gpu_pairs_count) {
 		/* A full permutation of every GPU, as the real driver demands. */
 		if ((int)a->gpu_pairs_count != fake_cuda.ngpus || !a->gpu_pairs)
 			return GW_CU_INVALID_VALUE;
