@@ -54,6 +54,14 @@ void egpuhp_event_get_stats(struct egpuhp_stats *st)
 	st->alloc_fail = atomic64_read(&alloc_fail);
 }
 
+/*
+ * Room for one event.  Every string in an event has a protocol maximum,
+ * so the largest (a router event) stays under about 800 bytes; a small
+ * buffer keeps the allocation cheap and lets a listener's socket buffer
+ * hold four times as many events as NLMSG_GOODSIZE would.
+ */
+#define EVENT_PAYLOAD	1024
+
 struct event_msg {
 	struct sk_buff *skb;
 	void *hdr;
@@ -63,7 +71,7 @@ struct event_msg {
 static int event_begin(struct event_msg *m, enum egpuhp_event ev, u32 flags,
 		       u64 ts_ns, gfp_t gfp)
 {
-	m->skb = genlmsg_new(NLMSG_GOODSIZE, gfp);
+	m->skb = genlmsg_new(EVENT_PAYLOAD, gfp);
 	if (!m->skb)
 		return -ENOMEM;
 	m->hdr = genlmsg_put(m->skb, 0, 0, &egpuhp_genl_family, 0,

@@ -328,19 +328,37 @@ static int eject_cmp(const void *a, const void *b)
 	return 0;
 }
 
-#define EGPUHP_EJECT_MAX	8	/* functions of one slot */
+static bool is_below(struct pci_dev *pdev, struct pci_dev *top)
+{
+	struct pci_dev *br;
+
+	for (br = pci_upstream_bridge(pdev); br; br = pci_upstream_bridge(br))
+		if (br == top)
+			return true;
+	return false;
+}
+
+/* Caller holds the lock: the functions an eject of @target removes. */
+static bool eject_member(struct egpuhp_dev *d, struct egpuhp_dev *target)
+{
+	if (d->removed_sent)
+		return false;
+	return d == target || is_below(d->pdev, target->pdev) ||
+	       (target->group[0] && !strcmp(d->group, target->group));
+}
 
 /*
- * Orderly removal of @pdev's eGPU group (or of @pdev alone if it is not
- * in one).  Every member's REMOVE (EGPUHP_F_ORDERLY) is sent before the
- * first driver is asked to let go, then the functions are removed
- * deepest-first under the rescan lock, as pciehp would.
+ * Orderly removal of @pdev with its eGPU group (the GPU's sibling
+ * functions) and everything below it (ejecting an enclosure's bridge
+ * takes the enclosure).  Every member's REMOVE (EGPUHP_F_ORDERLY) is sent
+ * before the first driver is asked to let go, then the functions are
+ * removed deepest-first under the rescan lock, as pciehp would.  The slot
+ * stays powered: the user unplugs the cable next.
  */
 int egpuhp_pci_eject(struct pci_dev *pdev, struct netlink_ext_ack *extack)
 {
-	struct egpuhp_dev *members[EGPUHP_EJECT_MAX];
-	struct egpuhp_dev *d, *target;
-	unsigned int n = 0, i;
+	struct egpuhp_dev **members, *d, *target;
+	unsigned int n = 0, max, i;
 	u64 ts;
 
 	pci_lock_rescan_remove();
@@ -353,11 +371,16 @@ int egpuhp_pci_eject(struct pci_dev *pdev, struct netlink_ext_ack *extack)
 		NL_SET_ERR_MSG(extack, "PCI function is not tracked by egpuhp");
 		return -ENODEV;
 	}
+	max = egpuhp_dev_count();
+	members = kcalloc(max, sizeof(*members), GFP_KERNEL);
+	if (!members) {
+		egpuhp_devtab_unlock();
+		pci_unlock_rescan_remove();
+		egpuhp_dev_put(target);
+		return -ENOMEM;
+	}
 	egpuhp_for_each_dev(d) {
-		if (d->removed_sent || n == EGPUHP_EJECT_MAX)
-			continue;
-		if (d == target ||
-		    (target->group[0] && !strcmp(d->group, target->group))) {
+		if (n < max && eject_member(d, target)) {
 			kref_get(&d->ref);
 			members[n++] = d;
 		}
@@ -375,7 +398,7 @@ int egpuhp_pci_eject(struct pci_dev *pdev, struct netlink_ext_ack *extack)
 	for (i = 0; i < n; i++) {
 		bool listed;
 
-		/* still in the table: not deleted meanwhile */
+		/* not deleted meanwhile (with a bridge above it, say) */
 		egpuhp_devtab_lock();
 		listed = !list_empty(&members[i]->node);
 		egpuhp_devtab_unlock();
@@ -383,6 +406,7 @@ int egpuhp_pci_eject(struct pci_dev *pdev, struct netlink_ext_ack *extack)
 			pci_stop_and_remove_bus_device(members[i]->pdev);
 		egpuhp_dev_put(members[i]);
 	}
+	kfree(members);
 	pci_unlock_rescan_remove();
 	return 0;
 }

@@ -158,7 +158,7 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 		return ret;
 	if (tb[EGPUHP_QUIRK_A_ID] || tb[EGPUHP_QUIRK_A_SOURCE] ||
 	    tb[EGPUHP_QUIRK_A_APPLIED_DEV]) {
-		NL_SET_ERR_MSG(info->extack, "id, source and applied devices are set by the module");
+		NL_SET_ERR_MSG(info->extack, "id, source and applied devices are set by egpuhp");
 		return -EINVAL;
 	}
 	if (!tb[EGPUHP_QUIRK_A_ACTIONS]) {
@@ -180,12 +180,12 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 		q.d3cold_delay_ms = nla_get_u32(tb[EGPUHP_QUIRK_A_D3COLD_DELAY_MS]);
 	if ((q.actions & EGPUHP_QUIRK_D3HOT_DELAY) &&
 	    !tb[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]) {
-		NL_SET_ERR_MSG(info->extack, "d3hot_delay action needs EGPUHP_QUIRK_A_D3HOT_DELAY_MS");
+		NL_SET_ERR_MSG(info->extack, "d3hot_delay needs EGPUHP_QUIRK_A_D3HOT_DELAY_MS");
 		return -EINVAL;
 	}
 	if ((q.actions & EGPUHP_QUIRK_D3COLD_DELAY) &&
 	    !tb[EGPUHP_QUIRK_A_D3COLD_DELAY_MS]) {
-		NL_SET_ERR_MSG(info->extack, "d3cold_delay action needs EGPUHP_QUIRK_A_D3COLD_DELAY_MS");
+		NL_SET_ERR_MSG(info->extack, "d3cold_delay needs EGPUHP_QUIRK_A_D3COLD_DELAY_MS");
 		return -EINVAL;
 	}
 	if (tb[EGPUHP_QUIRK_A_RESET_ORDER])

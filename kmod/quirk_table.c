@@ -66,7 +66,7 @@ const struct egpuhp_quirk egpuhp_builtin_quirks[] = {
 		.subsys_vendor = ANY, .subsys_device = ANY,
 		.actions = EGPUHP_QUIRK_NO_BUS_RESET,
 		.source = EGPUHP_QUIRK_SRC_BUILTIN,
-		.note = "NVIDIA T4: no recovery after bus reset (linux-pci RFC \"PCI: avoid SBR for NVIDIA T4\", 2023)",
+		.note = "NVIDIA T4: no recovery after SBR (linux-pci RFC, Mar 2023)",
 	},
 };
 

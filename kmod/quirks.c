@@ -115,7 +115,7 @@ int egpuhp_reset_order_parse(const char *text, u8 *methods, const char **why)
 			if (!strcmp(word, kernel_reset_names[m]))
 				break;
 		if (m == PCI_NUM_RESET_METHODS) {
-			*why = "unknown reset method in reset order (this kernel knows device_specific acpi flr af_flr pm bus)";
+			*why = "unknown reset method in reset order";
 			return -EINVAL;
 		}
 		for (i = 0; i < n; i++)
@@ -386,8 +386,12 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 			pci_warn(pdev, "egpuhp: quirk: egpuhp %s reset only via netlink (EGPUHP_CMD_RESET): reset hook unavailable: %s\n",
 				 egpuhp_reset_method_name(reset_q->reset_method),
 				 msg);
-			/* still recorded: EGPUHP_CMD_RESET method egpuhp uses it */
+			/*
+			 * Still applied: EGPUHP_CMD_RESET with method egpuhp
+			 * runs it; only the kernel's reset path cannot.
+			 */
 			qd->reset_method = reset_q->reset_method;
+			done |= EGPUHP_QUIRK_EGPUHP_RESET;
 		}
 	}
 

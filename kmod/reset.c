@@ -10,11 +10,12 @@
  *
  * Methods that act on the upstream link (bus reset, link retrain, slot
  * power) reset every function on that bus.  The other functions (an eGPU's
- * audio function next to its GPU) are locked with trylock and their config
- * space is saved and restored around the reset; when one is busy the
- * reset is refused (-EAGAIN) rather than waiting (the kernel's reset path
- * holds the device lock of the function it resets; waiting on a sibling
- * could deadlock against a reset of that sibling).  A function that is
+ * audio function next to its GPU) are locked with trylock, their drivers
+ * get reset_prepare()/reset_done() and their config space is saved and
+ * restored around the reset, as the kernel's own bus reset does.  When one
+ * is busy the reset is refused (-EAGAIN) rather than waiting: the kernel's
+ * reset path holds the device lock of the function it resets, and waiting
+ * on a sibling could deadlock against a reset of that sibling.  A function that is
  * itself a bridge (has devices below it) is refused: resetting its bus
  * would reset a whole hierarchy.
  *
@@ -309,6 +310,30 @@ const char *egpuhp_reset_method_name(u32 method)
 
 /* ---- the frame around a method ---- */
 
+static void prepare(struct pci_dev *pdev)
+{
+	const struct pci_error_handlers *eh = NULL;
+
+	if (pdev->dev.driver)
+		eh = to_pci_driver(pdev->dev.driver)->err_handler;
+	if (eh && eh->reset_prepare)
+		eh->reset_prepare(pdev);
+	pci_save_state(pdev);
+	/* as the kernel does: no DMA, no interrupts during the reset */
+	pci_write_config_word(pdev, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE);
+}
+
+static void done(struct pci_dev *pdev)
+{
+	const struct pci_error_handlers *eh = NULL;
+
+	pci_restore_state(pdev);
+	if (pdev->dev.driver)
+		eh = to_pci_driver(pdev->dev.driver)->err_handler;
+	if (eh && eh->reset_done)
+		eh->reset_done(pdev);
+}
+
 static int lock_sibling(struct pci_dev *dev, void *data)
 {
 	struct reset_ctx *c = data;
@@ -336,17 +361,17 @@ static int lock_sibling(struct pci_dev *dev, void *data)
 		return 1;
 	}
 	c->sib[c->nsib++] = pci_dev_get(dev);
-	pci_save_state(dev);
+	prepare(dev);
 	return 0;
 }
 
-static void unlock_siblings(struct reset_ctx *c, bool restore)
+/* Also on the error path: prepare() disabled them, done() undoes it. */
+static void unlock_siblings(struct reset_ctx *c)
 {
 	while (c->nsib) {
 		struct pci_dev *dev = c->sib[--c->nsib];
 
-		if (restore)
-			pci_restore_state(dev);
+		done(dev);
 		pci_dev_unlock(dev);
 		pci_dev_put(dev);
 	}
@@ -367,30 +392,6 @@ int egpuhp_reset_probe(struct pci_dev *pdev, u32 method)
 	if (!ops)
 		return -ENOTTY;
 	return ctx_probe(&c, ops);
-}
-
-static void prepare(struct pci_dev *pdev)
-{
-	const struct pci_error_handlers *eh = NULL;
-
-	if (pdev->dev.driver)
-		eh = to_pci_driver(pdev->dev.driver)->err_handler;
-	if (eh && eh->reset_prepare)
-		eh->reset_prepare(pdev);
-	pci_save_state(pdev);
-	/* as the kernel does: no DMA, no interrupts during the reset */
-	pci_write_config_word(pdev, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE);
-}
-
-static void done(struct pci_dev *pdev)
-{
-	const struct pci_error_handlers *eh = NULL;
-
-	pci_restore_state(pdev);
-	if (pdev->dev.driver)
-		eh = to_pci_driver(pdev->dev.driver)->err_handler;
-	if (eh && eh->reset_done)
-		eh->reset_done(pdev);
 }
 
 static int run_auto(struct pci_dev *pdev, u64 *duration_ns,
@@ -436,7 +437,7 @@ int egpuhp_reset_run(struct pci_dev *pdev, u32 method, bool locked,
 		}
 	}
 	if (method == EGPUHP_RESET_TUNNEL) {
-		NL_SET_ERR_MSG(extack, "the tunnel cycle runs in userspace: egpuctl reset --tunnel");
+		NL_SET_ERR_MSG(extack, "tunnel cycles run in userspace: egpuctl reset --tunnel");
 		return -EOPNOTSUPP;
 	}
 	ops = find_ops(method);
@@ -464,7 +465,7 @@ int egpuhp_reset_run(struct pci_dev *pdev, u32 method, bool locked,
 		pci_walk_bus(pdev->bus, lock_sibling, &c);
 		if (c.err) {
 			ret = c.err;
-			unlock_siblings(&c, false);
+			unlock_siblings(&c);
 			goto out_end;
 		}
 	}
@@ -473,7 +474,7 @@ int egpuhp_reset_run(struct pci_dev *pdev, u32 method, bool locked,
 	ret = ops->reset(&c);
 	if (!locked)
 		done(pdev);
-	unlock_siblings(&c, true);
+	unlock_siblings(&c);
 out_end:
 	*duration_ns = ktime_get_ns() - t0;
 	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_END, method, *duration_ns,

@@ -3,13 +3,15 @@
  * egpuhp-listen: the guest-side test client of egpuhp.ko (libnl-3).
  *
  *   egpuhp-listen [--count N] [--timeout S] [--rcvbuf B] [--pause-ms M]
- *                 [--resync] [--uevent]
+ *                 [--hold FILE] [--resync] [--uevent] [--rt PRIO]
  *       subscribe to "events" and print one JSON line per event, with our
  *       own CLOCK_BOOTTIME receipt time (recv_ns).  A first line
  *       {"type":"ready"} says the subscription is in place.  --rcvbuf and
- *       --pause-ms make a deliberate gap (socket overrun); --resync then
- *       dumps the state after an overrun.  --uevent also prints the
+ *       --pause-ms (or --hold: do not read until FILE exists) make a
+ *       deliberate gap (socket overrun); --resync then dumps the state
+ *       after an overrun.  --timeout counts from the first read.  --uevent also prints the
  *       kernel's PCI uevents (NETLINK_KOBJECT_UEVENT) from the same loop.
+ *       --rt runs the listener SCHED_FIFO at PRIO (the benchmark).
  *   egpuhp-listen --dump | --info | --stats | --get BDF | --router NAME
  *   egpuhp-listen --eject BDF | --set track_hotplug=0|1 | --set watchdog_ms=N
  *   egpuhp-listen --bad       malformed requests, one JSON result each
@@ -22,6 +24,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -734,7 +737,8 @@ static int read_events(int fd)
 	return count;
 }
 
-static int do_listen(int count, int timeout_s, int rcvbuf, int pause_ms, bool uevent)
+static int do_listen(int count, int timeout_s, int rcvbuf, int pause_ms, bool uevent,
+		     const char *hold)
 {
 	struct nl_sock *sk = open_sock();
 	unsigned long long deadline = 0;
@@ -763,6 +767,8 @@ static int do_listen(int count, int timeout_s, int rcvbuf, int pause_ms, bool ue
 	fflush(stdout);
 	if (pause_ms)
 		usleep(pause_ms * 1000);
+	while (hold && access(hold, F_OK))
+		usleep(50 * 1000);
 	if (timeout_s)
 		deadline = boottime_ns() + timeout_s * 1000000000ULL;
 	while (!count || got < count) {
@@ -797,6 +803,8 @@ int main(int argc, char **argv)
 		{ "pause-ms", required_argument, NULL, 'p' },
 		{ "resync", no_argument, NULL, 'r' },
 		{ "uevent", no_argument, NULL, 'u' },
+		{ "rt", required_argument, NULL, 'P' },
+		{ "hold", required_argument, NULL, 'H' },
 		{ "dump", no_argument, NULL, 'd' },
 		{ "info", no_argument, NULL, 'i' },
 		{ "stats", no_argument, NULL, 's' },
@@ -809,6 +817,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int count = 0, timeout_s = 0, rcvbuf = 0, pause_ms = 0, c;
+	const char *hold = NULL;
 	bool uevent = false;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -820,6 +829,16 @@ int main(int argc, char **argv)
 		case 'p': pause_ms = atoi(optarg); break;
 		case 'r': opt_resync = 1; break;
 		case 'u': uevent = true; break;
+		case 'H': hold = optarg; break;
+		case 'P': {
+			struct sched_param sp = { .sched_priority = atoi(optarg) };
+
+			if (sched_setscheduler(0, SCHED_FIFO, &sp)) {
+				perror("sched_setscheduler");
+				return 2;
+			}
+			break;
+		}
 		case 'd': return do_dump_all();
 		case 'i': return do_simple(EGPUHP_CMD_GET_INFO, "info", false) ? 1 : 0;
 		case 's': return do_simple(EGPUHP_CMD_GET_STATS, "stats", false) ? 1 : 0;
@@ -834,5 +853,5 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	return do_listen(count, timeout_s, rcvbuf, pause_ms, uevent);
+	return do_listen(count, timeout_s, rcvbuf, pause_ms, uevent, hold);
 }

@@ -272,6 +272,13 @@ def scenario(vm, t, kernel):
     q.sh("egpuctl quirks del %d" % rid)
     t.ok(q.reset_method(rb) == rng_before, "deleting the entry restores reset_method",
          q.reset_method(rb))
+    out = q.sh("egpuctl --json quirks add %s:reset_order=bus/flr" % RNG_ID)
+    oid = json.loads(out)["id"]
+    order = q.reset_method(rb)
+    q.sh("egpuctl quirks del %d" % oid)
+    t.ok(order == "bus flr" and q.reset_method(rb) == rng_before,
+         "reset_order entry sets the kernel's order, deleting it restores it",
+         "%s -> %s" % (order, q.reset_method(rb)))
     rc, out = q.run("egpuctl quirks del %d" % rid)
     t.ok(rc != 0 and "no quirk entry with this id" in out,
          "deleting an unknown id is refused with the kernel's message", out)
@@ -347,6 +354,31 @@ def scenario(vm, t, kernel):
          "bus reset of a multi-function device restores the sibling's config",
          "%s bar %s->%s cmd %s->%s" % (out, bar, bar2, cmd, cmd2))
 
+    # --- a function left without reset methods (the AMD GPU case) ----------
+    def has_reset_file(b):
+        return q.run("test -e /sys/bus/pci/devices/%s/reset" % b)[0] == 0
+
+    edu_before = q.reset_method(fb)
+    out = q.sh("egpuctl --json quirks add 1234:11e8:no_bus_reset --note 'test: edu'")
+    nobus_id = json.loads(out)["id"]
+    t.ok(q.reset_method(fb) == "" and not has_reset_file(fb),
+         "no reset method left: the sysfs reset file goes away",
+         "before %r now %r" % (edu_before, q.reset_method(fb)))
+    out = q.sh("egpuctl --json quirks add 1234:11e8:egpuhp_reset=link_retrain")
+    retrain_id = json.loads(out)["id"]
+    seq = q.last_seq()
+    rc, out = q.run("echo 1 > /sys/bus/pci/devices/%s/reset" % fb)
+    evs = q.wait_events(fb, ["reset-end"], seq)
+    ends = [e for e in evs if e["event"] == "reset-end"]
+    t.ok(rc == 0 and q.reset_method(fb) == "device_specific" and ends and
+         ends[-1]["reset"]["method"] == "link-retrain" and ends[-1]["reset"]["result"] == 0,
+         "egpuhp_reset gives it device_specific and a working sysfs reset file",
+         "%s %s %s" % (q.reset_method(fb), out, json.dumps(evs)))
+    q.sh("egpuctl quirks del %d && egpuctl quirks del %d" % (retrain_id, nobus_id))
+    t.ok(q.reset_method(fb) == edu_before and has_reset_file(fb),
+         "deleting both entries brings the kernel's methods and the file back",
+         q.reset_method(fb))
+
     # --- tunnel cycle --------------------------------------------------------
     tunnel_test(vm, q, t)
 
@@ -362,6 +394,25 @@ def scenario(vm, t, kernel):
          "after unload the nvme's FLR runs again (NO_FLR flag cleared)", "\n".join(tr))
     rc, out = q.nvme_io()
     t.ok(rc == 0, "nvme I/O after unload and FLR", out)
+
+    # --- hook unavailable: said loudly, netlink reset still works ------------
+    vm.load_egpuhp("reset_hook=0 quirks=%s:egpuhp_reset=bus" % NVME_ID)
+    dm = vm.dmesg()
+    info = q.quirks()
+    text = q.sh("egpuctl quirks")
+    t.ok("reset hook unavailable: disabled by module parameter" in dm and
+         info["reset_hook"]["state"] == "disabled" and
+         "egpuhp resets are reachable only through" in text and
+         "only via netlink" in dm,
+         "reset_hook=0: the module logs it, GET_INFO and egpuctl report it",
+         "%s\n%s" % (text, "\n".join(line for line in dm.splitlines() if "egpuhp" in line)))
+    t.ok("device_specific" not in q.reset_method(nb),
+         "without the hook device_specific is not put in reset_method", q.reset_method(nb))
+    rc, out = q.run("egpuctl --json reset %s --method egpuhp" % nb)
+    rc2, io = q.nvme_io()
+    t.ok(rc == 0 and json.loads(out).get("result") == 0 and rc2 == 0,
+         "without the hook the egpuhp reset runs through netlink", out + io)
+    vm.unload_module("egpuhp")
 
     try:
         vm.check_health()

@@ -31,6 +31,8 @@ static void test_section_errors(void **state)
 	expect_error("[]", "t.conf:1:2: empty section name");
 	expect_error("\n[bogus]", "t.conf:2:2: unknown section [bogus]");
 	expect_error("  [Daemon]", "t.conf:1:4: unknown section [Daemon]");
+	expect_error("[hooks]\n[daemon]\n[hooks]",
+		     "t.conf:3:2: section [hooks] repeated (first at line 1)");
 }
 
 static void test_line_errors(void **state)

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "common/egpud_proto.h"
+#include "common/uevent.h"
 #include "libegpu/egpu.h"
 
 static void test_quote_split(void **state)
@@ -256,6 +257,31 @@ static void test_libegpu_stream(void **state)
 	rmdir(dir);
 }
 
+/* Kernel uevents as NETLINK_KOBJECT_UEVENT delivers them. */
+static void test_uevent_parse(void **state)
+{
+	static const char change[] =
+		"change@/devices/tbsim/domain0/0-0/0-1\0ACTION=change\0"
+		"DEVPATH=/devices/tbsim/domain0/0-0/0-1\0SUBSYSTEM=thunderbolt\0"
+		"DEVTYPE=thunderbolt_device\0AUTHORIZED=1\0SEQNUM=1234\0";
+	static const char udev[] = "libudev\0\xfe\xed\xca\xfe";
+	static const char trunc[] = "add@/module/egpuhp\0ACTION=add\0SUBSYSTEM=mod";
+	struct egpu_uevent ev;
+
+	assert_int_equal(egpu_uevent_parse(change, sizeof(change) - 1, &ev), 0);
+	assert_string_equal(ev.action, "change");
+	assert_string_equal(ev.subsystem, "thunderbolt");
+	assert_string_equal(ev.devtype, "thunderbolt_device");
+	assert_string_equal(ev.name, "0-1");
+	assert_int_equal(ev.authorized, 1);
+	/* udev's re-broadcasts are not kernel uevents */
+	assert_int_equal(egpu_uevent_parse(udev, sizeof(udev) - 1, &ev), -EINVAL);
+	/* an unterminated last field is not read past the end */
+	assert_int_equal(egpu_uevent_parse(trunc, sizeof(trunc) - 1, &ev), -EINVAL);
+	assert_string_equal(ev.action, "add");
+	assert_int_equal(ev.authorized, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_peer_credentials),
 		cmocka_unit_test(test_libegpu_parse),
 		cmocka_unit_test(test_libegpu_stream),
+		cmocka_unit_test(test_uevent_parse),
 	};
 
 	return cmocka_run_group_tests_name("user_proto", tests, NULL, NULL);

@@ -109,7 +109,8 @@ HOOK = r"""#!/bin/sh
 d=/tmp/hooks
 mkdir -p $d
 n=$(date +%s%N)
-env | grep '^EGPUHP_' | sort > $d/$EGPUHP_EVENT.${EGPUHP_PCI:-$EGPUHP_ROUTER}.$n
+f=$d/$EGPUHP_EVENT.${EGPUHP_PCI:-$EGPUHP_ROUTER}.$n
+env | grep '^EGPUHP_' | sort > $f.tmp && mv $f.tmp $f
 if [ "$EGPUHP_EVENT" = pci-remove ] && [ -e /tmp/hook-hang ]; then
 	rm -f /tmp/hook-hang
 	sleep 1000 &
@@ -222,10 +223,17 @@ def driver_of(vm, bdf):
     return out.strip() if rc == 0 else ""
 
 
-def hook_records(vm, event, name):
-    """Environment dumps of hook runs for EVENT on NAME: list of dicts."""
-    rc, out = vm.run("for f in /tmp/hooks/%s.%s.*; do [ -e \"$f\" ] && cat \"$f\" && echo ---; done"
-                     % (event, name))
+def hook_records(vm, event, name, wait=True):
+    """Environment dumps of hook runs for EVENT on NAME: list of dicts
+    (hooks run asynchronously: waits a little for the first one)."""
+    if wait:
+        try:
+            vm.wait_for("ls /tmp/hooks/ | grep -q '^%s\\.%s\\.[0-9]*$'" % (event, name),
+                        timeout=10)
+        except DockError:
+            pass
+    rc, out = vm.run("for f in /tmp/hooks/%s.%s.*; do case $f in *.tmp) continue;; esac; "
+                     "[ -e \"$f\" ] && cat \"$f\" && echo ---; done" % (event, name))
     recs, cur = [], {}
     for line in out.splitlines():
         if line == "---":
@@ -585,6 +593,7 @@ def tbsim_scenarios(t, kernel):
         # -- boltd running ------------------------------------------------------
         conf(policy="auto")
         vm.sh("%s --as-boltd >/dev/null 2>&1 & echo $! > /tmp/boltd.pid" % DROPUID)
+        vm.wait_for("cat /proc/[0-9]*/comm 2>/dev/null | grep -qx boltd", timeout=10)
         r1 = sim.add(1, UID1)
         deferred = sim.stays_unauthorized(r1) and "defer %s (boltd is running" % r1 in d.log()
         sim.remove(1)
@@ -636,6 +645,21 @@ def tbsim_scenarios(t, kernel):
              "import-bolt: bolt's device is enrolled with its key; on plug-in it is "
              "challenged and authorized (policy manual otherwise)", out + d.log()[-1000:])
         sim.remove(1)
+
+        # -- the module goes away and comes back --------------------------------
+        vm.unload_module("egpuhp")
+        try:
+            vm.wait_for("grep -q 'egpuhp module removed' /tmp/egpud.log", timeout=10)
+            vm.load_egpuhp()
+            vm.wait_for("grep -q 'egpuhp module appeared' /tmp/egpud.log", timeout=10)
+            conf(policy="auto")
+            r1 = sim.add(1, UID1)
+            back = sim.wait_authorized(r1) and d.status()["module_connected"]
+            sim.remove(1)
+        except DockError:
+            back = False
+        t.ok(back and d.alive(), "egpuhp unloaded and reloaded: egpud reconnects and resyncs",
+             d.log()[-1500:])
         d.stop()
         try:
             vm.check_health(since=mark)

@@ -23,6 +23,9 @@ headers=$("$TOP/tests/vm/kernels.sh" path "$flavour" headers)
 out=$TOP/build/kernels/$flavour
 src=$out/src
 mkdir -p "$src/kmod" "$src/include" "$src/vmmods"
+# Several test programs may build the same flavour at once: one at a time.
+exec 8>"$out/.lock"
+flock 8
 
 # Build products live next to the sources; keep them, drop stale sources.
 filter=(--exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c'

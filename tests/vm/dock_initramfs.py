@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VMDIR = os.path.join(TOP, "tests", "vm")
@@ -210,13 +211,21 @@ class InitramfsBuilder:
         self._prune(keep=out)
         return out
 
-    def _prune(self, keep, max_kept=6):
-        """Keep the newest few images of this flavour (tests with extra files add some)."""
+    def _prune(self, keep, max_kept=6, min_age=1800):
+        """Keep the newest few images of this flavour (tests with extra files
+        add some); never delete one used in the last MIN_AGE seconds (another
+        test process may be about to boot it)."""
+        def mtime(p):
+            try:
+                return os.stat(p).st_mtime
+            except OSError:         # pruned by another test process
+                return 0
         imgs = [os.path.join(self.cache_dir, n) for n in os.listdir(self.cache_dir)
                 if n.startswith("initramfs-") and n.endswith(".cpio")]
-        imgs.sort(key=lambda p: os.stat(p).st_mtime, reverse=True)
+        imgs.sort(key=mtime, reverse=True)
+        now = time.time()
         for p in imgs[max_kept:]:
-            if p != keep:
+            if p != keep and now - mtime(p) > min_age:
                 try:
                     os.unlink(p)
                 except OSError:

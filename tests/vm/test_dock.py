@@ -8,7 +8,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dock import DockError, vmtest, main  # noqa: E402
+from dock import Dock, DockError, Skip, vmtest, main  # noqa: E402
 
 
 def removal(vm, bdf):
@@ -32,7 +32,7 @@ def assert_saw_present(vm, bdf):
         "driver saw %s gone in an orderly removal: %s" % (bdf, r)
 
 
-@vmtest(boot="pci", ports=3, enclosure=True, timeout=240)
+@vmtest(boot="pci", ports=4, button_ports=("rp4",), enclosure=True, timeout=240)
 def test_boot_and_guest_channel(vm):
     assert vm.kver in vm.sh("uname -r")
     rc, out = vm.run("echo out; echo err >&2; exit 3")
@@ -51,18 +51,28 @@ def test_boot_and_guest_channel(vm):
     vm.load_testdrv()
 
 
-@vmtest(boot="pci", ports=3, enclosure=True)
+@vmtest(boot="pci", ports=4, button_ports=("rp4",), enclosure=True)
 def test_hot_add_and_surprise_removal(vm):
+    vm.load_testdrv()
     dev = vm.plug("rp1", kind="gpu")
     assert len(dev.bdfs) == 2
     cls = vm.sh("cat /sys/bus/pci/devices/%s/class /sys/bus/pci/devices/%s/class"
                 % tuple(dev.bdfs)).split()
     assert cls == ["0x00ff00", "0x040300"], cls
     assert "io=ok" in vm.testdrv_events()[-1]
+    # Bind the driver to the audio function too, through driver_override.
+    audio = dev.bdfs[1]
+    vm.sh("echo egpuhp_testdrv > /sys/bus/pci/devices/%s/driver_override && "
+          "echo %s > /sys/bus/pci/drivers_probe" % (audio, audio))
+    assert vm.testdrv_events()[-1].startswith("probe %s " % audio)
     mark = vm.console_mark()
     bdfs = vm.yank("rp1")
     assert bdfs == dev.bdfs
     assert_saw_gone(vm, dev.bdf)
+    r_audio = removal(vm, audio)
+    assert r_audio["present"] == "0" and r_audio["vendor"] == "0xffff", r_audio
+    # pciehp stops the audio function before the GPU function.
+    assert int(r_audio["t"]) <= int(removal(vm, dev.bdf)["t"])
     vm.wait_console(r"pciehp: Slot\(1\): Card not present", since=mark)
     # Re-plug into the same port works and the device works again.
     dev = vm.plug("rp1", kind="gpu")
@@ -71,8 +81,11 @@ def test_hot_add_and_surprise_removal(vm):
     assert_saw_gone(vm, dev.bdf)
 
 
-@vmtest(boot="pci", ports=3, enclosure=True)
+@vmtest(boot="pci", ports=4, button_ports=("rp4",), enclosure=True)
 def test_orderly_removal(vm):
+    if vm.preempt_rt:
+        raise Skip("orderly removal never completes on PREEMPT_RT kernels (README)")
+    vm.load_testdrv()
     for method in ("slot_power", "button"):
         dev = vm.plug("rp2", kind="fn")
         vm.unplug_orderly(dev, method=method)
@@ -80,10 +93,21 @@ def test_orderly_removal(vm):
         assert_saw_present(vm, dev.bdf)
     dev = vm.plug("rp2", kind="nvme")
     vm.unplug_orderly(dev, method="slot_power")
+    # A port with a power controller: QEMU completes the unplug by itself.
+    for method in ("slot_power", "button"):
+        dev = vm.plug("rp4", kind="gpu")
+        vm.unplug_orderly(dev, method=method)
+        assert_saw_present(vm, dev.bdf)
+    try:
+        vm.yank("rp4")
+        raise AssertionError("yank of a port with a power controller must be refused")
+    except DockError:
+        pass
 
 
-@vmtest(boot="pci", ports=3, enclosure=True)
+@vmtest(boot="pci", ports=4, button_ports=("rp4",), enclosure=True)
 def test_enclosure_yank(vm):
+    vm.load_testdrv()
     enc = vm.enclosure
     sw = vm.enclosure_switch
     assert len(enc.bdfs) == 2 and len(sw.bdfs) == 2
@@ -100,6 +124,34 @@ def test_enclosure_yank(vm):
     dev = vm.plug("rp3", kind="fn")
     vm.yank("rp3")
     assert_saw_gone(vm, dev.bdf)
+
+
+@vmtest(boot="pci", ports=4, button_ports=("rp4",), enclosure=True, kernels=["6.1", "6.12"], timeout=240)
+def test_rt_flavour_smoke(vm):
+    """The -rt flavour of this kernel boots and its dock events work (a
+    second VM; the shared one is not touched)."""
+    with Dock(kernel=vm.kernel + "-rt", ports=2, name="test_dock-%s-rt-smoke" % vm.kernel,
+              log=None) as rt:
+        assert rt.preempt_rt, rt.sh("uname -v")
+        rt.load_testdrv()
+        dev = rt.plug("rp1", kind="gpu")
+        rt.yank("rp1")
+        assert_saw_gone(rt, dev.bdf)
+        # Orderly removal does not work on PREEMPT_RT (see unplug_orderly()).
+        dev = rt.plug("rp2", kind="fn")
+        for method in ("button", "slot_power"):
+            try:
+                rt.unplug_orderly(dev, method=method)
+                raise AssertionError("%s on PREEMPT_RT should be refused" % method)
+            except DockError as e:
+                assert "PREEMPT_RT" in str(e)
+        rt.yank("rp2")
+        assert_saw_gone(rt, dev.bdf)
+        rt.tb_add_router("0-1", port="rp2")
+        assert rt.tb_authorize("0-1")[0] == 0
+        rt.tb_wait_tunnel("0-1")
+        rt.tb_unplug("0-1", order="pci-first")
+        rt.check_health()
 
 
 @vmtest(ports=1, health_check=False, timeout=120)
@@ -128,6 +180,14 @@ UEVENT_RECORDER = """#!/bin/sh
 [ -n "$AUTHORIZED" ] && echo "$ACTION ${DEVPATH##*/} AUTHORIZED=$AUTHORIZED" >> /tmp/uevents
 exit 0
 """
+
+
+def fresh_router(vm, route="0-1", port="rp1", **kw):
+    """A newly connected, unauthorized router (tests sharing a boot must not
+    depend on each other's leftovers)."""
+    if vm.run("test -e %s" % vm.tb_path(route))[0] == 0:
+        vm.tb_unplug(route)
+    vm.tb_add_router(route, port=port, **kw)
 
 
 def no_pci_below(vm, port):
@@ -169,6 +229,7 @@ def test_tbsim_authorization_opens_tunnel(vm):
     vm.write_file("/tmp/rec.sh", UEVENT_RECORDER, mode=0o755)
     vm.sh("rm -f /tmp/uevents; (uevent /tmp/rec.sh >/dev/null 2>&1 &)")
     vm.sh("sleep 0.3")
+    fresh_router(vm)
     # Not authorized: no PCI function behind the port.
     assert no_pci_below(vm, "rp1")
     assert vm.tb_device("0-1") is None
@@ -203,8 +264,7 @@ def test_tbsim_authorization_opens_tunnel(vm):
 @vmtest(boot="tb", ports=2)
 def test_tbsim_cable_pull_both_orders(vm):
     for order in ("router-first", "pci-first"):
-        if vm.run("test -e %s" % vm.tb_path("0-1"))[0] != 0:
-            vm.tb_add_router("0-1", port="rp1")
+        fresh_router(vm)
         assert vm.tb_authorize("0-1", 1)[0] == 0
         dev = vm.tb_wait_tunnel("0-1")
         # A daisy-chained router behind it, with its own tunnel.

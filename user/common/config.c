@@ -150,6 +150,7 @@ struct parser {
 	enum section sec;
 	unsigned int sec_line;
 	uint64_t seen;		/* keys seen in this section (bit per key id) */
+	unsigned int first_line[SEC_HOOKS + 1];	/* of each one-only section */
 	char *err;
 	size_t errlen;
 };
@@ -354,6 +355,12 @@ static int start_section(struct parser *p, const char *name, unsigned int col)
 			break;
 	if (s > SEC_HOOKS)
 		return perr(p, col, "unknown section [%s]", name);
+	if (s != SEC_AUTH_RULE && s != SEC_DRIVER_RULE) {
+		if (p->first_line[s])
+			return perr(p, col, "section [%s] repeated (first at line %u)", name,
+				    p->first_line[s]);
+		p->first_line[s] = p->line;
+	}
 	if (s == SEC_AUTH_RULE) {
 		struct egpu_auth_rule *r;
 

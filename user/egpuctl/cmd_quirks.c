@@ -427,7 +427,7 @@ static int run_quirks(int argc, char **argv, const struct egpuctl_opts *o)
 
 const struct egpuctl_cmd egpuctl_cmd_quirks = {
 	.name = "quirks",
-	.args = "[list | add VENDOR:DEVICE[:SV:SD[:CLASS:MASK]]:ACTION[+ACTION...] [--note TEXT] | del ID]",
-	.help = "show the quirk table and what each device got; add or delete entries",
+	.args = "[add ENTRY [--note TEXT] | del ID]",
+	.help = "quirk table, what each device got and why; ENTRY as modinfo egpuhp quirks=",
 	.run = run_quirks,
 };

@@ -284,7 +284,7 @@ static int run_reset(int argc, char **argv, const struct egpuctl_opts *o)
 
 const struct egpuctl_cmd egpuctl_cmd_reset = {
 	.name = "reset",
-	.args = "DEV [--method auto|bus|link-retrain|pm|slot-power|egpuhp] | DEV --tunnel [--router NAME] [--store DIR] [--timeout MS]",
-	.help = "reset a PCI function through egpuhp, or tunnel-cycle its Thunderbolt router",
+	.args = "DEV [--method M | --tunnel [--router R] [--store DIR] [--timeout MS]]",
+	.help = "reset a function (M: auto bus link-retrain pm slot-power egpuhp) or cycle its tunnel",
 	.run = run_reset,
 };

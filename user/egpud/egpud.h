@@ -59,7 +59,10 @@ struct egpud_child {
 
 struct egpud_client {
 	int fd;
+	uint64_t serial;	/* accept order: the oldest idle one is evicted */
 	bool watching;		/* libegpu watcher: gets event lines */
+	char *out;		/* reply not yet sent (the socket was full) */
+	size_t out_len, out_off;
 	char filter[EGPUHP_PCI_NAME_LEN]; /* watch only this function ("" = all) */
 	char buf[4096];
 	size_t len;
@@ -86,6 +89,7 @@ struct egpud {
 	struct egpud_child children[EGPUD_MAX_CHILDREN];
 	size_t n_children;
 	struct egpud_client *clients[EGPUD_MAX_CLIENTS];
+	uint64_t client_serial;
 	uint64_t events_handled;
 };
 

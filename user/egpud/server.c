@@ -16,7 +16,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 
 #include "common/bolt_import.h"
@@ -87,6 +86,7 @@ static void client_close(struct egpud *d, struct egpud_client *c)
 	}
 	egpud_epoll_del(d, c->fd);
 	close(c->fd);
+	free(c->out);
 	free(c);
 }
 
@@ -125,6 +125,23 @@ void egpud_server_accept(struct egpud *d)
 			return;
 		for (i = 0; i < EGPUD_MAX_CLIENTS && d->clients[i]; i++)
 			;
+		if (i == EGPUD_MAX_CLIENTS) {
+			/* Full: a client that connects and never finishes its
+			 * request must not lock everybody out.  Drop the oldest
+			 * one that is not a watcher. */
+			size_t k, old = EGPUD_MAX_CLIENTS;
+
+			for (k = 0; k < EGPUD_MAX_CLIENTS; k++)
+				if (!d->clients[k]->watching &&
+				    (old == EGPUD_MAX_CLIENTS ||
+				     d->clients[k]->serial < d->clients[old]->serial))
+					old = k;
+			if (old < EGPUD_MAX_CLIENTS) {
+				egpu_log("too many clients: dropping the oldest idle one");
+				client_close(d, d->clients[old]);
+				i = old;
+			}
+		}
 		c = i < EGPUD_MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
 		if (!c) {
 			static const char busy[] = "egpud: too many clients\0" "1\n";
@@ -135,34 +152,53 @@ void egpud_server_accept(struct egpud *d)
 			continue;
 		}
 		c->fd = fd;
+		c->serial = ++d->client_serial;
 		d->clients[i] = c;
 		egpud_epoll_add(d, fd, EPOLLIN);
 	}
 }
 
-/* Send the whole reply, then close.  Blocking with a short timeout:
- * replies are small and a stuck client must not stall the loop long. */
+/* Send what is left of a reply; the connection ends when all is out. */
+static void flush_reply(struct egpud *d, struct egpud_client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct epoll_event ev = { .events = EPOLLOUT, .data.fd = c->fd };
+
+			/* the client reads slowly: wait for room, never block */
+			epoll_ctl(d->ep, EPOLL_CTL_MOD, c->fd, &ev);
+			return;
+		}
+		if (w <= 0) {
+			egpu_dbg("client went away before the end of its reply");
+			break;
+		}
+		c->out_off += (size_t)w;
+	}
+	client_close(d, c);
+}
+
+/* Queue the reply (body, NUL, status) and send it without blocking. */
 static void reply_and_close(struct egpud *d, struct egpud_client *c,
 			    const char *body, size_t len, int status)
 {
-	struct timeval tv = { .tv_sec = 2 };
 	char tail[16];
-	int n;
+	int n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
 
-	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (len) {
-		ssize_t w = send(c->fd, body, len, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			break;
-		body += w;
-		len -= (size_t)w;
+	free(c->out);
+	c->out = malloc(len + (size_t)n);
+	if (!c->out) {
+		client_close(d, c);
+		return;
 	}
-	n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
-	if (send(c->fd, tail, (size_t)n, MSG_NOSIGNAL) < 0)
-		egpu_dbg("client went away before the status");
-	client_close(d, c);
+	memcpy(c->out, body, len);
+	memcpy(c->out + len, tail, (size_t)n);
+	c->out_len = len + (size_t)n;
+	c->out_off = 0;
+	flush_reply(d, c);
 }
 
 /* --- verbs --- */
@@ -569,6 +605,10 @@ void egpud_client_readable(struct egpud *d, struct egpud_client *c)
 	char *nl;
 	ssize_t n;
 
+	if (c->out) {
+		flush_reply(d, c);
+		return;
+	}
 	if (c->watching) {
 		char junk[256];
 

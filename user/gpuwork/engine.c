@@ -419,11 +419,11 @@ static int preflight_target(const struct gw_gpus *gpus, const char *to, const ch
 
 /*
  * restore (with pairs when n > 0) + unlock; falls back as the rules say.
- * The driver wants the map to name every GPU the checkpointed process
- * had: all the driver's GPUs normally, but only the source GPU for a
- * process started with CUDA_VISIBLE_DEVICES naming it alone.  So a full
+ * The map names every GPU the driver sees; driver 580.159 took that also
+ * for a process started with CUDA_VISIBLE_DEVICES naming one GPU (tested
+ * on 2 x H200).  Should a driver want only the process' own GPUs, a full
  * map refused with CUDA_ERROR_INVALID_VALUE (the process stays
- * CHECKPOINTED) is retried with the single pair in one.
+ * CHECKPOINTED) is retried once with the single pair in one.
  */
 static int finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gpu_pair *pairs,
 			  int n, struct gw_gpu_pair *one, bool fallback_same,

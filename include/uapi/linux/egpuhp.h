@@ -295,13 +295,11 @@ enum egpuhp_reset_attr {
 	EGPUHP_RESET_A_DURATION_NS,	/* u64: in EGPUHP_EV_RESET_END */
 	EGPUHP_RESET_A_RESULT,		/* s32: 0 or -errno, in EGPUHP_EV_RESET_END */
 	/*
-	 * string: for EGPUHP_RESET_AUTO, the kernel's reset_method order in
-	 * effect when the reset ran ("bus pm"); the kernel uses the first
-	 * method of it that works.
+	 * string, EGPUHP_CMD_RESET reply with EGPUHP_RESET_AUTO: the kernel's
+	 * reset_method order in effect when the reset ran ("bus pm"); the
+	 * kernel uses the first method of it that works.
 	 */
 	EGPUHP_RESET_A_KERNEL_METHODS,
-	/* u8: 1 when the reset came through the kernel's reset path (sysfs) */
-	EGPUHP_RESET_A_VIA_HOOK,
 
 	__EGPUHP_RESET_A_MAX,
 	EGPUHP_RESET_A_MAX = __EGPUHP_RESET_A_MAX - 1

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpud's authorization engine on a fake sysfs tree (a directory of plain
+ * files): what it writes to "key" and "authorized", what it stores, that a
+ * plug-in is decided once, and which routers "deauthorize --all" picks.
+ */
+// unit-test-links: egpud/auth.c
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "common/store.h"
+#include "common/sysfs.h"
+#include "egpud/egpud.h"
+
+static char root[64], sys_root[96], store[96];
+static int hooks_authorized, hooks_denied;
+
+/* auth.c's only outside call besides common/: count instead of forking */
+void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
+		     const struct egpud_hook_env *env)
+{
+	if (ev == EGPU_HOOK_AUTHORIZED)
+		hooks_authorized++;
+	else if (ev == EGPU_HOOK_DENIED)
+		hooks_denied++;
+}
+
+static void put(const char *rel, const char *val)
+{
+	char path[512], cmd[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", sys_root, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	assert_int_equal(system(cmd), 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", val);
+	fclose(f);
+}
+
+static void get(const char *rel, char *buf, size_t len)
+{
+	assert_int_equal(egpu_sysfs_read(rel, buf, len), 0);
+}
+
+static void add_router(const char *name, const char *uid, const char *vendor)
+{
+	char rel[128];
+
+	snprintf(rel, sizeof(rel), "bus/thunderbolt/devices/%s/unique_id", name);
+	put(rel, uid);
+	snprintf(rel, sizeof(rel), "bus/thunderbolt/devices/%s/vendor_name", name);
+	put(rel, vendor);
+	snprintf(rel, sizeof(rel), "bus/thunderbolt/devices/%s/authorized", name);
+	put(rel, "0");
+	snprintf(rel, sizeof(rel), "bus/thunderbolt/devices/%s/key", name);
+	put(rel, "");
+}
+
+static struct egpud *new_daemon(const char *conf)
+{
+	struct egpud *d = calloc(1, sizeof(*d));
+	char err[256], text[1024];
+
+	snprintf(text, sizeof(text), "[daemon]\nstore = %s\nsysfs = %s\n%s", store, sys_root,
+		 conf);
+	d->cfg = egpu_config_parse("t.conf", text, err, sizeof(err));
+	if (!d->cfg)
+		fail_msg("%s", err);
+	return d;
+}
+
+static void free_daemon(struct egpud *d)
+{
+	egpu_config_free(d->cfg);
+	free(d->tracker.devs);
+	free(d);
+}
+
+static int setup(void **state)
+{
+	snprintf(root, sizeof(root), "/tmp/egpu-auth-XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	snprintf(sys_root, sizeof(sys_root), "%s/sys", root);
+	snprintf(store, sizeof(store), "%s/store", root);
+	egpu_sysfs_set_root(sys_root);
+	put("bus/thunderbolt/devices/domain0/security", "user");
+	put("bus/thunderbolt/devices/domain0/iommu_dma_protection", "0");
+	put("bus/thunderbolt/devices/0-0/unique_id", "host");
+	put("bus/thunderbolt/devices/0-0/authorized", "1");
+	add_router("0-1", "aaaa-0001", "Razer");
+	hooks_authorized = hooks_denied = 0;
+	return egpu_store_init(store);
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	egpu_sysfs_set_root(NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_user_level_once(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");
+	char buf[128];
+
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	get("bus/thunderbolt/devices/0-1/key", buf, sizeof(buf));
+	assert_string_equal(buf, "");		/* no key at level user */
+	assert_int_equal(hooks_authorized, 1);
+	/* the same plug-in again (uevent after the module event): nothing */
+	put("bus/thunderbolt/devices/0-1/authorized", "0");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	assert_int_equal(hooks_authorized, 1);
+	/* a new plug-in (forgotten on removal) is decided again */
+	egpud_auth_forget_router(d, "0-1");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	/* the host router is never touched */
+	assert_int_equal(egpud_auth_router(d, "0-0", false, NULL), 0);
+	assert_int_equal(egpud_auth_router(d, "0-9", false, NULL), -ENOENT);
+	free_daemon(d);
+}
+
+static void test_iommu_wait_then_request(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\nowner = egpud\n");
+	char buf[128], *msg = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	assert_int_equal(hooks_denied, 1);
+	assert_string_equal(egpud_auth_state(d, "0-1")->reason,
+			    "policy iommu (default): domain iommu_dma_protection=0");
+	out = open_memstream(&msg, &len);
+	assert_int_equal(egpud_auth_router(d, "0-1", true, out), 0);
+	fclose(out);
+	assert_string_equal(msg, "authorize 0-1 (requested by user, policy iommu (default))\n");
+	free(msg);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	free_daemon(d);
+}
+
+static void test_deny_refuses_requests(void **state)
+{
+	struct egpud *d = new_daemon("[authorize-rule]\nvendor-name = Raz*\npolicy = deny\n");
+	char buf[16];
+
+	assert_int_equal(egpud_auth_router(d, "0-1", true, NULL), -EPERM);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	free_daemon(d);
+}
+
+static void test_secure_key_then_challenge(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");
+	char buf[128], key[EGPU_KEY_HEX_LEN + 1], path[256];
+	struct stat st;
+
+	put("bus/thunderbolt/devices/domain0/security", "secure");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	get("bus/thunderbolt/devices/0-1/key", buf, sizeof(buf));
+	assert_int_equal(strlen(buf), 64);
+	assert_int_equal(egpu_store_get_key(store, "aaaa-0001", key), 0);
+	assert_string_equal(key, buf);		/* what was written is what is stored */
+	snprintf(path, sizeof(path), "%s/keys/aaaa-0001", store);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* re-plug: the stored key, then 2 (challenge) */
+	egpud_auth_forget_router(d, "0-1");
+	put("bus/thunderbolt/devices/0-1/authorized", "0");
+	put("bus/thunderbolt/devices/0-1/key", "");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "2");
+	get("bus/thunderbolt/devices/0-1/key", buf, sizeof(buf));
+	assert_string_equal(buf, key);
+	free_daemon(d);
+}
+
+static void test_enrolled_policy(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = manual\nowner = egpud\n");
+	struct egpu_store_dev sd = { .unique_id = "aaaa-0001", .policy = EGPU_POLICY_AUTO };
+	char buf[16];
+
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	assert_int_equal(egpu_store_put_dev(store, &sd), 0);
+	egpud_auth_forget_router(d, "0-1");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	assert_string_equal(egpud_auth_state(d, "0-1")->reason, "policy auto (enrolled)");
+	free_daemon(d);
+}
+
+static void test_deauthorize_all(void **state)
+{
+	struct egpud *d = new_daemon("");
+	struct egpuhp_dev gpu = { .name = "0000:05:00.0", .is_gpu = true,
+				  .router_uid = "bbbb-0003" };
+	char buf[16], *msg = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	/* 0-1 (a dock), 0-3 carrying the GPU, 0-303 behind 0-3 */
+	add_router("0-3", "bbbb-0003", "Razer");
+	add_router("0-303", "cccc-0303", "Razer");
+	put("bus/thunderbolt/devices/0-1/authorized", "1");
+	put("bus/thunderbolt/devices/0-3/authorized", "1");
+	put("bus/thunderbolt/devices/0-303/authorized", "1");
+	d->tracker.devs = malloc(sizeof(gpu));
+	d->tracker.devs[0] = gpu;
+	d->tracker.n_devs = 1;
+	out = open_memstream(&msg, &len);
+	assert_int_equal(egpud_deauthorize_all(d, out), 2);
+	fclose(out);
+	/* deepest first, only the eGPU's routers */
+	assert_non_null(strstr(msg, "deauthorize 0-303"));
+	assert_true(strstr(msg, "deauthorize 0-303") < strstr(msg, "deauthorize 0-3 "));
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	get("bus/thunderbolt/devices/0-3/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	get("bus/thunderbolt/devices/0-303/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	free(msg);
+	/* and they are not authorized again behind the user's back */
+	assert_int_equal(egpud_auth_router(d, "0-3", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-3/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+
+	/* without the module's view every device router goes */
+	d->tracker.n_devs = 0;
+	put("bus/thunderbolt/devices/0-3/authorized", "1");
+	assert_int_equal(egpud_deauthorize_all(d, NULL), 2);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	free_daemon(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_user_level_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iommu_wait_then_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_refuses_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secure_key_then_challenge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enrolled_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deauthorize_all, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("user_auth", tests, NULL, NULL);
+}
