@@ -40,14 +40,17 @@ all: module user
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
+# Not kbuild's "clean" with M=$(CURDIR): that deletes every *.ko below the
+# repository, the unpacked test kernels in .cache/ included.
 module-clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	find kmod \( -name '*.o' -o -name '*.ko' -o -name '*.mod' -o -name '*.mod.c' \
+		-o -name '.*.cmd' -o -name '.*.d' \) -delete
+	rm -f Module.symvers modules.order kmod/modules.order .*.cmd
 
 user:
 	$(MAKE) -C user
 
-clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+clean: module-clean
 	$(MAKE) -C user clean
 	rm -rf build
 

@@ -100,6 +100,10 @@ def run_kernel(kernel, count, smp, rt):
         "ours_first_every_time": ours_first == count and len(removals) == count,
         "p99_under_1ms": bool(latency) and pct(latency, 99) < 1000000,
         "seconds": round(elapsed, 1),
+        # TCG: guest time runs on host time, so a descheduled vCPU thread
+        # shows up as latency; the host's load tells how busy it was
+        "host_loadavg_1m": round(os.getloadavg()[0], 2),
+        "host_cpus": os.cpu_count(),
     }
 
 

@@ -7,10 +7,12 @@
  * have no gaps by construction and every listener receives them in
  * increasing order.  The lock is BH-safe and the clones are GFP_ATOMIC, so
  * the send path works from process and softirq context alike (the hooks
- * we have all run in process context and build with GFP_KERNEL).  Only a failure to allocate the message loses a
- * number's worth of information; that is counted (alloc_fail) and the
- * number is not consumed, so the stream itself stays gapless and the
- * listener learns of the loss from the counters or a dump.
+ * we have all run in process context and build with GFP_KERNEL).
+ *
+ * Only a failure to allocate the message loses an event; that is counted
+ * (alloc_fail) and no number is consumed, so the stream itself stays
+ * gapless and the listener learns of the loss from the counters or a
+ * dump.
  *
  * Delivery failures (a listener's socket buffer full) are reported back
  * to the sender only for listeners that set NETLINK_BROADCAST_ERROR on

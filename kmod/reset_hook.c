@@ -140,7 +140,7 @@ static int hook_install(void)
 	if (ret) {
 		snprintf(hook_msg, sizeof(hook_msg),
 			 ret == -EBUSY ?
-			 "%s is already modified by another module (vendor-reset?): %d" :
+			 "%s in use (vendor-reset? livepatch?) or ftrace_enabled=0: %d" :
 			 "registering the ftrace hook on %s failed: %d",
 			 hook_symbol, ret);
 		ftrace_set_filter(&hook_ops, NULL, 0, 1);

@@ -45,6 +45,7 @@
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
 #endif
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static int family_id;
 static int opt_resync;
@@ -122,10 +123,10 @@ static void json_dev(struct nlattr *nest)
 	if (nla_parse_nested(tb, EGPUHP_DEV_A_MAX, nest, NULL) < 0)
 		return;
 	printf(",\"dev\":{\"is_gpu\":%s", tb[EGPUHP_DEV_A_IS_GPU] ? "true" : "false");
-	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(strs); i++)
 		if (tb[strs[i].a])
 			json_str(strs[i].k, nla_get_string(tb[strs[i].a]));
-	for (i = 0; i < sizeof(u16s) / sizeof(u16s[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(u16s); i++)
 		if (tb[u16s[i].a])
 			printf(",\"%s\":%u", u16s[i].k, nla_get_u16(tb[u16s[i].a]));
 	if (tb[EGPUHP_DEV_A_CLASS])
@@ -171,10 +172,10 @@ static void json_router(struct nlattr *nest)
 		return;
 	printf(",\"router\":{\"boot\":%u",
 	       tb[EGPUHP_ROUTER_A_BOOT] ? nla_get_u8(tb[EGPUHP_ROUTER_A_BOOT]) : 0);
-	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(strs); i++)
 		if (tb[strs[i].a])
 			json_str(strs[i].k, nla_get_string(tb[strs[i].a]));
-	for (i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(u32s); i++)
 		if (tb[u32s[i].a])
 			printf(",\"%s\":%u", u32s[i].k, nla_get_u32(tb[u32s[i].a]));
 	if (tb[EGPUHP_ROUTER_A_IOMMU_PROT])
@@ -208,19 +209,23 @@ static void json_nest_u(const char *key, struct nlattr *nest, int max)
 	putchar('}');
 }
 
+static unsigned long long get_u64(struct nlattr *a)
+{
+	return a ? (unsigned long long)nla_get_u64(a) : 0ULL;
+}
+
 static void json_stats(struct nlattr *nest)
 {
 	struct nlattr *tb[EGPUHP_STATS_A_MAX + 1];
 
 	if (nla_parse_nested(tb, EGPUHP_STATS_A_MAX, nest, NULL) < 0)
 		return;
-#define U64(a) (tb[a] ? (unsigned long long)nla_get_u64(tb[a]) : 0ULL)
-	printf(",\"stats\":{\"events\":%llu,\"mcast_fail\":%llu,\"no_listener\":%llu,\"alloc_fail\":%llu,\"devices\":%u,\"routers\":%u}",
-	       U64(EGPUHP_STATS_A_EVENTS), U64(EGPUHP_STATS_A_MCAST_FAIL),
-	       U64(EGPUHP_STATS_A_NO_LISTENER), U64(EGPUHP_STATS_A_ALLOC_FAIL),
+	printf(",\"stats\":{\"events\":%llu,\"mcast_fail\":%llu,\"no_listener\":%llu,\"alloc_fail\":%llu",
+	       get_u64(tb[EGPUHP_STATS_A_EVENTS]), get_u64(tb[EGPUHP_STATS_A_MCAST_FAIL]),
+	       get_u64(tb[EGPUHP_STATS_A_NO_LISTENER]), get_u64(tb[EGPUHP_STATS_A_ALLOC_FAIL]));
+	printf(",\"devices\":%u,\"routers\":%u}",
 	       tb[EGPUHP_STATS_A_DEVICES] ? nla_get_u32(tb[EGPUHP_STATS_A_DEVICES]) : 0,
 	       tb[EGPUHP_STATS_A_ROUTERS] ? nla_get_u32(tb[EGPUHP_STATS_A_ROUTERS]) : 0);
-#undef U64
 }
 
 /* One egpuhp message (event or reply) as a JSON line. */
@@ -235,13 +240,27 @@ static void print_msg(struct nlmsghdr *nlh, unsigned long long recv_ns)
 		return;
 	}
 	switch (gh->cmd) {
-	case EGPUHP_CMD_EVENT: type = "event"; break;
-	case EGPUHP_CMD_GET_INFO: type = "info"; break;
-	case EGPUHP_CMD_GET_DEV: type = "dev"; break;
-	case EGPUHP_CMD_GET_ROUTER: type = "router"; break;
-	case EGPUHP_CMD_GET_STATS: type = "stats"; break;
-	case EGPUHP_CMD_GET_QUIRK: type = "quirk"; break;
-	default: type = "other"; break;
+	case EGPUHP_CMD_EVENT:
+		type = "event";
+		break;
+	case EGPUHP_CMD_GET_INFO:
+		type = "info";
+		break;
+	case EGPUHP_CMD_GET_DEV:
+		type = "dev";
+		break;
+	case EGPUHP_CMD_GET_ROUTER:
+		type = "router";
+		break;
+	case EGPUHP_CMD_GET_STATS:
+		type = "stats";
+		break;
+	case EGPUHP_CMD_GET_QUIRK:
+		type = "quirk";
+		break;
+	default:
+		type = "other";
+		break;
 	}
 	printf("{\"type\":\"%s\",\"cmd\":%u", type, gh->cmd);
 	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
@@ -326,6 +345,28 @@ static void put_dev_name(struct nl_msg *msg, const char *bdf)
 	nla_nest_end(msg, nest);
 }
 
+/* The error of an NLMSG_ERROR, with its extack message and missing type. */
+static int parse_ack(struct nlmsghdr *nlh, char *extack, size_t len, int *miss_type)
+{
+	struct nlmsgerr *e = nlmsg_data(nlh);
+	int off = sizeof(*e), rem;
+	struct nlattr *a;
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return e->error;
+	/* with NETLINK_CAP_ACK the request is not echoed */
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	rem = nlh->nlmsg_len - NLMSG_HDRLEN - off;
+	for (a = (struct nlattr *)((char *)e + off); nla_ok(a, rem); a = nla_next(a, &rem)) {
+		if (nla_type(a) == NLMSGERR_ATTR_MSG)
+			snprintf(extack, len, "%s", (char *)nla_data(a));
+		else if (nla_type(a) == NLMSGERR_ATTR_MISS_TYPE)
+			*miss_type = nla_get_u32(a);
+	}
+	return e->error;
+}
+
 /*
  * Send @msg (a dump, or a doit with NLM_F_ACK), print every reply message
  * up to NLMSG_DONE or the ACK, then a result line.  Returns 0 or -errno.
@@ -359,26 +400,7 @@ static int transact(struct nl_sock *sk, struct nl_msg *msg, const char *op, bool
 				break;
 			}
 			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = nlmsg_data(nlh);
-
-				err = e->error;
-				if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-					/* CAP_ACK: the request is not echoed */
-					int off = sizeof(*e);
-					struct nlattr *a;
-					int rem = nlh->nlmsg_len - NLMSG_HDRLEN - off;
-
-					if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-						rem -= e->msg.nlmsg_len - NLMSG_HDRLEN,
-						off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-					a = (struct nlattr *)((char *)e + off);
-					for (; nla_ok(a, rem); a = nla_next(a, &rem))
-						if (nla_type(a) == NLMSGERR_ATTR_MSG)
-							snprintf(extack, sizeof(extack), "%s",
-								 (char *)nla_data(a));
-						else if (nla_type(a) == NLMSGERR_ATTR_MISS_TYPE)
-							miss_type = nla_get_u32(a);
-				}
+				err = parse_ack(nlh, extack, sizeof(extack), &miss_type);
 				done = 1;
 				break;
 			}

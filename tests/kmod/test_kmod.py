@@ -378,6 +378,25 @@ def boot2(t, kernel):
         t.check(devs == want and devs <= present, "after churn: dump lists exactly the enclosure",
                 (devs, want))
 
+        # -- run-time settings ------------------------------------------------------
+        vm.sh("egpuhp-listen --set track_hotplug=0")
+        st = [l for l in guest_json(vm, "--stats") if l.get("type") == "stats"][0]["stats"]
+        info = [l for l in guest_json(vm, "--info") if l.get("type") == "info"][0]
+        t.check(st["devices"] == 0 and info["config"].get("1") == 0,
+                "SET_CONFIG track_hotplug=0: hotplug-tracked functions dropped", (st, info))
+        lis = Listener(vm, "config")
+        vm.sh("egpuhp-listen --set track_hotplug=1")
+        evs = lis.wait_events(lambda e: e["kind"] == "pci_add", count=len(want))
+        adds = [e for e in evs if e["kind"] == "pci_add"]
+        t.check({dev_of(e) for e in adds} == want and all(e["preload"] for e in adds),
+                "SET_CONFIG track_hotplug=1: present functions announced (preload)", adds)
+        lis.stop()
+        rc, out = vm.run("rmmod egpuhp && insmod %s watchdog_ms=5" % vm.module_path("egpuhp"))
+        loaded = [l.split()[0] for l in vm.sh("cat /proc/modules").splitlines()]
+        t.check(rc != 0 and "egpuhp" not in loaded,
+                "module parameter watchdog_ms=5 refused", out)
+        vm.load_egpuhp("track_hotplug=1 watchdog_ms=0")
+
         # -- EJECT: orderly removal of the GPU group, events first -------------------
         vm.sh("echo > /sys/kernel/debug/egpuhp_testdrv/events")
         lis = Listener(vm, "eject")

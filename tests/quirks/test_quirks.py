@@ -82,14 +82,21 @@ class Tap:
 
 
 def build_dropuid():
+    """A static helper that runs a command as nobody (busybox has no such
+    applet); built atomically, tests for several kernels may run at once."""
     out = os.path.join(TOP, "build", "quirks")
     os.makedirs(out, exist_ok=True)
-    src, exe = os.path.join(out, "dropuid.c"), os.path.join(out, "dropuid")
+    exe = os.path.join(out, "dropuid")
+    src = exe + ".c"
     same = os.path.exists(src) and open(src).read() == DROPUID_SRC
-    if not same or not os.path.exists(exe):
-        with open(src, "w") as f:
-            f.write(DROPUID_SRC)
-        subprocess.run(["gcc", "-static", "-O2", "-o", exe, src], check=True)
+    if same and os.path.exists(exe):
+        return exe
+    tmp = "%s.%d" % (exe, os.getpid())
+    with open(tmp + ".c", "w") as f:
+        f.write(DROPUID_SRC)
+    subprocess.run(["gcc", "-static", "-O2", "-o", tmp, tmp + ".c"], check=True)
+    os.replace(tmp + ".c", src)
+    os.replace(tmp, exe)
     return exe
 
 
@@ -329,6 +336,15 @@ def scenario(vm, t, kernel):
              any(e["event"] == "reset-end" for e in evs),
              "netlink reset --method %s: nvme does I/O after, end event" % method,
              "%s\n%s\n%s" % (out, io, json.dumps(evs)))
+    # a D3hot delay quirk is what the PM step waits (twice: D3hot, then D0)
+    out = q.sh("egpuctl --json quirks add %s:d3hot_delay=400" % NVME_ID)
+    did = json.loads(out)["id"]
+    slow = json.loads(q.sh("egpuctl --json reset %s --method pm" % nb))["duration_ns"]
+    q.sh("egpuctl quirks del %d" % did)
+    fast = json.loads(q.sh("egpuctl --json reset %s --method pm" % nb))["duration_ns"]
+    t.ok(slow >= 800e6 and fast < 800e6,
+         "d3hot_delay=400 quirk: the PM reset waits the delay; deleting it restores",
+         "with %.0f ms, without %.0f ms" % (slow / 1e6, fast / 1e6))
     rc, out = q.run("egpuctl reset %s --method slot-power" % nb)
     t.ok(rc != 0 and "no slot power controller" in out,
          "slot-power refused where the port has no power controller", out)

@@ -110,6 +110,12 @@ static void test_hooks_values(void **state)
 	expect_error("[hooks]\nevents = gpu-ready, bogus",
 		     "t.conf:2:21: unknown hook event \"bogus\"");
 	expect_error("[hooks]\ndir = hooks", "t.conf:2:7: dir must be an absolute path");
+	{
+		char text[700];
+
+		snprintf(text, sizeof(text), "[hooks]\nevents = all %0600d", 7);
+		expect_error(text, "t.conf:2:14: event name too long");
+	}
 }
 
 static void test_valid(void **state)
@@ -214,6 +220,22 @@ static void test_load_files(void **state)
 		char want[300];
 
 		snprintf(want, sizeof(want), "%s:2:3: NUL byte in file", path);
+		assert_string_equal(err, want);
+	}
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/big.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 100000; i++)
+		fputs("# padding...\n", f);
+	fclose(f);
+	c = egpu_config_load(path, false, err, sizeof(err));
+	assert_null(c);
+	{
+		char want[300];
+
+		snprintf(want, sizeof(want), "%s: file too large (more than 1048576 bytes)", path);
 		assert_string_equal(err, want);
 	}
 	unlink(path);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,29 @@ static void test_peer_credentials(void **state)
 	assert_string_equal(why, "uid 65534 is neither root nor in group egpu");
 	/* the configured group (here its primary group) may act */
 	assert_true(egpud_peer_may_act(&peer, 65534, "nogroup", why, sizeof(why)));
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(cfd);
+
+	/* a supplementary group the peer process holds (SO_PEERGROUPS) */
+	pid = fork();
+	if (pid == 0) {
+		gid_t g = 4242;
+		int fd;
+
+		if (setgroups(1, &g) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		fd = egpud_connect(path);
+		if (fd >= 0)
+			pause();
+		_exit(1);
+	}
+	cfd = accept(lfd, NULL, NULL);
+	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	assert_int_equal(peer.ngroups, 1);
+	assert_int_equal(peer.groups[0], 4242);
+	assert_true(egpud_peer_may_act(&peer, 4242, "egpu", why, sizeof(why)));
+	assert_false(egpud_peer_may_act(&peer, 4343, "other", why, sizeof(why)));
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	close(cfd);

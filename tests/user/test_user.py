@@ -42,11 +42,13 @@ DROPUID = "egpuhp-user-dropuid"
 DROPUID_SRC = r"""
 #include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 /*
  * Run a command as nobody (65534): the unprivileged peer of egpud.
+ * "--group GID": keep that one supplementary group.
  * "--as-boltd": stay around as a process named boltd (egpud must defer).
  */
 int main(int argc, char **argv)
@@ -56,7 +58,16 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	if (argc < 2 || setgroups(0, NULL) || setgid(65534) || setuid(65534)) {
+	gid_t group = 0;
+	int ngroups = 0;
+
+	if (argc > 3 && !strcmp(argv[1], "--group")) {	/* keep one supplementary group */
+		group = (gid_t)atoi(argv[2]);
+		ngroups = 1;
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc < 2 || setgroups(ngroups, &group) || setgid(65534) || setuid(65534)) {
 		perror("dropuid");
 		return 126;
 	}
@@ -424,6 +435,7 @@ TBDEV = "/sys/bus/thunderbolt/devices"
 
 TB_CONF = """[daemon]
 load-module = {load}
+{extra}
 [authorization]
 policy = {policy}
 owner = {owner}
@@ -485,9 +497,9 @@ def tbsim_scenarios(t, kernel):
         sim = Sim(vm)
         d = Egpud(vm)
 
-        def conf(policy="iommu", owner="auto", reload=True, load="no"):
+        def conf(policy="iommu", owner="auto", reload=True, load="no", extra=""):
             vm.write_file("/etc/egpuhp/egpud.conf", TB_CONF.format(policy=policy, owner=owner,
-                                                                    load=load))
+                                                                    load=load, extra=extra))
             if reload and d.pid:
                 n = d.log().count("reloaded")
                 vm.sh("kill -HUP %d" % d.pid)
@@ -527,6 +539,19 @@ def tbsim_scenarios(t, kernel):
              "rc=%d %s" % (rc, out))
         rc, out = vm.run("egpuctl authorize %s 2>&1" % r1)
         t.ok(rc == 0 and sim.wait_authorized(r1), "root egpuctl authorize works", out)
+        # members of socket-group may act (the groups the peer really holds)
+        vm.sh("echo 0 > %s/%s/authorized; echo egpu:x:4242: >> /etc/group" % (TBDEV, r1))
+        conf(extra="socket-group = egpu")
+        rc1, out1 = vm.run("%s --group 4242 egpuctl authorize %s 2>&1" % (DROPUID, r1))
+        ok1 = rc1 == 0 and sim.wait_authorized(r1)
+        vm.sh("echo 0 > %s/%s/authorized" % (TBDEV, r1))
+        rc2, out2 = vm.run("%s --group 4343 egpuctl authorize %s 2>&1" % (DROPUID, r1))
+        t.ok(ok1 and rc2 == 1 and "neither root nor in group egpu" in out2 and
+             sim.authorized(r1) == 0,
+             "socket-group: a member may authorize, a non-member is refused",
+             "%d %s\n%d %s" % (rc1, out1, rc2, out2))
+        conf()
+        vm.sh("echo 1 > %s/%s/authorized" % (TBDEV, r1))
 
         # -- shutdown de-authorization ---------------------------------------
         m = vm.console_mark()

@@ -41,11 +41,13 @@ BAD_CONSOLE = re.compile(
     r"possible recursive locking|suspicious RCU usage")
 
 # Functions of each device kind: (QEMU driver, PCI function, properties).
-# "gpu" is QEMU's edu device (1234:11e8, class 0x00ff) standing in for the
-# GPU, plus an HD audio function like a GPU's HDMI audio.  No display-class
-# device works: virtio-gpu-pci/virtio-vga/ati-vga/cirrus-vga refuse hot-add,
-# bochs-display/secondary-vga/qxl hot-add but are never removed by a yank,
-# and yanking a cold-plugged virtio-gpu-pci kills QEMU 7.2.
+# "gpu" is QEMU's edu device (1234:11e8, class 0x00ff, egpuhp_testdrv binds
+# it by itself) standing in for the GPU, plus an HD audio function like a
+# GPU's HDMI audio.  "vga" is the display-class variant: secondary-vga
+# (1234:1111, class 0x0380) + audio.  virtio-gpu-pci/virtio-vga/ati-vga/
+# cirrus-vga refuse hot-add; yanking a cold-plugged virtio-gpu-pci kills QEMU
+# 7.2; re-adding a VRAM device before QEMU freed the previous one's RAM block
+# aborts QEMU (plug() waits for that).
 KINDS = {
     "fn": [("edu", 0, {})],
     "edu": [("edu", 0, {})],
@@ -53,6 +55,8 @@ KINDS = {
             ("ich9-intel-hda", 1, {})],
     "edu-audio": [("edu", 0, {"multifunction": "on"}),
                   ("ich9-intel-hda", 1, {})],
+    "vga": [("secondary-vga", 0, {"multifunction": "on"}),
+            ("ich9-intel-hda", 1, {})],
     "nvme": [("nvme", 0, {"serial": "egpuhp"})],
     "testdev": [("pci-testdev", 0, {})],
     "virtio-rng": [("virtio-rng-pci", 0, {})],
@@ -205,6 +209,7 @@ class Dock:
             self.ports[qid] = Port(qid, slot=i, addr=ROOT_PORT_ADDR + i - 1,
                                    surprise=qid not in button_ports)
         self.enclosure = None
+        self.enclosure_kind = enclosure if enclosure in ("gpu", "vga") else "gpu"
         if enclosure:
             self._add_enclosure()
         self._tb = None             # TbSim once tb_load() ran
@@ -212,13 +217,14 @@ class Dock:
 
     # -- topology ----------------------------------------------------------
     def _add_enclosure(self):
-        """root port "enc" -> switch "enc-up" -> downstream port "enc-dp" -> GPU + audio."""
+        """root port "enc" -> switch "enc-up" -> downstream port "enc-dp" -> GPU + audio.
+        enclosure=True or "gpu": edu as the GPU; "vga": secondary-vga."""
         rp = Port("enc", slot=ENCLOSURE_SLOT, addr=ROOT_PORT_ADDR - 1)
         dp = Port("enc-dp", slot=ENCLOSURE_SLOT + 1, parent="enc-up", surprise=False,
                   kind="xio3130-downstream")
         self.ports["enc"] = rp
         self.ports["enc-dp"] = dp
-        gpu = Device("enc-dp", "gpu", ["enc-gpu", "enc-audio"], [])
+        gpu = Device("enc-dp", self.enclosure_kind, ["enc-gpu", "enc-audio"], [])
         switch = Device("enc", "switch", ["enc-up", "enc-dp"], [])
         dp.devices.append(gpu)
         rp.devices.append(switch)
@@ -240,7 +246,8 @@ class Dock:
         return (self.ports["enc"].qemu_args() +
                 ["-device", "x3130-upstream,id=enc-up,bus=enc"] +
                 self.ports["enc-dp"].qemu_args() +
-                ["-device", "edu,id=enc-gpu,bus=enc-dp,addr=0.0,multifunction=on",
+                ["-device", "%s,id=enc-gpu,bus=enc-dp,addr=0.0,multifunction=on"
+                 % ("secondary-vga" if self.enclosure_kind == "vga" else "edu"),
                  "-device", "ich9-intel-hda,id=enc-audio,bus=enc-dp,addr=0.1"])
 
     # -- life cycle --------------------------------------------------------
@@ -593,6 +600,7 @@ class Dock:
             raise DockError("port %s is occupied by %s" % (p.id, p.devices))
         if wait:
             self.wait_slot(p)
+        self._wait_ram_freed(p)
         with self._qmp_lock:
             self._plug_serial += 1
             ids = []
@@ -610,6 +618,23 @@ class Dock:
         if wait:
             self.wait_present(dev.bdfs, timeout=timeout)
         return dev
+
+    def _wait_ram_freed(self, p, timeout=15):
+        """QEMU frees the RAM block (VRAM) of an unplugged device a little
+        later (~0.5 s after an orderly removal); adding a new one below the
+        same port before that aborts QEMU ("RAMBlock ... already registered")."""
+        if p.parent != "pcie.0":
+            return
+        prefix = "0000:00:%02x.0:" % p.addr
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._qmp_lock:
+                blocks = self.qmp.hmp("info ramblock")
+            if not any(line.strip().startswith(prefix) for line in blocks.splitlines()):
+                return
+            if time.monotonic() > deadline:
+                raise DockError("QEMU still holds RAM of a removed device below %s" % p.id)
+            time.sleep(0.1)
 
     def _devices_below(self, p):
         devs = list(p.devices)

@@ -93,6 +93,22 @@ def test_orderly_removal(vm):
         assert_saw_present(vm, dev.bdf)
     dev = vm.plug("rp2", kind="nvme")
     vm.unplug_orderly(dev, method="slot_power")
+    # The display-class GPU: bound through driver_override, VRAM round trip;
+    # orderly removal, then at once a re-plug into the same port, then a yank.
+    for step in ("slot_power", "yank"):
+        dev = vm.plug("rp2", kind="vga")
+        assert vm.sh("cat /sys/bus/pci/devices/%s/class" % dev.bdf).strip() == "0x038000"
+        vm.sh("echo egpuhp_testdrv > /sys/bus/pci/devices/%s/driver_override && "
+              "echo %s > /sys/bus/pci/drivers_probe" % (dev.bdf, dev.bdf))
+        assert vm.testdrv_events()[-1].startswith("probe %s " % dev.bdf)
+        assert "device=0x1111 io=ok" in vm.testdrv_events()[-1]
+        if step == "yank":
+            vm.yank("rp2")
+            assert_saw_gone(vm, dev.bdf)
+        else:
+            vm.unplug_orderly(dev, method=step)
+            r = removal(vm, dev.bdf)
+            assert r["present"] == "1" and r["offline"] == "0", r
     # A port with a power controller: QEMU completes the unplug by itself.
     for method in ("slot_power", "button"):
         dev = vm.plug("rp4", kind="gpu")

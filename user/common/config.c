@@ -15,6 +15,8 @@
 
 #include "common/config.h"
 
+#define EGPU_CONFIG_MAX_SIZE (1 << 20)
+
 static const char *const hook_names[EGPU_HOOK__COUNT] = {
 	[EGPU_HOOK_PCI_ADD] = "pci-add",
 	[EGPU_HOOK_PCI_BOUND] = "pci-bound",
@@ -610,10 +612,6 @@ struct egpu_config *egpu_config_parse(const char *name, const char *text,
 		}
 		memcpy(line, s, n);
 		line[n] = '\0';
-		if (memchr(s, '\0', n)) {
-			ret = perr(&p, 1, "NUL byte in line");
-			break;
-		}
 		ret = parse_line(&p, line);
 		if (ret < 0)
 			break;
@@ -654,14 +652,15 @@ struct egpu_config *egpu_config_load(const char *path, bool missing_ok,
 		return NULL;
 	}
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (len + n > EGPU_CONFIG_MAX_SIZE) {
+			snprintf(err, errlen, "%s: file too large (more than %d bytes)", path,
+				 EGPU_CONFIG_MAX_SIZE);
+			goto fail;
+		}
 		if (len + n + 1 > cap) {
 			char *t;
 
 			cap = (len + n + 1) * 2;
-			if (cap > (1 << 20)) {
-				snprintf(err, errlen, "%s: file too large", path);
-				goto fail;
-			}
 			t = realloc(text, cap);
 			if (!t) {
 				snprintf(err, errlen, "%s: out of memory", path);

@@ -221,21 +221,33 @@ int egpud_peer_get(int fd, struct egpud_peer *peer)
 	peer->pid = cr.pid;
 	peer->uid = cr.uid;
 	peer->gid = cr.gid;
+	/* The groups the peer process really holds (Linux 4.13+). */
+	len = sizeof(peer->groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0)
+		peer->ngroups = (int)(len / sizeof(gid_t));
+	else
+		peer->ngroups = -1;
 	return 0;
 }
 
-static bool user_in_group(uid_t uid, gid_t primary, gid_t want)
+static bool peer_in_group(const struct egpud_peer *peer, gid_t want)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	gid_t groups[256];
 	int n = 256, i;
 
-	if (primary == want)
+	if (peer->gid == want)
 		return true;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+	if (peer->ngroups >= 0) {
+		for (i = 0; i < peer->ngroups; i++)
+			if (peer->groups[i] == want)
+				return true;
 		return false;
-	if (getgrouplist(pw.pw_name, primary, groups, &n) < 0)
+	}
+	if (getpwuid_r(peer->uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	if (getgrouplist(pw.pw_name, peer->gid, groups, &n) < 0)
 		return false;
 	for (i = 0; i < n; i++)
 		if (groups[i] == want)
@@ -248,7 +260,7 @@ bool egpud_peer_may_act(const struct egpud_peer *peer, gid_t admin_gid,
 {
 	if (peer->uid == 0)
 		return true;
-	if (admin_gid != (gid_t)-1 && user_in_group(peer->uid, peer->gid, admin_gid))
+	if (admin_gid != (gid_t)-1 && peer_in_group(peer, admin_gid))
 		return true;
 	if (admin_gid != (gid_t)-1)
 		snprintf(why, len, "uid %u is neither root nor in group %s",

@@ -55,20 +55,25 @@ int egpud_proto_quote(const char *word, char *buf, size_t len);
  */
 int egpud_proto_split(char *line, char **argv, int max);
 
-/* Who is asking, from SO_PEERCRED and the group database. */
+#define EGPUD_PEER_MAX_GROUPS	64
+
+/* Who is asking: SO_PEERCRED, and SO_PEERGROUPS for its supplementary groups. */
 struct egpud_peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	int ngroups;		/* -1: unknown (then the group database is asked) */
+	gid_t groups[EGPUD_PEER_MAX_GROUPS];
 };
 
-/* Fill peer from the connected socket fd (SO_PEERCRED). */
+/* Fill peer from the connected socket fd (SO_PEERCRED, SO_PEERGROUPS). */
 int egpud_peer_get(int fd, struct egpud_peer *peer);
 
 /*
- * May peer run a mutating verb?  Root may; so may a member (primary gid
- * or supplementary, from getgrouplist) of admin_gid when admin_gid is not
- * (gid_t)-1.  Returns true/false; on false, why holds the reason.
+ * May peer run a mutating verb?  Root may; so may a member of admin_gid
+ * (when not (gid_t)-1): its primary gid, or one of the supplementary groups
+ * the peer process holds (or, if those are unknown, that the group database
+ * gives its user).  Returns true/false; on false, why holds the reason.
  */
 bool egpud_peer_may_act(const struct egpud_peer *peer, gid_t admin_gid,
 			const char *admin_group_name, char *why, size_t len);

@@ -3,8 +3,13 @@
  * Commands that ask egpud to act: authorize, enroll, forget, import-bolt,
  * policy.  (deauthorize has its own file: it also works without egpud.)
  */
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/bolt_import.h"
+#include "common/config.h"
+#include "common/egpud_proto.h"
 #include "egpuctl/commands.h"
 
 static int run_authorize(int argc, char **argv, const struct egpuctl_opts *o)
@@ -28,13 +33,42 @@ static int run_forget(int argc, char **argv, const struct egpuctl_opts *o)
 	return egpuctl_daemon_call(o, argc, argv);
 }
 
+/* Without egpud (first install, before it ever ran): root imports directly. */
+static int import_bolt_direct(const char *dir)
+{
+	struct egpu_config *c;
+	char err[512];
+	int ret;
+
+	c = egpu_config_load(EGPU_DEFAULT_CONFIG, true, err, sizeof(err));
+	if (!c) {
+		fprintf(stderr, "egpuctl: %s\n", err);
+		return EGPUCTL_FAIL;
+	}
+	ret = egpu_bolt_import(dir, c->store_dir, stdout);
+	if (ret < 0)
+		fprintf(stderr, "egpuctl: import-bolt %s: %s\n", dir, strerror(-ret));
+	else
+		printf("%d devices imported from %s into %s\n", ret, dir, c->store_dir);
+	egpu_config_free(c);
+	return ret < 0 ? EGPUCTL_FAIL : EGPUCTL_OK;
+}
+
 static int run_import_bolt(int argc, char **argv, const struct egpuctl_opts *o)
 {
-	char *args[2] = { "import-bolt", argc > 1 ? argv[1] : NULL };
+	char *args[2] = { "import-bolt", argc > 1 ? argv[1] : EGPU_BOLT_DEFAULT_DIR };
+	int fd;
 
-	if (argc > 2)
+	if (argc > 2 || args[1][0] != '/')
 		return egpuctl_usage(&egpuctl_cmd_import_bolt);
-	return egpuctl_daemon_call(o, argc > 1 ? 2 : 1, args);
+	fd = egpud_connect(egpud_socket_path(o->socket_path));
+	if (fd < 0 && geteuid() == 0) {
+		fprintf(stderr, "egpuctl: egpud not running: importing directly\n");
+		return import_bolt_direct(args[1]);
+	}
+	if (fd >= 0)
+		close(fd);
+	return egpuctl_daemon_call(o, 2, args);
 }
 
 static int run_policy(int argc, char **argv, const struct egpuctl_opts *o)
@@ -65,7 +99,7 @@ const struct egpuctl_cmd egpuctl_cmd_forget = {
 };
 
 const struct egpuctl_cmd egpuctl_cmd_import_bolt = {
-	.name = "import-bolt", .args = "[BOLT_DIR]",
+	.name = "import-bolt", .args = "[/BOLT/DIR]",
 	.help = "enroll the devices of bolt's store (/var/lib/boltd)",
 	.run = run_import_bolt,
 };

@@ -245,9 +245,13 @@ static int run_reset(int argc, char **argv, const struct egpuctl_opts *o)
 
 		if (!strcmp(a, "--tunnel")) {
 			tunnel = true;
+		} else if (!strcmp(a, "--method") && i + 1 < argc &&
+			   !strcmp(argv[i + 1], "tunnel")) {
+			tunnel = true;	/* same as --tunnel */
+			i++;
 		} else if (!strcmp(a, "--method") && i + 1 < argc) {
 			if (parse_method(argv[++i], &method)) {
-				fprintf(stderr, "egpuctl: reset: unknown method \"%s\" (auto, bus, link-retrain, pm, slot-power, egpuhp)\n",
+				fprintf(stderr, "egpuctl: reset: unknown method \"%s\" (auto, bus, link-retrain, pm, slot-power, egpuhp, tunnel)\n",
 					argv[i]);
 				return EGPUCTL_USAGE;
 			}

@@ -257,8 +257,10 @@ int main(int argc, char **argv)
 	ensure_module(&d);
 	egpud_nl_connect(&d);
 
-	if (egpud_server_open(&d) < 0)
-		return 1;
+	if (egpud_server_open(&d) < 0) {
+		ret = 1;
+		goto out;
+	}
 
 	d.boltd_running = egpu_process_running("boltd");
 	egpu_log("started: policy %s, owner %s%s, store %s, socket %s",
@@ -271,7 +273,7 @@ int main(int argc, char **argv)
 	egpud_auth_scan(&d);
 
 	ret = run(&d);
-
+out:
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);
 	egpu_tracker_free(&d.tracker);

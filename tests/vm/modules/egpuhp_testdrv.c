@@ -3,7 +3,8 @@
  * egpuhp_testdrv - a test-only PCI driver for the virtual eGPU dock.
  *
  * It binds to QEMU's edu device (1234:11e8) and, through driver_override or
- * new_id, to any other function.  probe() does a real I/O round trip; remove()
+ * new_id, to any other function.  probe() does a real I/O round trip on edu
+ * (ID + liveness registers) and on secondary-vga 1234:1111 (VRAM); remove()
  * records whether the device was still reachable at that moment, so the dock's
  * self-tests can prove "after a surprise removal the driver found the device
  * already gone; after an orderly removal it did not", and egpuhp's tests can
@@ -36,6 +37,10 @@
 #define EDU_REG_ID		0x00	/* reads 0x010000ed */
 #define EDU_REG_LIVENESS	0x04	/* reads back the bitwise inverse */
 #define EDU_ID_MAGIC		0xed
+
+/* QEMU's secondary-vga: BAR 0 is its VRAM. */
+#define VGA_VENDOR		0x1234
+#define VGA_DEVICE		0x1111
 
 #define EVENTS_SIZE		(32 * 1024)
 
@@ -77,6 +82,21 @@ static __printf(1, 2) void record_event(const char *fmt, ...)
 static bool is_edu(struct pci_dev *pdev)
 {
 	return pdev->vendor == EDU_VENDOR && pdev->device == EDU_DEVICE;
+}
+
+static bool is_qemu_vga(struct pci_dev *pdev)
+{
+	return pdev->vendor == VGA_VENDOR && pdev->device == VGA_DEVICE;
+}
+
+/* Write a pattern into the last VRAM dword (off screen) and read it back. */
+static int vga_io_check(struct pci_dev *pdev, struct testdrv_dev *td)
+{
+	resource_size_t off = pci_resource_len(pdev, 0) - 4;
+	u32 pattern = 0xa5c3e10f;
+
+	iowrite32(pattern, td->bar0 + off);
+	return ioread32(td->bar0 + off) == pattern ? 0 : -EIO;
 }
 
 /* A write-then-read round trip through the edu liveness register. */
@@ -125,6 +145,13 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = edu_io_check(td);
 		if (ret) {
 			dev_err(&pdev->dev, "edu I/O round trip failed: %d\n", ret);
+			return ret;
+		}
+		io = "ok";
+	} else if (is_qemu_vga(pdev) && td->bar0) {
+		ret = vga_io_check(pdev, td);
+		if (ret) {
+			dev_err(&pdev->dev, "VRAM round trip failed: %d\n", ret);
 			return ret;
 		}
 		io = "ok";
