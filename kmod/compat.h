@@ -23,24 +23,17 @@ static inline bool egpuhp_pci_disconnected(const struct pci_dev *pdev)
 }
 
 /*
- * The parsed request attributes of a dump: 6.2 folded them into a
- * struct genl_info inside genl_dumpit_info (the split-ops rework).
- */
-static inline struct nlattr **egpuhp_dump_attrs(struct netlink_callback *cb)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
-	return genl_info_dump(cb)->attrs;
-#else
-	return genl_dumpit_info(cb)->attrs;
-#endif
-}
-
-/*
- * struct bus_type became const in the driver core API (6.3/6.4).  Use the
- * type of device_driver.bus itself so the pointer passes to
+ * struct bus_type became const in the driver core API (6.3/6.4):
+ * tb_watch.c keeps the Thunderbolt bus pointer in a variable declared
+ * with the type of device_driver.bus itself, so it passes to
  * bus_register_notifier()/bus_for_each_dev() in both worlds.
+ *
+ * Generic netlink needs no shim: egpuhp uses struct genl_ops with
+ * per-command policies (valid in 6.1 and 6.12; 6.2's genl_split_ops are
+ * not needed), resv_start_op = 0 (strict checks for every command, 6.1+),
+ * NL_SET_ERR_ATTR_MISS (6.0+), and parses no dump request attributes
+ * (whose location moved in 6.2).
  */
-typedef typeof(((struct device_driver *)NULL)->bus) egpuhp_bus_ptr;
 
 /* ---- section of engineer "quirks" (quirks.c, reset*.c) ---- */
 
@@ -50,7 +43,7 @@ typedef typeof(((struct device_driver *)NULL)->bus) egpuhp_bus_ptr;
  */
 static inline int egpuhp_pci_enable_link_state(struct pci_dev *pdev, int state)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#if KERNEL_VERSION(6, 3, 0) <= LINUX_VERSION_CODE
 	return pci_enable_link_state(pdev, state);
 #else
 	return -EOPNOTSUPP;

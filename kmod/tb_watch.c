@@ -47,7 +47,7 @@ static struct tb_service_driver bus_finder = {
 
 static DEFINE_MUTEX(tb_mutex);
 /* protected by tb_mutex */
-static egpuhp_bus_ptr tb_bus;
+static typeof(bus_finder.driver.bus) tb_bus;	/* const from 6.4 on */
 static void (*tb_unregister)(struct tb_service_driver *drv);
 
 static bool type_is(struct device *dev, const char *name)

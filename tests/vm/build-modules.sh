@@ -26,6 +26,13 @@ mkdir -p "$src/kmod" "$src/include" "$src/vmmods"
 # Several test programs may build the same flavour at once: one at a time.
 exec 8>"$out/.lock"
 flock 8
+# A newer kernel package replaced the cache: start from clean objects.
+kver=$("$TOP/tests/vm/kernels.sh" path "$flavour" kver)
+if [ "$(cat "$out/.kver" 2>/dev/null)" != "$kver" ]; then
+	rm -rf "$src" "$out"/*.ko
+	mkdir -p "$src/kmod" "$src/include" "$src/vmmods"
+	echo "$kver" >"$out/.kver"
+fi
 
 # Build products live next to the sources; keep them, drop stale sources.
 filter=(--exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c'

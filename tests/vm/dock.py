@@ -12,6 +12,7 @@ See tests/vm/README.md for the whole API.
 """
 
 import atexit
+import base64
 import ctypes
 import os
 import re
@@ -114,6 +115,7 @@ def build_modules(flavour):
 # QEMU process hygiene: every QEMU dies with us, whatever happens.
 
 _live_docks = set()
+_dock_count = 0
 
 
 def _kill_all_docks():
@@ -185,7 +187,9 @@ class Dock:
         self.extra_files = extra_files or {}
         self.extra_modules = extra_modules or []
         self.cmdline = cmdline
-        self.name = name or "dock-%s-%d" % (kernel, os.getpid())
+        global _dock_count
+        _dock_count += 1
+        self.name = name or "dock-%s-%d-%d" % (kernel, os.getpid(), _dock_count)
         self.interactive = interactive
         self.boot_timeout = boot_timeout or float(os.environ.get("EGPUHP_VM_BOOT_TIMEOUT", 120))
         self.accel = os.environ.get("EGPUHP_VM_ACCEL", "tcg")
@@ -194,6 +198,9 @@ class Dock:
         self.qmp = None
         self.agent = None
         self.boot_taint = 0
+        self.preempt_rt = False
+        self.kver = None
+        self._agent_lock = threading.Lock()
         self._console = []
         self._console_len = 0
         self._console_lock = threading.Lock()
@@ -307,11 +314,11 @@ class Dock:
         self._console_file = open(self.console_path, "w")
         cmd = self._qemu_cmd(initrd)
         self.qemu_cmdline = cmd
-        self.proc = subprocess.Popen(
-            cmd, stdin=None if self.interactive else subprocess.DEVNULL,
-            stdout=None if self.interactive else subprocess.PIPE,
-            stderr=open(os.path.join(self._tmp, "qemu.stderr"), "w"),
-            start_new_session=not self.interactive, preexec_fn=_die_with_parent)
+        with open(os.path.join(self._tmp, "qemu.stderr"), "w") as err:
+            self.proc = subprocess.Popen(
+                cmd, stdin=None if self.interactive else subprocess.DEVNULL,
+                stdout=None if self.interactive else subprocess.PIPE, stderr=err,
+                start_new_session=not self.interactive, preexec_fn=_die_with_parent)
         _live_docks.add(self)
         if not self.interactive:
             self._reader = threading.Thread(target=self._console_loop, daemon=True)
@@ -471,7 +478,8 @@ class Dock:
         if not self.alive():
             raise DockError("QEMU is not running\n" + self.qemu_stderr() + self.console_tail())
         try:
-            return self.agent.run(cmd, timeout)
+            with self._agent_lock:
+                return self.agent.run(cmd, timeout)
         except TimeoutError:
             raise DockError("guest command timed out after %ss: %s\n%s" % (
                 timeout, cmd, self.console_tail())) from None
@@ -499,7 +507,6 @@ class Dock:
 
     def write_file(self, guest_path, data, mode=0o644):
         """Writes DATA (str or bytes) to a guest file."""
-        import base64
         if isinstance(data, str):
             data = data.encode()
         b64 = base64.b64encode(data).decode()

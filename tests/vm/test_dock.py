@@ -4,7 +4,6 @@
 guest.  Checks are batched into few boots (suite time matters)."""
 
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -124,13 +123,18 @@ def test_orderly_removal(vm):
 @vmtest(boot="pci", ports=4, button_ports=("rp4",), enclosure=True)
 def test_enclosure_yank(vm):
     vm.load_testdrv()
-    enc = vm.enclosure
     sw = vm.enclosure_switch
-    assert len(enc.bdfs) == 2 and len(sw.bdfs) == 2
-    for b in enc.bdfs + sw.bdfs:
+    assert len(vm.enclosure.bdfs) == 2 and len(sw.bdfs) == 2
+    for b in vm.enclosure.bdfs + sw.bdfs:
         assert vm.guest_has(b), b
+    # The GPU leaves the enclosure the orderly way; another is hot-added into
+    # the switch's downstream port; then the whole enclosure is yanked.
+    vm.unplug_orderly(vm.enclosure, method="slot_power")
+    assert_saw_present(vm, vm.enclosure.bdf)
+    enc = vm.plug("enc-dp", kind="gpu")
     vm.sh("echo > /sys/kernel/debug/egpuhp_testdrv/events")
-    vm.yank("enc")
+    gone = vm.yank("enc")
+    assert sorted(gone) == sorted(enc.bdfs + sw.bdfs), gone
     for b in enc.bdfs + sw.bdfs:
         assert not vm.guest_has(b), b
     assert_saw_gone(vm, enc.bdf)
