@@ -26,9 +26,9 @@ struct egpuhp_link {
 
 /*
  * A tracked PCI function.  Entries live in the device table (devtab.c),
- * are reference counted and hold a reference to their pci_dev.  Fields
- * below @lock-free are set once at creation; the others are protected by
- * the table lock (egpuhp_devtab_lock()).
+ * are reference counted and hold a reference to their pci_dev.  The
+ * fields up to @depth are set once before the entry is inserted; the
+ * others are protected by the table lock (egpuhp_devtab_lock()).
  */
 struct egpuhp_dev {
 	struct list_head node;
@@ -147,7 +147,12 @@ void egpuhp_devtab_unlock(void);
 unsigned int egpuhp_devtab_generation(void);
 /* returns the new entry (referenced) or NULL; caller fills it first */
 struct egpuhp_dev *egpuhp_dev_alloc(struct pci_dev *pdev);
-/* insert; returns false (and frees nothing) if already tracked */
+/*
+ * All of the table functions below expect the caller to hold the lock,
+ * except egpuhp_dev_put(), egpuhp_dev_count(), egpuhp_router_count() and
+ * the *_clear() functions (which take it).
+ * insert: the table takes the caller's reference; false if already tracked
+ */
 bool egpuhp_dev_insert(struct egpuhp_dev *d);
 struct list_head *egpuhp_devtab_list(void);
 /* iterate tracked functions; caller holds the lock */

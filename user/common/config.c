@@ -84,6 +84,7 @@ struct egpu_config *egpu_config_new(void)
 	c->sysfs_root = strdup("/sys");
 	c->hooks_dir = strdup(EGPU_DEFAULT_HOOKS);
 	c->load_module = true;
+	c->eject_grace_ms = 2000;
 	c->policy = EGPU_POLICY_IOMMU;
 	c->owner = EGPU_OWNER_AUTO;
 	c->hook_timeout_s = 30;
@@ -302,6 +303,7 @@ static const struct key_def keys[] = {
 	{ SEC_DAEMON, "sysfs" },
 	{ SEC_DAEMON, "netlink-rcvbuf" },
 	{ SEC_DAEMON, "load-module" },
+	{ SEC_DAEMON, "eject-grace-ms" },
 	{ SEC_AUTHORIZATION, "policy" },
 	{ SEC_AUTHORIZATION, "owner" },
 	{ SEC_AUTH_RULE, "unique-id" },
@@ -422,6 +424,12 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 			if (parse_uint(v, INT_MAX, &u) < 0)
 				return perr(p, vcol, "netlink-rcvbuf: expected a byte count, got \"%s\"", v);
 			c->netlink_rcvbuf = (int)u;
+			return 0;
+		}
+		if (!strcmp(key, "eject-grace-ms")) {
+			if (parse_uint(v, 600000, &u) < 0)
+				return perr(p, vcol, "eject-grace-ms: expected milliseconds 0..600000, got \"%s\"", v);
+			c->eject_grace_ms = (unsigned int)u;
 			return 0;
 		}
 		if (!strcmp(key, "load-module")) {

@@ -3,7 +3,7 @@
  * egpud's configuration: one INI-like file, see docs/egpud.conf.5.
  *
  *   [daemon]            socket, socket-group, store, sysfs, netlink-rcvbuf,
- *                       load-module
+ *                       load-module, eject-grace-ms
  *   [authorization]     policy, owner
  *   [authorize-rule]    unique-id, vendor-name, device-name, generation, policy
  *                       (repeatable; first match wins)
@@ -64,6 +64,7 @@ struct egpu_config {
 	char *sysfs_root;	/* "/sys", or a fake tree in tests */
 	int netlink_rcvbuf;	/* 0: kernel default */
 	bool load_module;
+	unsigned int eject_grace_ms;	/* libegpu watchers' time to let go */
 	/* [authorization] */
 	enum egpu_policy policy;
 	enum egpu_owner owner;

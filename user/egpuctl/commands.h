@@ -55,6 +55,8 @@ struct egpuctl_cmd {
 	EGPUCTL_CMD(checkpoint)						\
 	EGPUCTL_CMD(restore)						\
 	EGPUCTL_CMD(migrate)						\
+	/* --- engineer "eject": eject --- */				\
+	EGPUCTL_CMD(eject)						\
 	/* --- end of list --- */
 
 #define EGPUCTL_DECLARE_CMD(x) extern const struct egpuctl_cmd egpuctl_cmd_##x;

@@ -9,6 +9,7 @@
  *   hooks.c    hook processes (fork/exec, timeouts, reaping)
  *   server.c   the control socket and its verbs
  *   modload.c  loading modules with libkmod
+ *   eject*.c   the requested eject (eject.h)
  */
 #ifndef EGPUD_H
 #define EGPUD_H
@@ -22,6 +23,7 @@
 #include "common/egpuhp_nl.h"
 #include "common/rules.h"
 #include "common/tracker.h"
+#include "egpud/eject.h"
 
 #define EGPUD_MAX_CLIENTS	64
 #define EGPUD_MAX_CHILDREN	64
@@ -47,6 +49,7 @@ struct egpud_dev_state {
 enum egpud_child_kind {
 	EGPUD_CHILD_HOOK,
 	EGPUD_CHILD_WORKER,	/* a gpuwork verb served in a child */
+	EGPUD_CHILD_EJECT,	/* steps 2-4 of an eject (eject.c) */
 };
 
 struct egpud_child {
@@ -91,6 +94,7 @@ struct egpud {
 	struct egpud_client *clients[EGPUD_MAX_CLIENTS];
 	uint64_t client_serial;
 	uint64_t events_handled;
+	struct egpud_eject *eject;	/* the eject in progress (eject.c) */
 };
 
 /* main.c */

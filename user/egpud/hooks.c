@@ -60,6 +60,8 @@ void egpud_children_reap(struct egpud *d)
 
 			if (c->pid != pid)
 				continue;
+			if (c->kind == EGPUD_CHILD_EJECT)
+				egpud_eject_reaped(d, pid, status);
 			if (c->kind == EGPUD_CHILD_HOOK) {
 				if (c->killed)
 					egpu_log("%s killed after its timeout", c->what);

@@ -145,7 +145,11 @@ static int run(struct egpud *d)
 
 	while (!d->quit) {
 		int timeout = egpud_children_timeout_ms(d);
+		int grace = egpud_eject_timeout_ms(d);
 		int n, i;
+
+		if (grace >= 0 && (timeout < 0 || grace < timeout))
+			timeout = grace;
 
 		n = epoll_wait(d->ep, evs, 16, timeout);
 		if (n < 0) {
@@ -172,6 +176,7 @@ static int run(struct egpud *d)
 		if (d->tracker.need_resync && d->nl_req)
 			egpud_resync(d);
 		egpud_children_expire(d);
+		egpud_eject_tick(d);
 	}
 	return 0;
 }

@@ -74,9 +74,30 @@ int egpud_server_open(struct egpud *d)
 	return egpud_epoll_add(d, fd, EPOLLIN);
 }
 
+/* Take c out of the loop and free it; its socket is returned, still open. */
+static int client_detach(struct egpud *d, struct egpud_client *c)
+{
+	int fd = c->fd;
+	size_t i;
+
+	egpud_eject_client_gone(d, c);
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
+		if (d->clients[i] == c) {
+			d->clients[i] = NULL;
+			break;
+		}
+	}
+	egpud_epoll_del(d, fd);
+	free(c->out);
+	free(c);
+	return fd;
+}
+
 static void client_close(struct egpud *d, struct egpud_client *c)
 {
 	size_t i;
+
+	egpud_eject_client_gone(d, c);
 
 	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
 		if (d->clients[i] == c) {
@@ -574,6 +595,15 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 		status = verb_forget(d, argc, argv, out);
 	} else if (!strcmp(argv[0], "import-bolt")) {
 		status = verb_import_bolt(d, argc, argv, out);
+	} else if (!strcmp(argv[0], "eject")) {
+		status = egpud_eject_prepare(d, argc, argv, json, out);
+		if (status == 0) {
+			/* the eject answers when it is done (eject.c) */
+			fclose(out);
+			free(text);
+			egpud_eject_begin(d, client_detach(d, c));
+			return;
+		}
 	} else if (!strcmp(argv[0], "reload")) {
 		kill(getpid(), SIGHUP);
 		fprintf(out, "reload requested\n");
@@ -612,10 +642,16 @@ void egpud_client_readable(struct egpud *d, struct egpud_client *c)
 	if (c->watching) {
 		char junk[256];
 
-		/* watchers only listen; EOF means they are gone */
-		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		/* watchers only listen and ack (egpu_ack(): "ack" lines, which
+		 * end an eject's grace period for them); EOF means they are gone */
+		n = recv(c->fd, junk, sizeof(junk) - 1, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			client_close(d, c);
+		} else if (n > 0) {
+			junk[n] = '\0';
+			if (strstr(junk, "ack"))
+				egpud_eject_client_ack(d, c);
+		}
 		return;
 	}
 	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);

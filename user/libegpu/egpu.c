@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "common/egpud_proto.h"
 #include "libegpu/egpu.h"
@@ -167,6 +168,19 @@ EGPU_EXPORT int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms)
 		if (r == 0 && deadline >= 0 && now_ms() >= deadline)
 			return 0;
 	}
+}
+
+EGPU_EXPORT int egpu_ack(struct egpu *e)
+{
+	static const char ack[] = "ack\n";
+	ssize_t n;
+
+	do {
+		n = send(e->fd, ack, sizeof(ack) - 1, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(ack) - 1 ? 0 : -EIO;
 }
 
 EGPU_EXPORT void egpu_close(struct egpu *e)

@@ -8,7 +8,7 @@
  *   struct egpu_event ev;
  *   while (egpu_next(e, &ev, -1) > 0)
  *           if (ev.kind == EGPU_EVENT_LEAVING || ev.kind == EGPU_EVENT_LOST)
- *                   stop_using_gpu();
+ *                   stop_using_gpu(), egpu_ack(e);
  *   egpu_close(e);
  *
  * egpu_fd() can go into the program's own poll loop; call egpu_next()
@@ -60,6 +60,13 @@ int egpu_fd(const struct egpu *e);
  * (-1: wait forever), -ECONNRESET if egpud went away, other -errno.
  */
 int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms);
+
+/*
+ * After EGPU_EVENT_LEAVING: tell egpud this program has let go of the
+ * device, so a requested eject need not wait out its grace period for it.
+ * (Closing with egpu_close() says the same.)  0 or -errno.
+ */
+int egpu_ack(struct egpu *e);
 
 void egpu_close(struct egpu *e);
 

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libegpu's side of a requested eject: the "leaving ... orderly,requested"
+ * line egpud sends before anything is removed, and egpu_ack() answering it.
+ */
+// unit-test-links: libegpu/egpu.c
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "libegpu/egpu.h"
+
+static void requested_leaving_line(void **state)
+{
+	struct egpu_event ev;
+
+	assert_int_equal(egpu_parse_line("event leaving 0000:05:00.1 0 orderly,requested "
+					 "0000:05:00.0", &ev), 0);
+	assert_int_equal(ev.kind, EGPU_EVENT_LEAVING);
+	assert_string_equal(ev.pci, "0000:05:00.1");
+	assert_string_equal(ev.group, "0000:05:00.0");
+	assert_int_equal(ev.seq, 0);
+	assert_true(ev.orderly);
+	assert_false(ev.surprise);
+}
+
+/* A stand-in egpud: sends LEAVING, expects "ack", then REMOVED. */
+static void ack_reaches_egpud(void **state)
+{
+	char dir[] = "/tmp/egpu-ack-XXXXXX", path[128];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct egpu_event ev;
+	struct egpu *e;
+	int lfd, status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s", dir);
+	strcpy(sa.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	pid = fork();
+	if (pid == 0) {
+		static const char hello[] = "ok\nevent leaving 0000:05:00.0 0 orderly,requested "
+					    "0000:05:00.0\n";
+		static const char gone[] = "event removed 0000:05:00.0 10 orderly 0000:05:00.0\n";
+		char buf[128] = "";
+		int fd = accept(lfd, NULL, NULL);
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+		if (n <= 0 || strcmp(buf, "watch 0000:05:00.0\n"))
+			_exit(3);
+		if (write(fd, hello, sizeof(hello) - 1) < 0)
+			_exit(4);
+		memset(buf, 0, sizeof(buf));
+		alarm(5);
+		n = read(fd, buf, sizeof(buf) - 1);
+		if (n != 4 || strcmp(buf, "ack\n"))
+			_exit(5);
+		if (write(fd, gone, sizeof(gone) - 1) < 0)
+			_exit(6);
+		/* the client closes: EOF here */
+		n = read(fd, buf, sizeof(buf));
+		_exit(n == 0 ? 0 : 7);
+	}
+	e = egpu_open(path, "0000:05:00.0");
+	assert_non_null(e);
+	assert_int_equal(egpu_next(e, &ev, 2000), 1);
+	assert_int_equal(ev.kind, EGPU_EVENT_LEAVING);
+	assert_int_equal(egpu_ack(e), 0);
+	assert_int_equal(egpu_next(e, &ev, 2000), 1);
+	assert_int_equal(ev.kind, EGPU_EVENT_REMOVED);
+	assert_true(ev.orderly);
+	egpu_close(e);
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* egpud gone: egpu_ack() says so, no SIGPIPE. */
+static void ack_after_egpud_left(void **state)
+{
+	char dir[] = "/tmp/egpu-ack-XXXXXX", path[128];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct egpu *e;
+	int lfd, status, r;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s", dir);
+	strcpy(sa.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	pid = fork();
+	if (pid == 0) {
+		char buf[128];
+		int fd = accept(lfd, NULL, NULL);
+
+		if (read(fd, buf, sizeof(buf)) <= 0 || write(fd, "ok\n", 3) != 3)
+			_exit(3);
+		_exit(0);
+	}
+	e = egpu_open(path, NULL);
+	assert_non_null(e);
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	r = egpu_ack(e);
+	if (r == 0)	/* the first send may still land in the dead socket */
+		r = egpu_ack(e);
+	assert_true(r == -EPIPE || r == -ECONNRESET);
+	egpu_close(e);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(requested_leaving_line),
+		cmocka_unit_test(ack_reaches_egpud),
+		cmocka_unit_test(ack_after_egpud_left),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

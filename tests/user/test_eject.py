@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Requested eject end to end in the virtual dock (egpud/eject.h).
+
+One boot per kernel, tests in order:
+  - GPU + audio (display-class secondary-vga + HDA, egpuhp_testdrv bound to
+    both) with two libegpu programs watching: one acks LEAVING, one closes.
+    `egpuctl eject` -> both saw LEAVING before the driver's remove()
+    (CLOCK_BOOTTIME), the grace period ended early, the module's REMOVE
+    events are orderly and precede remove(), the functions are gone, the
+    evacuate step says "no GPU workloads" (no CUDA in the VM), success.
+  - refusals: unknown device (clear error, nothing changed), unprivileged
+    eject (refused, says why), a router egpuhp cannot map to PCI functions.
+  - eject through a tbsim router (--router): functions removed in order,
+    router de-authorized afterwards; --json report.
+
+Usage: test_eject.py [--kernel 6.12] ...   (TAP on stdout)
+"""
+
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
+
+from dock import vmtest, main, Skip, DockError  # noqa: E402
+
+WATCH = "egpuhp-eject-watch"
+NOBODY = "egpuhp-eject-nobody"
+GRACE_MS = 8000     # long: the watchers must end it early
+
+CONF = """[daemon]
+load-module = no
+eject-grace-ms = %d
+
+[authorization]
+policy = manual
+owner = egpud
+""" % GRACE_MS
+
+BOOT = dict(boot="eject", ports=2, timeout=170)
+
+
+def need_helpers():
+    for name in (WATCH, NOBODY):
+        if not os.path.exists(os.path.join(TOP, "build", "guest", "bin", name)):
+            raise Skip("build/guest/bin/%s missing (make -C tests/eject)" % name)
+
+
+def start_egpud(vm):
+    if vm.run("test -s /tmp/egpud.pid && kill -0 $(cat /tmp/egpud.pid)")[0] == 0:
+        return
+    vm.sh("mkdir -p /etc/egpuhp")
+    vm.write_file("/etc/egpuhp/egpud.conf", CONF)
+    vm.sh("egpud -d >> /tmp/egpud.log 2>&1 & echo $! > /tmp/egpud.pid")
+    vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=20)
+
+
+def egpud_log(vm):
+    return vm.run("cat /tmp/egpud.log")[1]
+
+
+def bind_testdrv(vm, bdfs):
+    vm.load_testdrv()
+    for b in bdfs:
+        vm.sh("echo egpuhp_testdrv > /sys/bus/pci/devices/%s/driver_override && "
+              "echo %s > /sys/bus/pci/drivers_probe" % (b, b))
+    vm.wait_for(" && ".join("[ -e /sys/bus/pci/drivers/egpuhp_testdrv/%s ]" % b
+                            for b in bdfs), timeout=15)
+
+
+def remove_times(vm, bdfs):
+    """bdf -> (t, present) of egpuhp_testdrv's remove() lines."""
+    out = {}
+    for line in vm.testdrv_events():
+        m = re.match(r"remove (\S+) t=(\d+) present=(\d)", line)
+        if m and m.group(1) in bdfs:
+            out[m.group(1)] = (int(m.group(2)), m.group(3) == "1")
+    return out
+
+
+def watch_lines(vm, path):
+    rc, out = vm.run("cat %s" % path)
+    return out.splitlines()
+
+
+def events_of(lines, kind):
+    """[(t, pci, flags)] of watcher lines "t=NS KIND PCI SEQ FLAGS"."""
+    res = []
+    for ln in lines:
+        m = re.match(r"t=(\d+) (\S+) (\S+) (\d+) (\S+)", ln)
+        if m and m.group(2) == kind:
+            res.append((int(m.group(1)), m.group(3), m.group(5)))
+    return res
+
+
+def start_watcher(vm, pci, mode, out):
+    vm.sh("%s %s %s > %s 2>&1 & echo $! > %s.pid" % (WATCH, pci, mode, out, out))
+    vm.wait_for("grep -q watching %s" % out, timeout=10)
+
+
+@vmtest(**BOOT)
+def test_eject_gpu_audio_with_watchers(vm):
+    need_helpers()
+    vm.load_egpuhp("track_hotplug=1")
+    start_egpud(vm)
+    dev = vm.plug("rp1", kind="vga")
+    gpu, audio = dev.bdfs[0], dev.bdfs[1]
+    bind_testdrv(vm, [gpu, audio])
+    listing = json.loads(vm.sh("egpuctl --json list"))
+    fns = {f["name"]: f for f in listing["functions"]}
+    assert gpu in fns and audio in fns, listing
+    vm.sh("egpuctl --json monitor > /tmp/mon.json 2>/dev/null & echo $! > /tmp/mon.pid")
+    vm.wait_for("test -e /tmp/mon.json", timeout=5)
+    start_watcher(vm, gpu, "ack", "/tmp/w-ack.out")       # the eGPU group
+    start_watcher(vm, audio, "close", "/tmp/w-close.out")  # one function
+
+    rc, out = vm.run("egpuctl eject %s" % gpu, timeout=90)
+    assert rc == 0, "egpuctl eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
+    assert "safe to unplug: %s %s" % (gpu, audio) in out or \
+        "safe to unplug: %s %s" % (audio, gpu) in out, out
+    assert re.search(r"evacuate\s+skipped .*no GPU workloads on %s" % re.escape(gpu), out), out
+    assert re.search(r"notify\s+ok .*2 watchers told LEAVING: 1 acked, 1 closed, 0 still", out), out
+    m = re.search(r"notify\s+ok\s+(\d+) ms", out)
+    assert m and int(m.group(1)) < GRACE_MS, "grace period not ended early:\n" + out
+    assert re.search(r"remove\s+ok .*2 functions removed", out), out
+    assert re.search(r"deauthorize\s+skipped .*no Thunderbolt router", out), out
+
+    # the functions are gone, through orderly remove() with the device present
+    vm.wait_gone([gpu, audio])
+    rt = remove_times(vm, [gpu, audio])
+    assert set(rt) == {gpu, audio}, vm.testdrv_events()
+    assert all(present for _, present in rt.values()), vm.testdrv_events()
+    first_remove = min(t for t, _ in rt.values())
+
+    # libegpu programs were told LEAVING before any driver let go
+    vm.wait_for("grep -q removed /tmp/w-ack.out", timeout=10)
+    ack = watch_lines(vm, "/tmp/w-ack.out")
+    leaving = events_of(ack, "leaving")
+    assert {p for _, p, _ in leaving} == {gpu, audio}, ack
+    assert all(t < first_remove for t, _, _ in leaving), (ack, rt)
+    assert all("orderly" in f for _, _, f in leaving), ack
+    assert "ack 0" in ack, ack
+    removed = events_of(ack, "removed")
+    assert {p for _, p, _ in removed} == {gpu, audio} and \
+        all(f == "orderly" for _, _, f in removed), ack
+    cl = watch_lines(vm, "/tmp/w-close.out")
+    lv = events_of(cl, "leaving")
+    assert [p for _, p, _ in lv] == [audio] and lv[0][0] < first_remove and "closed" in cl, cl
+
+    # the module's REMOVE events: orderly, stamped before remove()
+    vm.run("kill $(cat /tmp/mon.pid)")
+    objs = [json.loads(ln) for ln in vm.sh("cat /tmp/mon.json").splitlines() if ln.strip()]
+    rem = {o["dev"]["name"]: o for o in objs
+           if o.get("event") == "pci-remove" and o.get("dev", {}).get("name") in (gpu, audio)}
+    assert set(rem) == {gpu, audio}, objs
+    for b, o in rem.items():
+        assert "orderly" in o["flags"] and "surprise" not in o["flags"], o
+        assert o["timestamp_ns"] < rt[b][0], (o, rt)
+    assert not [o for o in objs if o.get("event") == "pci-lost"], objs
+
+    log = egpud_log(vm)
+    assert re.search(r"eject %s: 2 functions, 2 watchers told LEAVING" % re.escape(gpu), log), log
+    assert "eject %s: safe to unplug" % gpu in log, log
+    assert vm.run("kill -0 $(cat /tmp/egpud.pid)")[0] == 0, "egpud died:\n" + log
+
+
+def tb_router(vm):
+    """tbsim router 0-1 with a GPU + audio enclosure behind it, authorized."""
+    if vm.run("test -e /sys/bus/thunderbolt/devices/0-1")[0] == 0:
+        return vm.tb_device("0-1")
+    vm.tb_load(security="user", iommu=1, deauth=1)
+    vm.tb_add_router("0-1", port="rp2", functions="vga")
+    rc, out = vm.tb_authorize("0-1", 1)
+    assert rc == 0, out
+    return vm.tb_wait_tunnel("0-1")
+
+
+@vmtest(**BOOT)
+def test_eject_refusals(vm):
+    need_helpers()
+    start_egpud(vm)
+    dev = tb_router(vm)
+    before = vm.sh("ls /sys/bus/pci/devices")
+    # unknown device
+    rc, out = vm.run("egpuctl eject 0000:00:1f.7")
+    assert rc == 1 and "0000:00:1f.7 is not a PCI function egpuhp tracks" in out, (rc, out)
+    rc, out = vm.run("egpuctl eject nonsense")
+    assert rc == 1 and "neither a PCI function" in out, (rc, out)
+    rc, out = vm.run("egpuctl eject")
+    assert rc == 2 and "usage" in out, (rc, out)
+    rc, out = vm.run("egpuctl eject %s --timeout soon" % dev.bdf)
+    assert rc == 2, (rc, out)
+    # unprivileged
+    rc, out = vm.run("%s egpuctl eject %s" % (NOBODY, dev.bdf))
+    assert rc == 1 and "refused" in out and "needs root" in out, (rc, out)
+    # a router whose PCI functions egpuhp cannot tell (tbsim tunnels into a
+    # plain hotplug port): refused, pointing at --router
+    rc, out = vm.run("egpuctl eject 0-1")
+    assert rc == 1 and "--router 0-1" in out, (rc, out)
+    # nothing changed
+    assert vm.sh("ls /sys/bus/pci/devices") == before
+    assert vm.tb_attr("0-1", "authorized").strip() == "1"
+    log = egpud_log(vm)
+    assert "refused eject from uid 65534" in log, log
+    assert "eject 0000:00:1f.7 refused" in log, log
+
+
+@vmtest(**BOOT)
+def test_eject_through_router(vm):
+    need_helpers()
+    start_egpud(vm)
+    dev = tb_router(vm)
+    bind_testdrv(vm, dev.bdfs)
+    vm.sh("egpuctl --json monitor > /tmp/mon2.json 2>/dev/null & echo $! > /tmp/mon2.pid")
+    vm.wait_for("test -e /tmp/mon2.json", timeout=5)
+    rc, out = vm.run("egpuctl --json eject %s --router 0-1 --timeout 500" % dev.bdf, timeout=90)
+    assert rc == 0, "eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
+    rep = json.loads(out)
+    steps = {s["step"]: s for s in rep["steps"]}
+    assert rep["ok"] and rep["safe_to_unplug"] and rep["router"] == "0-1", rep
+    assert sorted(rep["functions"]) == sorted(dev.bdfs), rep
+    assert steps["notify"]["outcome"] == "skipped", rep
+    assert steps["evacuate"]["outcome"] == "skipped" and \
+        "no GPU workloads" in steps["evacuate"]["detail"], rep
+    assert steps["remove"]["outcome"] == "ok", rep
+    assert steps["deauthorize"]["outcome"] == "ok", rep
+    assert vm.tb_attr("0-1", "authorized").strip() == "0"
+    vm.wait_gone(dev.bdfs)
+    rt = remove_times(vm, dev.bdfs)
+    assert set(rt) == set(dev.bdfs) and all(p for _, p in rt.values()), vm.testdrv_events()
+    vm.run("kill $(cat /tmp/mon2.pid)")
+    objs = [json.loads(ln) for ln in vm.sh("cat /tmp/mon2.json").splitlines() if ln.strip()]
+    rem = [o for o in objs if o.get("event") == "pci-remove"]
+    assert {o["dev"]["name"] for o in rem} == set(dev.bdfs), objs
+    assert all("orderly" in o["flags"] and o["timestamp_ns"] < rt[o["dev"]["name"]][0]
+               for o in rem), (objs, rt)
+    # the PCI removal came before the router went away
+    try:
+        vm.tb_wait_tunnel("0-1", up=False)
+    except DockError:
+        pass
+    log = egpud_log(vm)
+    assert "deauthorize: router 0-1 de-authorized" in log, log
+    assert vm.run("kill -0 $(cat /tmp/egpud.pid)")[0] == 0, "egpud died:\n" + log
+
+
+if __name__ == "__main__":
+    main()
