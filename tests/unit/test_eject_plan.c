@@ -203,10 +203,11 @@ static void router_without_known_functions(void **state)
 		devs[i].router_uid[0] = '\0';
 	assert_int_equal(plan("0-1", NULL, &p, why, sizeof(why)), -ENODEV);
 	assert_non_null(strstr(why, "--router 0-1"));
-	/* the router alone (nothing to remove): de-authorize only */
-	assert_int_equal(plan("0-1", "0-1", &p, why, sizeof(why)), 0);
-	assert_int_equal(p.n_fn, 0);
-	assert_int_equal(p.n_head, 0);
+	/* not even with --router: de-authorizing would yank what is behind it */
+	assert_int_equal(plan("0-1", "0-1", &p, why, sizeof(why)), -ENODEV);
+	/* by PCI address with --router: the way to go */
+	assert_int_equal(plan("0000:05:00.0", "0-1", &p, why, sizeof(why)), 0);
+	assert_int_equal(p.n_fn, 2);
 	assert_string_equal(p.router, "0-1");
 }
 

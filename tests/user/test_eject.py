@@ -11,8 +11,9 @@ One boot per kernel, tests in order:
     evacuate step says "no GPU workloads" (no CUDA in the VM), success.
   - refusals: unknown device (clear error, nothing changed), unprivileged
     eject (refused, says why), a router egpuhp cannot map to PCI functions.
-  - eject through a tbsim router (--router): functions removed in order,
-    router de-authorized afterwards; --json report.
+  - eject through a tbsim router (--router) with a program that never lets
+    go: the grace period (--timeout) runs out and the eject goes on;
+    functions removed in order, router de-authorized afterwards; --json.
 
 Usage: test_eject.py [--kernel 6.12] ...   (TAP on stdout)
 """
@@ -217,13 +218,16 @@ def test_eject_through_router(vm):
     bind_testdrv(vm, dev.bdfs)
     vm.sh("egpuctl --json monitor > /tmp/mon2.json 2>/dev/null & echo $! > /tmp/mon2.pid")
     vm.wait_for("test -e /tmp/mon2.json", timeout=5)
-    rc, out = vm.run("egpuctl --json eject %s --router 0-1 --timeout 500" % dev.bdf, timeout=90)
+    # a program that never lets go: the eject goes on after --timeout
+    start_watcher(vm, dev.bdf, "ignore", "/tmp/w-ignore.out")
+    rc, out = vm.run("egpuctl --json eject %s --router 0-1 --timeout 700" % dev.bdf, timeout=90)
     assert rc == 0, "eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
     rep = json.loads(out)
     steps = {s["step"]: s for s in rep["steps"]}
     assert rep["ok"] and rep["safe_to_unplug"] and rep["router"] == "0-1", rep
     assert sorted(rep["functions"]) == sorted(dev.bdfs), rep
-    assert steps["notify"]["outcome"] == "skipped", rep
+    assert steps["notify"]["outcome"] == "ok" and steps["notify"]["ms"] >= 650 and \
+        "0 acked, 0 closed, 1 still watching" in steps["notify"]["detail"], rep
     assert steps["evacuate"]["outcome"] == "skipped" and \
         "no GPU workloads" in steps["evacuate"]["detail"], rep
     assert steps["remove"]["outcome"] == "ok", rep
@@ -238,6 +242,10 @@ def test_eject_through_router(vm):
     assert {o["dev"]["name"] for o in rem} == set(dev.bdfs), objs
     assert all("orderly" in o["flags"] and o["timestamp_ns"] < rt[o["dev"]["name"]][0]
                for o in rem), (objs, rt)
+    ign = watch_lines(vm, "/tmp/w-ignore.out")
+    lv = events_of(ign, "leaving")
+    assert {p for _, p, _ in lv} == set(dev.bdfs) and \
+        all(t < min(x for x, _ in rt.values()) for t, _, _ in lv), (ign, rt)
     # the PCI removal came before the router went away
     try:
         vm.tb_wait_tunnel("0-1", up=False)

@@ -52,8 +52,9 @@ struct egpu_eject_plan {
  * "0-1" or a router's unique_id) against the tracked functions and
  * routers.  A function brings its eGPU group (the GPU function and its
  * siblings) and whatever is below it; a router brings every function
- * carrying its unique_id.  router_opt (may be NULL) names the router to
- * de-authorize explicitly, for functions whose router egpuhp cannot tell.
+ * carrying its unique_id (none known: refused, since de-authorizing it
+ * would pull them by surprise).  router_opt (may be NULL) names the router
+ * to de-authorize explicitly, for functions whose router egpuhp cannot tell.
  * Returns 0, or -ENODEV/-EINVAL/-E2BIG with why filled.
  */
 int egpu_eject_plan(const struct egpuhp_dev *devs, size_t n_devs,

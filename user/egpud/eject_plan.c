@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "common/sysfs.h"
 #include "egpud/eject.h"
 
 bool egpu_eject_plan_has(const struct egpu_eject_plan *plan, const char *pci)
@@ -141,7 +140,8 @@ int egpu_eject_plan(const struct egpuhp_dev *devs, size_t n_devs,
 		for (i = 0; i < n_devs && !ret; i++)
 			if (r->unique_id[0] && !strcmp(devs[i].router_uid, r->unique_id))
 				ret = add_name(plan->fn, &plan->n_fn, devs[i].name);
-		if (!ret && !plan->n_fn && !router_opt) {
+		/* de-authorizing it would yank whatever is behind: never blind */
+		if (!ret && !plan->n_fn) {
 			snprintf(why, len, "router %s: egpuhp knows no PCI function it carries; "
 				 "eject its GPU by PCI address with --router %s", r->name, r->name);
 			return -ENODEV;
