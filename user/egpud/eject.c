@@ -226,13 +226,19 @@ void egpud_eject_tick(struct egpud *d)
 	if (!e->n_told) {
 		r->outcome = EGPU_STEP_SKIPPED;
 		snprintf(r->detail, sizeof(r->detail), "no libegpu program watches it");
+	} else if (!e->n_waiting) {
+		r->outcome = EGPU_STEP_OK;
+		snprintf(r->detail, sizeof(r->detail),
+			 "%zu watcher%s told LEAVING: %zu acked, %zu closed",
+			 e->n_told, e->n_told == 1 ? "" : "s", e->n_acked, e->n_closed);
 	} else {
+		/* a program that does not answer must not keep the eGPU */
 		r->outcome = EGPU_STEP_OK;
 		snprintf(r->detail, sizeof(r->detail),
 			 "%zu watcher%s told LEAVING: %zu acked, %zu closed, %zu still "
-			 "watching after the grace period",
+			 "watching when the grace period (%u ms) ended",
 			 e->n_told, e->n_told == 1 ? "" : "s", e->n_acked, e->n_closed,
-			 e->n_waiting);
+			 e->n_waiting, e->grace_ms);
 	}
 	egpu_log("eject %s: notify: %s (%llu ms)", e->plan.target, r->detail,
 		 (unsigned long long)r->ms);

@@ -186,7 +186,7 @@ static void tunnel_event(struct tbsim_router *r, bool up)
 static void authorized_uevent(struct tbsim_router *r)
 {
 	char env_auth[16];
-	char *envp[] = { env_auth, NULL };
+	char *envp[2] = { env_auth, NULL };
 
 	snprintf(env_auth, sizeof(env_auth), "AUTHORIZED=%u", r->authorized);
 	kobject_uevent_env(&r->dev.kobj, KOBJ_CHANGE, envp);
@@ -345,21 +345,44 @@ static ssize_t key_store(struct device *dev, struct device_attribute *attr,
 	mutex_unlock(&tbsim_lock);
 	return ret;
 }
-static DEVICE_ATTR(key, 0600, key_show, key_store);
 
-static ssize_t speed_show(struct device *dev, struct device_attribute *attr, char *buf)
+/* root only, like the real driver's key attribute */
+static struct device_attribute dev_attr_key = __ATTR(key, 0600, key_show, key_store);
+
+/* The simulated link is symmetric: rx and tx report the same values. */
+static ssize_t speed_show(struct device *dev, char *buf)
 {
 	return sysfs_emit(buf, "%u.0 Gb/s\n", to_router(dev)->link_speed);
 }
-static DEVICE_ATTR(rx_speed, 0444, speed_show, NULL);
-static DEVICE_ATTR(tx_speed, 0444, speed_show, NULL);
 
-static ssize_t lanes_show(struct device *dev, struct device_attribute *attr, char *buf)
+static ssize_t lanes_show(struct device *dev, char *buf)
 {
 	return sysfs_emit(buf, "%u\n", to_router(dev)->lanes);
 }
-static DEVICE_ATTR(rx_lanes, 0444, lanes_show, NULL);
-static DEVICE_ATTR(tx_lanes, 0444, lanes_show, NULL);
+
+static ssize_t rx_speed_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return speed_show(dev, buf);
+}
+static DEVICE_ATTR_RO(rx_speed);
+
+static ssize_t tx_speed_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return speed_show(dev, buf);
+}
+static DEVICE_ATTR_RO(tx_speed);
+
+static ssize_t rx_lanes_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return lanes_show(dev, buf);
+}
+static DEVICE_ATTR_RO(rx_lanes);
+
+static ssize_t tx_lanes_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return lanes_show(dev, buf);
+}
+static DEVICE_ATTR_RO(tx_lanes);
 
 static ssize_t nvm_version_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -452,7 +475,7 @@ static const struct attribute_group *router_groups[] = {
 	NULL,
 };
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#if KERNEL_VERSION(6, 3, 0) <= LINUX_VERSION_CODE
 static int router_uevent(const struct device *dev, struct kobj_uevent_env *env)
 #else
 static int router_uevent(struct device *dev, struct kobj_uevent_env *env)
