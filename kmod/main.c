@@ -52,23 +52,27 @@ static int __init egpuhp_init(void)
 	ret = egpuhp_quirks_init();
 	if (ret)
 		goto err_netlink;
-	ret = egpuhp_pci_watch_init();
-	if (ret)
-		goto err_quirks;
+	/*
+	 * Routers first: functions already present at load are linked to
+	 * their router (EGPUHP_DEV_A_ROUTER_UID) only if it is known by then.
+	 */
 	ret = egpuhp_tb_watch_init();
 	if (ret)
-		goto err_pci;
-	ret = egpuhp_watchdog_init();
+		goto err_quirks;
+	ret = egpuhp_pci_watch_init();
 	if (ret)
 		goto err_tb;
+	ret = egpuhp_watchdog_init();
+	if (ret)
+		goto err_pci;
 	pr_info("egpuhp: loaded, version %s, protocol %d\n",
 		EGPUHP_MODULE_VERSION, EGPUHP_GENL_VERSION);
 	return 0;
 
-err_tb:
-	egpuhp_tb_watch_exit();
 err_pci:
 	egpuhp_pci_watch_exit();
+err_tb:
+	egpuhp_tb_watch_exit();
 err_quirks:
 	egpuhp_quirks_exit();
 err_netlink:
@@ -81,8 +85,8 @@ err_netlink:
 static void __exit egpuhp_exit(void)
 {
 	egpuhp_watchdog_exit();
-	egpuhp_tb_watch_exit();
 	egpuhp_pci_watch_exit();
+	egpuhp_tb_watch_exit();
 	egpuhp_quirks_exit();
 	egpuhp_netlink_exit();
 	egpuhp_router_clear();

@@ -11,7 +11,12 @@ every function whose removal ordering is checked):
   before its driver's remove() by the testdrv's timestamps), counters.
 boot 2: load/unload during a hot-plug loop with listeners subscribed,
   EGPUHP_CMD_EJECT of the enclosure's GPU group, Thunderbolt routers via
-  tbsim with both load orders (skipped while tbsim.ko does not exist).
+  tbsim with both load orders (skipped while tbsim.ko does not exist):
+  functions behind a tunnel (tbsim marks its root port external-facing,
+  as firmware does) are tracked as removable without track_hotplug and
+  linked to their router (router_uid in ADD events and dumps, also for
+  functions present at load), not linked while two device routers are
+  authorized (ambiguous).
 
 Usage: test_kmod.py [--kernel 6.1] [--kernel 6.12]   (TAP on stdout)
 """
@@ -28,7 +33,7 @@ from dock import Dock, DockError  # noqa: E402  (path set by kmodlib)
 
 EV = {"pci_add", "pci_bound", "pci_unbind", "pci_remove", "pci_lost", "link_change"}
 F_SURPRISE, F_ORDERLY, F_PRELOAD = 1, 2, 4
-TRACK_HOTPLUG = 3
+TRACK_REMOVABLE, TRACK_HOTPLUG = 2, 3
 
 
 def kinds(evs, bdf):
@@ -451,6 +456,9 @@ def tb_tests(t, vm):
         return
 
     # -- egpuhp first, thunderbolt.ko later --------------------------------------
+    # Functions behind a tunnel are tracked for being removable, not for
+    # sitting below a hotplug port.
+    vm.sh("egpuhp-listen --set track_hotplug=0")
     lis = Listener(vm, "tb")
     vm.tb_load()
     evs = lis.wait_events(lambda e: e["kind"] == "router_add")
@@ -485,6 +493,32 @@ def tb_tests(t, vm):
             "authorization change: GET_ROUTER re-reads it, ROUTER_CHANGE sent", (rr, ch))
     t.check(dev and first(evs, "pci_add", dev.bdf),
             "tunnel up: the function behind the router is announced", dev)
+    rp1, rp2 = vm.bdf_of("rp1"), vm.bdf_of("rp2")
+    add = first(evs, "pci_add", dev.bdf) if dev else None
+    a = add["dev"] if add else {}
+    t.check(a.get("track") == TRACK_REMOVABLE and a.get("port") == rp1 and
+            a.get("router_uid") == uid,
+            "tunnel below an external-facing port: tracked as removable with "
+            "track_hotplug=0, ADD carries the router's unique_id", add)
+    d = [l["dev"] for l in guest_json(vm, "--get %s" % dev.bdf) if l.get("type") == "dev"]
+    t.check(d and d[0].get("router_uid") == uid and d[0].get("track") == TRACK_REMOVABLE,
+            "router linkage in the dump (GET_DEV)", d)
+
+    # two device routers authorized: which one carries a new function is
+    # ambiguous, so it is not linked
+    vm.tb_add_router(3, port="rp2", functions="edu")
+    vm.tb_authorize(3)
+    dev3 = vm.tb_wait_tunnel(3)
+    evs = lis.wait_events(lambda e: e["kind"] == "pci_add" and dev_of(e) == dev3.bdf)
+    a3 = first(evs, "pci_add", dev3.bdf)
+    a3 = a3["dev"] if a3 else {}
+    t.check(a3.get("track") == TRACK_REMOVABLE and a3.get("port") == rp2 and
+            not a3.get("router_uid"),
+            "two authorized device routers: the new function is tracked, not linked", a3)
+    d = [l["dev"] for l in guest_json(vm, "--dump") if l.get("type") == "dev"]
+    linked = {x["name"]: x.get("router_uid", "") for x in d}
+    t.check(linked.get(dev.bdf) == uid and linked.get(dev3.bdf) == "",
+            "dump: the first function keeps its router, the ambiguous one has none", d)
 
     bdfs = vm.tb_unplug(1)
     evs = lis.wait_events(lambda e: e["kind"] == "router_remove")
@@ -494,6 +528,7 @@ def tb_tests(t, vm):
             all(first(evs, "pci_remove", b) and first(evs, "pci_remove", b)["surprise"]
                 for b in bdfs),
             "cable pull: ROUTER_REMOVE with its unique_id, PCI REMOVE(surprise)", (gone, bdfs))
+    vm.tb_unplug(3)
     lis.stop()
 
     # -- thunderbolt first, egpuhp later ------------------------------------------
@@ -506,10 +541,20 @@ def tb_tests(t, vm):
     t.check(set(rs) == {"0-0", "0-2"} and rs["0-2"].get("depth") == 1 and
             rs["0-2"].get("authorized") == 0 and st["routers"] == 2,
             "egpuhp loaded after thunderbolt: routers found at load", (rs, st))
+    uid2 = vm.tb_attr(2, "unique_id")
     one = routers_of(guest_json(vm, "--router 0-2"))
-    t.check(one.get("0-2", {}).get("unique_id") == vm.tb_attr(2, "unique_id"),
+    t.check(one.get("0-2", {}).get("unique_id") == uid2,
             "GET_ROUTER doit by name", one)
-    vm.tb_remove_router(2)
+    # functions present at load are linked too (routers are known first)
+    vm.tb_authorize(2)
+    dev2 = vm.tb_wait_tunnel(2)
+    vm.sh("rmmod egpuhp")
+    vm.load_egpuhp()
+    d = {l["dev"]["name"]: l["dev"] for l in guest_json(vm, "--dump") if l.get("type") == "dev"}
+    f2 = d.get(dev2.bdf, {})
+    t.check(f2.get("track") == TRACK_REMOVABLE and f2.get("router_uid") == uid2,
+            "loaded with the tunnel up (track_hotplug=0): tracked, linked to its router", d)
+    vm.tb_unplug(2)
     vm.sh("rmmod egpuhp")
     rc, out = vm.run("rmmod tbsim && rmmod thunderbolt")
     t.check(rc == 0, "egpuhp unloaded: thunderbolt.ko no longer pinned", out)

@@ -10,10 +10,14 @@ One boot per kernel, tests in order:
     events are orderly and precede remove(), the functions are gone, the
     evacuate step says "no GPU workloads" (no CUDA in the VM), success.
   - refusals: unknown device (clear error, nothing changed), unprivileged
-    eject (refused, says why), a router egpuhp cannot map to PCI functions.
+    eject (refused, says why), a router that carries no PCI function.
   - eject through a tbsim router (--router) with a program that never lets
     go: the grace period (--timeout) runs out and the eject goes on;
     functions removed in order, router de-authorized afterwards; --json.
+  - eject by router name (`egpuctl eject 0-1`): tbsim marks the tunnel's
+    root port external-facing as firmware does, so egpuhp links the
+    functions to their router; they are removed audio first, then the
+    router is de-authorized.
   - a DRM client (a process holding /dev/dri/cardN of bochs-drm) cannot be
     checkpointed: the eject is refused naming it, nothing changes; with
     --force the eject goes on and says what was left in place.
@@ -175,10 +179,11 @@ def test_eject_gpu_audio_with_watchers(vm):
 
 def tb_router(vm):
     """tbsim router 0-1 with a GPU + audio enclosure behind it, authorized."""
-    if vm.run("test -e /sys/bus/thunderbolt/devices/0-1")[0] == 0:
+    if vm.run("test -e /sys/bus/thunderbolt/devices/0-1")[0] != 0:
+        vm.tb_load(security="user", iommu=1, deauth=1)
+        vm.tb_add_router("0-1", port="rp2", functions="vga")
+    elif vm.tb_attr("0-1", "authorized") != "0":
         return vm.tb_device("0-1")
-    vm.tb_load(security="user", iommu=1, deauth=1)
-    vm.tb_add_router("0-1", port="rp2", functions="vga")
     rc, out = vm.tb_authorize("0-1", 1)
     assert rc == 0, out
     return vm.tb_wait_tunnel("0-1")
@@ -202,10 +207,17 @@ def test_eject_refusals(vm):
     # unprivileged
     rc, out = vm.run("%s egpuctl eject %s" % (NOBODY, dev.bdf))
     assert rc == 1 and "refused" in out and "needs root" in out, (rc, out)
-    # a router whose PCI functions egpuhp cannot tell (tbsim tunnels into a
-    # plain hotplug port): refused, pointing at --router
-    rc, out = vm.run("egpuctl eject 0-1")
-    assert rc == 1 and "--router 0-1" in out, (rc, out)
+    # a router that carries no PCI function egpuhp knows: refused (never a
+    # blind de-authorization), pointing at --router
+    vm.tb_add_router("0-3", device_name="Empty dock")
+    for _ in range(30):     # until egpud's view has the new router
+        rc, out = vm.run("egpuctl eject 0-3")
+        if "neither a PCI function" not in out:
+            break
+        vm.sh("sleep 0.3")
+    vm.tb_remove_router("0-3")
+    assert rc == 1 and "egpuhp knows no PCI function it carries" in out and \
+        "--router 0-3" in out, (rc, out)
     # nothing changed
     assert vm.sh("ls /sys/bus/pci/devices") == before
     assert vm.tb_attr("0-1", "authorized").strip() == "1"
@@ -255,6 +267,46 @@ def test_eject_through_router(vm):
         vm.tb_wait_tunnel("0-1", up=False)
     except DockError:
         pass
+    log = egpud_log(vm)
+    assert "deauthorize: router 0-1 de-authorized" in log, log
+    assert vm.run("kill -0 $(cat /tmp/egpud.pid)")[0] == 0, "egpud died:\n" + log
+
+
+@vmtest(**BOOT)
+def test_eject_by_router_name(vm):
+    need_helpers()
+    start_egpud(vm)
+    dev = tb_router(vm)
+    gpu, audio = dev.bdfs
+    bind_testdrv(vm, dev.bdfs)
+    uid = vm.tb_attr("0-1", "unique_id")
+    listing = json.loads(vm.sh("egpuctl --json list"))
+    r = [x for x in listing["routers"] if x["name"] == "0-1"]
+    assert r and sorted(f["name"] for f in r[0]["functions"]) == sorted(dev.bdfs), listing
+    assert all(f["router_uid"] == uid and f["track"] == "removable"
+               for f in listing["functions"] if f["name"] in dev.bdfs), listing
+    vm.sh("egpuctl --json monitor > /tmp/mon3.json 2>/dev/null & echo $! > /tmp/mon3.pid")
+    vm.wait_for("test -e /tmp/mon3.json", timeout=5)
+    rc, out = vm.run("egpuctl --json eject 0-1", timeout=90)
+    assert rc == 0, "eject 0-1 failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
+    rep = json.loads(out)
+    steps = {s["step"]: s for s in rep["steps"]}
+    assert rep["ok"] and rep["safe_to_unplug"] and rep["router"] == "0-1", rep
+    assert sorted(rep["functions"]) == sorted(dev.bdfs), rep
+    assert steps["remove"]["outcome"] == "ok" and steps["deauthorize"]["outcome"] == "ok", rep
+    assert vm.tb_attr("0-1", "authorized").strip() == "0"
+    vm.wait_gone(dev.bdfs)
+    # removed in order: the audio function before the GPU, each found present
+    rt = remove_times(vm, dev.bdfs)
+    assert set(rt) == set(dev.bdfs) and all(p for _, p in rt.values()), vm.testdrv_events()
+    assert rt[audio][0] < rt[gpu][0], rt
+    vm.run("kill $(cat /tmp/mon3.pid)")
+    objs = [json.loads(ln) for ln in vm.sh("cat /tmp/mon3.json").splitlines() if ln.strip()]
+    rem = [o for o in objs if o.get("event") == "pci-remove"]
+    assert [o["dev"]["name"] for o in rem] == [audio, gpu], objs
+    assert all("orderly" in o["flags"] and o["timestamp_ns"] < rt[o["dev"]["name"]][0]
+               for o in rem), (objs, rt)
+    vm.tb_wait_tunnel("0-1", up=False)
     log = egpud_log(vm)
     assert "deauthorize: router 0-1 de-authorized" in log, log
     assert vm.run("kill -0 $(cat /tmp/egpud.pid)")[0] == 0, "egpud died:\n" + log

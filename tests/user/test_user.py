@@ -19,7 +19,10 @@ Boot 1 (PCI policies), per kernel:
 Boot 2 (Thunderbolt authorization with the dock's simulated routers):
   see tbsim_scenarios() -- each policy, secure key enrollment and
   challenge, boot with the router connected, boltd deferral, shutdown
-  de-authorization, unprivileged authorize refused.
+  de-authorization (only of the router carrying the eGPU), unprivileged
+  authorize refused, egpuctl list showing the functions under their
+  router, a driver rule by router unique_id (tbsim marks the tunnel's
+  root port external-facing, so egpuhp links the functions to it).
 
 Usage: test_user.py [--kernel 6.12] ...   (TAP on stdout)
 """
@@ -430,6 +433,7 @@ def pci_scenarios(t, kernel):
 UID1 = "c6030000-0060-6c0e-8362-a46b4a7a2b05"
 UID2 = "d0d0d0d0-1111-2222-3333-444455556666"
 UID3 = "e1e1e1e1-aaaa-bbbb-cccc-ddddeeeeffff"
+UID4 = "f2f2f2f2-0000-4000-8000-000000000004"
 TBSIM = "/sys/kernel/debug/tbsim"
 TBDEV = "/sys/bus/thunderbolt/devices"
 
@@ -448,21 +452,32 @@ events = authorized denied
 """
 
 
+ROUTER_DRIVER_RULE = """[driver-rule]
+router = %s
+driver = pci-stub
+""" % UID1
+
+
 class Sim:
     """Simulated routers (tbsim) plus the PCIe side the dock plays for them:
-    when a router's tunnel comes up, an eGPU is hot-added below rp1."""
+    when a router's tunnel comes up, an eGPU is hot-added below rp1 (which
+    tbsim marks external-facing, as firmware marks a Thunderbolt root port)."""
 
     def __init__(self, vm):
         self.vm = vm
+        self.rp1 = vm.bdf_of("rp1")
 
     def domain(self, security="user", iommu=1):
         self.vm.sh("echo 'security=%s;iommu=%d;deauth=1' > %s/domain" % (security, iommu, TBSIM))
 
-    def add(self, route, uid, vendor="Razer", device="Core X", key=None):
+    def add(self, route, uid, vendor="Razer", device="Core X", key=None, tunnel=True):
+        """TUNNEL: its PCIe tunnel leads to rp1 (False: a router without one)."""
         spec = "route=%d;vendor_name=%s;device_name=%s;unique_id=%s;generation=3" % (
             route, vendor, device, uid)
         if key:
             spec += ";device_key=" + key
+        if tunnel:
+            spec += ";port=" + self.rp1
         self.vm.sh("echo '%s' > %s/add" % (spec, TBSIM))
         return "0-%x" % route
 
@@ -508,7 +523,7 @@ def tbsim_scenarios(t, kernel):
         # -- boot with the router connected ---------------------------------
         sim.domain("user", iommu=1)
         r1 = sim.add(1, UID1)
-        conf(load="yes")
+        conf(load="yes", extra=ROUTER_DRIVER_RULE)
         m = vm.console_mark()
         d.start()
         loaded = vm.run("test -d /sys/module/egpuhp")[0] == 0
@@ -518,10 +533,10 @@ def tbsim_scenarios(t, kernel):
         ok = sim.wait_authorized(r1)
         try:
             vm.wait_console(r"tbsim: %s: pcie tunnel up" % r1, since=m, timeout=10)
-            dev = vm.plug("rp1", kind="gpu")
+            dev = vm.plug("rp1", kind="vga")     # display class: an eGPU to egpud
             appeared = all(vm.guest_has(b) for b in dev.bdfs)
         except DockError:
-            appeared = False
+            dev, appeared = None, False
         t.ok(ok and appeared and "authorize %s (policy iommu (default): domain "
              "iommu_dma_protection=1)" % r1 in d.log(),
              "router connected before egpud started: authorized by policy iommu, "
@@ -530,6 +545,29 @@ def tbsim_scenarios(t, kernel):
         t.ok(any(r.get("EGPUHP_ROUTER_UID") == UID1 and r.get("EGPUHP_AUTHORIZED") == "1" and
                  "iommu" in r.get("EGPUHP_REASON", "") for r in recs),
              "authorized hook ran with EGPUHP_ROUTER/UID/REASON", recs)
+
+        # -- the functions behind the router ----------------------------------
+        fns = dev.bdfs if dev else []
+        ok = bool(fns) and wait_driver(vm, fns, "pci-stub")
+        t.ok(ok, "driver rule by router unique_id: pci-stub bound to GPU and audio",
+             d.log()[-1500:] + "
+" + " ".join(driver_of(vm, b) for b in fns))
+        text = vm.sh("egpuctl list")
+        block, inside = [], False
+        for line in text.splitlines():
+            if not line.startswith(" "):
+                inside = line.startswith("router %s " % r1)
+            elif inside:
+                block.append(line)
+        try:
+            listing = json.loads(vm.sh("egpuctl --json list"))
+            under = [f["name"] for r in listing["routers"] if r["name"] == r1
+                     for f in r["functions"]]
+        except (ValueError, KeyError) as e:
+            under = [repr(e)]
+        t.ok(fns and sorted(under) == sorted(fns) and
+             all(any(ln.strip().startswith(b + " ") for ln in block) for b in fns),
+             "egpuctl list shows the functions under their router", text)
 
         # -- unprivileged -----------------------------------------------------
         vm.sh("echo 0 > %s/%s/authorized" % (TBDEV, r1))
@@ -554,9 +592,17 @@ def tbsim_scenarios(t, kernel):
         vm.sh("echo 1 > %s/%s/authorized" % (TBDEV, r1))
 
         # -- shutdown de-authorization ---------------------------------------
+        # a second authorized router without a tunnel (a dock, say): not an eGPU
+        r4 = sim.add(2, UID4, vendor="CalDigit", device="TS4", tunnel=False)
+        r4_up = sim.wait_authorized(r4)
         m = vm.console_mark()
         rc, out = vm.run("egpuctl deauthorize --all 2>&1")
         down = rc == 0 and sim.authorized(r1) == 0
+        t.ok(r4_up and "deauthorize %s" % r1 in out and "carrying an eGPU" in out and
+             "deauthorize %s" % r4 not in out and sim.authorized(r4) == 1,
+             "deauthorize --all picks exactly the eGPU router, not the other one",
+             out + "\n" + d.log()[-1500:])
+        sim.remove(2)
         try:
             vm.wait_console(r"tbsim: %s: pcie tunnel down" % r1, since=m, timeout=10)
         except DockError:

@@ -4,6 +4,10 @@ like a real eGPU: until a router is authorized no PCI function appears;
 authorizing it opens the PCIe tunnel (the harness hot-adds the enclosure's
 functions into the router's port); de-authorizing closes it (the harness
 yanks them); a cable pull removes router and PCI subtree together.
+As firmware does on real machines, the root port a router's tunnel leads
+to is marked external-facing (tbsim sets pdev->external_facing on it), so
+the guest kernel marks the functions that arrive there untrusted and
+removable.
 
 The guest module prints "tbsim: 0-1: pcie tunnel up|down" on the console;
 a console watcher queues these for a worker thread that acts over QMP only
@@ -117,11 +121,14 @@ class TbSim:
     def add_router(self, route, port=None, functions="gpu", unique_id=None,
                    vendor_name="tbsim", device_name="Virtual eGPU enclosure", vendor=0x1234,
                    device=0x11e8, generation=3, speed=20, lanes=2, boot=False, nvm=None,
-                   device_key=None):
+                   device_key=None, external=True):
         """Connects a router.  PORT ("rp1"): where its PCIe tunnel leads; the
         harness plugs FUNCTIONS (a dock device kind) there when it is
         authorized.  DEVICE_KEY (64 hex digits): a key the device already
-        holds from an earlier approval (for challenge tests)."""
+        holds from an earlier approval (for challenge tests).  EXTERNAL:
+        tbsim marks PORT external-facing as firmware would (root ports
+        only: the kernel honours the flag on root ports; a port inside a
+        switch is left alone); False leaves it a plain hotplug port."""
         if not self.loaded:
             self.load()
         name = route_name(route)
@@ -136,7 +143,9 @@ class TbSim:
         if device_key:
             fields["device_key"] = device_key
         if port is not None:
-            self.vm.port(port)          # validates the name
+            p = self.vm.port(port)      # validates the name
+            if external and p.parent == "pcie.0":
+                fields["port"] = self.vm.bdf_of(p.id) or "0000:00:%02x.0" % p.addr
         with self.cond:
             self.routes[name] = {"port": port, "kind": functions, "device": None,
                                  "tunnel": False}

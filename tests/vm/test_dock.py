@@ -4,6 +4,7 @@
 guest.  Checks are batched into few boots (suite time matters)."""
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -176,7 +177,8 @@ def test_rt_flavour_smoke(vm):
         assert_saw_gone(rt, dev.bdf)
         rt.tb_add_router("0-1", port="rp2")
         assert rt.tb_authorize("0-1")[0] == 0
-        rt.tb_wait_tunnel("0-1")
+        tunnelled = rt.tb_wait_tunnel("0-1")
+        assert all(removable(rt, b) == "removable" for b in tunnelled.bdfs), tunnelled
         rt.tb_unplug("0-1", order="pci-first")
         rt.check_health()
 
@@ -215,6 +217,13 @@ def fresh_router(vm, route="0-1", port="rp1", **kw):
     if vm.run("test -e %s" % vm.tb_path(route))[0] == 0:
         vm.tb_unplug(route)
     vm.tb_add_router(route, port=port, **kw)
+
+
+def removable(vm, bdf):
+    """The PCI core's verdict in sysfs: "removable", "fixed", or "" when it
+    does not know (no "removable" file: a plain hotplug slot)."""
+    rc, out = vm.run("cat /sys/bus/pci/devices/%s/removable 2>/dev/null" % bdf)
+    return out.strip() if rc == 0 else ""
 
 
 def no_pci_below(vm, port):
@@ -303,6 +312,48 @@ def test_tbsim_cable_pull_both_orders(vm):
         for r in ("0-1", "0-301"):
             assert vm.run("test -e %s" % vm.tb_path(r))[0] != 0, (r, order)
         assert no_pci_below(vm, "rp1") and no_pci_below(vm, "rp2")
+
+
+@vmtest(**SHARED)
+def test_tbsim_marks_tunnel_port_external_facing(vm):
+    """As firmware's "ExternalFacingPort" does: the root port a router's
+    tunnel leads to is external-facing, so the kernel's own code marks the
+    functions arriving there removable; other ports stay plain."""
+    rp1 = vm.bdf_of("rp1")
+    mark = vm.console_mark()
+    fresh_router(vm)
+    vm.wait_console(r"tbsim: 0-1: %s marked external-facing" % re.escape(rp1), since=mark,
+                    timeout=5)
+    routers = vm.sh("cat /sys/kernel/debug/tbsim/routers")
+    assert "0-1 authorized=0 key=0 device_key=0 port=%s" % rp1 in routers, routers
+    assert vm.tb_authorize("0-1", 1)[0] == 0
+    dev = vm.tb_wait_tunnel("0-1")
+    assert len(dev.bdfs) == 2 and all(removable(vm, b) == "removable" for b in dev.bdfs), \
+        [(b, removable(vm, b)) for b in dev.bdfs]
+    # A plain hot-plug slot no tunnel leads to: the kernel does not call it removable.
+    plain = vm.plug("rp3", kind="fn")
+    assert removable(vm, plain.bdf) == "", removable(vm, plain.bdf)
+    vm.yank("rp3")
+    # external=False: the harness leaves the router's port plain.
+    vm.tb_add_router("0-3", port="rp2", external=False)
+    assert "port=" not in [ln for ln in vm.sh("cat /sys/kernel/debug/tbsim/routers")
+                           .splitlines() if ln.startswith("0-3 ")][0]
+    assert vm.tb_authorize("0-3", 1)[0] == 0
+    other = vm.tb_wait_tunnel("0-3")
+    assert removable(vm, other.bdf) == "", removable(vm, other.bdf)
+    vm.tb_unplug("0-3")
+    # The router leaves: the port's flag is restored (a plain hot-add is plain again).
+    vm.tb_unplug("0-1")
+    again = vm.plug("rp1", kind="fn")
+    assert removable(vm, again.bdf) == "", removable(vm, again.bdf)
+    vm.yank("rp1")
+    # Only an existing PCIe root port can be named (firmware marks nothing else).
+    for spec, err in (("route=5;port=0000:00:00.0", "Invalid argument"),
+                      ("route=5;port=0000:00:1f.7", "No such device"),
+                      ("route=5;port=00:10.0", "Invalid argument")):
+        rc, out = vm.run("echo '%s' > /sys/kernel/debug/tbsim/add" % spec)
+        assert rc != 0 and err in out, (spec, rc, out)
+    assert vm.run("test -e %s" % vm.tb_path("0-5"))[0] != 0
 
 
 @vmtest(**SHARED)

@@ -14,6 +14,22 @@
  * tb_bus_type is not exported: the bus is found through a service driver
  * with an empty id table (it never binds to anything).
  *
+ * External-facing port.  On real machines firmware marks the PCIe root
+ * ports that Thunderbolt tunnels lead to with the ACPI _DSD property
+ * "ExternalFacingPort"; pci_acpi_setup() turns that into
+ * pdev->external_facing, and the PCI core then marks everything
+ * enumerated below such a root port untrusted and removable
+ * (set_pcie_untrusted() and pci_set_removable() in drivers/pci/probe.c,
+ * arch_pci_dev_is_removable() on x86, 6.1 and 6.12 alike).  QEMU's q35 has
+ * no such property, so when the harness names the root port a router's
+ * tunnel leads to ("port=0000:00:10.0" in "add"), tbsim sets the flag
+ * itself, standing in for firmware: it is set once, before the tunnel
+ * opens, on a port nothing else writes to after its own enumeration, under
+ * the rescan lock so that no enumeration below it is half done.  Functions
+ * that arrive afterwards get untrusted/removable from the kernel's own
+ * code.  The previous value is restored when the last router naming the
+ * port goes away (and so at module unload).
+ *
  * The harness on the host watches the console for these lines:
  *   tbsim: 0-1: pcie tunnel up      (the router got authorized)
  *   tbsim: 0-1: pcie tunnel down    (it was de-authorized)
@@ -22,9 +38,11 @@
  * Control (debugfs, /sys/kernel/debug/tbsim/):
  *   add      "route=1;vendor_name=Razer;device_name=Core X;unique_id=UUID;
  *             vendor=0x1532;device=0x1234;generation=3;speed=20;lanes=2;
- *             boot=0;nvm=20.1;device_key=HEX64" (all but route optional;
- *             device_key: a key the device already holds from an earlier
- *             approval, for challenge tests)
+ *             boot=0;nvm=20.1;device_key=HEX64;port=0000:00:10.0" (all
+ *             but route optional; device_key: a key the device already
+ *             holds from an earlier approval, for challenge tests; port:
+ *             the PCIe root port its tunnel leads to, marked
+ *             external-facing)
  *   remove   "0-1" or "1" (its children go first)
  *   domain   "security=user;iommu=1;deauth=1;boot_acl=0" (only while no
  *             device routers exist; recreates domain0 and 0-0)
@@ -38,6 +56,7 @@
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/pci.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -99,6 +118,8 @@ struct tbsim_router {
 	bool has_nvm;
 	unsigned int nvm_major;
 	unsigned int nvm_minor;
+	struct pci_dev *port;			/* marked external-facing, or NULL */
+	bool port_was_external;			/* its flag before tbsim set it */
 };
 
 static char *security = "user";
@@ -490,6 +511,7 @@ static void router_release(struct device *dev)
 {
 	struct tbsim_router *r = to_router(dev);
 
+	pci_dev_put(r->port);
 	kfree(r->key);
 	kfree(r->vendor_name);
 	kfree(r->device_name);
@@ -638,6 +660,49 @@ static const struct device_type tbsim_domain_type = {
 
 /* Building and tearing down the topology (tbsim_lock held). */
 
+/* Another connected router whose tunnel leads to @port. */
+static struct tbsim_router *port_user(struct pci_dev *port, struct tbsim_router *except)
+{
+	struct tbsim_router *r;
+
+	list_for_each_entry(r, &tbsim_routers, node) {
+		if (r != except && r->port == port)
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * What firmware's "ExternalFacingPort" does (see the top of this file).
+ * The rescan lock keeps pciehp from enumerating below the port meanwhile
+ * and serializes the write with the PCI core's other writers of the
+ * struct pci_dev bit-field word.
+ */
+static void mark_port_external(struct tbsim_router *r)
+{
+	struct tbsim_router *other;
+
+	if (!r->port)
+		return;
+	other = port_user(r->port, r);
+	pci_lock_rescan_remove();
+	r->port_was_external = other ? other->port_was_external : r->port->external_facing;
+	r->port->external_facing = 1;
+	pci_unlock_rescan_remove();
+	pr_info("tbsim: %s: %s marked external-facing\n", dev_name(&r->dev),
+		pci_name(r->port));
+}
+
+/* @r has left tbsim_routers; the last router of a port restores its flag. */
+static void unmark_port_external(struct tbsim_router *r)
+{
+	if (!r->port || port_user(r->port, r))
+		return;
+	pci_lock_rescan_remove();
+	r->port->external_facing = r->port_was_external;
+	pci_unlock_rescan_remove();
+}
+
 static int add_router(struct tbsim_router *r)
 {
 	struct tbsim_router *parent = NULL;
@@ -660,6 +725,7 @@ static int add_router(struct tbsim_router *r)
 		put_device(&r->dev);
 		return ret;
 	}
+	mark_port_external(r);		/* before any tunnel opens */
 	list_add_tail(&r->node, &tbsim_routers);
 	if (r->route && r->authorized)
 		tunnel_event(r, true);
@@ -685,6 +751,7 @@ static void remove_router(struct tbsim_router *r)
 	while ((child = first_child(r)))
 		remove_router(child);
 	list_del(&r->node);
+	unmark_port_external(r);
 	if (r->route)
 		pr_info("tbsim: %s: removed\n", dev_name(&r->dev));
 	device_unregister(&r->dev);
@@ -777,6 +844,28 @@ static int parse_route(const char *s, u64 *route)
 	return kstrtou64(s, 16, route);
 }
 
+/* "0000:00:10.0": a PCIe root port, the only kind firmware marks. */
+static int parse_port(const char *s, struct pci_dev **port)
+{
+	unsigned int domain, bus, slot, fn;
+	struct pci_dev *pdev;
+	char end;
+
+	if (sscanf(s, "%x:%x:%x.%x%c", &domain, &bus, &slot, &fn, &end) != 4 ||
+	    bus > 0xff || slot > 0x1f || fn > 7)
+		return -EINVAL;
+	pdev = pci_get_domain_bus_and_slot(domain, bus, PCI_DEVFN(slot, fn));
+	if (!pdev)
+		return -ENODEV;
+	if (!pci_is_pcie(pdev) || pci_pcie_type(pdev) != PCI_EXP_TYPE_ROOT_PORT) {
+		pci_dev_put(pdev);
+		return -EINVAL;
+	}
+	pci_dev_put(*port);
+	*port = pdev;
+	return 0;
+}
+
 static int set_router_field(struct tbsim_router *r, const char *key, const char *val)
 {
 	unsigned int u;
@@ -815,6 +904,8 @@ static int set_router_field(struct tbsim_router *r, const char *key, const char 
 	} else if (!strcmp(key, "device_key")) {
 		ret = hex2bin(r->device_key, val, TBSIM_KEY_SIZE);
 		r->has_device_key = !ret;
+	} else if (!strcmp(key, "port")) {
+		ret = parse_port(val, &r->port);
 	} else {
 		ret = -EINVAL;
 	}
@@ -987,9 +1078,13 @@ static int routers_show(struct seq_file *m, void *unused)
 		seq_printf(m, "domain0 security=%s iommu=%d deauth=%d\n",
 			   tbsim_security_names[tbsim_domain->security],
 			   tbsim_domain->iommu_dma_protection, deauthorization_supported());
-	list_for_each_entry(r, &tbsim_routers, node)
-		seq_printf(m, "%s authorized=%u key=%d device_key=%d\n", dev_name(&r->dev),
+	list_for_each_entry(r, &tbsim_routers, node) {
+		seq_printf(m, "%s authorized=%u key=%d device_key=%d", dev_name(&r->dev),
 			   r->authorized, !!r->key, r->has_device_key);
+		if (r->port)
+			seq_printf(m, " port=%s", pci_name(r->port));
+		seq_putc(m, '\n');
+	}
 	mutex_unlock(&tbsim_lock);
 	return 0;
 }
