@@ -124,23 +124,40 @@ static void event_send(struct event_msg *m)
 	spin_unlock_bh(&send_lock);
 }
 
+/*
+ * Open an event: false if events are off, or if the message could not be
+ * started (the event is counted lost).
+ */
+static bool event_open(struct event_msg *m, enum egpuhp_event ev, u32 flags,
+		       u64 ts_ns, gfp_t gfp)
+{
+	if (!READ_ONCE(egpuhp_event_enabled))
+		return false;
+	if (event_begin(m, ev, flags, ts_ns, gfp)) {
+		event_lost();
+		return false;
+	}
+	return true;
+}
+
+/* Send an opened event, or drop it and count it lost if filling it failed. */
+static void event_close(struct event_msg *m, int fill_err)
+{
+	if (fill_err) {
+		nlmsg_free(m->skb);
+		event_lost();
+		return;
+	}
+	event_send(m);
+}
+
 void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 		      u64 ts_ns, bool atomic)
 {
 	struct event_msg m;
 
-	if (!READ_ONCE(egpuhp_event_enabled))
-		return;
-	if (event_begin(&m, ev, flags, ts_ns, atomic ? GFP_ATOMIC : GFP_KERNEL))
-		goto lost;
-	if (egpuhp_nl_put_dev(m.skb, d->pdev, d))
-		goto free;
-	event_send(&m);
-	return;
-free:
-	nlmsg_free(m.skb);
-lost:
-	event_lost();
+	if (event_open(&m, ev, flags, ts_ns, atomic ? GFP_ATOMIC : GFP_KERNEL))
+		event_close(&m, egpuhp_nl_put_dev(m.skb, d->pdev, d));
 }
 
 static int put_router(struct sk_buff *skb, const struct egpuhp_router *r)
@@ -162,18 +179,8 @@ void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
 {
 	struct event_msg m;
 
-	if (!READ_ONCE(egpuhp_event_enabled))
-		return;
-	if (event_begin(&m, ev, flags, ts_ns, GFP_KERNEL))
-		goto lost;
-	if (put_router(m.skb, r))
-		goto free;
-	event_send(&m);
-	return;
-free:
-	nlmsg_free(m.skb);
-lost:
-	event_lost();
+	if (event_open(&m, ev, flags, ts_ns, GFP_KERNEL))
+		event_close(&m, put_router(m.skb, r));
 }
 
 /* Quirk and reset events name the function whether it is tracked or not. */
@@ -190,56 +197,59 @@ static int put_pdev(struct sk_buff *skb, struct pci_dev *pdev)
 	return ret;
 }
 
+/* event_open() for an event about @pdev, stamped now */
+static bool pdev_event_open(struct event_msg *m, enum egpuhp_event ev,
+			    struct pci_dev *pdev)
+{
+	if (!event_open(m, ev, 0, egpuhp_now_ns(), GFP_KERNEL))
+		return false;
+	if (put_pdev(m->skb, pdev)) {
+		event_close(m, -EMSGSIZE);
+		return false;
+	}
+	return true;
+}
+
+static int put_quirk_actions(struct sk_buff *skb, u32 actions)
+{
+	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_QUIRK);
+
+	if (!nest || nla_put_u32(skb, EGPUHP_QUIRK_A_ACTIONS, actions))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
 void egpuhp_event_quirk_applied(struct pci_dev *pdev, u32 actions)
 {
 	struct event_msg m;
-	struct nlattr *nest;
-	u64 ts = egpuhp_now_ns();
 
-	if (!READ_ONCE(egpuhp_event_enabled))
-		return;
-	if (event_begin(&m, EGPUHP_EV_QUIRK_APPLIED, 0, ts, GFP_KERNEL))
-		goto lost;
-	if (put_pdev(m.skb, pdev))
-		goto free;
-	nest = nla_nest_start(m.skb, EGPUHP_A_QUIRK);
-	if (!nest || nla_put_u32(m.skb, EGPUHP_QUIRK_A_ACTIONS, actions))
-		goto free;
-	nla_nest_end(m.skb, nest);
-	event_send(&m);
-	return;
-free:
-	nlmsg_free(m.skb);
-lost:
-	event_lost();
+	if (pdev_event_open(&m, EGPUHP_EV_QUIRK_APPLIED, pdev))
+		event_close(&m, put_quirk_actions(m.skb, actions));
+}
+
+static int put_reset(struct sk_buff *skb, enum egpuhp_event ev, u32 method,
+		     u64 duration_ns, int result)
+{
+	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_RESET);
+
+	if (!nest || nla_put_u32(skb, EGPUHP_RESET_A_METHOD, method))
+		return -EMSGSIZE;
+	if (ev == EGPUHP_EV_RESET_END &&
+	    (nla_put_u64_64bit(skb, EGPUHP_RESET_A_DURATION_NS, duration_ns,
+			       EGPUHP_RESET_A_PAD) ||
+	     nla_put_s32(skb, EGPUHP_RESET_A_RESULT, result)))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
 }
 
 void egpuhp_event_reset(struct pci_dev *pdev, enum egpuhp_event ev,
 			u32 method, u64 duration_ns, int result)
 {
 	struct event_msg m;
-	struct nlattr *nest;
-	u64 ts = egpuhp_now_ns();
 
-	if (!READ_ONCE(egpuhp_event_enabled))
-		return;
-	if (event_begin(&m, ev, 0, ts, GFP_KERNEL))
-		goto lost;
-	if (put_pdev(m.skb, pdev))
-		goto free;
-	nest = nla_nest_start(m.skb, EGPUHP_A_RESET);
-	if (!nest || nla_put_u32(m.skb, EGPUHP_RESET_A_METHOD, method))
-		goto free;
-	if (ev == EGPUHP_EV_RESET_END &&
-	    (nla_put_u64_64bit(m.skb, EGPUHP_RESET_A_DURATION_NS, duration_ns,
-			       EGPUHP_RESET_A_PAD) ||
-	     nla_put_s32(m.skb, EGPUHP_RESET_A_RESULT, result)))
-		goto free;
-	nla_nest_end(m.skb, nest);
-	event_send(&m);
-	return;
-free:
-	nlmsg_free(m.skb);
-lost:
-	event_lost();
+	if (pdev_event_open(&m, ev, pdev))
+		event_close(&m, put_reset(m.skb, ev, method, duration_ns,
+					  result));
 }

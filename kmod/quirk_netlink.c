@@ -139,6 +139,16 @@ static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
 	return msg;
 }
 
+/* The request's EGPUHP_A_QUIRK nest (required) into tb. */
+static int parse_quirk_req(struct genl_info *info, struct nlattr **tb)
+{
+	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_QUIRK))
+		return -EINVAL;
+	return nla_parse_nested(tb, EGPUHP_QUIRK_A_MAX,
+				info->attrs[EGPUHP_A_QUIRK],
+				egpuhp_quirk_nl_policy, info->extack);
+}
+
 int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
@@ -150,10 +160,7 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	u32 id;
 	int ret;
 
-	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_QUIRK))
-		return -EINVAL;
-	ret = nla_parse_nested(tb, EGPUHP_QUIRK_A_MAX, info->attrs[EGPUHP_A_QUIRK],
-			       egpuhp_quirk_nl_policy, info->extack);
+	ret = parse_quirk_req(info, tb);
 	if (ret)
 		return ret;
 	if (tb[EGPUHP_QUIRK_A_ID] || tb[EGPUHP_QUIRK_A_SOURCE] ||
@@ -229,10 +236,7 @@ int egpuhp_nl_del_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
 	int ret;
 
-	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_QUIRK))
-		return -EINVAL;
-	ret = nla_parse_nested(tb, EGPUHP_QUIRK_A_MAX, info->attrs[EGPUHP_A_QUIRK],
-			       egpuhp_quirk_nl_policy, info->extack);
+	ret = parse_quirk_req(info, tb);
 	if (ret)
 		return ret;
 	if (!tb[EGPUHP_QUIRK_A_ID]) {

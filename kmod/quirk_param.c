@@ -57,90 +57,93 @@ static int parse_class(const char *s, u32 *out)
 	return 0;
 }
 
+#define NAMED(value, text)	{ text, value },
+
 static const struct {
 	const char *name;
 	u32 bit;
-} simple_actions[] = {
-	{ "no_flr", EGPUHP_QUIRK_NO_FLR },
-	{ "no_bus_reset", EGPUHP_QUIRK_NO_BUS_RESET },
-	{ "no_pm_reset", EGPUHP_QUIRK_NO_PM_RESET },
-	{ "no_d3", EGPUHP_QUIRK_NO_D3 },
-	{ "no_d3cold", EGPUHP_QUIRK_NO_D3COLD },
-	{ "aspm_l0s_off", EGPUHP_QUIRK_ASPM_L0S_OFF },
-	{ "aspm_l1_off", EGPUHP_QUIRK_ASPM_L1_OFF },
+} action_names[] = {
+	EGPUHP_QUIRK_ACTIONS(NAMED)
 };
+
+static const struct {
+	const char *name;
+	u32 method;
+} method_names[] = {
+	EGPUHP_QUIRK_RESET_METHODS(NAMED)
+};
+
+#undef NAMED
 
 static int parse_method(const char *s, u32 *out)
 {
-	static const struct { const char *n; u32 m; } tab[] = {
-		{ "bus", EGPUHP_RESET_BUS },
-		{ "link_retrain", EGPUHP_RESET_LINK_RETRAIN },
-		{ "pm", EGPUHP_RESET_PM },
-		{ "slot_power", EGPUHP_RESET_SLOT_POWER },
-	};
 	unsigned int i;
 
-	for (i = 0; i < ARRAY_SIZE(tab); i++)
-		if (!strcmp(s, tab[i].n)) {
-			*out = tab[i].m;
+	for (i = 0; i < ARRAY_SIZE(method_names); i++)
+		if (!strcmp(s, method_names[i].name)) {
+			*out = method_names[i].method;
 			return 0;
 		}
 	return -EINVAL;
 }
 
+static int parse_delay(const char *val, u32 *ms, const char **why)
+{
+	unsigned int v;
+
+	if (!val || kstrtouint(val, 10, &v) || v > 10000) {
+		*why = "delay needs =MS, 0..10000";
+		return -EINVAL;
+	}
+	*ms = v;
+	return 0;
+}
+
 static int parse_action(char *a, struct egpuhp_quirk *q, const char **why)
 {
 	char *val = strchr(a, '=');
-	unsigned int i, ms;
+	unsigned int i;
 
 	if (val)
 		*val++ = '\0';
-	for (i = 0; i < ARRAY_SIZE(simple_actions); i++) {
-		if (strcmp(a, simple_actions[i].name))
-			continue;
-		if (val) {
-			*why = "this action takes no value";
-			return -EINVAL;
-		}
-		q->actions |= simple_actions[i].bit;
-		return 0;
+	for (i = 0; i < ARRAY_SIZE(action_names); i++)
+		if (!strcmp(a, action_names[i].name))
+			break;
+	if (i == ARRAY_SIZE(action_names)) {
+		*why = "unknown action";
+		return -EINVAL;
 	}
-	if (!strcmp(a, "d3hot_delay") || !strcmp(a, "d3cold_delay")) {
-		bool hot = a[2] == 'h';
-
-		if (!val || kstrtouint(val, 10, &ms) || ms > 10000) {
-			*why = "delay needs =MS, 0..10000";
+	switch (action_names[i].bit) {
+	case EGPUHP_QUIRK_D3HOT_DELAY:
+		if (parse_delay(val, &q->d3hot_delay_ms, why))
 			return -EINVAL;
-		}
-		if (hot) {
-			q->actions |= EGPUHP_QUIRK_D3HOT_DELAY;
-			q->d3hot_delay_ms = ms;
-		} else {
-			q->actions |= EGPUHP_QUIRK_D3COLD_DELAY;
-			q->d3cold_delay_ms = ms;
-		}
-		return 0;
-	}
-	if (!strcmp(a, "reset_order")) {
+		break;
+	case EGPUHP_QUIRK_D3COLD_DELAY:
+		if (parse_delay(val, &q->d3cold_delay_ms, why))
+			return -EINVAL;
+		break;
+	case EGPUHP_QUIRK_RESET_ORDER:
 		if (!val || !*val || strlen(val) >= sizeof(q->reset_order)) {
 			*why = "reset_order needs =METHOD/METHOD...";
 			return -EINVAL;
 		}
 		strscpy(q->reset_order, val, sizeof(q->reset_order));
-		q->actions |= EGPUHP_QUIRK_RESET_ORDER;
-		return 0;
-	}
-	if (!strcmp(a, "egpuhp_reset")) {
+		break;
+	case EGPUHP_QUIRK_EGPUHP_RESET:
 		q->reset_method = EGPUHP_RESET_BUS;
 		if (val && parse_method(val, &q->reset_method)) {
 			*why = "egpuhp_reset method must be bus, link_retrain, pm or slot_power";
 			return -EINVAL;
 		}
-		q->actions |= EGPUHP_QUIRK_EGPUHP_RESET;
-		return 0;
+		break;
+	default:
+		if (val) {
+			*why = "this action takes no value";
+			return -EINVAL;
+		}
 	}
-	*why = "unknown action";
-	return -EINVAL;
+	q->actions |= action_names[i].bit;
+	return 0;
 }
 
 int egpuhp_quirk_parse_entry(const char *text, struct egpuhp_quirk *q,

@@ -550,8 +550,7 @@ def tbsim_scenarios(t, kernel):
         fns = dev.bdfs if dev else []
         ok = bool(fns) and wait_driver(vm, fns, "pci-stub")
         t.ok(ok, "driver rule by router unique_id: pci-stub bound to GPU and audio",
-             d.log()[-1500:] + "
-" + " ".join(driver_of(vm, b) for b in fns))
+             d.log()[-1500:] + "\n" + " ".join(driver_of(vm, b) for b in fns))
         text = vm.sh("egpuctl list")
         block, inside = [], False
         for line in text.splitlines():

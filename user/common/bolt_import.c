@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/bolt_import.h"
+#include "common/file_read.h"
 
 static void field(char *dst, size_t len, const char *v, size_t vlen)
 {
@@ -66,21 +65,6 @@ int egpu_bolt_parse_device(const char *uid, const char *text, struct egpu_store_
 	return 0;
 }
 
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
 int egpu_bolt_import(const char *bolt_dir, const char *store_root, FILE *report)
 {
 	char path[4096], text[4096];
@@ -104,7 +88,7 @@ int egpu_bolt_import(const char *bolt_dir, const char *store_root, FILE *report)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/devices/%s", bolt_dir, e->d_name);
-		if (read_file(path, text, sizeof(text)) < 0 ||
+		if (egpu_read_small_file(path, text, sizeof(text)) < 0 ||
 		    egpu_bolt_parse_device(e->d_name, text, &sd) < 0) {
 			fprintf(report, "skipped %s: not a bolt device entry\n", e->d_name);
 			continue;
@@ -115,7 +99,8 @@ int egpu_bolt_import(const char *bolt_dir, const char *store_root, FILE *report)
 			continue;
 		}
 		snprintf(path, sizeof(path), "%s/keys/%s", bolt_dir, e->d_name);
-		if (read_file(path, key, sizeof(key)) == 0 && egpu_key_valid(key)) {
+		if (egpu_read_small_file(path, key, sizeof(key)) >= 0 &&
+		    egpu_key_valid(key)) {
 			key[EGPU_KEY_HEX_LEN] = '\0';
 			ret = egpu_store_put_key(store_root, sd.unique_id, key);
 			if (ret < 0)

@@ -383,6 +383,16 @@ static int req_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	return NL_STOP;
 }
 
+int egpuhp_nl_put_dev_name(struct nl_msg *msg, void *name)
+{
+	struct nlattr *nest = nla_nest_start(msg, EGPUHP_A_DEV);
+
+	if (!nest || nla_put_string(msg, EGPUHP_DEV_A_NAME, name) < 0)
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
 int egpuhp_nl_request(struct egpuhp_nl *nl, uint8_t cmd, bool dump,
 		      egpuhp_nl_build_cb build, void *build_arg,
 		      egpuhp_nl_reply_cb reply, void *reply_arg,

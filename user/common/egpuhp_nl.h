@@ -161,6 +161,9 @@ int egpuhp_nl_request(struct egpuhp_nl *nl, uint8_t cmd, bool dump,
 		      egpuhp_nl_reply_cb reply, void *reply_arg,
 		      struct egpuhp_nl_err *err);
 
+/* egpuhp_nl_build_cb adding EGPUHP_A_DEV { EGPUHP_DEV_A_NAME = name }. */
+int egpuhp_nl_put_dev_name(struct nl_msg *msg, void *name);
+
 /* Parsers from attributes to structs (exposed for tests and callers of
  * egpuhp_nl_request).  Return 0 or -EINVAL. */
 int egpuhp_parse_dev(struct nlattr *nest, struct egpuhp_dev *d);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Text form of quirk entries (see quirk_text.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,22 +9,23 @@
 
 #include "common/quirk_text.h"
 
+#define NAMED(value, text)	{ text, value },
+
 static const struct {
 	const char *name;
 	uint32_t bit;
 } action_names[] = {
-	{ "no_flr", EGPUHP_QUIRK_NO_FLR },
-	{ "no_bus_reset", EGPUHP_QUIRK_NO_BUS_RESET },
-	{ "no_pm_reset", EGPUHP_QUIRK_NO_PM_RESET },
-	{ "no_d3", EGPUHP_QUIRK_NO_D3 },
-	{ "no_d3cold", EGPUHP_QUIRK_NO_D3COLD },
-	{ "aspm_l0s_off", EGPUHP_QUIRK_ASPM_L0S_OFF },
-	{ "aspm_l1_off", EGPUHP_QUIRK_ASPM_L1_OFF },
-	{ "d3hot_delay", EGPUHP_QUIRK_D3HOT_DELAY },
-	{ "d3cold_delay", EGPUHP_QUIRK_D3COLD_DELAY },
-	{ "reset_order", EGPUHP_QUIRK_RESET_ORDER },
-	{ "egpuhp_reset", EGPUHP_QUIRK_EGPUHP_RESET },
+	EGPUHP_QUIRK_ACTIONS(NAMED)
 };
+
+static const struct {
+	const char *name;
+	uint32_t method;
+} methods[] = {
+	EGPUHP_QUIRK_RESET_METHODS(NAMED)
+};
+
+#undef NAMED
 
 #define N_ACTIONS (sizeof(action_names) / sizeof(action_names[0]))
 
@@ -50,22 +52,23 @@ const char *egpu_quirk_source_name(uint32_t source)
 	return "?";
 }
 
-static const struct {
-	const char *name, *alt;
-	uint32_t method;
-} methods[] = {
-	{ "bus", "bus", EGPUHP_RESET_BUS },
-	{ "link_retrain", "link-retrain", EGPUHP_RESET_LINK_RETRAIN },
-	{ "pm", "pm", EGPUHP_RESET_PM },
-	{ "slot_power", "slot-power", EGPUHP_RESET_SLOT_POWER },
-};
+/* name, or name spelt with '-' for every '_' ("link-retrain") */
+static bool method_name_matches(const char *s, const char *name)
+{
+	if (!strcmp(s, name))
+		return true;
+	for (; *s && *name; s++, name++)
+		if (*s != (*name == '_' ? '-' : *name))
+			return false;
+	return !*s && !*name;
+}
 
 int egpu_reset_method_parse(const char *s, uint32_t *method)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (!strcmp(s, methods[i].name) || !strcmp(s, methods[i].alt)) {
+		if (method_name_matches(s, methods[i].name)) {
 			*method = methods[i].method;
 			return 0;
 		}

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "common/file_read.h"
 #include "common/store.h"
 
 static int fsync_dir(const char *dir)
@@ -198,21 +199,6 @@ int egpu_store_dev_parse(const char *text, struct egpu_store_dev *d)
 	return d->unique_id[0] ? 0 : -EINVAL;
 }
 
-static int read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return (int)n;
-}
-
 int egpu_store_put_dev(const char *root, const struct egpu_store_dev *d)
 {
 	char dir[4096], text[1024];
@@ -237,7 +223,7 @@ int egpu_store_get_dev(const char *root, const char *uid, struct egpu_store_dev 
 		return -EINVAL;
 	if ((size_t)snprintf(path, sizeof(path), "%s/devices/%s", root, uid) >= sizeof(path))
 		return -ENAMETOOLONG;
-	ret = read_small(path, text, sizeof(text));
+	ret = (int)egpu_read_small_file(path, text, sizeof(text));
 	if (ret < 0)
 		return ret;
 	return egpu_store_dev_parse(text, d);
@@ -294,7 +280,7 @@ int egpu_store_get_key(const char *root, const char *uid,
 	if (!egpu_store_valid_uid(uid))
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/keys/%s", root, uid);
-	ret = read_small(path, text, sizeof(text));
+	ret = (int)egpu_read_small_file(path, text, sizeof(text));
 	if (ret < 0)
 		return ret;
 	if (!egpu_key_valid(text))

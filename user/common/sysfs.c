@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/file_read.h"
 #include "common/sysfs.h"
 
 #define TB_DEVICES "bus/thunderbolt/devices"
@@ -35,22 +36,12 @@ int egpu_sysfs_read(const char *rel, char *buf, size_t len)
 {
 	char path[4096];
 	ssize_t n;
-	int fd;
 
 	if (full_path(rel, path, sizeof(path)))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	close(fd);
-	buf[n] = '\0';
+	n = egpu_read_small_file(path, buf, len);
+	if (n < 0)
+		return (int)n;
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
 	return 0;
@@ -331,20 +322,12 @@ bool egpu_process_running(const char *comm)
 		return false;
 	while (!found && (e = readdir(d))) {
 		char path[64], buf[64];
-		int fd;
-		ssize_t n;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%.20s/comm", e->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (egpu_read_small_file(path, buf, sizeof(buf)) <= 0)
 			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
 		found = !strcmp(buf, comm);
 	}

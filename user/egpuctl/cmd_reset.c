@@ -40,11 +40,10 @@ struct reset_res {
 static int build_reset(struct nl_msg *msg, void *arg)
 {
 	const struct reset_req *r = arg;
-	struct nlattr *nest = nla_nest_start(msg, EGPUHP_A_DEV);
+	struct nlattr *nest;
 
-	if (!nest || nla_put_string(msg, EGPUHP_DEV_A_NAME, r->dev) < 0)
+	if (egpuhp_nl_put_dev_name(msg, (void *)r->dev))
 		return -EMSGSIZE;
-	nla_nest_end(msg, nest);
 	nest = nla_nest_start(msg, EGPUHP_A_RESET);
 	if (!nest || nla_put_u32(msg, EGPUHP_RESET_A_METHOD, r->method) < 0)
 		return -EMSGSIZE;
@@ -140,16 +139,6 @@ static int dev_reply(struct nlattr **tb, void *arg)
 	return 0;
 }
 
-static int build_dev(struct nl_msg *msg, void *arg)
-{
-	struct nlattr *nest = nla_nest_start(msg, EGPUHP_A_DEV);
-
-	if (!nest || nla_put_string(msg, EGPUHP_DEV_A_NAME, arg) < 0)
-		return -EMSGSIZE;
-	nla_nest_end(msg, nest);
-	return 0;
-}
-
 /* The carrying router's unique_id as egpuhp.ko knows it ("" if not). */
 static void kernel_router_uid(const char *dev, char *uid, size_t len)
 {
@@ -162,7 +151,7 @@ static void kernel_router_uid(const char *dev, char *uid, size_t len)
 	nl = egpuhp_nl_open(&err);
 	if (!nl)
 		return;
-	if (egpuhp_nl_request(nl, EGPUHP_CMD_GET_DEV, false, build_dev, (void *)dev,
+	if (egpuhp_nl_request(nl, EGPUHP_CMD_GET_DEV, false, egpuhp_nl_put_dev_name, (void *)dev,
 			      dev_reply, &d, &err) >= 0)
 		snprintf(uid, len, "%s", d.router_uid);
 	egpuhp_nl_close(nl);

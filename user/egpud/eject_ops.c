@@ -28,16 +28,6 @@ static void real_shutdown(void *ctx)
 	gw_shutdown();
 }
 
-static int build_dev(struct nl_msg *msg, void *arg)
-{
-	struct nlattr *nest = nla_nest_start(msg, EGPUHP_A_DEV);
-
-	if (!nest || nla_put_string(msg, EGPUHP_DEV_A_NAME, arg) < 0)
-		return -EMSGSIZE;
-	nla_nest_end(msg, nest);
-	return 0;
-}
-
 static int real_module_eject(void *ctx, const char *pci, char *msg, size_t len)
 {
 	struct egpuhp_nl_err err = { 0 };
@@ -48,7 +38,7 @@ static int real_module_eject(void *ctx, const char *pci, char *msg, size_t len)
 		snprintf(msg, len, "%s", err.msg);
 		return err.code ? err.code : -ENOENT;
 	}
-	ret = egpuhp_nl_request(nl, EGPUHP_CMD_EJECT, false, build_dev, (void *)pci,
+	ret = egpuhp_nl_request(nl, EGPUHP_CMD_EJECT, false, egpuhp_nl_put_dev_name, (void *)pci,
 				NULL, NULL, &err);
 	if (ret < 0)
 		snprintf(msg, len, "%s", err.msg);

@@ -95,20 +95,7 @@ static int client_detach(struct egpud *d, struct egpud_client *c)
 
 static void client_close(struct egpud *d, struct egpud_client *c)
 {
-	size_t i;
-
-	egpud_eject_client_gone(d, c);
-
-	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
-		if (d->clients[i] == c) {
-			d->clients[i] = NULL;
-			break;
-		}
-	}
-	egpud_epoll_del(d, c->fd);
-	close(c->fd);
-	free(c->out);
-	free(c);
+	close(client_detach(d, c));
 }
 
 void egpud_server_close(struct egpud *d)

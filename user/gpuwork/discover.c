@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/file_read.h"
 #include "gpuwork/gw_internal.h"
 
 const char *gw_node_kind_name(enum gw_node_kind kind)
@@ -144,7 +145,7 @@ static void node_kfd(struct scan_ctx *c, const char *node)
 		if (snprintf(path, sizeof(path), "%s/%s/properties", dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;
-		if (gw_read_text(path, text, sizeof(text)) <= 0)
+		if (egpu_read_small_file(path, text, sizeof(text)) <= 0)
 			continue;
 		p = strstr(text, "simd_count ");
 		if (p)

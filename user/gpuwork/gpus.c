@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file_read.h"
 #include "gpuwork/gw_internal.h"
 
 /* Value of "Key:   value" in an information file, trimmed. */
@@ -46,7 +47,7 @@ static unsigned int sysfs_hex(const char *pci, const char *attr)
 
 	if (gw_path(path, sizeof(path), GW_ROOT_SYS, "bus/pci/devices/%s/%s", pci, attr))
 		return 0;
-	if (gw_read_text(path, buf, sizeof(buf)) <= 0)
+	if (egpu_read_small_file(path, buf, sizeof(buf)) <= 0)
 		return 0;
 	return (unsigned int)strtoul(buf, NULL, 16);
 }
@@ -76,7 +77,7 @@ int gw_gpus_load(struct gw_gpus *g)
 		if (snprintf(path, sizeof(path), "%s/%s/information", dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;
-		if (gw_read_text(path, text, sizeof(text)) <= 0)
+		if (egpu_read_small_file(path, text, sizeof(text)) <= 0)
 			continue;
 		memset(gpu, 0, sizeof(*gpu));
 		gpu->minor = -1;

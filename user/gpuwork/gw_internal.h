@@ -33,9 +33,6 @@ static inline void gw_copy(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
-/* Read a small text file into buf (NUL terminated); bytes read or -errno. */
-ssize_t gw_read_text(const char *path, char *buf, size_t len);
-
 /* --- UUIDs (uuid.c) ------------------------------------------------------- */
 
 /* The driver's 16-byte GPU UUID (CUuuid). */

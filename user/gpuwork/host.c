@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file_read.h"
 #include "gpuwork/gw_internal.h"
 
 int gw_host_mem_available(uint64_t *bytes)
@@ -19,7 +20,7 @@ int gw_host_mem_available(uint64_t *bytes)
 
 	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "meminfo"))
 		return -ENAMETOOLONG;
-	n = gw_read_text(path, buf, sizeof(buf));
+	n = egpu_read_small_file(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	p = strstr(buf, "MemAvailable:");
@@ -80,7 +81,7 @@ int gw_proc_starttime(pid_t pid, unsigned long long *start)
 
 	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/stat", (int)pid))
 		return -ENAMETOOLONG;
-	n = gw_read_text(path, buf, sizeof(buf));
+	n = egpu_read_small_file(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	/* comm may contain spaces and ')': fields restart after the last ')'. */
@@ -102,7 +103,7 @@ int gw_proc_comm(pid_t pid, char *buf, size_t len)
 
 	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/comm", (int)pid))
 		return -ENAMETOOLONG;
-	n = gw_read_text(path, buf, len);
+	n = egpu_read_small_file(path, buf, len);
 	if (n < 0)
 		return (int)n;
 	buf[strcspn(buf, "\n")] = '\0';

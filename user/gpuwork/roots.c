@@ -4,7 +4,6 @@
  * /proc, /sys and /dev trees; the run directory keeps checkpoint records.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,33 +60,4 @@ int gw_path(char *buf, size_t len, enum gw_root root, const char *fmt, ...)
 	if (m < 0 || (size_t)m >= len - n)
 		return -ENAMETOOLONG;
 	return 0;
-}
-
-ssize_t gw_read_text(const char *path, char *buf, size_t len)
-{
-	ssize_t n, got = 0;
-	int fd;
-
-	if (len == 0)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while ((size_t)got < len - 1) {
-		n = read(fd, buf + got, len - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = -errno;
-
-			close(fd);
-			return err;
-		}
-		if (n == 0)
-			break;
-		got += n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	return got;
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_read.h"
 #include "gpuwork/gw_internal.h"
 
 static int record_path(pid_t pid, char *buf, size_t len, const char *suffix)
@@ -67,7 +68,7 @@ int gw_record_load(pid_t pid, struct gw_record *rec)
 	memset(rec, 0, sizeof(*rec));
 	if (record_path(pid, path, sizeof(path), ""))
 		return -ENAMETOOLONG;
-	n = gw_read_text(path, text, sizeof(text));
+	n = egpu_read_small_file(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n;
 	rec->pid = pid;

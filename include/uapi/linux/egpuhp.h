@@ -238,6 +238,25 @@ enum egpuhp_config_attr {
 #define EGPUHP_QUIRK_EGPUHP_RESET	(1U << 10) /* egpuhp reset is the device reset */
 #define EGPUHP_QUIRK_ALL		((1U << 11) - 1)
 
+/*
+ * Names of the quirk actions in the text syntax shared by the module's
+ * "quirks=" parameter and egpuctl ("no_flr+d3hot_delay=100"):
+ * X(EGPUHP_QUIRK_* bit, name), in bit order.  The delay, reset_order and
+ * egpuhp_reset actions take a value after '='.
+ */
+#define EGPUHP_QUIRK_ACTIONS(X)						\
+	X(EGPUHP_QUIRK_NO_FLR, "no_flr")				\
+	X(EGPUHP_QUIRK_NO_BUS_RESET, "no_bus_reset")			\
+	X(EGPUHP_QUIRK_NO_PM_RESET, "no_pm_reset")			\
+	X(EGPUHP_QUIRK_NO_D3, "no_d3")					\
+	X(EGPUHP_QUIRK_NO_D3COLD, "no_d3cold")				\
+	X(EGPUHP_QUIRK_ASPM_L0S_OFF, "aspm_l0s_off")			\
+	X(EGPUHP_QUIRK_ASPM_L1_OFF, "aspm_l1_off")			\
+	X(EGPUHP_QUIRK_D3HOT_DELAY, "d3hot_delay")			\
+	X(EGPUHP_QUIRK_D3COLD_DELAY, "d3cold_delay")			\
+	X(EGPUHP_QUIRK_RESET_ORDER, "reset_order")			\
+	X(EGPUHP_QUIRK_EGPUHP_RESET, "egpuhp_reset")
+
 /* Where a quirk entry came from (EGPUHP_QUIRK_A_SOURCE). */
 enum egpuhp_quirk_source {
 	EGPUHP_QUIRK_SRC_BUILTIN,
@@ -286,6 +305,16 @@ enum egpuhp_reset_method {
 	__EGPUHP_RESET_MAX,
 	EGPUHP_RESET_MAX = __EGPUHP_RESET_MAX - 1
 };
+
+/*
+ * Names of the methods the quirk action "egpuhp_reset=METHOD" may name, in
+ * the same text syntax: X(enum egpuhp_reset_method value, name).
+ */
+#define EGPUHP_QUIRK_RESET_METHODS(X)					\
+	X(EGPUHP_RESET_BUS, "bus")					\
+	X(EGPUHP_RESET_LINK_RETRAIN, "link_retrain")			\
+	X(EGPUHP_RESET_PM, "pm")					\
+	X(EGPUHP_RESET_SLOT_POWER, "slot_power")
 
 /* A reset (EGPUHP_A_RESET). */
 enum egpuhp_reset_attr {

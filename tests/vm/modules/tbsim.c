@@ -23,12 +23,12 @@
  * arch_pci_dev_is_removable() on x86, 6.1 and 6.12 alike).  QEMU's q35 has
  * no such property, so when the harness names the root port a router's
  * tunnel leads to ("port=0000:00:10.0" in "add"), tbsim sets the flag
- * itself, standing in for firmware: it is set once, before the tunnel
- * opens, on a port nothing else writes to after its own enumeration, under
- * the rescan lock so that no enumeration below it is half done.  Functions
- * that arrive afterwards get untrusted/removable from the kernel's own
- * code.  The previous value is restored when the last router naming the
- * port goes away (and so at module unload).
+ * itself: a test module may, because it stands in for the firmware that
+ * would have set it at boot.  It is set when the router connects, before
+ * its tunnel can open, so the functions that arrive afterwards get
+ * untrusted/removable from the kernel's own code (visible in
+ * /sys/bus/pci/devices/X/removable).  The previous value is restored when
+ * the last router naming the port goes away (and so at module unload).
  *
  * The harness on the host watches the console for these lines:
  *   tbsim: 0-1: pcie tunnel up      (the router got authorized)
@@ -674,9 +674,11 @@ static struct tbsim_router *port_user(struct pci_dev *port, struct tbsim_router 
 
 /*
  * What firmware's "ExternalFacingPort" does (see the top of this file).
- * The rescan lock keeps pciehp from enumerating below the port meanwhile
- * and serializes the write with the PCI core's other writers of the
- * struct pci_dev bit-field word.
+ * The rescan lock keeps pciehp from enumerating below the port meanwhile,
+ * so every function behind it sees one value.  The flag shares a bit-field
+ * word with others the PCI core writes without a common lock (state_saved
+ * at a power transition of the port, say); in the dock the port is idle
+ * here, which is as much as a test module can promise.
  */
 static void mark_port_external(struct tbsim_router *r)
 {
