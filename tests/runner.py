@@ -173,7 +173,7 @@ def stage_unit(tally):
             run_tap_program(tally, f"unit/{name}", [path], 300, env)
 
 
-def discover(pattern_dirs_skip=("unit", "vm")):
+def discover():
     """Test files: tests/<dir>/test_*.py|sh, executable."""
     found = []
     for sub in sorted(os.listdir(os.path.join(TOP, "tests"))):
