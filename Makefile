@@ -68,7 +68,8 @@ demo:
 	tests/deps.sh
 	tests/vm/kernels.sh fetch 6.12
 	$(MAKE) -C user
-	$(if $(wildcard tests/kmod/Makefile),$(MAKE) -C tests/kmod)
+	$(MAKE) -C tests/kmod
+	$(MAKE) -C tests/eject
 	tests/vm/build-modules.sh 6.12
 	python3 tests/demo.py --kernel 6.12
 

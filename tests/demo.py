@@ -14,7 +14,12 @@ simulated Thunderbolt bus, starts egpud (policy "iommu") and
      surprise, before the driver's remove() ran (the test driver's own
      record shows it found the device already gone);
   4. a second GPU is plugged straight into a hot-plug port and removed the
-     orderly way (slot power-off): the driver still reached the device.
+     orderly way (slot power-off): the driver still reached the device;
+  5. a requested eject ("egpuctl eject 0-3") of a newly plugged enclosure
+     while a program watches it through libegpu: the program is told the
+     device is leaving and acks, GPU workloads are checked (no CUDA in the
+     VM), egpuhp removes the functions in order and egpud de-authorizes
+     the router: safe to unplug.
 
 Run with "make demo" (which installs and builds what it needs first).
 """
@@ -53,25 +58,34 @@ def ordering(monitor_json, testdrv_events):
     each function leaving (pci-remove for a surprise, pci-unbind for an
     orderly removal by pciehp) with the CLOCK_BOOTTIME at which the test
     driver's remove() ran."""
+    # A function address can come back (re-plug): pair the n-th removal of
+    # an address with the n-th event that announced it leaving.
     events = {}
     for line in monitor_json.splitlines():
         try:
             ev = json.loads(line)
         except ValueError:
             continue
-        if ev.get("event") in ("pci-remove", "pci-unbind") and ev.get("dev"):
-            events.setdefault(ev["dev"]["name"], ev)
+        if ev.get("event") not in ("pci-remove", "pci-unbind") or not ev.get("dev"):
+            continue
+        queue = events.setdefault(ev["dev"]["name"], [])
+        # one announcement per removal: an orderly removal's pci-remove
+        # follows its pci-unbind and announces nothing new
+        if queue and queue[-1]["event"] == "pci-unbind" and ev["event"] == "pci-remove":
+            continue
+        queue.append(ev)
     out = []
     for m in re.finditer(r"^remove (\S+) t=(\d+) present=(\d)", testdrv_events, re.M):
         bdf, t_remove, present = m.group(1), int(m.group(2)), m.group(3)
-        ev = events.get(bdf)
-        if not ev:
+        queue = events.get(bdf)
+        if not queue:
             out.append("%s: no pci-remove/pci-unbind event seen" % bdf)
             continue
+        ev = queue.pop(0)
         lead = (t_remove - ev["timestamp_ns"]) / 1000.0
         out.append("%s: %s [%s] seq %d sent %.0f us %s remove() ran "
                    "(device present at remove(): %s)"
-                   % (bdf, ev["event"], ev["flags"], ev["seq"], abs(lead),
+                   % (bdf, ev["event"], ev["flags"] or "-", ev["seq"], abs(lead),
                       "before" if lead > 0 else "AFTER", "yes" if present == "1" else "no"))
     return "\n".join(out)
 
@@ -117,6 +131,17 @@ def main():
         vm.sh("sleep 0.3")
         vm.unplug_orderly(dev2, method="slot_power")
         vm.sh("sleep 0.5")
+
+        say("5. requested eject of enclosure 0-3 while a program watches it (libegpu)")
+        vm.tb_add_router("0-3", port="rp1", functions="gpu",
+                         vendor_name="Blackmagic Design", device_name="eGPU Pro", generation=3)
+        dev3 = vm.tb_wait_tunnel("0-3", up=True, timeout=60)
+        vm.sh("(egpuhp-eject-watch %s ack > /tmp/watch.log 2>&1 &)" % dev3.bdf)
+        vm.sh("sleep 0.5")
+        show(vm.sh("egpuctl eject 0-3", timeout=90))
+        vm.wait_gone(dev3.bdfs, timeout=30)
+        show("router 0-3 authorized=%s" % vm.tb_attr("0-3", "authorized"))
+        show("the watching program saw:\n" + vm.sh("cat /tmp/watch.log"))
 
         say("events egpud and egpuctl monitor saw")
         show(vm.sh("cat /tmp/monitor.txt"))
