@@ -4,6 +4,7 @@
  * (see eject.h).  Pure: works on the tracker's tables only.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "egpud/eject.h"
@@ -96,6 +97,12 @@ static bool joins(const struct egpu_eject_plan *p, const struct egpuhp_dev *devs
 	return false;
 }
 
+/* Descending "DDDD:BB:DD.F" order: see the sort in egpu_eject_plan(). */
+static int head_cmp(const void *a, const void *b)
+{
+	return -strcmp(a, b);
+}
+
 int egpu_eject_plan(const struct egpuhp_dev *devs, size_t n_devs,
 		    const struct egpuhp_router *routers, size_t n_routers,
 		    const char *target, const char *router_opt,
@@ -170,6 +177,12 @@ int egpu_eject_plan(const struct egpuhp_dev *devs, size_t n_devs,
 		if (!ret && !egpu_eject_plan_has(plan, d->parent))
 			ret = add_name(plan->head, &plan->n_head, group_of(d));
 	}
+	/*
+	 * Remove the groups the way pciehp does: in one slot the higher
+	 * functions (HDMI audio, USB) before function 0 (the GPU they serve),
+	 * and buses numbered later (deeper) first.
+	 */
+	qsort(plan->head, plan->n_head, sizeof(plan->head[0]), head_cmp);
 	/* no display/accelerator class among them: look at the head(s) */
 	for (i = 0; i < plan->n_head && !plan->n_gpu && !ret; i++)
 		ret = add_name(plan->gpu, &plan->n_gpu, plan->head[i]);
