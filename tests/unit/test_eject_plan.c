@@ -158,6 +158,29 @@ static void no_gpu_class_evacuates_the_head(void **state)
 	assert_string_equal(p.router, "");
 }
 
+/*
+ * An enclosure whose function 0 is not display class (the dock's edu
+ * stand-in): no groups, so each function is its own head.  Function 0 is
+ * the one evacuated; the heads are removed highest function first, like
+ * pciehp removes a slot.
+ */
+static void ungrouped_slot_removed_highest_function_first(void **state)
+{
+	struct egpu_eject_plan p;
+	char why[256];
+
+	n_devs = 0;
+	dev("0000:01:00.0", false, "", "0000:00:10.0", UID_A);
+	dev("0000:01:00.1", false, "", "0000:00:10.0", UID_A);
+	assert_int_equal(plan("0-1", NULL, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.n_head, 2);
+	assert_string_equal(p.head[0], "0000:01:00.1");
+	assert_string_equal(p.head[1], "0000:01:00.0");
+	assert_int_equal(p.n_gpu, 1);
+	assert_string_equal(p.gpu[0], "0000:01:00.0");
+	assert_string_equal(p.router, "0-1");
+}
+
 static void explicit_router(void **state)
 {
 	struct egpu_eject_plan p;
@@ -238,6 +261,7 @@ int main(void)
 		cmocka_unit_test_setup(bridge_brings_everything_below, setup),
 		cmocka_unit_test_setup(router_by_name_and_uid, setup),
 		cmocka_unit_test_setup(no_gpu_class_evacuates_the_head, setup),
+		cmocka_unit_test_setup(ungrouped_slot_removed_highest_function_first, setup),
 		cmocka_unit_test_setup(explicit_router, setup),
 		cmocka_unit_test_setup(refusals, setup),
 		cmocka_unit_test_setup(router_without_known_functions, setup),

@@ -177,15 +177,16 @@ int egpu_eject_plan(const struct egpuhp_dev *devs, size_t n_devs,
 		if (!ret && !egpu_eject_plan_has(plan, d->parent))
 			ret = add_name(plan->head, &plan->n_head, group_of(d));
 	}
-	/*
-	 * Remove the groups the way pciehp does: in one slot the higher
-	 * functions (HDMI audio, USB) before function 0 (the GPU they serve),
-	 * and buses numbered later (deeper) first.
-	 */
-	qsort(plan->head, plan->n_head, sizeof(plan->head[0]), head_cmp);
 	/* no display/accelerator class among them: look at the head(s) */
 	for (i = 0; i < plan->n_head && !plan->n_gpu && !ret; i++)
 		ret = add_name(plan->gpu, &plan->n_gpu, plan->head[i]);
+	/*
+	 * Only now (the fallback above wants the first head in plan order,
+	 * the target's function 0): remove the groups the way pciehp does,
+	 * in one slot the higher functions (HDMI audio, USB) before function
+	 * 0 (the GPU they serve), and buses numbered later (deeper) first.
+	 */
+	qsort(plan->head, plan->n_head, sizeof(plan->head[0]), head_cmp);
 	if (router_opt) {
 		const struct egpuhp_router *o = find_router(routers, n_routers, router_opt);
 
