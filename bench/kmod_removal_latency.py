@@ -10,7 +10,11 @@ egpuhp-listen records, with its own CLOCK_BOOTTIME receipt times:
     NETLINK_KOBJECT_UEVENT socket in the same process (what udev rules
     and eGPU users' scripts start from today).
 Reported (JSON on stdout): hook -> listener latency p50/p99/max, and the
-lead of our event over the uevent (positive = ours first).  The listener
+lead of our event over the uevent (positive = ours first).  A control run
+in the same VM measures the same hook -> listener path for a plain driver
+unbind (EGPUHP_EV_PCI_UNBIND, N times), where no device disappears: the
+difference between the two is what the removal itself (QEMU tearing the
+device down, pciehp's work in the same window) adds, not egpuhp's path.  The listener
 runs at SCHED_FIFO priority above pciehp's IRQ thread, as a daemon that
 cares about latency would; --no-rt measures a normal-priority listener.
 
@@ -71,6 +75,14 @@ def run_kernel(kernel, count, smp, rt, quiet):
         elapsed = time.time() - t0
         vm.wait_for("test $(grep -c '\"action\":\"remove\"' /tmp/bench.json) -ge %d" % count,
                     timeout=30)
+        # control: the same event path, no device leaving
+        dev = vm.plug("rp1", kind="edu")
+        vm.wait_for("test -e /sys/bus/pci/devices/%s/driver" % dev.bdf, timeout=20)
+        drv = "/sys/bus/pci/drivers/egpuhp_testdrv"
+        vm.sh("for i in $(seq %d); do echo %s > %s/unbind; echo %s > %s/bind; done"
+              % (count, dev.bdf, drv, dev.bdf, drv), timeout=600)
+        vm.wait_for("test $(grep -c '\"kind\":\"pci_unbind\"' /tmp/bench.json) -ge %d" % count,
+                    timeout=30)
         vm.sh("kill $(cat /tmp/bench.pid)")
         lines = parse_json_lines(vm.sh("cat /tmp/bench.json"))
         # the console was quiet: check the kernel log itself
@@ -98,6 +110,8 @@ def run_kernel(kernel, count, smp, rt, quiet):
     lead = [u["recv_ns"] - e["recv_ns"] for e, u in removals if e]
     ours_first = sum(1 for e, u in removals if e and e["recv_ns"] <= u["recv_ns"])
     surprise = sum(1 for e, _ in removals if e and e.get("surprise"))
+    control = [l["recv_ns"] - l["ts"] for l in lines
+               if l.get("type") == "event" and l.get("kind") == "pci_unbind"]
     return {
         "kernel": kernel,
         "smp": smp,
@@ -113,6 +127,8 @@ def run_kernel(kernel, count, smp, rt, quiet):
         "ours_first": ours_first,
         "ours_first_every_time": ours_first == count and len(removals) == count,
         "p99_under_1ms": bool(latency) and pct(latency, 99) < 1000000,
+        "control_unbind_hook_to_listener_ns": summary(control),
+        "control_unbind_over_1ms": sum(1 for v in control if v >= 1000000),
         "seconds": round(elapsed, 1),
         # TCG: guest time runs on host time, so a descheduled vCPU thread
         # shows up as latency; the host's load tells how busy it was
