@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * egpuctl workloads | checkpoint | restore | migrate
+ *   The GPU workload verbs of user/gpuwork.  Served by egpud; --direct
+ *   runs them in egpuctl itself (root, no daemon needed).  gw_ctl() parses
+ *   the arguments (argv[0] is the verb), so one run function serves all.
+ */
+#include <string.h>
+
+#include "egpuctl/commands.h"
+#include "gpuwork/gpuwork.h"
+
+static int via_egpud(void *ctx, int argc, char **argv)
+{
+	return egpuctl_daemon_call(ctx, argc, argv);
+}
+
+static int run_gpuwork(int argc, char **argv, const struct egpuctl_opts *o);
+
+const struct egpuctl_cmd egpuctl_cmd_workloads = {
+	.name = "workloads",
+	.args = "[PCI|UUID|all] [--direct]",
+	.help = "processes using a GPU (CUDA users are checkpointable; VFIO/DRM users are not)",
+	.run = run_gpuwork,
+};
+
+const struct egpuctl_cmd egpuctl_cmd_checkpoint = {
+	.name = "checkpoint",
+	.args = "PID [--timeout MS] [--force] [--direct]",
+	.help = "move a CUDA process' GPU state into its host memory (it pauses)",
+	.run = run_gpuwork,
+};
+
+const struct egpuctl_cmd egpuctl_cmd_restore = {
+	.name = "restore",
+	.args = "PID [--to PCI|UUID] [--direct]",
+	.help = "restore a checkpointed CUDA process (same GPU, or another of its chip) and resume it",
+	.run = run_gpuwork,
+};
+
+const struct egpuctl_cmd egpuctl_cmd_migrate = {
+	.name = "migrate",
+	.args = "PID --to PCI|UUID [--timeout MS] [--force] [--direct]",
+	.help = "move a running CUDA process to another GPU of the same chip",
+	.run = run_gpuwork,
+};
+
+static const struct egpuctl_cmd *const gpuwork_cmds[] = {
+	&egpuctl_cmd_workloads, &egpuctl_cmd_checkpoint,
+	&egpuctl_cmd_restore, &egpuctl_cmd_migrate,
+};
+
+static int run_gpuwork(int argc, char **argv, const struct egpuctl_opts *o)
+{
+	int rc = gw_ctl(argc, argv, o->json, via_egpud, (void *)o);
+	size_t i;
+
+	if (rc != GW_USAGE)
+		return rc;
+	for (i = 0; i < sizeof(gpuwork_cmds) / sizeof(gpuwork_cmds[0]); i++)
+		if (argc > 0 && !strcmp(argv[0], gpuwork_cmds[i]->name))
+			return egpuctl_usage(gpuwork_cmds[i]);
+	return rc;
+}
