@@ -99,8 +99,9 @@ void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
 extern bool egpuhp_event_enabled;
 /* Used by quirks/reset code (engineer "quirks"); may sleep. */
 void egpuhp_event_quirk_applied(struct pci_dev *pdev, u32 actions);
+/* @step: its number in a sequence (RESET_STEP_* events), else 0 */
 void egpuhp_event_reset(struct pci_dev *pdev, enum egpuhp_event ev,
-			u32 method, u64 duration_ns, int result);
+			u32 method, u32 step, u64 duration_ns, int result);
 
 /* netlink.c: the generic netlink family */
 extern struct genl_family egpuhp_genl_family;

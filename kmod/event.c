@@ -229,13 +229,15 @@ void egpuhp_event_quirk_applied(struct pci_dev *pdev, u32 actions)
 }
 
 static int put_reset(struct sk_buff *skb, enum egpuhp_event ev, u32 method,
-		     u64 duration_ns, int result)
+		     u32 step, u64 duration_ns, int result)
 {
 	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_RESET);
 
 	if (!nest || nla_put_u32(skb, EGPUHP_RESET_A_METHOD, method))
 		return -EMSGSIZE;
-	if (ev == EGPUHP_EV_RESET_END &&
+	if (step && nla_put_u32(skb, EGPUHP_RESET_A_STEP, step))
+		return -EMSGSIZE;
+	if ((ev == EGPUHP_EV_RESET_END || ev == EGPUHP_EV_RESET_STEP_END) &&
 	    (nla_put_u64_64bit(skb, EGPUHP_RESET_A_DURATION_NS, duration_ns,
 			       EGPUHP_RESET_A_PAD) ||
 	     nla_put_s32(skb, EGPUHP_RESET_A_RESULT, result)))
@@ -245,11 +247,11 @@ static int put_reset(struct sk_buff *skb, enum egpuhp_event ev, u32 method,
 }
 
 void egpuhp_event_reset(struct pci_dev *pdev, enum egpuhp_event ev,
-			u32 method, u64 duration_ns, int result)
+			u32 method, u32 step, u64 duration_ns, int result)
 {
 	struct event_msg m;
 
 	if (pdev_event_open(&m, ev, pdev))
-		event_close(&m, put_reset(m.skb, ev, method, duration_ns,
+		event_close(&m, put_reset(m.skb, ev, method, step, duration_ns,
 					  result));
 }

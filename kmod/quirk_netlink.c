@@ -37,6 +37,8 @@ const struct nla_policy egpuhp_quirk_nl_policy[EGPUHP_QUIRK_A_MAX + 1] = {
 	[EGPUHP_QUIRK_A_RESET_METHOD]	= NLA_POLICY_MAX(NLA_U32, EGPUHP_RESET_MAX),
 	[EGPUHP_QUIRK_A_APPLIED_DEV]	= { .type = NLA_NUL_STRING,
 					    .len = EGPUHP_PCI_NAME_LEN - 1 },
+	/* repeated; which methods may be steps: egpuhp_quirk_check() */
+	[EGPUHP_QUIRK_A_RESET_STEP]	= NLA_POLICY_MAX(NLA_U32, EGPUHP_RESET_MAX),
 };
 
 const struct nla_policy egpuhp_reset_nl_policy[EGPUHP_RESET_A_MAX + 1] = {
@@ -73,9 +75,15 @@ static int put_quirk(struct sk_buff *skb, const struct egpuhp_quirk *q,
 	if (q->reset_order[0] &&
 	    nla_put_string(skb, EGPUHP_QUIRK_A_RESET_ORDER, q->reset_order))
 		goto cancel;
-	if ((q->actions & EGPUHP_QUIRK_EGPUHP_RESET) &&
-	    nla_put_u32(skb, EGPUHP_QUIRK_A_RESET_METHOD, q->reset_method))
-		goto cancel;
+	if (q->actions & EGPUHP_QUIRK_EGPUHP_RESET) {
+		/* the first step as METHOD too, for userspace older than steps */
+		if (nla_put_u32(skb, EGPUHP_QUIRK_A_RESET_METHOD, q->reset.step[0]))
+			goto cancel;
+		for (i = 0; i < q->reset.n; i++)
+			if (nla_put_u32(skb, EGPUHP_QUIRK_A_RESET_STEP,
+					q->reset.step[i]))
+				goto cancel;
+	}
 	for (i = 0; i < ndevs; i++)
 		if (nla_put_string(skb, EGPUHP_QUIRK_A_APPLIED_DEV, devs[i].s))
 			goto cancel;
@@ -139,6 +147,44 @@ static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
 	return msg;
 }
 
+/*
+ * The reset sequence of an ADD_QUIRK request: the EGPUHP_QUIRK_A_RESET_STEP
+ * attributes in order, or EGPUHP_QUIRK_A_RESET_METHOD alone (userspace
+ * older than sequences), or the default "bus".  Whether each step is a
+ * method a sequence may have is egpuhp_quirk_check()'s job.
+ */
+static int get_reset_seq(const struct nlattr *nest, struct nlattr **tb,
+			 struct egpuhp_quirk *q, struct netlink_ext_ack *extack)
+{
+	struct nlattr *method = tb[EGPUHP_QUIRK_A_RESET_METHOD];
+	const struct nlattr *a;
+	int rem;
+
+	q->reset.n = 0;
+	nla_for_each_nested(a, nest, rem) {
+		if (nla_type(a) != EGPUHP_QUIRK_A_RESET_STEP)
+			continue;
+		if (q->reset.n == EGPUHP_RESET_MAX_STEPS) {
+			NL_SET_ERR_MSG_ATTR(extack, a, EGPUHP_WHY_STEPS_TOO_MANY);
+			return -EINVAL;
+		}
+		q->reset.step[q->reset.n++] = nla_get_u32(a);
+	}
+	/* without the action, METHOD was always ignored; steps are refused */
+	if (!(q->actions & EGPUHP_QUIRK_EGPUHP_RESET))
+		return 0;
+	if (method && q->reset.n &&
+	    nla_get_u32(method) != q->reset.step[0]) {
+		NL_SET_ERR_MSG_ATTR(extack, method,
+				    "reset method differs from the first reset step");
+		return -EINVAL;
+	}
+	if (!q->reset.n)
+		q->reset.step[q->reset.n++] = method ? nla_get_u32(method) :
+						       EGPUHP_RESET_BUS;
+	return 0;
+}
+
 /* The request's EGPUHP_A_QUIRK nest (required) into tb. */
 static int parse_quirk_req(struct genl_info *info, struct nlattr **tb)
 {
@@ -198,11 +244,9 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[EGPUHP_QUIRK_A_RESET_ORDER])
 		nla_strscpy(q.reset_order, tb[EGPUHP_QUIRK_A_RESET_ORDER],
 			    sizeof(q.reset_order));
-	q.reset_method = EGPUHP_RESET_AUTO;
-	if (q.actions & EGPUHP_QUIRK_EGPUHP_RESET)
-		q.reset_method = tb[EGPUHP_QUIRK_A_RESET_METHOD] ?
-			nla_get_u32(tb[EGPUHP_QUIRK_A_RESET_METHOD]) :
-			EGPUHP_RESET_BUS;
+	ret = get_reset_seq(info->attrs[EGPUHP_A_QUIRK], tb, &q, info->extack);
+	if (ret)
+		return ret;
 	if (tb[EGPUHP_QUIRK_A_NOTE])
 		nla_strscpy(q.note, tb[EGPUHP_QUIRK_A_NOTE], sizeof(q.note));
 	else

@@ -12,11 +12,19 @@
  *   no_flr no_bus_reset no_pm_reset no_d3 no_d3cold aspm_l0s_off
  *   aspm_l1_off d3hot_delay=MS d3cold_delay=MS
  *   reset_order=M/M/...   (kernel method names: device_specific acpi flr
- *                          af_flr pm bus)
- *   egpuhp_reset[=METHOD] (bus, link_retrain, pm, slot_power; default bus)
+ *                          af_flr pm bus; the kernel tries them in order and
+ *                          uses the first that works)
+ *   egpuhp_reset[=STEP/STEP/...]
+ *                         (the sequence egpuhp's reset runs, every step in
+ *                          order: bus, link_retrain, pm, slot_power; at most
+ *                          EGPUHP_RESET_MAX_STEPS; default bus)
+ *
+ * Lists inside a value are joined by '/', the one separator no other level
+ * of the syntax uses ('+' joins actions, ':' fields, ',' entries).
  *
  * Example (/etc/modprobe.d/egpuhp.conf):
  *   options egpuhp quirks=1002:687f:*:*:no_flr+no_d3cold,1af4:*:*:*:10000:ff0000:reset_order=bus/pm
+ *   options egpuhp quirks=1234:11e8:egpuhp_reset=pm/bus
  *
  * An entry that does not parse is refused with a kernel log line naming
  * it and why; the other entries still apply.
@@ -32,7 +40,7 @@ char egpuhp_quirks_param[EGPUHP_QUIRK_PARAM_LEN];
 module_param_string(quirks, egpuhp_quirks_param, sizeof(egpuhp_quirks_param),
 		    0444);
 MODULE_PARM_DESC(quirks,
-		 "Extra quirk entries: VENDOR:DEVICE[:SUBVENDOR:SUBDEVICE[:CLASS:CLASSMASK]]:ACTION[+ACTION...][,...]; actions no_flr no_bus_reset no_pm_reset no_d3 no_d3cold aspm_l0s_off aspm_l1_off d3hot_delay=MS d3cold_delay=MS reset_order=M/M egpuhp_reset[=bus|link_retrain|pm|slot_power]");
+		 "Extra quirk entries: VENDOR:DEVICE[:SUBVENDOR:SUBDEVICE[:CLASS:CLASSMASK]]:ACTION[+ACTION...][,...]; actions no_flr no_bus_reset no_pm_reset no_d3 no_d3cold aspm_l0s_off aspm_l1_off d3hot_delay=MS d3cold_delay=MS reset_order=M/M egpuhp_reset[=STEP/STEP...] (steps bus link_retrain pm slot_power, run in order)");
 
 #define MAX_FIELDS	7
 
@@ -87,6 +95,49 @@ static int parse_method(const char *s, u32 *out)
 	return -EINVAL;
 }
 
+bool egpuhp_quirk_is_step(u32 method)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(method_names); i++)
+		if (method_names[i].method == method)
+			return true;
+	return false;
+}
+
+/* egpuhp_reset's value: "pm/bus", or none for the default "bus". */
+static int parse_steps(char *val, struct egpuhp_reset_seq *seq,
+		       const char **why)
+{
+	char *step;
+
+	seq->n = 0;
+	if (!val) {
+		seq->step[seq->n++] = EGPUHP_RESET_BUS;
+		return 0;
+	}
+	if (!*val) {
+		*why = "egpuhp_reset needs =STEP[/STEP...]";
+		return -EINVAL;
+	}
+	while ((step = strsep(&val, "/")) != NULL) {
+		if (!*step) {
+			*why = "empty step in egpuhp_reset";
+			return -EINVAL;
+		}
+		if (seq->n == EGPUHP_RESET_MAX_STEPS) {
+			*why = EGPUHP_WHY_STEPS_TOO_MANY;
+			return -EINVAL;
+		}
+		if (parse_method(step, &seq->step[seq->n])) {
+			*why = EGPUHP_WHY_STEP_UNKNOWN;
+			return -EINVAL;
+		}
+		seq->n++;
+	}
+	return 0;
+}
+
 static int parse_delay(const char *val, u32 *ms, const char **why)
 {
 	unsigned int v;
@@ -130,11 +181,8 @@ static int parse_action(char *a, struct egpuhp_quirk *q, const char **why)
 		strscpy(q->reset_order, val, sizeof(q->reset_order));
 		break;
 	case EGPUHP_QUIRK_EGPUHP_RESET:
-		q->reset_method = EGPUHP_RESET_BUS;
-		if (val && parse_method(val, &q->reset_method)) {
-			*why = "egpuhp_reset method must be bus, link_retrain, pm or slot_power";
+		if (parse_steps(val, &q->reset, why))
 			return -EINVAL;
-		}
 		break;
 	default:
 		if (val) {
@@ -157,7 +205,6 @@ int egpuhp_quirk_parse_entry(const char *text, struct egpuhp_quirk *q,
 	q->device = EGPUHP_QUIRK_ANY_ID;
 	q->subsys_vendor = EGPUHP_QUIRK_ANY_ID;
 	q->subsys_device = EGPUHP_QUIRK_ANY_ID;
-	q->reset_method = EGPUHP_RESET_AUTO;
 	q->source = EGPUHP_QUIRK_SRC_PARAM;
 	strscpy(q->note, "module parameter quirks=", sizeof(q->note));
 

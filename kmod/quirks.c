@@ -41,7 +41,7 @@ struct egpuhp_qdev {
 	struct list_head node;
 	struct pci_dev *pdev;			/* referenced */
 	u32 applied;				/* EGPUHP_QUIRK_* in effect */
-	u32 reset_method;			/* for EGPUHP_QUIRK_EGPUHP_RESET */
+	struct egpuhp_reset_seq reset;		/* for EGPUHP_QUIRK_EGPUHP_RESET */
 	u8 orig_reset_methods[PCI_NUM_RESET_METHODS];
 	pci_dev_flags_t flags_set;		/* dev_flags bits we set */
 	unsigned int orig_d3hot_delay, orig_d3cold_delay;
@@ -136,6 +136,34 @@ int egpuhp_reset_order_parse(const char *text, u8 *methods, const char **why)
 	return 0;
 }
 
+/* The reset sequence: all of it valid, and only with its action. */
+static int reset_seq_check(const struct egpuhp_quirk *q, const char **why)
+{
+	unsigned int i;
+
+	if (!(q->actions & EGPUHP_QUIRK_EGPUHP_RESET)) {
+		if (q->reset.n) {
+			*why = "reset steps given without the egpuhp_reset action";
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!q->reset.n) {
+		*why = "egpuhp_reset needs at least one step";
+		return -EINVAL;
+	}
+	if (q->reset.n > EGPUHP_RESET_MAX_STEPS) {
+		*why = EGPUHP_WHY_STEPS_TOO_MANY;
+		return -EINVAL;
+	}
+	for (i = 0; i < q->reset.n; i++)
+		if (!egpuhp_quirk_is_step(q->reset.step[i])) {
+			*why = EGPUHP_WHY_STEP_UNKNOWN;
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int egpuhp_quirk_check(const struct egpuhp_quirk *q, const char **why)
 {
 	u8 order[PCI_NUM_RESET_METHODS];
@@ -177,19 +205,7 @@ int egpuhp_quirk_check(const struct egpuhp_quirk *q, const char **why)
 	if (q->reset_order[0] &&
 	    egpuhp_reset_order_parse(q->reset_order, order, why))
 		return -EINVAL;
-	if (q->actions & EGPUHP_QUIRK_EGPUHP_RESET) {
-		switch (q->reset_method) {
-		case EGPUHP_RESET_BUS:
-		case EGPUHP_RESET_LINK_RETRAIN:
-		case EGPUHP_RESET_PM:
-		case EGPUHP_RESET_SLOT_POWER:
-			break;
-		default:
-			*why = "egpuhp reset method must be bus, link_retrain, pm or slot_power";
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return reset_seq_check(q, why);
 }
 
 static bool quirk_match(const struct egpuhp_quirk *q, struct pci_dev *pdev)
@@ -222,7 +238,7 @@ static void qdev_undo(struct egpuhp_qdev *qd)
 {
 	struct pci_dev *pdev = qd->pdev;
 
-	if (qd->reset_method != EGPUHP_RESET_AUTO)
+	if (qd->reset.n)
 		egpuhp_reset_hook_forget(pdev);
 	pdev->dev_flags &= ~qd->flags_set;
 	memcpy(pdev->reset_methods, qd->orig_reset_methods,
@@ -239,7 +255,7 @@ static void qdev_undo(struct egpuhp_qdev *qd)
 	qd->d3cold_disabled = false;
 	qd->aspm_disabled = 0;
 	qd->applied = 0;
-	qd->reset_method = EGPUHP_RESET_AUTO;
+	qd->reset.n = 0;
 }
 
 /* Drop kernel methods @drop from the device's reset order. */
@@ -367,8 +383,8 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 	}
 
 	if (reset_q) {
-		if (egpuhp_reset_hook_add(pdev, reset_q->reset_method)) {
-			qd->reset_method = reset_q->reset_method;
+		if (egpuhp_reset_hook_add(pdev)) {
+			qd->reset = reset_q->reset;
 			if (!method_in(pdev->reset_methods,
 				       EGPUHP_KERNEL_RESET_DEVICE_SPECIFIC)) {
 				u8 m[PCI_NUM_RESET_METHODS] = {
@@ -383,14 +399,13 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 			const char *msg;
 
 			egpuhp_reset_hook_state(&msg);
-			pci_warn(pdev, "egpuhp: quirk: egpuhp %s reset only via netlink (EGPUHP_CMD_RESET): reset hook unavailable: %s\n",
-				 egpuhp_reset_method_name(reset_q->reset_method),
+			pci_warn(pdev, "egpuhp: quirk: egpuhp reset only via netlink (EGPUHP_CMD_RESET): reset hook unavailable: %s\n",
 				 msg);
 			/*
 			 * Still applied: EGPUHP_CMD_RESET with method egpuhp
 			 * runs it; only the kernel's reset path cannot.
 			 */
-			qd->reset_method = reset_q->reset_method;
+			qd->reset = reset_q->reset;
 			done |= EGPUHP_QUIRK_EGPUHP_RESET;
 		}
 	}
@@ -540,17 +555,17 @@ u32 egpuhp_quirks_applied(struct pci_dev *pdev)
 	return a;
 }
 
-u32 egpuhp_quirk_reset_method(struct pci_dev *pdev)
+bool egpuhp_quirk_reset_seq(struct pci_dev *pdev, struct egpuhp_reset_seq *seq)
 {
 	struct egpuhp_qdev *qd;
-	u32 m = EGPUHP_RESET_AUTO;
 
+	seq->n = 0;
 	mutex_lock(&quirk_lock);
 	qd = qdev_find(pdev);
 	if (qd)
-		m = qd->reset_method;
+		*seq = qd->reset;
 	mutex_unlock(&quirk_lock);
-	return m;
+	return seq->n;
 }
 
 /* Re-evaluate every present PCI function (the table changed). */

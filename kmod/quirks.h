@@ -18,6 +18,7 @@
 #include <linux/types.h>
 #include <linux/list.h>
 #include <linux/pci.h>
+#include <linux/stringify.h>
 #include <net/genetlink.h>
 #include <linux/egpuhp.h>
 
@@ -64,9 +65,24 @@ static inline void egpuhp_extack_msg(struct netlink_ext_ack *extack,
 /* Longest "quirks=" module parameter value. */
 #define EGPUHP_QUIRK_PARAM_LEN	1024
 
+/* Why a reset sequence is refused (parameter parser and table check). */
+#define EGPUHP_WHY_STEP_UNKNOWN \
+	"egpuhp_reset step must be bus, link_retrain, pm or slot_power"
+#define EGPUHP_WHY_STEPS_TOO_MANY \
+	"more than " __stringify(EGPUHP_RESET_MAX_STEPS) " egpuhp_reset steps"
+
 /* A PCI function's name, "0000:00:00.0". */
 struct egpuhp_pci_name {
 	char s[EGPUHP_PCI_NAME_LEN];
+};
+
+/*
+ * An egpuhp reset sequence: @n steps (enum egpuhp_reset_method, each one
+ * of EGPUHP_QUIRK_RESET_METHODS) run in order; @n == 0: none.
+ */
+struct egpuhp_reset_seq {
+	u32 n;
+	u32 step[EGPUHP_RESET_MAX_STEPS];
 };
 
 /* One quirk table entry. */
@@ -78,7 +94,7 @@ struct egpuhp_quirk {
 	u32 class, class_mask;		/* class_mask 0 = any class */
 	u32 actions;			/* EGPUHP_QUIRK_* */
 	u32 d3hot_delay_ms, d3cold_delay_ms;
-	u32 reset_method;		/* enum egpuhp_reset_method */
+	struct egpuhp_reset_seq reset;	/* for EGPUHP_QUIRK_EGPUHP_RESET */
 	u32 source;			/* enum egpuhp_quirk_source */
 	char reset_order[EGPUHP_RESET_ORDER_LEN];	/* "" if none */
 	char note[EGPUHP_QUIRK_NOTE_LEN];
@@ -92,6 +108,8 @@ extern const unsigned int egpuhp_builtin_quirk_count;
 extern char egpuhp_quirks_param[EGPUHP_QUIRK_PARAM_LEN];
 int egpuhp_quirk_parse_entry(const char *text, struct egpuhp_quirk *q,
 			     const char **why);
+/* Whether @method may be a step of a sequence (EGPUHP_QUIRK_RESET_METHODS). */
+bool egpuhp_quirk_is_step(u32 method);
 
 /* quirks.c */
 /* Validate an entry's fields; returns -EINVAL with *why set. */
@@ -107,10 +125,10 @@ bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
 			   struct egpuhp_pci_name *devs,
 			   unsigned int max_devs, unsigned int *ndevs);
 /*
- * The egpuhp reset method chosen for @pdev by its quirks, or
- * EGPUHP_RESET_AUTO if it has no EGPUHP_QUIRK_EGPUHP_RESET.
+ * Copy the egpuhp reset sequence @pdev's quirks give it into @seq; false
+ * (and @seq->n == 0) if it has no EGPUHP_QUIRK_EGPUHP_RESET.
  */
-u32 egpuhp_quirk_reset_method(struct pci_dev *pdev);
+bool egpuhp_quirk_reset_seq(struct pci_dev *pdev, struct egpuhp_reset_seq *seq);
 /* Write @pdev's reset_methods[] order as text ("flr bus"). */
 void egpuhp_reset_order_text(const u8 *methods, char *buf, size_t len);
 /* Parse "bus flr" (or "bus/flr") into kernel method indices (0-ended). */
@@ -118,25 +136,28 @@ int egpuhp_reset_order_parse(const char *text, u8 *methods, const char **why);
 
 /* reset.c */
 /*
- * Run reset @method on @pdev.  @locked: the caller holds the device lock
- * and saved/restores the config space (the kernel's reset path).
- * Emits the begin/end events.  Returns 0 or -errno.
+ * Run reset @method on @pdev; EGPUHP_RESET_EGPUHP runs the device's
+ * sequence (egpuhp_quirk_reset_seq()).  @locked: the caller holds the
+ * device lock and saved/restores the config space (the kernel's reset
+ * path).  Emits the begin/end events (and the step events of a sequence).
+ * Returns 0 or -errno.
  */
 int egpuhp_reset_run(struct pci_dev *pdev, u32 method, bool locked,
 		     bool via_hook, struct netlink_ext_ack *extack,
 		     u64 *duration_ns);
 const char *egpuhp_reset_method_name(u32 method);
-/* Whether @method can reset @pdev now (for probing). */
+/* Whether @method can reset @pdev now (for probing); -ENOTTY if not. */
 int egpuhp_reset_probe(struct pci_dev *pdev, u32 method);
 
 /* reset_hook.c */
 int egpuhp_reset_hook_init(void);
 void egpuhp_reset_hook_exit(void);
 /*
- * Route the kernel's "device_specific" reset of @pdev to egpuhp's @method.
- * Returns false when the hook is not installed (nothing recorded).
+ * Route the kernel's "device_specific" reset of @pdev to egpuhp's reset
+ * sequence.  Returns false when the hook is not installed (nothing
+ * recorded).
  */
-bool egpuhp_reset_hook_add(struct pci_dev *pdev, u32 method);
+bool egpuhp_reset_hook_add(struct pci_dev *pdev);
 void egpuhp_reset_hook_forget(struct pci_dev *pdev);
 /* enum egpuhp_reset_hook and the reason, for GET_INFO and logs */
 u32 egpuhp_reset_hook_state(const char **msg);

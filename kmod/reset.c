@@ -8,6 +8,13 @@
  * plugs in later as one more entry and one more enum egpuhp_reset_method
  * value; nothing else changes.
  *
+ * EGPUHP_RESET_EGPUHP runs the sequence of methods ("steps") a device's
+ * quirks give it, e.g. pm then bus.  Every step is probed before the first
+ * one runs, so a sequence that cannot finish does not start.  The frame
+ * around the methods (sibling locks, config space save/restore) is set up
+ * once around the whole sequence, and the sequence stops at the first
+ * step that fails.  A method asked for by itself is a sequence of one.
+ *
  * Methods that act on the upstream link (bus reset, link retrain, slot
  * power) reset every function on that bus.  The other functions (an eGPU's
  * audio function next to its GPU) are locked with trylock, their drivers
@@ -25,6 +32,8 @@
  * Control for the duration, then clears the status bits and unmasks.
  *
  * Every run emits EGPUHP_EV_RESET_BEGIN and EGPUHP_EV_RESET_END (method,
+ * duration, result); every step of an EGPUHP_RESET_EGPUHP sequence also
+ * EGPUHP_EV_RESET_STEP_BEGIN and _END in between (its method, its number,
  * duration, result).
  */
 #include <linux/module.h>
@@ -384,14 +393,78 @@ static int ctx_probe(struct reset_ctx *c, const struct egpuhp_reset_ops *ops)
 	return ops->probe(c);
 }
 
+/* The steps @method stands for and their ops (resolve()). */
+struct reset_plan {
+	struct egpuhp_reset_seq seq;
+	const struct egpuhp_reset_ops *ops[EGPUHP_RESET_MAX_STEPS];
+	bool whole_bus;			/* some step resets the whole bus */
+};
+
+/*
+ * EGPUHP_RESET_EGPUHP: the device's quirk sequence; any other method is a
+ * sequence of one step.
+ */
+static int resolve(struct pci_dev *pdev, u32 method, bool via_hook,
+		   struct reset_plan *p, struct netlink_ext_ack *extack)
+{
+	unsigned int i;
+
+	p->whole_bus = false;
+	if (method == EGPUHP_RESET_TUNNEL) {
+		NL_SET_ERR_MSG(extack, "tunnel cycles run in userspace: egpuctl reset --tunnel");
+		return -EOPNOTSUPP;
+	}
+	if (method != EGPUHP_RESET_EGPUHP) {
+		p->seq.n = 1;
+		p->seq.step[0] = method;
+	} else if (!egpuhp_quirk_reset_seq(pdev, &p->seq)) {
+		NL_SET_ERR_MSG(extack, "no quirk gives this device an egpuhp reset method");
+		/* the kernel's reset path then tries its next method */
+		return via_hook ? -ENOTTY : -EOPNOTSUPP;
+	}
+	for (i = 0; i < p->seq.n; i++) {
+		p->ops[i] = find_ops(p->seq.step[i]);
+		if (!p->ops[i]) {
+			NL_SET_ERR_MSG(extack, "unknown reset method");
+			return -EINVAL;
+		}
+		p->whole_bus |= p->ops[i]->whole_bus;
+	}
+	return 0;
+}
+
+/* Every step can run now; else the first one's error, c->why set. */
+static int plan_probe(struct reset_ctx *c, const struct reset_plan *p,
+		      unsigned int *failed)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < p->seq.n; i++) {
+		ret = ctx_probe(c, p->ops[i]);
+		if (ret) {
+			*failed = i;
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int egpuhp_reset_probe(struct pci_dev *pdev, u32 method)
 {
-	const struct egpuhp_reset_ops *ops = find_ops(method);
 	struct reset_ctx c = { .pdev = pdev };
+	unsigned int failed = 0;
+	struct reset_plan p;
 
-	if (!ops)
+	/*
+	 * -ENOTTY whatever the reason: the kernel's probe loop
+	 * (pci_init_reset_methods()) stops at any other error, and the
+	 * device would lose the methods after device_specific.
+	 */
+	if (resolve(pdev, method, true, &p, NULL) ||
+	    plan_probe(&c, &p, &failed))
 		return -ENOTTY;
-	return ctx_probe(&c, ops);
+	return 0;
 }
 
 static int run_auto(struct pci_dev *pdev, u64 *duration_ns,
@@ -404,16 +477,76 @@ static int run_auto(struct pci_dev *pdev, u64 *duration_ns,
 		NL_SET_ERR_MSG(extack, "the kernel has no reset method for this device");
 		return -ENOTTY;
 	}
-	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_BEGIN, EGPUHP_RESET_AUTO, 0, 0);
+	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_BEGIN, EGPUHP_RESET_AUTO, 0,
+			   0, 0);
 	t0 = ktime_get_ns();
 	pm_runtime_get_sync(&pdev->dev);
 	ret = pci_reset_function(pdev);
 	pm_runtime_put(&pdev->dev);
 	*duration_ns = ktime_get_ns() - t0;
-	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_END, EGPUHP_RESET_AUTO,
+	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_END, EGPUHP_RESET_AUTO, 0,
 			   *duration_ns, ret);
 	if (ret)
 		NL_SET_ERR_MSG(extack, "the kernel's reset failed");
+	return ret;
+}
+
+/*
+ * Step @i of the plan.  Its own events only for a sequence (@report): a
+ * method run by itself is reported by the events of the whole run alone.
+ */
+static int run_step(struct reset_ctx *c, const struct reset_plan *p,
+		    unsigned int i, bool report)
+{
+	const struct egpuhp_reset_ops *ops = p->ops[i];
+	u64 t0, ns;
+	int ret;
+
+	if (report)
+		egpuhp_event_reset(c->pdev, EGPUHP_EV_RESET_STEP_BEGIN,
+				   ops->method, i + 1, 0, 0);
+	t0 = ktime_get_ns();
+	ret = ops->reset(c);
+	ns = ktime_get_ns() - t0;
+	if (report) {
+		egpuhp_event_reset(c->pdev, EGPUHP_EV_RESET_STEP_END,
+				   ops->method, i + 1, ns, ret);
+		pci_info(c->pdev, "egpuhp: egpuhp reset step %u/%u (%s): %d in %llu us\n",
+			 i + 1, p->seq.n, ops->name, ret, ns / 1000);
+	}
+	return ret;
+}
+
+/*
+ * The steps inside the frame: other functions on the bus locked and
+ * prepared when a step resets the whole bus, @pdev's config space saved
+ * and restored unless the kernel's reset path (@locked) does that.  Once
+ * for the whole sequence, not per step: no step needs the device's config
+ * space back to run (they act on the upstream port, or on the PM
+ * registers, which config cycles reach whatever a reset cleared), and the
+ * drivers' reset_prepare()/reset_done() bracket the time the device is
+ * unusable, which is the whole sequence.
+ */
+static int run_plan(struct reset_ctx *c, const struct reset_plan *p,
+		    bool report, bool locked)
+{
+	unsigned int i;
+	int ret = 0;
+
+	if (p->whole_bus) {
+		pci_walk_bus(c->pdev->bus, lock_sibling, c);
+		if (c->err) {
+			unlock_siblings(c);
+			return c->err;
+		}
+	}
+	if (!locked)
+		prepare(c->pdev);
+	for (i = 0; i < p->seq.n && !ret; i++)
+		ret = run_step(c, p, i, report);
+	if (!locked)
+		done(c->pdev);
+	unlock_siblings(c);
 	return ret;
 }
 
@@ -421,65 +554,41 @@ int egpuhp_reset_run(struct pci_dev *pdev, u32 method, bool locked,
 		     bool via_hook, struct netlink_ext_ack *extack,
 		     u64 *duration_ns)
 {
-	const struct egpuhp_reset_ops *ops;
 	struct reset_ctx c = { .pdev = pdev };
+	bool report_steps = method == EGPUHP_RESET_EGPUHP;
+	unsigned int failed = 0;
+	struct reset_plan p;
 	u64 t0;
 	int ret;
 
 	*duration_ns = 0;
 	if (method == EGPUHP_RESET_AUTO && !locked)
 		return run_auto(pdev, duration_ns, extack);
-	if (method == EGPUHP_RESET_EGPUHP) {
-		method = egpuhp_quirk_reset_method(pdev);
-		if (method == EGPUHP_RESET_AUTO) {
-			NL_SET_ERR_MSG(extack, "no quirk gives this device an egpuhp reset method");
-			return -EOPNOTSUPP;
-		}
-	}
-	if (method == EGPUHP_RESET_TUNNEL) {
-		NL_SET_ERR_MSG(extack, "tunnel cycles run in userspace: egpuctl reset --tunnel");
-		return -EOPNOTSUPP;
-	}
-	ops = find_ops(method);
-	if (!ops) {
-		NL_SET_ERR_MSG(extack, "unknown reset method");
-		return -EINVAL;
-	}
+	ret = resolve(pdev, method, via_hook, &p, extack);
+	if (ret)
+		return ret;
 
 	if (!locked) {
 		pm_runtime_get_sync(&pdev->dev);
 		pci_dev_lock(pdev);
 	}
-	ret = ctx_probe(&c, ops);
+	ret = plan_probe(&c, &p, &failed);
 	if (ret) {
 		egpuhp_extack_msg(extack, c.why ? c.why : "method unavailable");
 		if (via_hook)
 			pci_info(pdev, "egpuhp: %s reset unavailable: %s\n",
-				 ops->name, c.why ? c.why : "?");
+				 p.ops[failed]->name, c.why ? c.why : "?");
 		goto out_unlock;
 	}
 
-	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_BEGIN, method, 0, 0);
+	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_BEGIN, method, 0, 0, 0);
 	t0 = ktime_get_ns();
-	if (ops->whole_bus) {
-		pci_walk_bus(pdev->bus, lock_sibling, &c);
-		if (c.err) {
-			ret = c.err;
-			unlock_siblings(&c);
-			goto out_end;
-		}
-	}
-	if (!locked)
-		prepare(pdev);
-	ret = ops->reset(&c);
-	if (!locked)
-		done(pdev);
-	unlock_siblings(&c);
-out_end:
+	ret = run_plan(&c, &p, report_steps, locked);
 	*duration_ns = ktime_get_ns() - t0;
-	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_END, method, *duration_ns,
+	egpuhp_event_reset(pdev, EGPUHP_EV_RESET_END, method, 0, *duration_ns,
 			   ret);
-	pci_info(pdev, "egpuhp: %s reset%s: %d in %llu us%s%s\n", ops->name,
+	pci_info(pdev, "egpuhp: %s reset%s: %d in %llu us%s%s\n",
+		 egpuhp_reset_method_name(method),
 		 via_hook ? " (kernel reset path)" : "", ret,
 		 *duration_ns / 1000, c.why ? ": " : "", c.why ? c.why : "");
 	if (ret)

@@ -67,7 +67,7 @@ int egpuhp_quirks_put_info(struct sk_buff *skb)
 	return 0;
 }
 
-bool egpuhp_reset_hook_add(struct pci_dev *pdev, u32 method)
+bool egpuhp_reset_hook_add(struct pci_dev *pdev)
 {
 	if (hook_state != EGPUHP_RESET_HOOK_ACTIVE)
 		return false;
@@ -81,20 +81,22 @@ void egpuhp_reset_hook_forget(struct pci_dev *pdev)
 
 #ifdef CONFIG_DYNAMIC_FTRACE_WITH_REGS
 
-/* Runs instead of pci_dev_specific_reset() for hooked devices. */
+/*
+ * Runs instead of pci_dev_specific_reset() for hooked devices: the reset
+ * sequence of the device's quirks.
+ */
 static int hook_reset(struct pci_dev *pdev, bool probe)
 {
-	u32 method = egpuhp_quirk_reset_method(pdev);
 	u64 ns;
 	int ret;
 
-	if (xa_load(&hook_devs, hook_key(pdev)) != pdev ||
-	    method == EGPUHP_RESET_AUTO)
+	if (xa_load(&hook_devs, hook_key(pdev)) != pdev)
 		ret = -ENOTTY;	/* unhooked meanwhile: method unavailable */
 	else if (probe)
-		ret = egpuhp_reset_probe(pdev, method);
+		ret = egpuhp_reset_probe(pdev, EGPUHP_RESET_EGPUHP);
 	else
-		ret = egpuhp_reset_run(pdev, method, true, true, NULL, &ns);
+		ret = egpuhp_reset_run(pdev, EGPUHP_RESET_EGPUHP, true, true,
+				       NULL, &ns);
 	module_put(THIS_MODULE);
 	return ret;
 }

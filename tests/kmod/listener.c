@@ -15,6 +15,11 @@
  *   egpuhp-listen --dump | --info | --stats | --get BDF | --router NAME
  *   egpuhp-listen --eject BDF | --set track_hotplug=0|1 | --set watchdog_ms=N
  *   egpuhp-listen --bad       malformed requests, one JSON result each
+ *   egpuhp-listen --add-quirk VVVV:DDDD:ACTIONS:METHOD:STEP,STEP...
+ *       ADD_QUIRK from raw values, so that requests egpuctl would refuse
+ *       reach the module's checks: IDs and ACTIONS hexadecimal, METHOD
+ *       (EGPUHP_QUIRK_A_RESET_METHOD) and the STEPs (EGPUHP_QUIRK_A_RESET_STEP,
+ *       in order) numbers; "-" leaves METHOD out / sends no step
  *   egpuhp-listen --unpriv    drop to uid 65534, try every admin command
  *
  * Request results are printed as {"type":"result","op":...,"error":E,
@@ -73,6 +78,8 @@ static const char *const event_names[] = {
 	[EGPUHP_EV_QUIRK_APPLIED] = "quirk_applied",
 	[EGPUHP_EV_RESET_BEGIN] = "reset_begin",
 	[EGPUHP_EV_RESET_END] = "reset_end",
+	[EGPUHP_EV_RESET_STEP_BEGIN] = "reset_step_begin",
+	[EGPUHP_EV_RESET_STEP_END] = "reset_step_end",
 };
 
 /* ---- JSON output ---- */
@@ -277,7 +284,7 @@ static void print_msg(struct nlmsghdr *nlh, unsigned long long recv_ns)
 		uint32_t ev = nla_get_u32(tb[EGPUHP_A_EVENT]);
 
 		printf(",\"ev\":%u", ev);
-		json_str("kind", ev <= EGPUHP_EV_MAX && event_names[ev] ? event_names[ev] : "unknown");
+		json_str("kind", ev < sizeof(event_names) / sizeof(event_names[0]) && event_names[ev] ? event_names[ev] : "unknown");
 	}
 	if (tb[EGPUHP_A_FLAGS]) {
 		uint32_t f = nla_get_u32(tb[EGPUHP_A_FLAGS]);
@@ -486,6 +493,38 @@ static int do_set(const char *kv)
 	ret = transact(sk, msg, "set", false);
 	nl_socket_free(sk);
 	return ret;
+}
+
+/* "VVVV:DDDD:ACTIONS:METHOD:STEPS" (see the top of the file) */
+static int do_add_quirk(const char *spec)
+{
+	unsigned int vendor, device, actions;
+	char method[16], steps[256], *s, *save = NULL;
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	struct nlattr *nest;
+	int ret;
+
+	if (sscanf(spec, "%x:%x:%x:%15[^:]:%255s", &vendor, &device, &actions,
+		   method, steps) != 5) {
+		fprintf(stderr, "egpuhp-listen: --add-quirk VVVV:DDDD:ACTIONS:METHOD|-:STEP,...|-\n");
+		exit(2);
+	}
+	sk = open_sock();
+	msg = new_req(EGPUHP_CMD_ADD_QUIRK, NLM_F_ACK);
+	nest = nla_nest_start(msg, EGPUHP_A_QUIRK);
+	nla_put_u16(msg, EGPUHP_QUIRK_A_VENDOR, vendor);
+	nla_put_u16(msg, EGPUHP_QUIRK_A_DEVICE, device);
+	nla_put_u32(msg, EGPUHP_QUIRK_A_ACTIONS, actions);
+	if (strcmp(method, "-"))
+		nla_put_u32(msg, EGPUHP_QUIRK_A_RESET_METHOD, strtoul(method, NULL, 0));
+	for (s = strtok_r(steps, ",", &save); s; s = strtok_r(NULL, ",", &save))
+		if (strcmp(s, "-"))
+			nla_put_u32(msg, EGPUHP_QUIRK_A_RESET_STEP, strtoul(s, NULL, 0));
+	nla_nest_end(msg, nest);
+	ret = transact(sk, msg, "add_quirk", false);
+	nl_socket_free(sk);
+	return ret ? 1 : 0;
 }
 
 /* ---- malformed requests ---- */
@@ -835,6 +874,7 @@ int main(int argc, char **argv)
 		{ "eject", required_argument, NULL, 'e' },
 		{ "set", required_argument, NULL, 'S' },
 		{ "bad", no_argument, NULL, 'B' },
+		{ "add-quirk", required_argument, NULL, 'Q' },
 		{ "unpriv", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -869,6 +909,7 @@ int main(int argc, char **argv)
 		case 'e': return do_dev_cmd(EGPUHP_CMD_EJECT, "eject", optarg) ? 1 : 0;
 		case 'S': return do_set(optarg) ? 1 : 0;
 		case 'B': return do_bad();
+		case 'Q': return do_add_quirk(optarg);
 		case 'U': return do_unpriv();
 		default:
 			fprintf(stderr, "usage: see the comment at the top of tests/kmod/listener.c\n");

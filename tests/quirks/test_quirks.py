@@ -16,6 +16,12 @@ kernel:
     unprivileged changes refused, unprivileged dump allowed
   - every egpuhp reset method through EGPUHP_CMD_RESET, begin/end events,
     multi-function bus reset restores the sibling's config space
+  - reset sequences (egpuhp_reset=pm/bus): from quirks= and from netlink,
+    run through the sysfs reset file and EGPUHP_CMD_RESET; begin/end of the
+    whole reset and of every step in order, the nvme does I/O afterwards; a
+    sequence with a step the device cannot do does not start; bad
+    sequences refused by the parameter parser and by the kernel's netlink
+    checks (raw requests through egpuhp-listen)
   - tunnel cycle with a simulated router (tbsim) brings the functions back
   - unload restores reset_method and dev_flags (FLR runs again)
   - no WARN/BUG/lockdep on the console
@@ -130,6 +136,12 @@ class Q:
                     pass
         return evs
 
+    @staticmethod
+    def resets(evs):
+        """The reset events among evs: (event, method, step, result)."""
+        return [(e["event"], e["reset"]["method"], e["reset"].get("step", 0),
+                 e["reset"]["result"]) for e in evs if "reset" in e]
+
     def events_for(self, bdf, since_seq=0):
         return [e for e in self.events()
                 if e.get("seq", 0) > since_seq and e.get("dev", {}).get("name") == bdf]
@@ -168,6 +180,19 @@ class Q:
             "  [ $(date +%%s) -ge $end ] && exit 1; sleep 0.2; done; echo io-ok" % timeout,
             timeout=timeout + 30)
 
+
+def seq_events(*methods):
+    """Q.resets() of an egpuhp reset that ran these steps, all succeeding."""
+    evs = [("reset-begin", "egpuhp", 0, 0)]
+    for i, m in enumerate(methods, 1):
+        evs += [("reset-step-begin", m, i, 0), ("reset-step-end", m, i, 0)]
+    return evs + [("reset-end", "egpuhp", 0, 0)]
+
+
+# enum egpuhp_reset_method (uapi, append-only) and EGPUHP_QUIRK_EGPUHP_RESET
+RESET_NUM = {"auto": 0, "bus": 1, "link_retrain": 2, "pm": 3, "slot_power": 4,
+             "tunnel": 5, "egpuhp": 6}
+EGPUHP_RESET_ACTION = 0x400
 
 TRACE_FUNCS = ["pcie_reset_flr", "pci_reset_bus_function", "pci_pm_reset",
                "pci_dev_specific_reset"]
@@ -236,11 +261,8 @@ def scenario(vm, t, kernel):
     ok1 = q.nvme_io()[0] == 0
     rc, out = q.run("echo 1 > /sys/bus/pci/devices/%s/reset" % nb)
     evs = q.wait_events(nb, ["reset-begin", "reset-end"], seq)
-    ends = [e for e in evs if e["event"] == "reset-end"]
-    t.ok(rc == 0 and ends and ends[-1]["reset"]["method"] == "bus" and
-         ends[-1]["reset"]["result"] == 0 and
-         any(e["event"] == "reset-begin" for e in evs),
-         "sysfs reset of nvme runs egpuhp's bus reset (begin/end events, method bus, result 0)",
+    t.ok(rc == 0 and q.resets(evs) == seq_events("bus"),
+         "sysfs reset of nvme runs egpuhp's reset, one bus step (begin/end events, result 0)",
          "rc=%d %s\n%s" % (rc, out, json.dumps(evs)))
     drv = q.sh("basename $(readlink /sys/bus/pci/devices/%s/driver) 2>/dev/null || true" % nb).strip()
     rc, out = q.nvme_io()
@@ -385,9 +407,8 @@ def scenario(vm, t, kernel):
     seq = q.last_seq()
     rc, out = q.run("echo 1 > /sys/bus/pci/devices/%s/reset" % fb)
     evs = q.wait_events(fb, ["reset-end"], seq)
-    ends = [e for e in evs if e["event"] == "reset-end"]
-    t.ok(rc == 0 and q.reset_method(fb) == "device_specific" and ends and
-         ends[-1]["reset"]["method"] == "link-retrain" and ends[-1]["reset"]["result"] == 0,
+    t.ok(rc == 0 and q.reset_method(fb) == "device_specific" and
+         q.resets(evs) == seq_events("link-retrain"),
          "egpuhp_reset gives it device_specific and a working sysfs reset file",
          "%s %s %s" % (q.reset_method(fb), out, json.dumps(evs)))
     q.sh("egpuctl quirks del %d && egpuctl quirks del %d" % (retrain_id, nobus_id))
@@ -430,11 +451,161 @@ def scenario(vm, t, kernel):
          "without the hook the egpuhp reset runs through netlink", out + io)
     vm.unload_module("egpuhp")
 
+    # --- reset sequences -------------------------------------------------------
+    sequences(vm, q, t, nb)
+
     try:
         vm.check_health()
         t.ok(True, "no WARN/BUG/lockdep/taint on the console (%s)" % kernel)
     except DockError as e:
         t.ok(False, "no WARN/BUG/lockdep/taint on the console (%s)" % kernel, str(e))
+
+
+def sequences(vm, q, t, nb):
+    """egpuhp_reset=STEP/STEP...: a fresh load of the module."""
+    bad = {
+        "10de:*:egpuhp_reset=pm/baco": "egpuhp_reset step must be bus, link_retrain, pm or slot_power",
+        "10de:*:egpuhp_reset=pm/tunnel": "egpuhp_reset step must be bus, link_retrain, pm or slot_power",
+        "10de:*:egpuhp_reset=bus/pm/bus/pm/bus/pm/bus/pm/bus": "more than 8 egpuhp_reset steps",
+        "10de:*:egpuhp_reset=": "egpuhp_reset needs =STEP[/STEP...]",
+        "10de:*:egpuhp_reset=pm//bus": "empty step in egpuhp_reset",
+    }
+    vm.load_egpuhp("track_hotplug=1 quirks=%s:egpuhp_reset=link_retrain/pm,%s"
+                   % (NVME_ID, ",".join(bad)))
+    dm = vm.dmesg()
+    missing = ['entry "%s" refused: %s' % kv for kv in bad.items()
+               if 'entry "%s" refused: %s' % kv not in dm]
+    t.ok(not missing, "quirks= parameter: bad reset sequences refused with a clear kernel log line",
+         "missing: %s\n%s" % (missing, "\n".join(line for line in dm.splitlines()
+                                                   if "egpuhp" in line)))
+    info = q.quirks()
+    param = [e for e in info["entries"] if e["source"] == "param"]
+    dev = [d for d in info["devices"] if d["name"] == nb]
+    t.ok(len(param) == 1 and param[0].get("reset_steps") == ["link_retrain", "pm"] and
+         "egpuhp_reset=link_retrain/pm" in param[0]["actions"] and
+         dev and dev[0].get("reset_steps") == ["link_retrain", "pm"] and
+         "egpuhp_reset=link_retrain/pm" in q.sh("egpuctl quirks"),
+         "egpuctl quirks shows the parameter's sequence (text and --json)",
+         json.dumps(info)[:3000])
+
+    vm.sh("setsid egpuctl --json monitor > /tmp/ev.log 2>&1 < /dev/null &")
+    time.sleep(1)
+
+    # the parameter's sequence through the kernel's reset path (the hook)
+    seq = q.last_seq()
+    rc, out = q.run("echo 1 > /sys/bus/pci/devices/%s/reset" % nb)
+    evs = q.wait_events(nb, ["reset-end"], seq)
+    rc2, io = q.nvme_io()
+    t.ok(rc == 0 and q.resets(evs) == seq_events("link-retrain", "pm") and rc2 == 0,
+         "sysfs reset runs the quirks= sequence link_retrain then pm; nvme does I/O after",
+         "rc=%d %s\n%s\n%s" % (rc, out, io, json.dumps(evs)))
+
+    # a sequence added at run time; the first entry's sequence is the one
+    # that runs, so the parameter's goes first
+    q.sh("egpuctl quirks del %d" % param[0]["id"])
+    out = q.sh("egpuctl --json quirks add %s:egpuhp_reset=pm/bus --note 'test: sequence'"
+               % NVME_ID)
+    sid = json.loads(out)["id"]
+    info = q.quirks()
+    ent = [e for e in info["entries"] if e["id"] == sid]
+    t.ok(ent and ent[0].get("reset_steps") == ["pm", "bus"] and
+         ent[0]["actions"] == "egpuhp_reset=pm/bus" and
+         q.reset_method(nb).split()[0] == "device_specific",
+         "netlink entry egpuhp_reset=pm/bus: dumped with its steps, device_specific first",
+         "%s %s" % (q.reset_method(nb), json.dumps(ent)))
+
+    seq = q.last_seq()
+    rc, out = q.run("echo 1 > /sys/bus/pci/devices/%s/reset" % nb)
+    evs = q.wait_events(nb, ["reset-end"], seq)
+    got = q.resets(evs)
+    rs = [e["reset"] for e in evs if "reset" in e]
+    steps_ns = [r["duration_ns"] for r in rs[2:5:2]]
+    timed = (len(rs) == 6 and all(ns > 0 for ns in steps_ns) and
+             rs[-1]["duration_ns"] >= sum(steps_ns))
+    t.ok(rc == 0 and got == seq_events("pm", "bus") and timed,
+         "sysfs reset: begin/end of the whole egpuhp reset around pm then bus, "
+         "each step with its method, number, duration and result 0",
+         "rc=%d %s\n%s" % (rc, out, json.dumps(evs)))
+    drv = q.sh("basename $(readlink /sys/bus/pci/devices/%s/driver) 2>/dev/null || true"
+               % nb).strip()
+    rc, out = q.nvme_io()
+    t.ok(rc == 0 and drv == "nvme", "nvme still bound and does I/O after the pm/bus sequence",
+         "driver=%s %s" % (drv, out))
+    rc, out = q.run("echo %s > /sys/bus/pci/drivers/nvme/unbind && "
+                    "echo 1 > /sys/bus/pci/devices/%s/reset && "
+                    "echo %s > /sys/bus/pci/drivers/nvme/bind" % (nb, nb, nb))
+    vm.wait_for("test -b /dev/nvme0n1", timeout=20)
+    rc2, out2 = q.nvme_io()
+    t.ok(rc == 0 and rc2 == 0, "nvme unbound, pm/bus sequence, rebound: I/O works", out + out2)
+
+    seq = q.last_seq()
+    rc, out = q.run("egpuctl --json reset %s --method egpuhp" % nb)
+    res = json.loads(out) if rc == 0 else {}
+    evs = q.wait_events(nb, ["reset-end"], seq)
+    rc2, io = q.nvme_io()
+    t.ok(rc == 0 and res.get("result") == 0 and res.get("method") == "egpuhp" and
+         q.resets(evs) == seq_events("pm", "bus") and rc2 == 0,
+         "EGPUHP_CMD_RESET method egpuhp runs the same sequence; nvme does I/O after",
+         "%s\n%s\n%s" % (out, io, json.dumps(evs)))
+
+    # a step the device cannot do: refused before the first step runs
+    q.sh("egpuctl quirks del %d" % sid)
+    out = q.sh("egpuctl --json quirks add %s:egpuhp_reset=pm/slot_power" % NVME_ID)
+    sid = json.loads(out)["id"]
+    seq = q.last_seq()
+    rc, out = q.run("egpuctl reset %s --method egpuhp" % nb)
+    time.sleep(1)
+    evs = q.events_for(nb, seq)
+    t.ok(rc != 0 and "no slot power controller" in out and not q.resets(evs),
+         "sequence pm/slot_power on a port without power control: refused, no step ran",
+         "%s\n%s" % (out, json.dumps(evs)))
+    q.sh("egpuctl quirks del %d" % sid)
+
+    # the kernel's own checks, with requests egpuctl would not send
+    def add_raw(actions, method, steps):
+        spec = "1af4:1044:%x:%s:%s" % (actions, method if method is not None else "-",
+                                       ",".join(str(s) for s in steps) or "-")
+        rc, out = q.run("egpuhp-listen --add-quirk %s" % spec)
+        res = [json.loads(line) for line in out.splitlines()
+               if line.startswith("{") and '"result"' in line]
+        return (res[-1] if res else {}), out
+
+    n = RESET_NUM
+    must = "egpuhp_reset step must be bus, link_retrain, pm or slot_power"
+    EINVAL, ERANGE = -22, -34
+    raw_bad = [
+        ("forbidden step auto", EGPUHP_RESET_ACTION, None, [n["pm"], n["auto"]], EINVAL, must),
+        ("forbidden step tunnel", EGPUHP_RESET_ACTION, None, [n["tunnel"]], EINVAL, must),
+        ("forbidden step egpuhp", EGPUHP_RESET_ACTION, None, [n["bus"], n["egpuhp"]], EINVAL,
+         must),
+        ("forbidden method tunnel, no steps", EGPUHP_RESET_ACTION, n["tunnel"], [], EINVAL,
+         must),
+        ("unknown step value (policy)", EGPUHP_RESET_ACTION, None, [n["pm"], 99], ERANGE,
+         "integer out of range"),
+        ("too many steps", EGPUHP_RESET_ACTION, None, [n["pm"], n["bus"]] * 4 + [n["pm"]],
+         EINVAL, "more than 8 egpuhp_reset steps"),
+        ("method not the first step", EGPUHP_RESET_ACTION, n["bus"], [n["pm"], n["bus"]],
+         EINVAL, "reset method differs from the first reset step"),
+        ("steps without the action", 0x1, None, [n["pm"]], EINVAL,
+         "reset steps given without the egpuhp_reset action"),
+    ]
+    for name, actions, method, steps, err, msg in raw_bad:
+        res, out = add_raw(actions, method, steps)
+        t.ok(res.get("error") == err and msg in res.get("extack", ""),
+             "netlink: %s refused with the kernel's message" % name, out)
+    before = len(q.quirks()["entries"])
+    res, out = add_raw(EGPUHP_RESET_ACTION, n["pm"], [n["pm"], n["bus"]] * 4)
+    after = q.quirks()["entries"]
+    ent = [e for e in after if e["match"].startswith("1af4:1044")]
+    t.ok(res.get("error") == 0 and len(after) == before + 1 and ent and
+         ent[0].get("reset_steps") == ["pm", "bus"] * 4,
+         "netlink: 8 steps with the method equal to the first accepted, dumped in order",
+         "%s\n%s" % (out, json.dumps(ent)))
+    for e in ent:
+        q.sh("egpuctl quirks del %d" % e["id"])
+
+    vm.sh("kill $(pidof egpuctl) 2>/dev/null; true")
+    vm.unload_module("egpuhp")
 
 
 def tunnel_test(vm, q, t):

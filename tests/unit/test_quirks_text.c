@@ -69,12 +69,75 @@ static void test_parse_forms(void **state)
 
 	parse_ok("10de:1eb8:reset_order=bus/pm+egpuhp_reset", &q);
 	assert_string_equal(q.reset_order, "bus/pm");
-	assert_int_equal(q.reset_method, EGPUHP_RESET_BUS);
-	parse_ok("10de:1eb8:egpuhp_reset=link-retrain", &q);
-	assert_int_equal(q.reset_method, EGPUHP_RESET_LINK_RETRAIN);
+	assert_int_equal(q.nsteps, 1);
+	assert_int_equal(q.reset_steps[0], EGPUHP_RESET_BUS);
 	parse_ok("10de:1eb8:egpuhp_reset=slot_power", &q);
-	assert_int_equal(q.reset_method, EGPUHP_RESET_SLOT_POWER);
+	assert_int_equal(q.nsteps, 1);
+	assert_int_equal(q.reset_steps[0], EGPUHP_RESET_SLOT_POWER);
 	parse_ok("10de:1eb8:d3hot_delay=10000", &q);
+	assert_int_equal(q.nsteps, 0);
+}
+
+/* egpuhp_reset=STEP/STEP...: the sequence, in order, as the module parses it. */
+static void test_reset_steps(void **state)
+{
+	static const char *const step_why =
+		"egpuhp_reset step must be bus, link_retrain, pm or slot_power";
+	struct egpu_quirk_entry q;
+	char buf[256];
+
+	parse_ok("1002:731f:egpuhp_reset=pm/bus+no_d3cold", &q);
+	assert_int_equal(q.actions, EGPUHP_QUIRK_EGPUHP_RESET | EGPUHP_QUIRK_NO_D3COLD);
+	assert_int_equal(q.nsteps, 2);
+	assert_int_equal(q.reset_steps[0], EGPUHP_RESET_PM);
+	assert_int_equal(q.reset_steps[1], EGPUHP_RESET_BUS);
+	assert_string_equal(egpu_quirk_actions_str(&q, buf, sizeof(buf)),
+			    "no_d3cold+egpuhp_reset=pm/bus");
+
+	/* the same method twice is a sequence too; reset_order's '/' is its own */
+	parse_ok("1002:731f:egpuhp_reset=link_retrain/pm/link_retrain+reset_order=bus/flr", &q);
+	assert_int_equal(q.nsteps, 3);
+	assert_int_equal(q.reset_steps[0], EGPUHP_RESET_LINK_RETRAIN);
+	assert_int_equal(q.reset_steps[1], EGPUHP_RESET_PM);
+	assert_int_equal(q.reset_steps[2], EGPUHP_RESET_LINK_RETRAIN);
+	assert_string_equal(q.reset_order, "bus/flr");
+
+	parse_ok("1:2:egpuhp_reset=bus/pm/bus/pm/bus/pm/bus/slot_power", &q);
+	assert_int_equal(q.nsteps, EGPUHP_RESET_MAX_STEPS);
+	assert_int_equal(q.reset_steps[7], EGPUHP_RESET_SLOT_POWER);
+	assert_string_equal(egpu_quirk_actions_str(&q, buf, sizeof(buf)),
+			    "egpuhp_reset=bus/pm/bus/pm/bus/pm/bus/slot_power");
+
+	parse_bad("1:2:egpuhp_reset=bus/pm/bus/pm/bus/pm/bus/pm/bus",
+		  "more than 8 egpuhp_reset steps");
+	parse_bad("1:2:egpuhp_reset=", "egpuhp_reset needs =STEP[/STEP...]");
+	parse_bad("1:2:egpuhp_reset=pm//bus", "empty step in egpuhp_reset");
+	parse_bad("1:2:egpuhp_reset=pm/", "empty step in egpuhp_reset");
+	parse_bad("1:2:egpuhp_reset=/bus", "empty step in egpuhp_reset");
+	parse_bad("1:2:egpuhp_reset=pm/baco", step_why);
+	/* methods that are not steps: the kernel's order, the tunnel, itself */
+	parse_bad("1:2:egpuhp_reset=auto", step_why);
+	parse_bad("1:2:egpuhp_reset=pm/tunnel", step_why);
+	parse_bad("1:2:egpuhp_reset=egpuhp", step_why);
+	/* exactly the module's names ("egpuctl reset --method" takes '-') */
+	parse_bad("1:2:egpuhp_reset=link-retrain", step_why);
+	parse_bad("1:2:egpuhp_reset=pm,bus", step_why);
+
+	assert_string_equal(egpu_reset_step_name(EGPUHP_RESET_LINK_RETRAIN), "link_retrain");
+	assert_string_equal(egpu_reset_step_name(EGPUHP_RESET_TUNNEL), "?");
+}
+
+/* A buffer too small for the sequence: cut, NUL-terminated, no overrun. */
+static void test_steps_truncated(void **state)
+{
+	struct egpu_quirk_entry q;
+	char buf[20];
+
+	parse_ok("1:2:no_flr+egpuhp_reset=slot_power/slot_power/slot_power", &q);
+	memset(buf, 'x', sizeof(buf));
+	egpu_quirk_actions_str(&q, buf, sizeof(buf));
+	assert_int_equal(strlen(buf), sizeof(buf) - 1);
+	assert_string_equal(buf, "no_flr+egpuhp_reset");
 }
 
 static void test_parse_errors(void **state)
@@ -101,7 +164,7 @@ static void test_parse_errors(void **state)
 	parse_bad("1:2:d3cold_delay=5ms", "delay needs =MS, 0..10000");
 	parse_bad("1:2:reset_order=", "reset_order needs =METHOD/METHOD...");
 	parse_bad("1:2:egpuhp_reset=baco",
-		  "egpuhp_reset method must be bus, link_retrain, pm or slot_power");
+		  "egpuhp_reset step must be bus, link_retrain, pm or slot_power");
 }
 
 static void test_too_long(void **state)
@@ -120,6 +183,7 @@ static void test_round_trip(void **state)
 		"1002:687f:no_flr+no_bus_reset+no_pm_reset+no_d3+no_d3cold",
 		"8086:*:aspm_l0s_off+aspm_l1_off+d3hot_delay=20+d3cold_delay=100",
 		"*:*:*:*:040300:ffff00:reset_order=pm/bus+egpuhp_reset=pm",
+		"10de:*:no_d3cold+egpuhp_reset=link_retrain/pm/bus/slot_power",
 	};
 	size_t i;
 
@@ -269,6 +333,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_forms),
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_reset_steps),
+		cmocka_unit_test(test_steps_truncated),
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_names),

@@ -261,6 +261,7 @@ int egpuhp_parse_event(struct nlattr **tb, struct egpuhp_nl_event *ev)
 		if (nla_parse_nested(rt, EGPUHP_RESET_A_MAX, tb[EGPUHP_A_RESET], NULL) == 0) {
 			ev->reset.valid = true;
 			ev->reset.method = nla_u32_or0(rt[EGPUHP_RESET_A_METHOD]);
+			ev->reset.step = nla_u32_or0(rt[EGPUHP_RESET_A_STEP]);
 			ev->reset.duration_ns = nla_u64_or0(rt[EGPUHP_RESET_A_DURATION_NS]);
 			ev->reset.result = (int32_t)nla_u32_or0(rt[EGPUHP_RESET_A_RESULT]);
 		}
@@ -624,6 +625,8 @@ const char *egpuhp_event_name(uint32_t event)
 		[EGPUHP_EV_QUIRK_APPLIED] = "quirk-applied",
 		[EGPUHP_EV_RESET_BEGIN] = "reset-begin",
 		[EGPUHP_EV_RESET_END] = "reset-end",
+		[EGPUHP_EV_RESET_STEP_BEGIN] = "reset-step-begin",
+		[EGPUHP_EV_RESET_STEP_END] = "reset-step-end",
 	};
 
 	if (event < sizeof(names) / sizeof(names[0]) && names[event])

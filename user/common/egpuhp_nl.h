@@ -84,6 +84,7 @@ struct egpuhp_quirk {
 struct egpuhp_reset {
 	bool valid;
 	uint32_t method;
+	uint32_t step;		/* RESET_STEP_* events: 1 = first step; else 0 */
 	uint64_t duration_ns;
 	int32_t result;
 };

@@ -9,6 +9,9 @@
 
 #include "common/quirk_text.h"
 
+#define STR_(x)	#x
+#define STR(x)	STR_(x)
+
 #define NAMED(value, text)	{ text, value },
 
 static const struct {
@@ -28,6 +31,7 @@ static const struct {
 #undef NAMED
 
 #define N_ACTIONS (sizeof(action_names) / sizeof(action_names[0]))
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 
 const char *egpu_quirk_action_name(uint32_t bit)
 {
@@ -63,26 +67,69 @@ static bool method_name_matches(const char *s, const char *name)
 	return !*s && !*name;
 }
 
-int egpu_reset_method_parse(const char *s, uint32_t *method)
+/* @dashes: also the '-' spellings (egpuctl reset --method link-retrain) */
+static int method_lookup(const char *s, bool dashes, uint32_t *method)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (method_name_matches(s, methods[i].name)) {
+	for (i = 0; i < N_METHODS; i++)
+		if (dashes ? method_name_matches(s, methods[i].name) :
+			     !strcmp(s, methods[i].name)) {
 			*method = methods[i].method;
 			return 0;
 		}
 	return -EINVAL;
 }
 
-static const char *method_name(uint32_t m)
+int egpu_reset_method_parse(const char *s, uint32_t *method)
+{
+	return method_lookup(s, true, method);
+}
+
+const char *egpu_reset_step_name(uint32_t m)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+	for (i = 0; i < N_METHODS; i++)
 		if (methods[i].method == m)
 			return methods[i].name;
 	return "?";
+}
+
+/*
+ * egpuhp_reset's value, "pm/bus" (NULL: the default "bus"); the same rules
+ * and messages as parse_steps() in kmod/quirk_param.c.
+ */
+static int parse_steps(char *val, struct egpu_quirk_entry *q, const char **why)
+{
+	char *step;
+
+	q->nsteps = 0;
+	if (!val) {
+		q->reset_steps[q->nsteps++] = EGPUHP_RESET_BUS;
+		return 0;
+	}
+	if (!*val) {
+		*why = "egpuhp_reset needs =STEP[/STEP...]";
+		return -EINVAL;
+	}
+	while ((step = strsep(&val, "/")) != NULL) {
+		if (!*step) {
+			*why = "empty step in egpuhp_reset";
+			return -EINVAL;
+		}
+		if (q->nsteps == EGPUHP_RESET_MAX_STEPS) {
+			*why = "more than " STR(EGPUHP_RESET_MAX_STEPS) " egpuhp_reset steps";
+			return -EINVAL;
+		}
+		/* exactly the module's names: no '-' spellings in quirk text */
+		if (method_lookup(step, false, &q->reset_steps[q->nsteps])) {
+			*why = "egpuhp_reset step must be bus, link_retrain, pm or slot_power";
+			return -EINVAL;
+		}
+		q->nsteps++;
+	}
+	return 0;
 }
 
 static int parse_hex(const char *s, size_t maxdigits, uint32_t *out)
@@ -164,11 +211,8 @@ static int parse_action(char *a, struct egpu_quirk_entry *q, const char **why)
 		snprintf(q->reset_order, sizeof(q->reset_order), "%s", val);
 		break;
 	case EGPUHP_QUIRK_EGPUHP_RESET:
-		q->reset_method = EGPUHP_RESET_BUS;
-		if (val && egpu_reset_method_parse(val, &q->reset_method)) {
-			*why = "egpuhp_reset method must be bus, link_retrain, pm or slot_power";
+		if (parse_steps(val, q, why))
 			return -EINVAL;
-		}
 		break;
 	default:
 		if (val) {
@@ -228,6 +272,25 @@ int egpu_quirk_parse(const char *text, struct egpu_quirk_entry *q, const char **
 	return 0;
 }
 
+/* "=pm/bus" into buf; snprintf's return value. */
+static int steps_str(const struct egpu_quirk_entry *q, char *buf, size_t len)
+{
+	size_t off = 0;
+	uint32_t i;
+	int w;
+
+	for (i = 0; i < q->nsteps; i++) {
+		w = snprintf(buf + off, len - off, "%c%s", i ? '/' : '=',
+			     egpu_reset_step_name(q->reset_steps[i]));
+		if (w < 0)
+			return w;
+		off += (size_t)w;
+		if (off >= len)
+			break;
+	}
+	return (int)off;
+}
+
 const char *egpu_quirk_actions_str(const struct egpu_quirk_entry *q, char *buf,
 				   size_t len)
 {
@@ -254,8 +317,7 @@ const char *egpu_quirk_actions_str(const struct egpu_quirk_entry *q, char *buf,
 		else if (bit == EGPUHP_QUIRK_RESET_ORDER)
 			w = snprintf(buf + off, len - off, "=%s", q->reset_order);
 		else if (bit == EGPUHP_QUIRK_EGPUHP_RESET)
-			w = snprintf(buf + off, len - off, "=%s",
-				     method_name(q->reset_method));
+			w = steps_str(q, buf + off, len - off);
 		else
 			w = 0;
 		if (w < 0)

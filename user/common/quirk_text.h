@@ -7,13 +7,15 @@
  *
  * IDs hexadecimal, "*" = any; actions no_flr no_bus_reset no_pm_reset no_d3
  * no_d3cold aspm_l0s_off aspm_l1_off d3hot_delay=MS d3cold_delay=MS
- * reset_order=M/M egpuhp_reset[=bus|link_retrain|pm|slot_power].
+ * reset_order=M/M egpuhp_reset[=STEP/STEP...] (steps bus link_retrain pm
+ * slot_power, run in order; default bus).
  */
 #ifndef EGPU_QUIRK_TEXT_H
 #define EGPU_QUIRK_TEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/egpuhp.h>
 
 struct egpu_quirk_entry {
 	uint32_t id;
@@ -21,7 +23,9 @@ struct egpu_quirk_entry {
 	uint32_t class_code, class_mask;
 	uint32_t actions;		/* EGPUHP_QUIRK_* */
 	uint32_t d3hot_delay_ms, d3cold_delay_ms;
-	uint32_t reset_method;		/* enum egpuhp_reset_method */
+	/* egpuhp_reset: the steps in order (enum egpuhp_reset_method) */
+	uint32_t reset_steps[EGPUHP_RESET_MAX_STEPS];
+	uint32_t nsteps;
 	uint32_t source;		/* enum egpuhp_quirk_source */
 	char reset_order[64];
 	char note[128];
@@ -30,7 +34,7 @@ struct egpu_quirk_entry {
 /* Parse one entry; on error returns -EINVAL with *why set. */
 int egpu_quirk_parse(const char *text, struct egpu_quirk_entry *q, const char **why);
 
-/* "no_flr+egpuhp_reset=bus" (with values) into buf. */
+/* "no_flr+egpuhp_reset=pm/bus" (with values) into buf. */
 const char *egpu_quirk_actions_str(const struct egpu_quirk_entry *q, char *buf,
 				   size_t len);
 /* "1002:687f:*:*" or with ":030000:ffff00" when a class is matched. */
@@ -41,5 +45,7 @@ const char *egpu_quirk_action_name(uint32_t bit);
 const char *egpu_quirk_source_name(uint32_t source);
 /* "bus", "link_retrain", "pm", "slot_power" (also "-" spellings) -> method. */
 int egpu_reset_method_parse(const char *s, uint32_t *method);
+/* Name of a step in the quirk syntax ("link_retrain"), "?" if none. */
+const char *egpu_reset_step_name(uint32_t method);
 
 #endif /* EGPU_QUIRK_TEXT_H */

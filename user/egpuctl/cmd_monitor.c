@@ -71,6 +71,8 @@ static void print_event(const struct egpuhp_nl_event *ev, void *arg)
 			fputc('{', stdout);
 			egpu_json_kv_str(stdout, &g, "method",
 					 egpuhp_reset_method_name(ev->reset.method));
+			if (ev->reset.step)
+				egpu_json_kv_uint(stdout, &g, "step", ev->reset.step);
 			egpu_json_kv_uint(stdout, &g, "duration_ns", ev->reset.duration_ns);
 			egpu_json_kv_int(stdout, &g, "result", ev->reset.result);
 			fputc('}', stdout);
@@ -86,7 +88,10 @@ static void print_event(const struct egpuhp_nl_event *ev, void *arg)
 			printf(" router %s %s %s authorized=%u", ev->router.name,
 			       ev->router.vendor_name, ev->router.device_name,
 			       ev->router.authorized);
-		if (ev->reset.valid)
+		if (ev->reset.valid && ev->reset.step)
+			printf(" reset step %u %s result %d", ev->reset.step,
+			       egpuhp_reset_method_name(ev->reset.method), ev->reset.result);
+		else if (ev->reset.valid)
 			printf(" reset %s result %d", egpuhp_reset_method_name(ev->reset.method),
 			       ev->reset.result);
 		if (flags[0])

@@ -87,18 +87,22 @@ static int quirk_reply(struct nlattr **tb, void *arg)
 		r->q.d3hot_delay_ms = nla_get_u32(t[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]);
 	if (t[EGPUHP_QUIRK_A_D3COLD_DELAY_MS])
 		r->q.d3cold_delay_ms = nla_get_u32(t[EGPUHP_QUIRK_A_D3COLD_DELAY_MS]);
-	if (t[EGPUHP_QUIRK_A_RESET_METHOD])
-		r->q.reset_method = nla_get_u32(t[EGPUHP_QUIRK_A_RESET_METHOD]);
 	if (t[EGPUHP_QUIRK_A_SOURCE])
 		r->q.source = nla_get_u32(t[EGPUHP_QUIRK_A_SOURCE]);
 	get_str(t[EGPUHP_QUIRK_A_RESET_ORDER], r->q.reset_order, sizeof(r->q.reset_order));
 	get_str(t[EGPUHP_QUIRK_A_NOTE], r->q.note, sizeof(r->q.note));
 	nla_for_each_nested(a, tb[EGPUHP_A_QUIRK], rem) {
+		if (nla_type(a) == EGPUHP_QUIRK_A_RESET_STEP &&
+		    r->q.nsteps < EGPUHP_RESET_MAX_STEPS)
+			r->q.reset_steps[r->q.nsteps++] = nla_get_u32(a);
 		if (nla_type(a) != EGPUHP_QUIRK_A_APPLIED_DEV || r->napplied >= MAX_APPLIED)
 			continue;
 		get_str(a, r->applied[r->napplied], EGPUHP_PCI_NAME_LEN);
 		r->napplied++;
 	}
+	/* a module older than reset sequences sends the one method alone */
+	if (!r->q.nsteps && t[EGPUHP_QUIRK_A_RESET_METHOD])
+		r->q.reset_steps[r->q.nsteps++] = nla_get_u32(t[EGPUHP_QUIRK_A_RESET_METHOD]);
 	return 0;
 }
 
@@ -143,8 +147,12 @@ static size_t collect_devices(const struct qlist *l, struct qdevrow *d, size_t m
 			if (!d[k].sum.reset_order[0] && r->q.reset_order[0])
 				snprintf(d[k].sum.reset_order, sizeof(d[k].sum.reset_order),
 					 "%s", r->q.reset_order);
-			if (!(d[k].sum.actions & EGPUHP_QUIRK_EGPUHP_RESET))
-				d[k].sum.reset_method = r->q.reset_method;
+			/* the module runs the first entry's sequence */
+			if (!(d[k].sum.actions & EGPUHP_QUIRK_EGPUHP_RESET)) {
+				memcpy(d[k].sum.reset_steps, r->q.reset_steps,
+				       sizeof(r->q.reset_steps));
+				d[k].sum.nsteps = r->q.nsteps;
+			}
 			d[k].sum.actions |= r->q.actions;
 			if (r->q.d3hot_delay_ms > d[k].sum.d3hot_delay_ms)
 				d[k].sum.d3hot_delay_ms = r->q.d3hot_delay_ms;
@@ -155,6 +163,22 @@ static size_t collect_devices(const struct qlist *l, struct qdevrow *d, size_t m
 		}
 	}
 	return n;
+}
+
+/* "reset_steps": ["pm","bus"], for entries and devices with egpuhp_reset */
+static void json_steps(int *first, const struct egpu_quirk_entry *q)
+{
+	uint32_t i;
+
+	if (!(q->actions & EGPUHP_QUIRK_EGPUHP_RESET))
+		return;
+	egpu_json_key(stdout, first, "reset_steps");
+	printf("[");
+	for (i = 0; i < q->nsteps; i++) {
+		printf("%s", i ? "," : "");
+		egpu_json_str(stdout, egpu_reset_step_name(q->reset_steps[i]));
+	}
+	printf("]");
 }
 
 static void print_json(const struct qlist *l, const struct hook_info *h,
@@ -192,6 +216,7 @@ static void print_json(const struct qlist *l, const struct hook_info *h,
 		egpu_json_kv_uint(stdout, &f, "class_mask", r->q.class_mask);
 		egpu_json_kv_uint(stdout, &f, "action_bits", r->q.actions);
 		egpu_json_kv_str(stdout, &f, "actions", egpu_quirk_actions_str(&r->q, buf, sizeof(buf)));
+		json_steps(&f, &r->q);
 		egpu_json_kv_str(stdout, &f, "note", r->q.note);
 		egpu_json_key(stdout, &f, "applied_to");
 		printf("[");
@@ -212,6 +237,7 @@ static void print_json(const struct qlist *l, const struct hook_info *h,
 		egpu_json_kv_uint(stdout, &f, "action_bits", d[i].sum.actions);
 		egpu_json_kv_str(stdout, &f, "actions",
 				 egpu_quirk_actions_str(&d[i].sum, buf, sizeof(buf)));
+		json_steps(&f, &d[i].sum);
 		egpu_json_key(stdout, &f, "entries");
 		printf("[");
 		for (j = 0; j < d[i].nids; j++)
@@ -333,9 +359,20 @@ static int build_add(struct nl_msg *msg, void *arg)
 	if (q->reset_order[0] &&
 	    nla_put_string(msg, EGPUHP_QUIRK_A_RESET_ORDER, q->reset_order) < 0)
 		return -EMSGSIZE;
-	if ((q->actions & EGPUHP_QUIRK_EGPUHP_RESET) &&
-	    nla_put_u32(msg, EGPUHP_QUIRK_A_RESET_METHOD, q->reset_method) < 0)
-		return -EMSGSIZE;
+	if (q->actions & EGPUHP_QUIRK_EGPUHP_RESET) {
+		uint32_t i;
+
+		/*
+		 * The first step as METHOD; the steps only for a longer
+		 * sequence, so that a one-step one still reaches a module
+		 * older than sequences (which refuses the unknown attribute).
+		 */
+		if (nla_put_u32(msg, EGPUHP_QUIRK_A_RESET_METHOD, q->reset_steps[0]) < 0)
+			return -EMSGSIZE;
+		for (i = 0; q->nsteps > 1 && i < q->nsteps; i++)
+			if (nla_put_u32(msg, EGPUHP_QUIRK_A_RESET_STEP, q->reset_steps[i]) < 0)
+				return -EMSGSIZE;
+	}
 	if (r->note && nla_put_string(msg, EGPUHP_QUIRK_A_NOTE, r->note) < 0)
 		return -EMSGSIZE;
 	nla_nest_end(msg, nest);

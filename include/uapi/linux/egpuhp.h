@@ -90,9 +90,22 @@ enum egpuhp_event {
 	EGPUHP_EV_ROUTER_CHANGE,
 	/* quirks were applied to a function (EGPUHP_A_QUIRK) */
 	EGPUHP_EV_QUIRK_APPLIED,
-	/* a reset began / ended (EGPUHP_A_RESET) */
+	/*
+	 * A reset began / ended (EGPUHP_A_RESET).  Its method is the one run:
+	 * EGPUHP_RESET_EGPUHP for the sequence a device's quirks give it
+	 * (the sysfs reset file of a hooked device, or EGPUHP_CMD_RESET).
+	 */
 	EGPUHP_EV_RESET_BEGIN,
 	EGPUHP_EV_RESET_END,
+	/*
+	 * One step of an egpuhp reset sequence (EGPUHP_RESET_EGPUHP) began /
+	 * ended (EGPUHP_A_RESET with EGPUHP_RESET_A_STEP), between that
+	 * reset's EGPUHP_EV_RESET_BEGIN and EGPUHP_EV_RESET_END.  Kinds of
+	 * their own, so that a listener of RESET_BEGIN/END still sees one pair
+	 * per reset.
+	 */
+	EGPUHP_EV_RESET_STEP_BEGIN,
+	EGPUHP_EV_RESET_STEP_END,
 
 	__EGPUHP_EV_MAX,
 	EGPUHP_EV_MAX = __EGPUHP_EV_MAX - 1
@@ -283,10 +296,22 @@ enum egpuhp_quirk_attr {
 	EGPUHP_QUIRK_A_RESET_ORDER,	/* string: reset_method syntax, "bus flr" */
 	EGPUHP_QUIRK_A_SOURCE,		/* u32: enum egpuhp_quirk_source */
 	EGPUHP_QUIRK_A_NOTE,		/* string: evidence / reason */
-	/* u32: enum egpuhp_reset_method run by EGPUHP_QUIRK_EGPUHP_RESET */
+	/*
+	 * u32: enum egpuhp_reset_method, the first step of the egpuhp reset
+	 * sequence (EGPUHP_QUIRK_A_RESET_STEP).  Alone in a request, it is a
+	 * one-step sequence; with steps, it must equal the first one.
+	 */
 	EGPUHP_QUIRK_A_RESET_METHOD,
 	/* string, repeated, dump only: functions the entry is applied to */
 	EGPUHP_QUIRK_A_APPLIED_DEV,
+	/*
+	 * u32, repeated (1 to EGPUHP_RESET_MAX_STEPS times): the steps of the
+	 * sequence EGPUHP_QUIRK_EGPUHP_RESET runs, in the order they run; each
+	 * one of the methods in EGPUHP_QUIRK_RESET_METHODS.  Only with that
+	 * action.  A request with neither steps nor EGPUHP_QUIRK_A_RESET_METHOD
+	 * gets the one-step sequence "bus".  Dumps carry both attributes.
+	 */
+	EGPUHP_QUIRK_A_RESET_STEP,
 
 	__EGPUHP_QUIRK_A_MAX,
 	EGPUHP_QUIRK_A_MAX = __EGPUHP_QUIRK_A_MAX - 1
@@ -307,8 +332,10 @@ enum egpuhp_reset_method {
 };
 
 /*
- * Names of the methods the quirk action "egpuhp_reset=METHOD" may name, in
- * the same text syntax: X(enum egpuhp_reset_method value, name).
+ * Names of the steps the quirk action "egpuhp_reset=STEP[/STEP...]" may
+ * name, in the same text syntax: X(enum egpuhp_reset_method value, name).
+ * "egpuhp_reset=pm/bus" runs a D3hot->D0 cycle, then a secondary bus
+ * reset; a bare "egpuhp_reset" is "egpuhp_reset=bus".
  */
 #define EGPUHP_QUIRK_RESET_METHODS(X)					\
 	X(EGPUHP_RESET_BUS, "bus")					\
@@ -316,19 +343,27 @@ enum egpuhp_reset_method {
 	X(EGPUHP_RESET_PM, "pm")					\
 	X(EGPUHP_RESET_SLOT_POWER, "slot_power")
 
+/* Most steps in one egpuhp reset sequence. */
+#define EGPUHP_RESET_MAX_STEPS		8
+
 /* A reset (EGPUHP_A_RESET). */
 enum egpuhp_reset_attr {
 	EGPUHP_RESET_A_UNSPEC,
 	EGPUHP_RESET_A_PAD,
 	EGPUHP_RESET_A_METHOD,		/* u32: enum egpuhp_reset_method */
-	EGPUHP_RESET_A_DURATION_NS,	/* u64: in EGPUHP_EV_RESET_END */
-	EGPUHP_RESET_A_RESULT,		/* s32: 0 or -errno, in EGPUHP_EV_RESET_END */
+	EGPUHP_RESET_A_DURATION_NS,	/* u64: in EGPUHP_EV_RESET_[STEP_]END */
+	EGPUHP_RESET_A_RESULT,		/* s32: 0 or -errno, in ..._[STEP_]END */
 	/*
 	 * string, EGPUHP_CMD_RESET reply with EGPUHP_RESET_AUTO: the kernel's
 	 * reset_method order in effect when the reset ran ("bus pm"); the
 	 * kernel uses the first method of it that works.
 	 */
 	EGPUHP_RESET_A_KERNEL_METHODS,
+	/*
+	 * u32, in EGPUHP_EV_RESET_STEP_BEGIN/END: the step's place in its
+	 * sequence, 1 for the first (METHOD is the step's method).
+	 */
+	EGPUHP_RESET_A_STEP,
 
 	__EGPUHP_RESET_A_MAX,
 	EGPUHP_RESET_A_MAX = __EGPUHP_RESET_A_MAX - 1
