@@ -18,11 +18,20 @@ device down, pciehp's work in the same window) adds, not egpuhp's path.  The lis
 runs at SCHED_FIFO priority above pciehp's IRQ thread, as a daemon that
 cares about latency would; --no-rt measures a normal-priority listener.
 
+The harness keeps its hands off QEMU for --hands-off-ms after each pull
+before it polls for the result: under TCG a QMP query-pci holds QEMU's
+global lock, and the guest's config accesses during the removal wait for
+it.  With --hands-off-ms 0 that polling lands in the measured window and
+adds a millisecond-scale tail of the rig's own making (27/100 removals over
+1 ms on 6.12 when measured that way); the value used is in the JSON.
+
     bench/kmod_removal_latency.py [--kernel 6.12] [--count 100] [--smp 1]
+                                  [--hands-off-ms 300]
 """
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -35,10 +44,12 @@ from dock import Dock  # noqa: E402
 
 
 def pct(values, p):
+    """Nearest-rank percentile: the smallest value with at least P% of the
+    values at or below it (p99 of 100 values is the 99th smallest)."""
     if not values:
         return None
     s = sorted(values)
-    k = min(len(s) - 1, max(0, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    k = min(len(s) - 1, max(0, math.ceil(p / 100.0 * len(s)) - 1))
     return s[k]
 
 
@@ -50,7 +61,7 @@ def summary(values):
             "mean": int(sum(values) / len(values)) if values else None}
 
 
-def run_kernel(kernel, count, smp, rt, quiet):
+def run_kernel(kernel, count, smp, rt, quiet, hands_off_ms):
     with Dock(kernel=kernel, ports=2, smp=smp) as vm:
         mark = vm.console_mark()
         if quiet:
@@ -70,7 +81,7 @@ def run_kernel(kernel, count, smp, rt, quiet):
             port = "rp1" if i % 2 == 0 else "rp2"
             dev = vm.plug(port, kind="edu")
             vm.wait_for("test -e /sys/bus/pci/devices/%s/driver" % dev.bdf, timeout=20)
-            vm.yank(port)
+            vm.yank(port, hands_off=hands_off_ms / 1000.0)
             names.append(dev.bdf)
         elapsed = time.time() - t0
         vm.wait_for("test $(grep -c '\"action\":\"remove\"' /tmp/bench.json) -ge %d" % count,
@@ -117,6 +128,7 @@ def run_kernel(kernel, count, smp, rt, quiet):
         "smp": smp,
         "listener_rt": rt,
         "console_quiet": quiet,
+        "hands_off_ms": hands_off_ms,
         "removals": count,
         "paired": len(removals),
         "all_surprise": surprise == count,
@@ -143,11 +155,14 @@ def main():
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--smp", type=int, default=1)
     ap.add_argument("--no-rt", action="store_true")
+    ap.add_argument("--hands-off-ms", type=int, default=300,
+                    help="after each pull, wait this long before polling QEMU/the guest")
     ap.add_argument("--verbose-console", action="store_true",
                     help="keep the guest's kernel messages on the serial console")
     args = ap.parse_args()
     build_listener()
-    out = [run_kernel(k, args.count, args.smp, not args.no_rt, not args.verbose_console)
+    out = [run_kernel(k, args.count, args.smp, not args.no_rt, not args.verbose_console,
+                      args.hands_off_ms)
            for k in (args.kernel or ["6.12"])]
     print(json.dumps({"benchmark": "kmod_removal_latency", "results": out}, indent=2))
     return 0 if all(r["ours_first_every_time"] for r in out) else 1

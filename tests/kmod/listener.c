@@ -11,7 +11,8 @@
  *       deliberate gap (socket overrun); --resync then dumps the state
  *       after an overrun.  --timeout counts from the first read.  --uevent also prints the
  *       kernel's PCI uevents (NETLINK_KOBJECT_UEVENT) from the same loop.
- *       --rt runs the listener SCHED_FIFO at PRIO (the benchmark).
+ *       --rt runs the listener SCHED_FIFO at PRIO with its memory locked
+ *       (the benchmark).
  *   egpuhp-listen --dump | --info | --stats | --get BDF | --router NAME
  *   egpuhp-listen --eject BDF | --set track_hotplug=0|1 | --set watchdog_ms=N
  *   egpuhp-listen --bad       malformed requests, one JSON result each
@@ -37,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <netlink/netlink.h>
@@ -897,6 +899,11 @@ int main(int argc, char **argv)
 
 			if (sched_setscheduler(0, SCHED_FIFO, &sp)) {
 				perror("sched_setscheduler");
+				return 2;
+			}
+			/* no page fault between a wakeup and its receipt time */
+			if (mlockall(MCL_CURRENT | MCL_FUTURE)) {
+				perror("mlockall");
 				return 2;
 			}
 			break;

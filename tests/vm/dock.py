@@ -706,8 +706,13 @@ class Dock:
         self._wait_deleted(ids, timeout)
         self._forget_below(p)
 
-    def yank(self, port, wait=True, timeout=30):
-        """Surprise removal: everything below PORT vanishes at once (cable pull)."""
+    def yank(self, port, wait=True, timeout=30, hands_off=0.0):
+        """Surprise removal: everything below PORT vanishes at once (cable pull).
+        HANDS_OFF: seconds to leave QEMU and the guest alone after the pull
+        before polling for the result.  Timing measurements want it: under TCG
+        each QMP query-pci holds QEMU's global lock, and every config access
+        the guest's pciehp makes during the removal waits for that lock -- a
+        stall of the test rig, not of the removal (nothing polls a real bus)."""
         p = self.port(port)
         if not p.surprise:
             raise DockError("port %s has a power controller: it cannot be yanked" % p.id)
@@ -715,6 +720,8 @@ class Dock:
         ids = [i for d in below for i in d.ids]
         bdfs = [b for d in below for b in d.bdfs]
         self._slot_power_off(p)
+        if hands_off:
+            time.sleep(hands_off)
         self._wait_deleted(ids, timeout)
         self._forget_below(p)
         if wait:
