@@ -21,7 +21,8 @@ kernel:
     whole reset and of every step in order, the nvme does I/O afterwards; a
     sequence with a step the device cannot do does not start; bad
     sequences refused by the parameter parser and by the kernel's netlink
-    checks (raw requests through egpuhp-listen)
+    checks (raw requests through egpuhp-listen); the cable pulled during
+    a sequence stops it at the failing step with that step's error
   - tunnel cycle with a simulated router (tbsim) brings the functions back
   - unload restores reset_method and dev_flags (FLR runs again)
   - no WARN/BUG/lockdep on the console
@@ -603,6 +604,38 @@ def sequences(vm, q, t, nb):
          "%s\n%s" % (out, json.dumps(ent)))
     for e in ent:
         q.sh("egpuctl quirks del %d" % e["id"])
+
+    # The cable pulled in the middle of a sequence (an eGPU unplugged during
+    # a reset).  The PM step, kept in D3hot for 2 s by a d3hot_delay quirk,
+    # finds the device gone: it fails, the bus step after it never runs,
+    # the whole reset ends with that step's error, and the removal, which
+    # waits for the device lock the reset holds, goes through after it.
+    out = q.sh("egpuctl --json quirks add %s:egpuhp_reset=pm/bus+d3hot_delay=2000" % NVME_ID)
+    sid = json.loads(out)["id"]
+    q.sh("echo %s > /sys/bus/pci/drivers/nvme/unbind" % nb)
+    seq = q.last_seq()
+    q.sh("(egpuctl --json reset %s --method egpuhp > /tmp/pulled.json 2>&1;"
+         " echo rc=$? >> /tmp/pulled.json) < /dev/null > /dev/null 2>&1 &" % nb)
+    evs = q.wait_events(nb, ["reset-step-begin"], seq)
+    started = q.resets(evs) == [("reset-begin", "egpuhp", 0, 0), ("reset-step-begin", "pm", 1, 0)]
+    vm.yank("rp1", timeout=60)
+    evs = q.wait_events(nb, ["reset-end", "pci-remove"], seq, timeout=30)
+    vm.wait_for("grep -q rc= /tmp/pulled.json", timeout=30)
+    res = q.sh("cat /tmp/pulled.json")
+    got = q.resets(evs)
+    etimedout = -110
+    removed = [e for e in evs if e["event"] == "pci-remove"]
+    ends = [i for i, e in enumerate(evs) if e["event"] == "reset-end"]
+    t.ok(started and got == [("reset-begin", "egpuhp", 0, 0), ("reset-step-begin", "pm", 1, 0),
+                             ("reset-step-end", "pm", 1, etimedout),
+                             ("reset-end", "egpuhp", 0, etimedout)] and
+         '"result":%d' % etimedout in res and "rc=0" not in res and
+         len(removed) == 1 and "surprise" in json.dumps(removed[0]) and
+         ends and evs.index(removed[0]) > ends[0],
+         "cable pulled during pm/bus: the pm step fails (-ETIMEDOUT), bus never runs, "
+         "the reset ends with that error, then the surprise removal goes through",
+         "started=%s\n%s\n%s" % (started, res, json.dumps(evs)))
+    q.sh("egpuctl quirks del %d" % sid)
 
     vm.sh("kill $(pidof egpuctl) 2>/dev/null; true")
     vm.unload_module("egpuhp")
