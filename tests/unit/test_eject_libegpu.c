@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "helpers/unix_listener.h"
 #include "libegpu/egpu.h"
 
 static void requested_leaving_line(void **state)
@@ -38,18 +39,12 @@ static void requested_leaving_line(void **state)
 static void ack_reaches_egpud(void **state)
 {
 	char dir[] = "/tmp/egpu-ack-XXXXXX", path[128];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct egpu_event ev;
 	struct egpu *e;
 	int lfd, status;
 	pid_t pid;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/s", dir);
-	strcpy(sa.sun_path, path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	lfd = unix_listener(dir, path, sizeof(path));
 	pid = fork();
 	if (pid == 0) {
 		static const char hello[] = "ok\nevent leaving 0000:05:00.0 0 orderly,requested "
@@ -95,17 +90,11 @@ static void ack_reaches_egpud(void **state)
 static void ack_after_egpud_left(void **state)
 {
 	char dir[] = "/tmp/egpu-ack-XXXXXX", path[128];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct egpu *e;
 	int lfd, status, r;
 	pid_t pid;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/s", dir);
-	strcpy(sa.sun_path, path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	lfd = unix_listener(dir, path, sizeof(path));
 	pid = fork();
 	if (pid == 0) {
 		char buf[128];

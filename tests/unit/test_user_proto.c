@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "helpers/unix_listener.h"
 #include "common/egpud_proto.h"
 #include "common/uevent.h"
 #include "libegpu/egpu.h"
@@ -114,19 +115,14 @@ static void test_verbs(void **state)
 static void test_peer_credentials(void **state)
 {
 	char dir[] = "/tmp/egpu-sock-XXXXXX", path[128], why[200];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct egpud_peer peer;
 	int lfd, cfd, status;
 	pid_t pid;
 
-	assert_non_null(mkdtemp(dir));
+	lfd = unix_listener(dir, path, sizeof(path));
+	/* the child that drops to "nobody" must reach the socket */
 	chmod(dir, 0755);
-	snprintf(path, sizeof(path), "%s/s", dir);
-	strcpy(sa.sun_path, path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	chmod(path, 0666);
-	assert_int_equal(listen(lfd, 4), 0);
 
 	/* ourselves */
 	pid = fork();
@@ -228,18 +224,12 @@ static void test_libegpu_parse(void **state)
 static void test_libegpu_stream(void **state)
 {
 	char dir[] = "/tmp/egpu-lib-XXXXXX", path[128];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct egpu_event ev;
 	struct egpu *e;
 	int lfd;
 	pid_t pid;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/s", dir);
-	strcpy(sa.sun_path, path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	lfd = unix_listener(dir, path, sizeof(path));
 	pid = fork();
 	if (pid == 0) {
 		static const char out[] = "ok\nevent leaving 0000:05:00.0 9 orderly 0000:05:00.0\n"
