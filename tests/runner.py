@@ -224,19 +224,31 @@ def main():
 
     start = time.monotonic()
     tally = Tally()
+    stage_times = []
+
+    def timed(name, fn, *a):
+        t0 = time.monotonic()
+        print(f"== stage {name}", flush=True)
+        r = fn(*a)
+        stage_times.append((name, time.monotonic() - t0))
+        print(f"== stage {name}: {stage_times[-1][1]:.0f}s", flush=True)
+        return r
+
     print(f"== egpuhp tests: kernels {' '.join(kernels)}, {args.jobs} jobs", flush=True)
-    built = stage_build(tally, kernels)
+    built = timed("build", stage_build, tally, kernels)
     if not args.no_lint:
-        stage_lint(tally)
+        timed("lint", stage_lint, tally)
     if not args.no_unit:
-        stage_unit(tally)
+        timed("unit", stage_unit, tally)
     if not args.no_vm:
         if built:
-            stage_tests(tally, kernels, args.jobs, args.only)
+            timed("vm", stage_tests, tally, kernels, args.jobs, args.only)
         else:
             tally.add("fail", "vm and gpu tests", "not run: the build failed")
 
     print(f"== finished in {time.monotonic() - start:.0f}s", flush=True)
+    print("time per stage: " + ", ".join(f"{n} {t:.0f}s" for n, t in stage_times),
+          flush=True)
     if tally.skipped:
         print("skipped:")
         for name, why in tally.skipped:
