@@ -58,4 +58,36 @@ static inline int egpuhp_pci_enable_link_state(struct pci_dev *pdev, int state)
 
 /* ---- end of section "quirks" ---- */
 
+/* ---- section of engineer "kmod-core" (netlink.c, watchdog.c) ---- */
+
+#include <linux/pm_runtime.h>
+
+/*
+ * The operation a generic netlink family's pre_doit() is given: a
+ * struct genl_ops up to 6.1, a struct genl_split_ops from 6.2 on.  Both
+ * carry the op's internal_flags, which is all netlink.c reads.
+ */
+#if KERNEL_VERSION(6, 2, 0) <= LINUX_VERSION_CODE
+#define egpuhp_genl_doit_ops genl_split_ops
+#else
+#define egpuhp_genl_doit_ops genl_ops
+#endif
+
+/*
+ * Take a runtime PM usage reference only if @dev is runtime-active (1),
+ * else 0; -EINVAL with runtime PM disabled.  6.9 dropped the
+ * ign_usage_count argument, making "whatever the usage count" the only
+ * behaviour.
+ */
+static inline int egpuhp_pm_runtime_get_if_active(struct device *dev)
+{
+#if KERNEL_VERSION(6, 9, 0) <= LINUX_VERSION_CODE
+	return pm_runtime_get_if_active(dev);
+#else
+	return pm_runtime_get_if_active(dev, true);
+#endif
+}
+
+/* ---- end of section "kmod-core" ---- */
+
 #endif /* _EGPUHP_COMPAT_H */

@@ -4,8 +4,9 @@
  *
  * One mutex protects both lists and the mutable fields of their entries.
  * It is taken by the bus notifiers (which may sleep), the watchdog work
- * and netlink requests; it is never held while waiting on userspace or
- * while calling into the PCI core's removal paths.  Events for a table
+ * and netlink requests (which run in parallel: the family has
+ * parallel_ops); it is never held while waiting on userspace or while
+ * calling into the PCI core's removal paths.  Events for a table
  * change are sent with the mutex held so that a dump's generation and
  * the event stream agree.
  */
@@ -208,7 +209,10 @@ struct egpuhp_router *egpuhp_router_take(struct device *dev)
 	return r;
 }
 
-/* Caller holds the lock.  Copies the entry and takes a device reference. */
+/*
+ * Caller holds the lock.  Copies the idx'th entry; no device reference is
+ * taken: @out->dev stays valid only while the lock is held.
+ */
 bool egpuhp_router_copy_nth(unsigned int idx, struct egpuhp_router *out)
 {
 	struct egpuhp_router *r;

@@ -54,7 +54,11 @@ struct egpuhp_dev {
 	bool present;			/* last presence check */
 };
 
-/* A snapshot of a router's attributes, read through its sysfs show(). */
+/*
+ * A snapshot of a router's attributes, read through its sysfs show().
+ * The domain's (@domain, @security, @iommu_prot) and @depth are read once,
+ * when the router is added, while the device core still pins its parents.
+ */
 struct egpuhp_router {
 	struct list_head node;
 	struct device *dev;		/* referenced (get_device) */
@@ -67,7 +71,7 @@ struct egpuhp_router {
 	u32 vendor, device, generation;
 	u32 rx_speed, rx_lanes, tx_speed, tx_lanes;
 	u32 authorized;
-	u32 depth;
+	u32 depth;			/* routers above it in its domain */
 	u8 boot;
 	u8 iommu_prot;
 };
@@ -75,6 +79,9 @@ struct egpuhp_router {
 /* main.c: run-time settings (module parameters, EGPUHP_CMD_SET_CONFIG) */
 extern bool egpuhp_track_hotplug;
 extern unsigned int egpuhp_watchdog_ms;
+/* watchdog_ms: 0 (off) or a period in this range */
+#define EGPUHP_WATCHDOG_MS_MIN	10
+#define EGPUHP_WATCHDOG_MS_MAX	3600000
 
 /* event.c: builds events, assigns sequence numbers, multicasts */
 struct egpuhp_stats {
@@ -95,8 +102,13 @@ void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 		      u64 ts_ns, bool atomic);
 void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
 			 u32 flags, u64 ts_ns);
-/* false until the family is registered and again once unregistering */
-extern bool egpuhp_event_enabled;
+/*
+ * Events are sent only between egpuhp_event_enable(true), once the family
+ * is registered, and egpuhp_event_enable(false), before it is
+ * unregistered; the switch is taken under the send lock, so no event is
+ * in flight once it returns false.
+ */
+void egpuhp_event_enable(bool on);
 /* Used by quirks/reset code (engineer "quirks"); may sleep. */
 void egpuhp_event_quirk_applied(struct pci_dev *pdev, u32 actions);
 /* @step: its number in a sequence (RESET_STEP_* events), else 0 */
@@ -106,6 +118,9 @@ void egpuhp_event_reset(struct pci_dev *pdev, enum egpuhp_event ev,
 /* netlink.c: the generic netlink family */
 extern struct genl_family egpuhp_genl_family;
 int egpuhp_netlink_init(void);
+/* commands are refused (-EAGAIN) from init until this is called */
+void egpuhp_netlink_ready(void);
+/* unregisters the family: waits for running commands, stops events */
 void egpuhp_netlink_exit(void);
 /* Every message starts with EGPUHP_A_VERSION. */
 int egpuhp_nl_put_version(struct sk_buff *skb);
@@ -186,6 +201,8 @@ void egpuhp_pci_watch_exit(void);
 void egpuhp_pci_rescan_tracking(void);
 /* EGPUHP_CMD_EJECT: orderly removal of @pdev's eGPU group */
 int egpuhp_pci_eject(struct pci_dev *pdev, struct netlink_ext_ack *extack);
+/* 1: @pdev answers; 0: it is gone; -EAGAIN: not runtime-active, not asked */
+int egpuhp_pci_answers(struct pci_dev *pdev);
 
 /* link.c: PCIe link state of a function's upstream link */
 void egpuhp_link_read(struct pci_dev *pdev, struct egpuhp_link *link);
@@ -195,8 +212,14 @@ void egpuhp_link_poll_all(void);
 /* tb_watch.c: Thunderbolt bus (thunderbolt.ko optional) */
 int egpuhp_tb_watch_init(void);
 void egpuhp_tb_watch_exit(void);
-/* re-read routers' attributes (authorization changes have no notifier) */
+/*
+ * re-read routers' attributes (authorization changes have no notifier);
+ * sends EGPUHP_EV_ROUTER_CHANGE: only for the kernel's own hooks and the
+ * watchdog, never for a request
+ */
 void egpuhp_tb_refresh(void);
+/* re-read the attributes of @r, a copy of an entry; caller holds the lock */
+void egpuhp_tb_read_now(struct egpuhp_router *r);
 
 /* watchdog.c: presence check of tracked GPUs */
 int egpuhp_watchdog_init(void);

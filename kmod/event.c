@@ -9,16 +9,20 @@
  * the send path works from process and softirq context alike (the hooks
  * we have all run in process context and build with GFP_KERNEL).
  *
- * Only a failure to allocate the message loses an event; that is counted
- * (alloc_fail) and no number is consumed, so the stream itself stays
- * gapless and the listener learns of the loss from the counters or a
- * dump.
+ * An event is lost, before it gets a number, when its message cannot be
+ * allocated or filled (counted in alloc_fail, with a rate-limited warning)
+ * and, silently, while events are off: before the family is registered and
+ * from the start of module unload.  No number is consumed then, so the
+ * stream itself stays gapless and a listener learns of a loss from the
+ * counters or a dump.
  *
  * Delivery failures (a listener's socket buffer full) are reported back
  * to the sender only for listeners that set NETLINK_BROADCAST_ERROR on
  * their socket; mcast_fail counts those.  Every overrun listener gets
  * ENOBUFS from recv() in any case and must resync with a dump.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/spinlock.h>
 #include <linux/ktime.h>
 
@@ -30,8 +34,19 @@ static u64 last_seq;		/* protected by send_lock */
 static struct egpuhp_stats stats;	/* protected by send_lock */
 static atomic64_t alloc_fail = ATOMIC64_INIT(0);
 
-/* genl_register_family() must have succeeded before anything is sent */
-bool egpuhp_event_enabled;
+/*
+ * genl_register_family() must have succeeded before anything is sent, and
+ * nothing may be multicast once genl_unregister_family() has begun: read
+ * without the lock only to skip building a message, decided under it.
+ */
+static bool events_on;		/* written under send_lock */
+
+void egpuhp_event_enable(bool on)
+{
+	spin_lock_bh(&send_lock);
+	WRITE_ONCE(events_on, on);
+	spin_unlock_bh(&send_lock);
+}
 
 u64 egpuhp_now_ns(void)
 {
@@ -102,7 +117,7 @@ nospace:
 static void event_lost(void)
 {
 	atomic64_inc(&alloc_fail);
-	pr_warn_ratelimited("egpuhp: event lost (out of memory)\n");
+	pr_warn_ratelimited("event lost (out of memory)\n");
 }
 
 static void event_send(struct event_msg *m)
@@ -112,6 +127,12 @@ static void event_send(struct event_msg *m)
 
 	genlmsg_end(m->skb, m->hdr);
 	spin_lock_bh(&send_lock);
+	if (!events_on) {
+		/* the family is being unregistered (module unload) */
+		spin_unlock_bh(&send_lock);
+		nlmsg_free(m->skb);
+		return;
+	}
 	seq = ++last_seq;
 	memcpy(nla_data(m->seq), &seq, sizeof(seq));
 	stats.events++;
@@ -131,7 +152,7 @@ static void event_send(struct event_msg *m)
 static bool event_open(struct event_msg *m, enum egpuhp_event ev, u32 flags,
 		       u64 ts_ns, gfp_t gfp)
 {
-	if (!READ_ONCE(egpuhp_event_enabled))
+	if (!READ_ONCE(events_on))
 		return false;
 	if (event_begin(m, ev, flags, ts_ns, gfp)) {
 		event_lost();

@@ -2,10 +2,15 @@
 /*
  * egpuhp: external GPU hot-plug tracking and events.
  *
- * Module entry points and parameters.  Start-up order makes the netlink
- * family exist before any hook can fire, and tear-down reverses it: hooks
- * first (so no new event can start), the family last.
+ * Module entry points and parameters.  Start-up registers the netlink
+ * family before any hook can fire (the events of functions present at load
+ * get their numbers), but the family refuses commands until everything is
+ * set up.  Tear-down unregisters the family first: that waits for every
+ * running command (generic netlink pins the module only for dumps) and
+ * stops events, so nothing a command uses is torn down under it.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
@@ -23,8 +28,9 @@ static int watchdog_ms_set(const char *val, const struct kernel_param *kp)
 	ret = kstrtouint(val, 0, &ms);
 	if (ret)
 		return ret;
-	if (ms && ms < 10)
-		return -EINVAL;	/* a presence check more often is pointless */
+	/* a presence check more often is pointless, the range is SET_CONFIG's */
+	if (ms && (ms < EGPUHP_WATCHDOG_MS_MIN || ms > EGPUHP_WATCHDOG_MS_MAX))
+		return -EINVAL;
 	WRITE_ONCE(egpuhp_watchdog_ms, ms);
 	egpuhp_watchdog_reconfigure();
 	return 0;
@@ -40,7 +46,7 @@ MODULE_PARM_DESC(track_hotplug,
 		 "Also track every function below a hotplug-capable PCIe port (default: off; change at run time with EGPUHP_CMD_SET_CONFIG)");
 module_param_cb(watchdog_ms, &watchdog_ms_ops, &egpuhp_watchdog_ms, 0644);
 MODULE_PARM_DESC(watchdog_ms,
-		 "Presence check period of tracked GPUs in ms, 0 = off (default: 0, minimum 10)");
+		 "Presence check period of tracked GPUs in ms, 0 = off (default: 0, else 10..3600000)");
 
 static int __init egpuhp_init(void)
 {
@@ -65,7 +71,8 @@ static int __init egpuhp_init(void)
 	ret = egpuhp_watchdog_init();
 	if (ret)
 		goto err_pci;
-	pr_info("egpuhp: loaded, version %s, protocol %d\n",
+	egpuhp_netlink_ready();
+	pr_info("loaded, version %s, protocol %d\n",
 		EGPUHP_MODULE_VERSION, EGPUHP_GENL_VERSION);
 	return 0;
 
@@ -76,6 +83,7 @@ err_tb:
 err_quirks:
 	egpuhp_quirks_exit();
 err_netlink:
+	/* commands were refused so far: none uses what was torn down above */
 	egpuhp_netlink_exit();
 	egpuhp_router_clear();
 	egpuhp_devtab_clear();
@@ -84,11 +92,11 @@ err_netlink:
 
 static void __exit egpuhp_exit(void)
 {
+	egpuhp_netlink_exit();
 	egpuhp_watchdog_exit();
 	egpuhp_pci_watch_exit();
 	egpuhp_tb_watch_exit();
 	egpuhp_quirks_exit();
-	egpuhp_netlink_exit();
 	egpuhp_router_clear();
 	egpuhp_devtab_clear();
 }

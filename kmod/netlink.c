@@ -5,12 +5,24 @@
  * Every command has its own strict policy: an attribute a command does not
  * take is refused ("Unsupported attribute"), strings have maximum lengths,
  * nests are validated against their own policies.  Commands that change
- * anything carry GENL_ADMIN_PERM (CAP_NET_ADMIN).  Dumps set cb->seq to
- * the device table's generation, so a dump that raced with a change is
- * flagged NLM_F_DUMP_INTR, and every dump message carries the last event
- * sequence number so a listener can tell which events it must still apply.
+ * anything or touch hardware need CAP_SYS_ADMIN, as the kernel's own
+ * pci-sysfs reset and config writes do (pre_doit() checks it; CAP_NET_ADMIN
+ * is not enough).  Reads have no side effects: no event, no change of the
+ * tables, whoever asks.  Dumps set cb->seq to the device table's
+ * generation, so a dump that raced with a change is flagged
+ * NLM_F_DUMP_INTR, and every dump message carries the last event sequence
+ * number so a listener can tell which events it must still apply.
+ *
+ * The family has parallel_ops: a reset or an eject may take seconds and
+ * must not hold the global genl_mutex, which every other family without
+ * parallel_ops waits on.  The device table, the quirk table, the rescan
+ * lock and config_mutex below are egpuhp's own serialisation.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
 
@@ -310,18 +322,42 @@ static int get_stats_doit(struct sk_buff *skb, struct genl_info *info)
 	return reply_send(msg, hdr, info);
 }
 
-/* Refresh what has no notifier of its own: presence and link state. */
-static void refresh_devices(void)
+/*
+ * @d as a read shows it: the entry with presence and link read now, where
+ * the device may be asked (egpuhp_pci_answers()).  A GPU the watchdog
+ * found lost stays absent until the watchdog sees it answer again, so a
+ * read never contradicts the events.  Nothing is stored and no event is
+ * sent.  Caller holds the devtab lock.
+ */
+static void dev_now(const struct egpuhp_dev *d, struct egpuhp_dev *now)
 {
-	struct egpuhp_dev *d;
+	struct egpuhp_link link;
+	int answers;
 
-	egpuhp_link_poll_all();
-	egpuhp_devtab_lock();
-	egpuhp_for_each_dev(d)
-		if (!d->removed_sent)
-			d->present = !egpuhp_pci_disconnected(d->pdev) &&
-				     pci_device_is_present(d->pdev);
-	egpuhp_devtab_unlock();
+	*now = *d;
+	if (d->removed_sent)
+		return;
+	answers = egpuhp_pci_answers(d->pdev);
+	if (answers < 0)
+		return;
+	now->present = d->present && answers;
+	if (!now->present)
+		return;
+	egpuhp_link_read(d->pdev, &link);
+	if (link.cur_speed)
+		now->link = link;
+}
+
+/* the nest of @pdev, tracked entry or not, as a read shows it now */
+static int put_dev_now(struct sk_buff *skb, struct pci_dev *pdev,
+		       const struct egpuhp_dev *d)
+{
+	struct egpuhp_dev now;
+
+	if (!d)
+		return egpuhp_nl_put_dev(skb, pdev, NULL);
+	dev_now(d, &now);
+	return egpuhp_nl_put_dev(skb, pdev, &now);
 }
 
 static int get_dev_doit(struct sk_buff *skb, struct genl_info *info)
@@ -335,7 +371,6 @@ static int get_dev_doit(struct sk_buff *skb, struct genl_info *info)
 	pdev = egpuhp_nl_get_pdev(info);
 	if (IS_ERR(pdev))
 		return PTR_ERR(pdev);
-	refresh_devices();
 	msg = reply_new(info, &hdr);
 	if (!msg) {
 		ret = -ENOMEM;
@@ -343,7 +378,7 @@ static int get_dev_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	egpuhp_devtab_lock();
 	d = egpuhp_dev_find(pdev);
-	ret = egpuhp_nl_put_dev(msg, pdev, d);
+	ret = put_dev_now(msg, pdev, d);
 	egpuhp_devtab_unlock();
 	egpuhp_dev_put(d);
 	if (ret)
@@ -372,7 +407,7 @@ static void *dump_put(struct sk_buff *skb, struct netlink_callback *cb)
 }
 
 /*
- * cb->args[0]: next index; cb->args[1]: refresh done.  Indices shift when
+ * cb->args[0]: next index.  Indices shift when
  * the table changes between two parts of a dump; the generation check
  * reports exactly that case to the reader.
  */
@@ -383,10 +418,6 @@ static int get_dev_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	void *hdr;
 	int ret = 0;
 
-	if (!cb->args[1]) {
-		refresh_devices();
-		cb->args[1] = 1;
-	}
 	egpuhp_devtab_lock();
 	cb->seq = egpuhp_devtab_generation();
 	for (;; idx++) {
@@ -399,7 +430,7 @@ static int get_dev_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 			ret = skb->len ? skb->len : -EMSGSIZE;
 			break;
 		}
-		ret = egpuhp_nl_put_dev(skb, d->pdev, d);
+		ret = put_dev_now(skb, d->pdev, d);
 		egpuhp_dev_put(d);
 		if (ret) {
 			genlmsg_cancel(skb, hdr);
@@ -448,9 +479,10 @@ static int get_router_doit(struct sk_buff *skb, struct genl_info *info)
 	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return -ENOMEM;
-	egpuhp_tb_refresh();
 	egpuhp_devtab_lock();
 	found = egpuhp_router_copy_name(nla_data(tb[EGPUHP_ROUTER_A_NAME]), r);
+	if (found)
+		egpuhp_tb_read_now(r);	/* authorization has no notifier */
 	egpuhp_devtab_unlock();
 	if (!found) {
 		NL_SET_ERR_MSG_ATTR(info->extack, tb[EGPUHP_ROUTER_A_NAME],
@@ -482,15 +514,12 @@ static int get_router_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return -ENOMEM;
-	if (!cb->args[1]) {
-		egpuhp_tb_refresh();
-		cb->args[1] = 1;
-	}
 	egpuhp_devtab_lock();
 	cb->seq = egpuhp_devtab_generation();
 	for (;; idx++) {
 		if (!egpuhp_router_copy_nth(idx, r))
 			break;
+		egpuhp_tb_read_now(r);
 		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
 				  cb->nlh->nlmsg_seq, &egpuhp_genl_family,
 				  NLM_F_MULTI, EGPUHP_CMD_GET_ROUTER);
@@ -515,6 +544,9 @@ static int get_router_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
+/* serialises SET_CONFIG requests: a setting and its rescan go together */
+static DEFINE_MUTEX(config_mutex);
+
 static int set_config_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_CONFIG_A_MAX + 1];
@@ -532,13 +564,15 @@ static int set_config_doit(struct sk_buff *skb, struct genl_info *info)
 		return ret;
 	if (tb[EGPUHP_CONFIG_A_WATCHDOG_MS]) {
 		ms = nla_get_u32(tb[EGPUHP_CONFIG_A_WATCHDOG_MS]);
-		if ((ms && ms < 10) || ms > 3600000) {
+		if ((ms && ms < EGPUHP_WATCHDOG_MS_MIN) ||
+		    ms > EGPUHP_WATCHDOG_MS_MAX) {
 			NL_SET_ERR_MSG_ATTR(info->extack,
 					    tb[EGPUHP_CONFIG_A_WATCHDOG_MS],
 					    "watchdog period must be 0 (off) or 10..3600000 ms");
 			return -EINVAL;
 		}
 	}
+	mutex_lock(&config_mutex);
 	if (tb[EGPUHP_CONFIG_A_TRACK_HOTPLUG]) {
 		bool on = nla_get_u8(tb[EGPUHP_CONFIG_A_TRACK_HOTPLUG]);
 
@@ -552,6 +586,7 @@ static int set_config_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	if (rescan)
 		egpuhp_pci_rescan_tracking();
+	mutex_unlock(&config_mutex);
 	return 0;
 }
 
@@ -566,6 +601,26 @@ static int eject_doit(struct sk_buff *skb, struct genl_info *info)
 	ret = egpuhp_pci_eject(pdev, info->extack);
 	pci_dev_put(pdev);
 	return ret;
+}
+
+/* internal_flags of the commands that change state or touch hardware */
+#define EGPUHP_OP_SYS_ADMIN	BIT(0)
+
+static bool nl_ready;
+
+static int egpuhp_pre_doit(const struct egpuhp_genl_doit_ops *ops,
+			   struct sk_buff *skb, struct genl_info *info)
+{
+	if ((ops->internal_flags & EGPUHP_OP_SYS_ADMIN) &&
+	    !netlink_capable(skb, CAP_SYS_ADMIN)) {
+		NL_SET_ERR_MSG(info->extack, "needs CAP_SYS_ADMIN");
+		return -EPERM;
+	}
+	if (!READ_ONCE(nl_ready)) {
+		NL_SET_ERR_MSG(info->extack, "egpuhp is still loading");
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 static const struct genl_ops egpuhp_ops[] = {
@@ -598,7 +653,7 @@ static const struct genl_ops egpuhp_ops[] = {
 	{
 		.cmd = EGPUHP_CMD_SET_CONFIG,
 		.doit = set_config_doit,
-		.flags = GENL_ADMIN_PERM,
+		.internal_flags = EGPUHP_OP_SYS_ADMIN,
 		.policy = set_config_policy,
 		.maxattr = EGPUHP_A_MAX,
 	},
@@ -611,28 +666,28 @@ static const struct genl_ops egpuhp_ops[] = {
 	{
 		.cmd = EGPUHP_CMD_ADD_QUIRK,
 		.doit = egpuhp_nl_add_quirk_doit,
-		.flags = GENL_ADMIN_PERM,
+		.internal_flags = EGPUHP_OP_SYS_ADMIN,
 		.policy = quirk_policy,
 		.maxattr = EGPUHP_A_MAX,
 	},
 	{
 		.cmd = EGPUHP_CMD_DEL_QUIRK,
 		.doit = egpuhp_nl_del_quirk_doit,
-		.flags = GENL_ADMIN_PERM,
+		.internal_flags = EGPUHP_OP_SYS_ADMIN,
 		.policy = quirk_policy,
 		.maxattr = EGPUHP_A_MAX,
 	},
 	{
 		.cmd = EGPUHP_CMD_RESET,
 		.doit = egpuhp_nl_reset_doit,
-		.flags = GENL_ADMIN_PERM,
+		.internal_flags = EGPUHP_OP_SYS_ADMIN,
 		.policy = reset_policy,
 		.maxattr = EGPUHP_A_MAX,
 	},
 	{
 		.cmd = EGPUHP_CMD_EJECT,
 		.doit = eject_doit,
-		.flags = GENL_ADMIN_PERM,
+		.internal_flags = EGPUHP_OP_SYS_ADMIN,
 		.policy = dev_req_policy,
 		.maxattr = EGPUHP_A_MAX,
 	},
@@ -650,6 +705,8 @@ struct genl_family egpuhp_genl_family __ro_after_init = {
 	.n_ops = ARRAY_SIZE(egpuhp_ops),
 	.mcgrps = egpuhp_mcgrps,
 	.n_mcgrps = ARRAY_SIZE(egpuhp_mcgrps),
+	.pre_doit = egpuhp_pre_doit,
+	.parallel_ops = true,
 	/* strict header and attribute checks for every command */
 	.resv_start_op = 0,
 };
@@ -660,12 +717,23 @@ int egpuhp_netlink_init(void)
 
 	if (ret)
 		return ret;
-	WRITE_ONCE(egpuhp_event_enabled, true);
+	egpuhp_event_enable(true);
 	return 0;
 }
 
+void egpuhp_netlink_ready(void)
+{
+	WRITE_ONCE(nl_ready, true);
+}
+
+/*
+ * genl_unregister_family() takes cb_lock for writing, which every request
+ * holds for reading while it runs: it returns once no doit is running.
+ * Dumps in progress hold a module reference, so none runs at unload.
+ */
 void egpuhp_netlink_exit(void)
 {
-	WRITE_ONCE(egpuhp_event_enabled, false);
+	egpuhp_event_enable(false);
 	genl_unregister_family(&egpuhp_genl_family);
+	WRITE_ONCE(nl_ready, false);
 }

@@ -22,7 +22,10 @@
  * The notifier runs in pciehp's IRQ thread with the rescan lock held: it
  * may sleep (GFP_KERNEL, mutexes) but never waits on userspace.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/pci.h>
+#include <linux/pm_runtime.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 
@@ -111,8 +114,7 @@ static void track_add(struct pci_dev *pdev, u64 ts, u32 flags)
 		return;
 	d = egpuhp_dev_alloc(pdev);
 	if (!d) {
-		pr_warn("egpuhp: %s: out of memory, not tracked\n",
-			pci_name(pdev));
+		pr_warn("%s: out of memory, not tracked\n", pci_name(pdev));
 		return;
 	}
 	up = pci_upstream_bridge(pdev);
@@ -154,6 +156,35 @@ static void track_add(struct pci_dev *pdev, u64 ts, u32 flags)
 static bool dev_gone(struct pci_dev *pdev)
 {
 	return egpuhp_pci_disconnected(pdev) || !pci_device_is_present(pdev);
+}
+
+/**
+ * egpuhp_pci_answers() - whether a function answers config reads now
+ * @pdev: the function
+ *
+ * A function that is not runtime-active may rightly read all-ones (in
+ * D3cold, or below a port in D3hot), and waking it up to ask would defeat
+ * its driver's power management (nvidia and amdgpu suspend idle GPUs), so
+ * such a function is not asked.  The usage reference taken meanwhile keeps
+ * it from suspending during the read.
+ *
+ * Return: 1 if it answers, 0 if it is gone, -EAGAIN if it was not asked.
+ */
+int egpuhp_pci_answers(struct pci_dev *pdev)
+{
+	int active;
+	bool gone;
+
+	if (egpuhp_pci_disconnected(pdev))
+		return 0;
+	active = egpuhp_pm_runtime_get_if_active(&pdev->dev);
+	if (!active)
+		return -EAGAIN;
+	/* < 0: runtime PM disabled, the device stays as it is: ask it */
+	gone = !pci_device_is_present(pdev);
+	if (active > 0)
+		pm_runtime_put(&pdev->dev);
+	return gone ? 0 : 1;
 }
 
 static void on_bound(struct pci_dev *pdev, u64 ts)
@@ -261,30 +292,39 @@ static struct notifier_block pci_nb = {
 
 /*
  * Devices present at load get EGPUHP_EV_PCI_ADD with EGPUHP_F_PRELOAD
- * (nobody may be listening yet; they are in every dump as well).
+ * (nobody may be listening yet; they are in every dump as well).  Caller
+ * holds the rescan lock.
  */
-static void scan_present(bool quirks)
+static void scan_present(void)
 {
 	struct pci_dev *pdev = NULL;
 
-	for_each_pci_dev(pdev) {
+	for_each_pci_dev(pdev)
 		track_add(pdev, egpuhp_now_ns(), EGPUHP_F_PRELOAD);
-		if (quirks)
-			egpuhp_quirks_device_added(pdev);
-	}
 }
 
 int egpuhp_pci_watch_init(void)
 {
+	struct pci_dev *pdev = NULL;
 	int ret;
 
 	/* no hotplug add/remove can run between registering and scanning */
 	pci_lock_rescan_remove();
 	ret = bus_register_notifier(&pci_bus_type, &pci_nb);
 	if (!ret)
-		scan_present(true);
+		scan_present();
 	pci_unlock_rescan_remove();
-	return ret;
+	if (ret)
+		return ret;
+	/*
+	 * Quirks take each function's device lock, and sriov_numvfs_store()
+	 * takes the rescan lock inside the PF's device lock: applied outside
+	 * the rescan lock.  A function hot-added meanwhile has them from the
+	 * notifier already; applying them again changes nothing.
+	 */
+	for_each_pci_dev(pdev)
+		egpuhp_quirks_device_added(pdev);
+	return 0;
 }
 
 void egpuhp_pci_watch_exit(void)
@@ -304,7 +344,7 @@ void egpuhp_pci_rescan_tracking(void)
 
 	pci_lock_rescan_remove();
 	if (READ_ONCE(egpuhp_track_hotplug)) {
-		scan_present(false);
+		scan_present();
 	} else {
 		egpuhp_devtab_lock();
 		list_for_each_entry_safe(d, tmp, egpuhp_devtab_list(), node)

@@ -21,10 +21,24 @@
  * (not nvm_version, not boot_acl), so reading them from the bus notifier
  * cannot deadlock with the Thunderbolt driver.  Authorization changes
  * are only announced by uevents, never on the bus notifier, so routers
- * are re-read on every router dump and whenever a PCI function appears
- * below a tunnel (EGPUHP_EV_ROUTER_CHANGE if something changed);
- * egpud watches the uevents itself.
+ * are re-read whenever a PCI function appears below a tunnel and on each
+ * watchdog tick (EGPUHP_EV_ROUTER_CHANGE if something changed); a
+ * request reads them afresh into its reply only.  egpud watches the
+ * uevents itself.
+ *
+ * A router is read only while it is in the table and the table lock is
+ * held: its removal (router_del(), first thing in device_del()) waits for
+ * the lock, so the device and the parents device_add() pinned are alive
+ * meanwhile.  Its domain and depth, which need the parents, are read once
+ * at add time.
+ *
+ * tb_mutex only serialises attaching to and detaching from the bus.  It
+ * is never taken inside a bus notifier (all of which share one lockdep
+ * class), so holding it across bus_register_notifier() orders nothing
+ * against the notifiers' own locks.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -133,18 +147,12 @@ static struct device *router_domain(struct device *dev, u32 *depth)
 	return NULL;
 }
 
-/* Fill a zeroed @r from @dev's attributes. */
-static int read_router(struct device *dev, struct egpuhp_router *r)
+/* The router's own attributes into @r (r->dev set); @buf is one page. */
+static void read_attrs(struct egpuhp_router *r, char *buf)
 {
-	struct device *domain;
+	struct device *dev = r->dev;
 	u32 v = 0;
-	char *buf;
 
-	buf = (char *)__get_free_page(GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
-	r->dev = dev;
-	strscpy(r->name, dev_name(dev), sizeof(r->name));
 	attr_str(dev, "unique_id", buf, r->unique_id, sizeof(r->unique_id));
 	attr_str(dev, "vendor_name", buf, r->vendor_name,
 		 sizeof(r->vendor_name));
@@ -160,35 +168,70 @@ static int read_router(struct device *dev, struct egpuhp_router *r)
 	attr_u32(dev, "authorized", buf, &r->authorized);
 	attr_u32(dev, "boot", buf, &v);
 	r->boot = !!v;
+}
+
+/*
+ * Fill a zeroed @r from @dev at add time, while its parents are pinned:
+ * the caller holds the devtab lock and @dev is registered.
+ */
+static void read_router(struct device *dev, struct egpuhp_router *r,
+			char *buf)
+{
+	struct device *domain;
+	u32 v = 0;
+
+	r->dev = dev;
+	strscpy(r->name, dev_name(dev), sizeof(r->name));
+	read_attrs(r, buf);
 	domain = router_domain(dev, &r->depth);
 	if (domain) {
 		strscpy(r->domain, dev_name(domain), sizeof(r->domain));
 		attr_str(domain, "security", buf, r->security,
 			 sizeof(r->security));
-		v = 0;
 		attr_u32(domain, "iommu_dma_protection", buf, &v);
 		r->iommu_prot = !!v;
 	}
+}
+
+/**
+ * egpuhp_tb_read_now() - re-read a router's own attributes
+ * @r: a copy of a table entry, made under the devtab lock still held
+ *
+ * The domain's attributes and the depth stay as read at add time.  Nothing
+ * in the table changes.  On an allocation failure @r keeps its values.
+ */
+void egpuhp_tb_read_now(struct egpuhp_router *r)
+{
+	char *buf = (char *)__get_free_page(GFP_KERNEL);
+
+	if (!buf)
+		return;
+	read_attrs(r, buf);
 	free_page((unsigned long)buf);
-	return 0;
 }
 
 static void router_add(struct device *dev, u64 ts, u32 flags)
 {
 	struct egpuhp_router *r = kzalloc(sizeof(*r), GFP_KERNEL);
+	char *buf = (char *)__get_free_page(GFP_KERNEL);
 
-	if (!r || read_router(dev, r)) {
-		kfree(r);
-		pr_warn("egpuhp: %s: out of memory, router not tracked\n",
+	if (!r || !buf) {
+		pr_warn("%s: out of memory, router not tracked\n",
 			dev_name(dev));
-		return;
+		goto out;
 	}
 	egpuhp_devtab_lock();
-	if (egpuhp_router_insert(r)) {
-		egpuhp_event_router(EGPUHP_EV_ROUTER_ADD, r, flags, ts);
-		r = NULL;
+	/* a router found at attach may be on its way out already */
+	if (device_is_registered(dev)) {
+		read_router(dev, r, buf);
+		if (egpuhp_router_insert(r)) {
+			egpuhp_event_router(EGPUHP_EV_ROUTER_ADD, r, flags, ts);
+			r = NULL;
+		}
 	}
 	egpuhp_devtab_unlock();
+out:
+	free_page((unsigned long)buf);
 	kfree(r);
 }
 
@@ -253,7 +296,7 @@ static void tb_attach(void)
 	tb_bus = bus_finder.driver.bus;
 	bus_for_each_dev(tb_bus, NULL, NULL, add_present);
 	symbol_put(tb_register_service_driver);
-	pr_info("egpuhp: watching the Thunderbolt bus\n");
+	pr_info("watching the Thunderbolt bus\n");
 	return;
 
 unregister:
@@ -263,7 +306,7 @@ put_unreg:
 	tb_unregister = NULL;
 put_reg:
 	symbol_put(tb_register_service_driver);
-	pr_warn("egpuhp: cannot watch the Thunderbolt bus (%d)\n", ret);
+	pr_warn("cannot watch the Thunderbolt bus (%d)\n", ret);
 }
 
 /* Caller holds tb_mutex. */
@@ -297,40 +340,38 @@ static struct notifier_block module_nb = {
 	.notifier_call = module_notify,
 };
 
-/*
- * Re-read every known router (authorization changes have no bus
- * notification) and report the ones that changed.
+/**
+ * egpuhp_tb_refresh() - re-read every known router, report the changed ones
+ *
+ * Authorization changes have no bus notification.  Each router is read
+ * under the devtab lock (see the top of the file); no other lock is
+ * taken, so this may run from the PCI bus notifier.  thunderbolt.ko, whose
+ * show() methods run here, is pinned while any router is in the table.
  */
 void egpuhp_tb_refresh(void)
 {
 	struct egpuhp_router *snap;
-	struct device *dev;
 	unsigned int idx;
-	bool found;
+	char *buf;
 
 	snap = kzalloc(sizeof(*snap), GFP_KERNEL);
-	if (!snap)
-		return;
-	/* keeps thunderbolt.ko (whose show() methods we call) pinned */
-	mutex_lock(&tb_mutex);
-	for (idx = 0; tb_bus; idx++) {
+	buf = (char *)__get_free_page(GFP_KERNEL);
+	if (!snap || !buf)
+		goto out;
+	for (idx = 0; ; idx++) {
 		egpuhp_devtab_lock();
-		found = egpuhp_router_copy_nth(idx, snap);
-		dev = found ? get_device(snap->dev) : NULL;
-		egpuhp_devtab_unlock();
-		if (!found)
-			break;
-		memset(snap, 0, sizeof(*snap));
-		if (!read_router(dev, snap)) {
-			egpuhp_devtab_lock();
-			if (egpuhp_router_update(snap))
-				egpuhp_event_router(EGPUHP_EV_ROUTER_CHANGE,
-						    snap, 0, egpuhp_now_ns());
+		if (!egpuhp_router_copy_nth(idx, snap)) {
 			egpuhp_devtab_unlock();
+			break;
 		}
-		put_device(dev);
+		read_attrs(snap, buf);
+		if (egpuhp_router_update(snap))
+			egpuhp_event_router(EGPUHP_EV_ROUTER_CHANGE, snap, 0,
+					    egpuhp_now_ns());
+		egpuhp_devtab_unlock();
 	}
-	mutex_unlock(&tb_mutex);
+out:
+	free_page((unsigned long)buf);
 	kfree(snap);
 }
 

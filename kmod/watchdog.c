@@ -4,10 +4,18 @@
  *
  * A GPU can stop answering while it is still enumerated ("fell off the
  * bus") without any hotplug interrupt.  Each tick reads the vendor ID of
- * every tracked GPU (pci_device_is_present) and reports
- * EGPUHP_EV_PCI_LOST once per device; it also polls link state.  The
- * work runs in process context, so events are built with GFP_KERNEL.
+ * every tracked GPU that is runtime-active (egpuhp_pci_answers(): a
+ * runtime-suspended GPU, or one below a suspended port, reads all-ones
+ * without being lost) and reports EGPUHP_EV_PCI_LOST once per loss: a GPU
+ * that answers again is present again, and a later loss is reported anew.
+ * A tick also polls link state and re-reads the Thunderbolt routers.
+ *
+ * The work runs in process context (events are built with GFP_KERNEL) on
+ * a freezable workqueue of its own: during system suspend and resume
+ * devices are in transition and must not be taken for lost.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/workqueue.h>
 #include <linux/mutex.h>
 
@@ -17,20 +25,30 @@
 static void watchdog_tick(struct work_struct *work);
 static DECLARE_DELAYED_WORK(watchdog_work, watchdog_tick);
 static DEFINE_MUTEX(watchdog_mutex);
-static bool watchdog_running;	/* protected by watchdog_mutex */
+/* protected by watchdog_mutex; the queue exists while running is set */
+static bool watchdog_running;
+static struct workqueue_struct *watchdog_wq;
 
 static void watchdog_check(void)
 {
 	struct egpuhp_dev *d;
+	int answers;
 	u64 ts;
 
 	egpuhp_devtab_lock();
 	egpuhp_for_each_dev(d) {
-		if (!d->is_gpu || d->removed_sent || d->lost_sent)
+		if (!d->is_gpu || d->removed_sent)
 			continue;
 		ts = egpuhp_now_ns();
-		if (!egpuhp_pci_disconnected(d->pdev) &&
-		    pci_device_is_present(d->pdev))
+		answers = egpuhp_pci_answers(d->pdev);
+		if (answers < 0)
+			continue;	/* not runtime-active: not asked */
+		if (answers) {
+			d->lost_sent = false;
+			d->present = true;
+			continue;
+		}
+		if (d->lost_sent)
 			continue;
 		d->lost_sent = true;
 		d->present = false;
@@ -48,10 +66,12 @@ static void watchdog_tick(struct work_struct *work)
 		return;
 	watchdog_check();
 	egpuhp_link_poll_all();
+	egpuhp_tb_refresh();
 	mutex_lock(&watchdog_mutex);
-	if (watchdog_running && READ_ONCE(egpuhp_watchdog_ms))
-		schedule_delayed_work(&watchdog_work,
-				      msecs_to_jiffies(egpuhp_watchdog_ms));
+	ms = READ_ONCE(egpuhp_watchdog_ms);
+	if (watchdog_running && ms)
+		queue_delayed_work(watchdog_wq, &watchdog_work,
+				   msecs_to_jiffies(ms));
 	mutex_unlock(&watchdog_mutex);
 }
 
@@ -63,7 +83,7 @@ void egpuhp_watchdog_reconfigure(void)
 	mutex_lock(&watchdog_mutex);
 	if (watchdog_running) {
 		if (ms)
-			mod_delayed_work(system_wq, &watchdog_work,
+			mod_delayed_work(watchdog_wq, &watchdog_work,
 					 msecs_to_jiffies(ms));
 		else
 			cancel_delayed_work(&watchdog_work);
@@ -73,7 +93,13 @@ void egpuhp_watchdog_reconfigure(void)
 
 int egpuhp_watchdog_init(void)
 {
+	struct workqueue_struct *wq;
+
+	wq = alloc_workqueue("egpuhp_watchdog", WQ_FREEZABLE, 1);
+	if (!wq)
+		return -ENOMEM;
 	mutex_lock(&watchdog_mutex);
+	watchdog_wq = wq;
 	watchdog_running = true;
 	mutex_unlock(&watchdog_mutex);
 	egpuhp_watchdog_reconfigure();
@@ -86,4 +112,6 @@ void egpuhp_watchdog_exit(void)
 	watchdog_running = false;
 	mutex_unlock(&watchdog_mutex);
 	cancel_delayed_work_sync(&watchdog_work);
+	destroy_workqueue(watchdog_wq);
+	watchdog_wq = NULL;
 }

@@ -21,7 +21,11 @@
  *       reach the module's checks: IDs and ACTIONS hexadecimal, METHOD
  *       (EGPUHP_QUIRK_A_RESET_METHOD) and the STEPs (EGPUHP_QUIRK_A_RESET_STEP,
  *       in order) numbers; "-" leaves METHOD out / sends no step
+ *   egpuhp-listen --reset BDF  EGPUHP_CMD_RESET (EGPUHP_RESET_AUTO)
  *   egpuhp-listen --unpriv    drop to uid 65534, try every admin command
+ *   egpuhp-listen --netadmin  stay uid 0 but give up CAP_SYS_ADMIN (bounding,
+ *       permitted, effective, inheritable; CAP_NET_ADMIN kept), then try
+ *       every admin command like --unpriv
  *
  * Request results are printed as {"type":"result","op":...,"error":E,
  * "extack":"..."} with E = 0 or -errno.
@@ -39,7 +43,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <linux/capability.h>
 
 #include <netlink/netlink.h>
 #include <netlink/attr.h>
@@ -656,18 +664,12 @@ static int do_bad(void)
 
 /* ---- unprivileged ---- */
 
-static int do_unpriv(void)
+/* Every command that needs CAP_SYS_ADMIN, one result line each. */
+static int try_admin_commands(void)
 {
-	struct nl_sock *sk;
+	struct nl_sock *sk = open_sock();
 	struct nl_msg *msg;
 	struct nlattr *nest;
-
-	if (setgid(65534) || setuid(65534)) {
-		printf("{\"type\":\"error\",\"what\":\"cannot drop privileges\"}\n");
-		return 1;
-	}
-	printf("{\"type\":\"uid\",\"uid\":%u}\n", getuid());
-	sk = open_sock();
 
 	msg = new_req(EGPUHP_CMD_GET_INFO, NLM_F_ACK);
 	transact(sk, msg, "info", true);
@@ -702,6 +704,49 @@ static int do_unpriv(void)
 	transact(sk, msg, "reset", true);
 	nl_socket_free(sk);
 	return 0;
+}
+
+static int do_unpriv(void)
+{
+	if (setgid(65534) || setuid(65534)) {
+		printf("{\"type\":\"error\",\"what\":\"cannot drop privileges\"}\n");
+		return 1;
+	}
+	printf("{\"type\":\"uid\",\"uid\":%u}\n", getuid());
+	return try_admin_commands();
+}
+
+/* The capability sets of this process, as the capget/capset syscalls have them. */
+static int caps_io(bool set, struct __user_cap_data_struct data[2])
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+		.pid = 0,
+	};
+
+	return syscall(set ? SYS_capset : SYS_capget, &hdr, data);
+}
+
+static int do_netadmin(void)
+{
+	struct __user_cap_data_struct data[2];
+	unsigned int w = CAP_SYS_ADMIN / 32, bit = 1U << (CAP_SYS_ADMIN % 32);
+
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) || caps_io(false, data)) {
+		printf("{\"type\":\"error\",\"what\":\"cannot read or bound capabilities\"}\n");
+		return 1;
+	}
+	data[w].effective &= ~bit;
+	data[w].permitted &= ~bit;
+	data[w].inheritable &= ~bit;
+	if (caps_io(true, data) || caps_io(false, data)) {
+		printf("{\"type\":\"error\",\"what\":\"cannot drop CAP_SYS_ADMIN\"}\n");
+		return 1;
+	}
+	printf("{\"type\":\"caps\",\"uid\":%u,\"sys_admin\":%d,\"net_admin\":%d}\n",
+	       getuid(), !!(data[w].effective & bit),
+	       !!(data[CAP_NET_ADMIN / 32].effective & (1U << (CAP_NET_ADMIN % 32))));
+	return try_admin_commands();
 }
 
 /* ---- listening ---- */
@@ -878,6 +923,8 @@ int main(int argc, char **argv)
 		{ "bad", no_argument, NULL, 'B' },
 		{ "add-quirk", required_argument, NULL, 'Q' },
 		{ "unpriv", no_argument, NULL, 'U' },
+		{ "netadmin", no_argument, NULL, 'N' },
+		{ "reset", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int count = 0, timeout_s = 0, rcvbuf = 0, pause_ms = 0, c;
@@ -918,6 +965,8 @@ int main(int argc, char **argv)
 		case 'B': return do_bad();
 		case 'Q': return do_add_quirk(optarg);
 		case 'U': return do_unpriv();
+		case 'N': return do_netadmin();
+		case 'X': return do_dev_cmd(EGPUHP_CMD_RESET, "reset", optarg) ? 1 : 0;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of tests/kmod/listener.c\n");
 			return 2;

@@ -5,18 +5,24 @@
 boot 1 (cold-plugged enclosure + 3 root ports, egpuhp_testdrv bound to
 every function whose removal ordering is checked):
   load with devices present, hot-add, orderly removal, re-plug, surprise
-  removal of one function, watchdog off/on, dump after a deliberate gap,
-  malformed and unprivileged requests, surprise removal of the whole
+  removal of one function, watchdog off/on (a loss reported once, cleared
+  when the GPU answers again, a runtime-suspended GPU never taken for
+  lost), reads without side effects, dump after a deliberate gap,
+  malformed and unprivileged requests (uid 65534, and root without
+  CAP_SYS_ADMIN), surprise removal of the whole
   enclosure (every function, deepest first, all surprise, each event
   before its driver's remove() by the testdrv's timestamps), counters.
 boot 2: load/unload during a hot-plug loop with listeners subscribed,
-  EGPUHP_CMD_EJECT of the enclosure's GPU group, Thunderbolt routers via
+  unload with ADD_QUIRK/RESET/GET requests running,
+  EGPUHP_CMD_EJECT of the enclosure's GPU group (other netlink requests
+  complete while a driver's remove() holds it), Thunderbolt routers via
   tbsim with both load orders (skipped while tbsim.ko does not exist):
   functions behind a tunnel (tbsim marks its root port external-facing,
   as firmware does) are tracked as removable without track_hotplug and
   linked to their router (router_uid in ADD events and dumps, also for
   functions present at load), not linked while two device routers are
-  authorized (ambiguous).
+  authorized (ambiguous); last, a load while a device lock holder waits
+  for the rescan lock (no deadlock).
 
 Usage: test_kmod.py [--kernel 6.1] [--kernel 6.12]   (TAP on stdout)
 """
@@ -28,11 +34,12 @@ import time
 import traceback
 
 from kmodlib import (Listener, Tap, bind_testdrv, build_listener, dev_of, guest_json,
-                     results, testdrv_times)
+                     parse_json_lines, results, testdrv_times)
 from dock import Dock, DockError  # noqa: E402  (path set by kmodlib)
 
 EV = {"pci_add", "pci_bound", "pci_unbind", "pci_remove", "pci_lost", "link_change"}
 F_SURPRISE, F_ORDERLY, F_PRELOAD = 1, 2, 4
+QUIRK_NO_D3 = 1 << 3
 TRACK_REMOVABLE, TRACK_HOTPLUG = 2, 3
 
 
@@ -75,6 +82,18 @@ class GpuDock(Dock):
     def _enclosure_args(self):
         args = super()._enclosure_args()
         return [a.replace("edu,id=enc-gpu,", "secondary-vga,id=enc-gpu,") for a in args]
+
+
+def gpu_present(vm, bdf, want, timeout=15):
+    """Waits until a GET of BDF says present == WANT; true if it did."""
+    end = time.time() + timeout
+    while True:
+        d = [l["dev"] for l in guest_json(vm, "--get %s" % bdf) if l.get("type") == "dev"]
+        if d and d[0].get("present") == want:
+            return True
+        if time.time() > end:
+            return False
+        time.sleep(0.2)
 
 
 def boot1(t, kernel):
@@ -198,9 +217,37 @@ def boot1(t, kernel):
         # the bus" with no hotplug event at all.
         sec = vm.sh("setpci -s %s SECONDARY_BUS" % enc_dp).strip()
         sub = vm.sh("setpci -s %s SUBORDINATE_BUS" % enc_dp).strip()
+
+        def cut():
+            vm.sh("setpci -s %s SUBORDINATE_BUS=fe SECONDARY_BUS=fe" % enc_dp)
+
+        def repair():
+            vm.sh("setpci -s %s SECONDARY_BUS=%s SUBORDINATE_BUS=%s" % (enc_dp, sec, sub))
+
+        # A runtime-suspended GPU (or one below a suspended port) reads
+        # all-ones without being lost: the watchdog must not ask it.  The
+        # path is cut while it is suspended; the watchdog ticks meanwhile.
+        power = "/sys/bus/pci/devices/%s/power" % gpu
+        vm.sh("echo > /sys/kernel/debug/egpuhp_testdrv/events")
+        vm.sh("echo auto > %s/control" % power)
+        suspended = vm.run("for i in $(seq 100); do grep -q suspended %s/runtime_status && "
+                           "exit 0; sleep 0.1; done; exit 1" % power, timeout=30)[0] == 0
         mark = len(lis.events())
+        cut()
+        vm.sh("egpuhp-listen --set watchdog_ms=50")
+        time.sleep(1.5)
         vm.sh("egpuhp-listen --set watchdog_ms=0")
-        vm.sh("setpci -s %s SUBORDINATE_BUS=fe SECONDARY_BUS=fe" % enc_dp)
+        repair()
+        vm.sh("echo on > %s/control" % power)
+        vm.wait_for("grep -q active %s/runtime_status" % power, timeout=10)
+        lost_susp = [e for e in lis.events()[mark:] if e["kind"] == "pci_lost"]
+        t.check(suspended and not lost_susp,
+                "watchdog: a runtime-suspended GPU out of reach is not reported lost",
+                (suspended, lost_susp, vm.sh("cat %s/runtime_status" % power)))
+        resumed = [x[1] for x in testdrv_times(vm).get(gpu, []) if x[0] == "rpm_resume"]
+
+        mark = len(lis.events())
+        cut()
         time.sleep(1.5)
         lost_off = [e for e in lis.events()[mark:] if e["kind"] == "pci_lost"]
         vm.sh("egpuhp-listen --set watchdog_ms=50")
@@ -208,14 +255,43 @@ def boot1(t, kernel):
         time.sleep(0.5)
         evs = lis.events()[mark:]
         lost = [e for e in evs if e["kind"] == "pci_lost"]
-        vm.sh("egpuhp-listen --set watchdog_ms=0")
-        vm.sh("setpci -s %s SECONDARY_BUS=%s SUBORDINATE_BUS=%s" % (enc_dp, sec, sub))
         t.check(not lost_off, "watchdog off: no presence reports", lost_off)
         t.check(len(lost) == 1 and dev_of(lost[0]) == gpu and lost[0]["surprise"] and
-                lost[0]["dev"].get("present") == 0,
-                "watchdog on: PCI_LOST once, for the GPU only", lost)
-        d = [l for l in guest_json(vm, "--get %s" % gpu) if l.get("type") == "dev"]
-        t.check(d and d[0]["dev"].get("present") == 1, "watchdog: GPU answers again after repair", d)
+                lost[0]["dev"].get("present") == 0 and resumed and lost[0]["ts"] > resumed[-1],
+                "watchdog on: PCI_LOST once, for the GPU only (after its resume)", (lost, resumed))
+        repair()
+        t.check(gpu_present(vm, gpu, 1),
+                "watchdog: GPU present again once it answers", guest_json(vm, "--get %s" % gpu))
+        # the loss was cleared when the GPU answered: a new one is reported
+        mark = len(lis.events())
+        cut()
+        evs = lis.wait_events(lambda e: e["kind"] == "pci_lost", count=len(lost) + 1,
+                              timeout=10)
+        lost2 = [e for e in evs[mark:] if e["kind"] == "pci_lost"]
+        repair()
+        t.check(len(lost2) == 1 and dev_of(lost2[0]) == gpu,
+                "watchdog: a second loss after a repair is reported anew", lost2)
+        t.check(gpu_present(vm, gpu, 1), "watchdog: present again after the second repair",
+                guest_json(vm, "--get %s" % gpu))
+        vm.sh("egpuhp-listen --set watchdog_ms=0")
+
+        # -- reads have no side effects ---------------------------------------------
+        # With the GPU out of reach, a GET shows it absent, but neither it nor
+        # an unprivileged dump stores anything or sends an event: the next
+        # event about the GPU (its driver unbound) still has it present.
+        mark = len(lis.events())
+        vm.sh("setpci -s %s SUBORDINATE_BUS=fe SECONDARY_BUS=fe" % enc_dp)
+        got = [l["dev"] for l in guest_json(vm, "--get %s" % gpu) if l.get("type") == "dev"]
+        unp = results(guest_json(vm, "--unpriv"))
+        vm.sh("setpci -s %s SECONDARY_BUS=%s SUBORDINATE_BUS=%s" % (enc_dp, sec, sub))
+        quiet = lis.events()[mark:]
+        bind_testdrv(vm, gpu)
+        evs = lis.wait_events(lambda e: e["kind"] == "pci_bound" and dev_of(e) == gpu)[mark:]
+        unb = first(evs, "pci_unbind", gpu)
+        t.check(got and got[0].get("present") == 0 and unp.get("dump_dev", (1,))[0] == 0 and
+                not quiet and unb and unb["dev"].get("present") == 1,
+                "reads: GET shows the unreachable GPU absent, stores nothing, sends no event",
+                (got, unp, quiet, unb))
 
         # -- dump after a deliberate gap ---------------------------------------------
         gap = Listener(vm, "gap", "--rcvbuf 1 --hold /tmp/gap.go --resync --timeout 4")
@@ -282,6 +358,16 @@ def boot1(t, kernel):
         t.check(all(res.get(op, (0,))[0] == -1 for op in
                     ("set_config", "eject", "add_quirk", "del_quirk", "reset")),
                 "unprivileged: every mutating command refused with EPERM", res)
+        # root with CAP_NET_ADMIN but without CAP_SYS_ADMIN: still refused
+        lines = guest_json(vm, "--netadmin")
+        caps = [l for l in lines if l.get("type") == "caps"]
+        res = results(lines)
+        t.check(caps and caps[0]["uid"] == 0 and caps[0]["net_admin"] == 1 and
+                caps[0]["sys_admin"] == 0 and res.get("info", (1,))[0] == 0 and
+                all(res.get(op, (0, ""))[0] == -1 and "CAP_SYS_ADMIN" in res[op][1] for op in
+                    ("set_config", "eject", "add_quirk", "del_quirk", "reset")),
+                "CAP_NET_ADMIN without CAP_SYS_ADMIN: every mutating command refused with EPERM",
+                lines)
 
         # -- surprise removal of the cold-plugged enclosure ---------------------------
         vm.sh("echo > /sys/kernel/debug/egpuhp_testdrv/events")
@@ -341,7 +427,10 @@ def boot2(t, kernel):
         vm.load_testdrv()
 
         # -- load/unload during a hot-plug loop, listeners subscribed -------------------
-        script = ("ok=0; for i in $(seq 12); do "
+        # At least 12 cycles, and on until the host has churned 3 times
+        # (/tmp/churn.enough): an order, whatever either side's speed.
+        script = ("ok=0; while [ $ok -lt 12 ] || [ ! -e /tmp/churn.enough ]; do "
+                  "[ $ok -ge 200 ] && break; "
                   "insmod %s track_hotplug=1 watchdog_ms=20 || break; "
                   "egpuhp-listen --timeout 2 >/dev/null 2>&1 & "
                   "sleep 0.$((RANDOM %% 9 + 1)); egpuhp-listen --dump >/dev/null 2>&1; "
@@ -350,7 +439,7 @@ def boot2(t, kernel):
         vm.sh("(%s) >/tmp/loop.log 2>&1 &" % script)
         # The host plugs and yanks meanwhile (the guest agent is not thread
         # safe: the churn runs in this thread, the loop in the guest).
-        cycles, errors, end = 0, [], time.time() + 150
+        cycles, errors, end = 0, [], time.time() + 300
         while time.time() < end:
             rc, _ = vm.run("test -s /tmp/loop.done")
             if rc == 0:
@@ -363,15 +452,36 @@ def boot2(t, kernel):
                 errors.append(str(e))
                 break
             cycles += 1
+            if cycles == 3:
+                vm.sh("touch /tmp/churn.enough")
         rc, done = vm.run("cat /tmp/loop.done")
         done = done.strip()
-        t.check(done == "12" and not errors and cycles >= 3,
-                "load/unload x12 during hot-plug churn with listeners",
+        t.check(done.isdigit() and 12 <= int(done) < 200 and not errors and cycles >= 3,
+                "load/unload x12+ during hot-plug churn with listeners",
                 (done, errors, cycles, vm.sh("cat /tmp/loop.log")))
-        t.note("%d plug/yank cycles during 12 load/unload cycles" % cycles)
+        t.note("%d plug/yank cycles during %s load/unload cycles" % (cycles, done))
         for p in ("rp1", "rp2"):
             if vm.port(p).devices:
                 vm.yank(p)
+
+        # -- unload while requests run ----------------------------------------------
+        # generic netlink pins the module only for dumps: unloading must wait
+        # for running ADD_QUIRK, RESET and GET doits, never tear down under them
+        edu = vm.plug("rp1", kind="edu").bdf
+        script = ("ok=0; for i in $(seq 10); do "
+                  "insmod {ko} track_hotplug=1 || break; "
+                  "(while :; do egpuhp-listen --add-quirk 1234:11e8:{nod3:x}:-:-; "
+                  "egpuhp-listen --reset {edu}; egpuhp-listen --get {edu}; done) "
+                  ">/dev/null 2>&1 & p=$!; "
+                  "sleep 0.$((RANDOM % 9 + 1)); rmmod egpuhp || break; "
+                  "kill $p; wait $p; ok=$((ok+1)); done; echo $ok > /tmp/inflight.done"
+                  ).format(ko=vm.module_path("egpuhp"), edu=edu, nod3=QUIRK_NO_D3)
+        vm.sh("(%s) >/tmp/inflight.log 2>&1 &" % script)
+        vm.wait_for("test -s /tmp/inflight.done", timeout=300)
+        done = vm.sh("cat /tmp/inflight.done").strip()
+        t.check(done == "10", "unload x10 with ADD_QUIRK, RESET and GET requests running",
+                (done, vm.sh("cat /tmp/inflight.log")))
+        vm.yank("rp1")
 
         # -- the table matches the machine after churn --------------------------------
         vm.load_egpuhp("track_hotplug=1")
@@ -403,9 +513,28 @@ def boot2(t, kernel):
         vm.load_egpuhp("track_hotplug=1 watchdog_ms=0")
 
         # -- EJECT: orderly removal of the GPU group, events first -------------------
-        vm.sh("echo > /sys/kernel/debug/egpuhp_testdrv/events")
+        # The drivers' remove() waits until released (as a GPU driver with
+        # clients does): meanwhile other netlink requests, egpuhp's and
+        # nlctrl's (no parallel_ops, so behind genl_mutex), still complete.
+        dbg = "/sys/kernel/debug/egpuhp_testdrv"
+        vm.sh("echo > %s/events; echo 1 > %s/remove_hold" % (dbg, dbg))
         lis = Listener(vm, "eject")
-        res = results(guest_json(vm, "--eject %s" % gpu))
+        vm.sh("(egpuhp-listen --eject %s > /tmp/eject-cmd.json 2>&1; echo $? > /tmp/eject-cmd.rc) "
+              ">/dev/null 2>&1 &" % gpu)
+        vm.wait_for("grep -q '^remove %s' %s/events" % (audio, dbg), timeout=30)
+        # (a request stuck behind genl_mutex cannot even be killed: wait aside)
+        vm.sh("(egpuhp-listen --info > /tmp/info-during.json 2>&1; "
+              "echo $? > /tmp/info-during.rc) >/dev/null 2>&1 &")
+        info_done = vm.run("for i in $(seq 200); do test -s /tmp/info-during.rc && exit 0; "
+                           "sleep 0.1; done; exit 1", timeout=60)[0] == 0
+        eject_early = vm.run("test -e /tmp/eject-cmd.rc")[0] == 0
+        vm.sh("echo 0 > %s/remove_hold" % dbg)
+        vm.wait_for("test -s /tmp/eject-cmd.rc", timeout=60)
+        out = vm.sh("cat /tmp/info-during.rc /tmp/info-during.json")
+        t.check(info_done and not eject_early and out.split()[0] == "0",
+                "a removal held inside EJECT does not block other netlink requests",
+                (info_done, eject_early, out))
+        res = results(parse_json_lines(vm.sh("cat /tmp/eject-cmd.json")))
         t.check(res.get("eject", (1,))[0] == 0, "EJECT of the GPU group accepted", res)
         vm.wait_gone([gpu, audio])
         evs = lis.wait_events(lambda e: e["kind"] == "pci_remove", count=2)
@@ -441,7 +570,35 @@ def boot2(t, kernel):
 
         rc, out = vm.run("rmmod egpuhp")
         t.check(rc == 0, "boot 2: unload", out)
+        load_vs_device_lock(t, vm)
         health(t, vm, "boot 2")
+
+
+def load_vs_device_lock(t, vm):
+    """Load while a thread holds a device lock and then wants the rescan
+    lock (sriov_numvfs_store()'s order): the load must not hold the rescan
+    lock while it waits for device locks.  Last in its boot: a deadlock
+    leaves the machine unusable."""
+    dbg = "/sys/kernel/debug/egpuhp_testdrv"
+    rp = vm.bdf_of("rp1")
+    vm.sh("echo > %s/events; echo %s > %s/hold_lock" % (dbg, rp, dbg))
+    vm.wait_for("grep -q 'lock_held %s' %s/events" % (rp, dbg), timeout=10)
+    vm.sh("(insmod %s; echo $? > /tmp/lockload.rc) >/tmp/lockload.log 2>&1 &"
+          % vm.module_path("egpuhp"))
+    # insmod waits for the held device lock (state D) before it is let go
+    blocked = vm.run("for i in $(seq 200); do p=$(pidof insmod) && "
+                     "grep -q '^State:.*D' /proc/$p/status && exit 0; "
+                     "test -s /tmp/lockload.rc && exit 1; sleep 0.05; done; exit 1",
+                     timeout=30)[0] == 0
+    vm.sh("echo 1 > %s/release_lock" % dbg)
+    rc = vm.run("for i in $(seq 300); do test -s /tmp/lockload.rc && exit 0; sleep 0.1; done; "
+                "exit 1", timeout=60)[0]
+    out = vm.sh("cat /tmp/lockload.rc /tmp/lockload.log 2>&1; grep lock_ %s/events" % dbg)
+    t.check(blocked and rc == 0 and out.split()[0] == "0" and "lock_done %s" % rp in out,
+            "load while a device lock holder waits for the rescan lock: no deadlock",
+            (blocked, out))
+    if rc == 0:
+        vm.run("rmmod egpuhp")
 
 
 def routers_of(lines):

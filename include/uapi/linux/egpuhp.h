@@ -45,17 +45,17 @@ enum egpuhp_cmd {
 	EGPUHP_CMD_GET_ROUTER,
 	/* doit: counters (EGPUHP_A_STATS) */
 	EGPUHP_CMD_GET_STATS,
-	/* CAP_NET_ADMIN: change run-time settings (EGPUHP_A_CONFIG) */
+	/* CAP_SYS_ADMIN: change run-time settings (EGPUHP_A_CONFIG) */
 	EGPUHP_CMD_SET_CONFIG,
 	/* dump: the quirk table */
 	EGPUHP_CMD_GET_QUIRK,
-	/* CAP_NET_ADMIN: add a quirk entry (EGPUHP_A_QUIRK); reply carries its id */
+	/* CAP_SYS_ADMIN: add a quirk entry (EGPUHP_A_QUIRK); reply carries its id */
 	EGPUHP_CMD_ADD_QUIRK,
-	/* CAP_NET_ADMIN: delete a quirk entry (EGPUHP_QUIRK_A_ID) */
+	/* CAP_SYS_ADMIN: delete a quirk entry (EGPUHP_QUIRK_A_ID) */
 	EGPUHP_CMD_DEL_QUIRK,
-	/* CAP_NET_ADMIN: reset a device (EGPUHP_A_DEV name, EGPUHP_A_RESET method) */
+	/* CAP_SYS_ADMIN: reset a device (EGPUHP_A_DEV name, EGPUHP_A_RESET method) */
 	EGPUHP_CMD_RESET,
-	/* CAP_NET_ADMIN: orderly removal of an eGPU group (EGPUHP_A_DEV name) */
+	/* CAP_SYS_ADMIN: orderly removal of an eGPU group (EGPUHP_A_DEV name) */
 	EGPUHP_CMD_EJECT,
 
 	__EGPUHP_CMD_MAX,

@@ -18,15 +18,34 @@
  *
  * Writing to /sys/kernel/debug/egpuhp_testdrv/warn raises a kernel warning:
  * the dock's self-test proves with it that the harness catches WARNs.
+ *
+ * Runtime PM: bound functions may be runtime-suspended (write "auto" to their
+ * power/control; the PCI core puts them into D3hot where they can go: a
+ * function without a PM capability stays in D0, runtime-suspended), and
+ * each transition appends "rpm_suspend BDF t=..." / "rpm_resume BDF t=...".
+ *
+ * remove_hold: while it reads 1, remove() waits (after recording its line)
+ * until 0 is written, or 60 s: a removal that takes as long as the test
+ * wants, as a GPU driver waiting for its clients does.
+ *
+ * hold_lock: writing a function's name makes a thread take that function's
+ * device lock, append "lock_held BDF t=...", and wait; writing anything to
+ * release_lock makes it take the PCI rescan lock too (still inside the
+ * device lock, as sriov_numvfs_store() does), drop both, and append
+ * "lock_done BDF t=...".
  */
 
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/io.h>
+#include <linux/completion.h>
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/pm_runtime.h>
+#include <linux/wait.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
@@ -49,6 +68,13 @@ struct testdrv_dev {
 };
 
 static DEFINE_MUTEX(events_lock);
+static bool remove_hold;
+static DECLARE_WAIT_QUEUE_HEAD(remove_wq);
+
+/* the hold_lock thread; lock_mutex guards starting and stopping it */
+static DEFINE_MUTEX(lock_mutex);
+static struct task_struct *lock_thread;
+static DECLARE_COMPLETION(lock_release);
 static char *events_buf;
 static size_t events_len;
 static struct dentry *debug_dir;
@@ -161,6 +187,8 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	record_event("probe %s t=%llu vendor=0x%04x device=0x%04x io=%s",
 		     pci_name(pdev), ktime_get_boottime_ns(), vendor,
 		     pdev->device, io);
+	/* drop the PCI core's probe reference: runtime PM is up to sysfs */
+	pm_runtime_put_noidle(&pdev->dev);
 	return 0;
 }
 
@@ -173,6 +201,8 @@ static void testdrv_remove(struct pci_dev *pdev)
 	u32 mmio = 0xffffffff;
 	u16 vendor = 0xffff;
 
+	/* the reference probe() dropped, which the PCI core drops after us */
+	pm_runtime_get_noresume(&pdev->dev);
 	/* A raw read: all-ones when the device no longer answers. */
 	if (pci_read_config_word(pdev, PCI_VENDOR_ID, &vendor))
 		vendor = 0xffff;
@@ -181,7 +211,26 @@ static void testdrv_remove(struct pci_dev *pdev)
 
 	record_event("remove %s t=%llu present=%d vendor=0x%04x offline=%d mmio=0x%08x",
 		     pci_name(pdev), now, present, vendor, offline, mmio);
+	wait_event_timeout(remove_wq, !READ_ONCE(remove_hold), 60 * HZ);
 }
+
+static int testdrv_runtime_suspend(struct device *dev)
+{
+	record_event("rpm_suspend %s t=%llu", dev_name(dev),
+		     ktime_get_boottime_ns());
+	return 0;
+}
+
+static int testdrv_runtime_resume(struct device *dev)
+{
+	record_event("rpm_resume %s t=%llu", dev_name(dev),
+		     ktime_get_boottime_ns());
+	return 0;
+}
+
+static const struct dev_pm_ops testdrv_pm = {
+	RUNTIME_PM_OPS(testdrv_runtime_suspend, testdrv_runtime_resume, NULL)
+};
 
 static const struct pci_device_id testdrv_ids[] = {
 	{ PCI_DEVICE(EDU_VENDOR, EDU_DEVICE) },
@@ -194,6 +243,7 @@ static struct pci_driver testdrv_driver = {
 	.id_table = testdrv_ids,
 	.probe = testdrv_probe,
 	.remove = testdrv_remove,
+	.driver.pm = &testdrv_pm,
 };
 
 static ssize_t events_read(struct file *file, char __user *ubuf, size_t count,
@@ -235,6 +285,106 @@ static const struct file_operations warn_fops = {
 	.write = warn_write,
 };
 
+static ssize_t remove_hold_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	bool on;
+	int ret = kstrtobool_from_user(ubuf, count, &on);
+
+	if (ret)
+		return ret;
+	WRITE_ONCE(remove_hold, on);
+	wake_up_all(&remove_wq);
+	return count;
+}
+
+static const struct file_operations remove_hold_fops = {
+	.owner = THIS_MODULE,
+	.write = remove_hold_write,
+};
+
+static int lock_fn(void *data)
+{
+	struct pci_dev *pdev = data;
+
+	device_lock(&pdev->dev);
+	record_event("lock_held %s t=%llu", pci_name(pdev),
+		     ktime_get_boottime_ns());
+	/* interruptible: a long wait here is the test's intent, not a hang */
+	while (wait_for_completion_interruptible(&lock_release))
+		;
+	pci_lock_rescan_remove();
+	pci_unlock_rescan_remove();
+	device_unlock(&pdev->dev);
+	record_event("lock_done %s t=%llu", pci_name(pdev),
+		     ktime_get_boottime_ns());
+	pci_dev_put(pdev);
+	while (!kthread_should_stop()) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!kthread_should_stop())
+			schedule();
+		__set_current_state(TASK_RUNNING);
+	}
+	return 0;
+}
+
+/* Caller holds lock_mutex. */
+static void lock_stop(void)
+{
+	if (!lock_thread)
+		return;
+	complete(&lock_release);
+	kthread_stop(lock_thread);
+	lock_thread = NULL;
+}
+
+static ssize_t hold_lock_write(struct file *file, const char __user *ubuf,
+			       size_t count, loff_t *ppos)
+{
+	unsigned int domain, bus, slot, fn;
+	struct task_struct *t;
+	struct pci_dev *pdev;
+	char name[32];
+
+	if (count >= sizeof(name) || copy_from_user(name, ubuf, count))
+		return -EINVAL;
+	name[count] = '\0';
+	if (sscanf(name, "%x:%x:%x.%x", &domain, &bus, &slot, &fn) != 4)
+		return -EINVAL;
+	pdev = pci_get_domain_bus_and_slot(domain, bus, PCI_DEVFN(slot, fn));
+	if (!pdev)
+		return -ENODEV;
+	mutex_lock(&lock_mutex);
+	lock_stop();
+	reinit_completion(&lock_release);
+	t = kthread_run(lock_fn, pdev, "egpuhp_testdrv_lock");
+	if (IS_ERR(t)) {
+		mutex_unlock(&lock_mutex);
+		pci_dev_put(pdev);
+		return PTR_ERR(t);
+	}
+	lock_thread = t;
+	mutex_unlock(&lock_mutex);
+	return count;
+}
+
+static const struct file_operations hold_lock_fops = {
+	.owner = THIS_MODULE,
+	.write = hold_lock_write,
+};
+
+static ssize_t release_lock_write(struct file *file, const char __user *ubuf,
+				  size_t count, loff_t *ppos)
+{
+	complete(&lock_release);
+	return count;
+}
+
+static const struct file_operations release_lock_fops = {
+	.owner = THIS_MODULE,
+	.write = release_lock_write,
+};
+
 static int __init testdrv_init(void)
 {
 	int ret;
@@ -246,6 +396,12 @@ static int __init testdrv_init(void)
 	debug_dir = debugfs_create_dir(DRV_NAME, NULL);
 	debugfs_create_file("events", 0600, debug_dir, NULL, &events_fops);
 	debugfs_create_file("warn", 0200, debug_dir, NULL, &warn_fops);
+	debugfs_create_file("remove_hold", 0200, debug_dir, NULL,
+			    &remove_hold_fops);
+	debugfs_create_file("hold_lock", 0200, debug_dir, NULL,
+			    &hold_lock_fops);
+	debugfs_create_file("release_lock", 0200, debug_dir, NULL,
+			    &release_lock_fops);
 
 	ret = pci_register_driver(&testdrv_driver);
 	if (ret) {
@@ -257,8 +413,13 @@ static int __init testdrv_init(void)
 
 static void __exit testdrv_exit(void)
 {
+	WRITE_ONCE(remove_hold, false);
+	wake_up_all(&remove_wq);
 	pci_unregister_driver(&testdrv_driver);
 	debugfs_remove_recursive(debug_dir);
+	mutex_lock(&lock_mutex);
+	lock_stop();
+	mutex_unlock(&lock_mutex);
 	kvfree(events_buf);
 }
 
