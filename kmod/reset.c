@@ -275,10 +275,6 @@ static int pm_probe(struct reset_ctx *c)
 		c->why = "device has No_Soft_Reset set: a D3hot->D0 cycle does not reset it";
 		return -ENOTTY;
 	}
-	if (c->pdev->current_state != PCI_D0) {
-		c->why = "device is not in D0";
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -288,6 +284,11 @@ static int pm_reset(struct reset_ctx *c)
 	unsigned int delay = max(pdev->d3hot_delay, 10U);
 	u16 csr;
 
+	/* as pci_pm_reset(): checked after prepare() put it in D0 */
+	if (pdev->current_state != PCI_D0) {
+		c->why = "device is not in D0";
+		return -EINVAL;
+	}
 	pci_read_config_word(pdev, pdev->pm_cap + PCI_PM_CTRL, &csr);
 	csr &= ~PCI_PM_CTRL_STATE_MASK;
 	pci_write_config_word(pdev, pdev->pm_cap + PCI_PM_CTRL,
