@@ -38,16 +38,23 @@ static inline bool egpuhp_pci_disconnected(const struct pci_dev *pdev)
 /* ---- section of engineer "quirks" (quirks.c, reset*.c) ---- */
 
 /*
- * pci_enable_link_state() exists from 6.3 on.  Before that an ASPM state
- * a quirk disabled cannot be given back; returns -EOPNOTSUPP then.
+ * ASPM: egpuhp never calls pci_enable_link_state() to undo a quirk.  It is
+ * not the inverse of pci_disable_link_state() on any version: it
+ * overwrites the link's aspm_default/clkpm_default (the BIOS defaults)
+ * and leaves the aspm_disable bits pci_disable_link_state() set, which
+ * no exported function clears (drivers/pci/pcie/aspm.c, 6.12).  quirks.c
+ * documents what that leaves behind.
  */
-static inline int egpuhp_pci_enable_link_state(struct pci_dev *pdev, int state)
+
+/*
+ * pci_dev_set_disconnected() (drivers/pci/pci.h) is private in 6.1 and
+ * 6.12; what it does to the device is this write of error_state, which
+ * pci_channel_offline() and pci_dev_is_disconnected() read.  Used where
+ * egpuhp finishes a surprise removal pciehp could not see (reset.c).
+ */
+static inline void egpuhp_pci_set_disconnected(struct pci_dev *pdev)
 {
-#if KERNEL_VERSION(6, 3, 0) <= LINUX_VERSION_CODE
-	return pci_enable_link_state(pdev, state);
-#else
-	return -EOPNOTSUPP;
-#endif
+	xchg(&pdev->error_state, pci_channel_io_perm_failure);
 }
 
 /*

@@ -3,10 +3,14 @@
  * egpuhp: netlink commands of the quirk table and resets:
  *   EGPUHP_CMD_GET_QUIRK   dump: every entry, with the functions it is
  *                          applied to (EGPUHP_QUIRK_A_APPLIED_DEV)
- *   EGPUHP_CMD_ADD_QUIRK   CAP_NET_ADMIN: add an entry, reply with its id
- *   EGPUHP_CMD_DEL_QUIRK   CAP_NET_ADMIN: delete an entry by id
- *   EGPUHP_CMD_RESET       CAP_NET_ADMIN: reset a function
- * CAP_NET_ADMIN is enforced by GENL_ADMIN_PERM in the core's op table.
+ *   EGPUHP_CMD_ADD_QUIRK   add an entry, reply with its id
+ *   EGPUHP_CMD_DEL_QUIRK   delete an entry by id
+ *   EGPUHP_CMD_RESET       reset a function egpuhp tracks
+ * The privilege the mutating ones need is in the core's op table.  The
+ * family is parallel_ops: nothing here relies on genl_mutex.  The table
+ * has its own lock (quirks.c), a reset takes the device locks, a dump
+ * copies one entry at a time and flags itself interrupted
+ * (NLM_F_DUMP_INTR) when the table changed between two of its parts.
  */
 #include <linux/module.h>
 #include <net/genetlink.h>
@@ -39,6 +43,7 @@ const struct nla_policy egpuhp_quirk_nl_policy[EGPUHP_QUIRK_A_MAX + 1] = {
 					    .len = EGPUHP_PCI_NAME_LEN - 1 },
 	/* repeated; which methods may be steps: egpuhp_quirk_check() */
 	[EGPUHP_QUIRK_A_RESET_STEP]	= NLA_POLICY_MAX(NLA_U32, EGPUHP_RESET_MAX),
+	[EGPUHP_QUIRK_A_MATCH_FLAGS]	= NLA_POLICY_MASK(NLA_U32, EGPUHP_QUIRK_MATCH_ALL),
 };
 
 const struct nla_policy egpuhp_reset_nl_policy[EGPUHP_RESET_A_MAX + 1] = {
@@ -63,6 +68,7 @@ static int put_quirk(struct sk_buff *skb, const struct egpuhp_quirk *q,
 	    nla_put_u32(skb, EGPUHP_QUIRK_A_CLASS, q->class) ||
 	    nla_put_u32(skb, EGPUHP_QUIRK_A_CLASS_MASK, q->class_mask) ||
 	    nla_put_u32(skb, EGPUHP_QUIRK_A_ACTIONS, q->actions) ||
+	    nla_put_u32(skb, EGPUHP_QUIRK_A_MATCH_FLAGS, q->match_flags) ||
 	    nla_put_u32(skb, EGPUHP_QUIRK_A_SOURCE, q->source) ||
 	    nla_put_string(skb, EGPUHP_QUIRK_A_NOTE, q->note))
 		goto cancel;
@@ -99,20 +105,24 @@ int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 {
 	struct egpuhp_pci_name *devs;
 	struct egpuhp_quirk q;
-	unsigned int ndevs;
+	unsigned int ndevs, gen;
 	int ret = 0;
 
 	devs = kcalloc(MAX_APPLIED_DEVS, sizeof(*devs), GFP_KERNEL);
 	if (!devs)
 		return -ENOMEM;
 	while (egpuhp_quirk_copy_nth(cb->args[0], &q, devs, MAX_APPLIED_DEVS,
-				     &ndevs)) {
-		void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-					cb->nlh->nlmsg_seq, &egpuhp_genl_family,
-					NLM_F_MULTI, EGPUHP_CMD_GET_QUIRK);
+				     &ndevs, &gen)) {
+		void *hdr;
 
+		/* prev_seq != seq: the table changed since the last part */
+		cb->seq = gen;
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &egpuhp_genl_family,
+				  NLM_F_MULTI, EGPUHP_CMD_GET_QUIRK);
 		if (!hdr)
 			break;
+		genl_dump_check_consistent(cb, hdr);
 		if (egpuhp_nl_put_version(skb) ||
 		    put_quirk(skb, &q, devs, ndevs)) {
 			genlmsg_cancel(skb, hdr);
@@ -227,6 +237,8 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[EGPUHP_QUIRK_A_CLASS_MASK])
 		q.class_mask = nla_get_u32(tb[EGPUHP_QUIRK_A_CLASS_MASK]);
 	q.actions = nla_get_u32(tb[EGPUHP_QUIRK_A_ACTIONS]);
+	if (tb[EGPUHP_QUIRK_A_MATCH_FLAGS])
+		q.match_flags = nla_get_u32(tb[EGPUHP_QUIRK_A_MATCH_FLAGS]);
 	if (tb[EGPUHP_QUIRK_A_D3HOT_DELAY_MS])
 		q.d3hot_delay_ms = nla_get_u32(tb[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]);
 	if (tb[EGPUHP_QUIRK_A_D3COLD_DELAY_MS])
@@ -294,6 +306,20 @@ int egpuhp_nl_del_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	return ret;
 }
 
+/* RESET is for the functions egpuhp tracks (an eGPU's), not any device. */
+static bool reset_allowed(struct pci_dev *pdev)
+{
+	struct egpuhp_dev *d;
+	bool tracked;
+
+	egpuhp_devtab_lock();
+	d = egpuhp_dev_find(pdev);
+	egpuhp_devtab_unlock();
+	tracked = d;
+	egpuhp_dev_put(d);
+	return tracked;
+}
+
 int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_RESET_A_MAX + 1] = { };
@@ -318,6 +344,12 @@ int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 	pdev = egpuhp_nl_get_pdev(info);
 	if (IS_ERR(pdev))
 		return PTR_ERR(pdev);
+	if (!reset_allowed(pdev)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "not a function egpuhp tracks (below a Thunderbolt tunnel, an external-facing port, or track_hotplug=1)");
+		ret = -EPERM;
+		goto out;
+	}
 
 	egpuhp_reset_order_text(pdev->reset_methods, order, sizeof(order));
 	ret = egpuhp_reset_run(pdev, method, false, false, info->extack, &ns);

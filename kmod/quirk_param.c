@@ -19,6 +19,10 @@
  *                          order: bus, link_retrain, pm, slot_power; at most
  *                          EGPUHP_RESET_MAX_STEPS; default bus)
  *
+ * The word "external" among the actions is a match condition: the entry
+ * then applies only to functions below a Thunderbolt/USB4 tunnel or an
+ * external-facing port (EGPUHP_QUIRK_MATCH_EXTERNAL).
+ *
  * Lists inside a value are joined by '/', the one separator no other level
  * of the syntax uses ('+' joins actions, ':' fields, ',' entries).
  *
@@ -40,7 +44,7 @@ char egpuhp_quirks_param[EGPUHP_QUIRK_PARAM_LEN];
 module_param_string(quirks, egpuhp_quirks_param, sizeof(egpuhp_quirks_param),
 		    0444);
 MODULE_PARM_DESC(quirks,
-		 "Extra quirk entries: VENDOR:DEVICE[:SUBVENDOR:SUBDEVICE[:CLASS:CLASSMASK]]:ACTION[+ACTION...][,...]; actions no_flr no_bus_reset no_pm_reset no_d3 no_d3cold aspm_l0s_off aspm_l1_off d3hot_delay=MS d3cold_delay=MS reset_order=M/M egpuhp_reset[=STEP/STEP...] (steps bus link_retrain pm slot_power, run in order)");
+		 "Extra quirk entries: VENDOR:DEVICE[:SUBVENDOR:SUBDEVICE[:CLASS:CLASSMASK]]:ACTION[+ACTION...][,...]; actions no_flr no_bus_reset no_pm_reset no_d3 no_d3cold aspm_l0s_off aspm_l1_off d3hot_delay=MS d3cold_delay=MS reset_order=M/M egpuhp_reset[=STEP/STEP...] (steps bus link_retrain pm slot_power, run in order); the word external limits an entry to functions below a Thunderbolt tunnel or an external-facing port");
 
 #define MAX_FIELDS	7
 
@@ -157,6 +161,15 @@ static int parse_action(char *a, struct egpuhp_quirk *q, const char **why)
 
 	if (val)
 		*val++ = '\0';
+	if (!strcmp(a, "external")) {
+		/* a match condition (EGPUHP_QUIRK_MATCH_EXTERNAL), not an action */
+		if (val) {
+			*why = "external takes no value";
+			return -EINVAL;
+		}
+		q->match_flags |= EGPUHP_QUIRK_MATCH_EXTERNAL;
+		return 0;
+	}
 	for (i = 0; i < ARRAY_SIZE(action_names); i++)
 		if (!strcmp(a, action_names[i].name))
 			break;

@@ -68,6 +68,25 @@ const struct egpuhp_quirk egpuhp_builtin_quirks[] = {
 		.source = EGPUHP_QUIRK_SRC_BUILTIN,
 		.note = "NVIDIA T4: no recovery after SBR (linux-pci RFC, Mar 2023)",
 	},
+	/*
+	 * NVIDIA GPUs (display class) behind Thunderbolt/USB4: after D3cold
+	 * the GPU does not come back and falls off the bus (Xid 79,
+	 * NVIDIA/open-gpu-kernel-modules issue #842, "fallen off the bus"
+	 * after reconnect; #894: the driver's own external-GPU detection
+	 * misses TB4/USB4 bridges).  The change NVIDIA's maintainers
+	 * suggested there, pci_d3cold_disable() on external GPUs (pull
+	 * request #1228), stopped the Xid 79s.  Only external ones: an
+	 * internal GPU's D3cold (laptop dGPU power saving) works and matters.
+	 */
+	{
+		.vendor = PCI_VENDOR_ID_NVIDIA, .device = ANY,
+		.subsys_vendor = ANY, .subsys_device = ANY,
+		.class = PCI_BASE_CLASS_DISPLAY << 16, .class_mask = 0xff0000,
+		.match_flags = EGPUHP_QUIRK_MATCH_EXTERNAL,
+		.actions = EGPUHP_QUIRK_NO_D3COLD,
+		.source = EGPUHP_QUIRK_SRC_BUILTIN,
+		.note = "NVIDIA eGPU: Xid 79 after D3cold (open-gpu-kernel-modules #842, PR #1228)",
+	},
 };
 
 const unsigned int egpuhp_builtin_quirk_count = ARRAY_SIZE(egpuhp_builtin_quirks);

@@ -18,20 +18,41 @@
  * effect at its next transition (it is not woken up behind its driver's
  * back).
  *
- * What cannot be undone: ASPM states disabled with pci_disable_link_state()
- * on kernels without pci_enable_link_state() (before 6.3); the link keeps
- * them off until reboot.  Everything else is restored exactly.
+ * Undoing puts back only what is still egpuhp's: a reset_method order or
+ * a D3 delay that someone changed after egpuhp (an administrator writing
+ * reset_method, a driver) is left as it is; pci_d3cold_enable() is called
+ * only while no driver is bound, since a driver may have asked for
+ * pci_d3cold_disable() itself (the kernel keeps no count).
+ *
+ * What cannot be undone: ASPM states disabled with pci_disable_link_state().
+ * The kernel has no inverse (pci_enable_link_state() rewrites the link's
+ * BIOS defaults and leaves the disable bits set); the states stay off
+ * until the device is removed (its link state goes with it) or an
+ * administrator turns them on in /sys/bus/pci/devices/X/link/ (the
+ * *_aspm files, CONFIG_PCIEASPM).  ASPM is applied once the link state
+ * exists: at BUS_NOTIFY_ADD_DEVICE of a hot-added device it does not yet
+ * (pci_scan_slot() creates it after the slot's functions were added), so
+ * the ASPM part is applied again from a work item once the scan that
+ * added the device has released the rescan lock (aspm_work()).
  *
  * Locking: quirk_lock protects the table and the per-device records.  It
  * nests inside the device lock (the kernel's reset path holds the device
- * lock when it calls the reset hook, which looks records up).
+ * lock when it calls the reset hook, which looks records up).  Netlink
+ * requests run in parallel (the family is parallel_ops): table changes
+ * take quirk_lock, each device is recomputed under its own device lock,
+ * the reset hook is installed and removed under its own mutex.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define dev_fmt pr_fmt
+
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/pm_runtime.h>
 #include <linux/sysfs.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include "egpuhp.h"
 #include "quirks.h"
 #include "compat.h"
@@ -43,24 +64,37 @@ struct egpuhp_qdev {
 	u32 applied;				/* EGPUHP_QUIRK_* in effect */
 	struct egpuhp_reset_seq reset;		/* for EGPUHP_QUIRK_EGPUHP_RESET */
 	u8 orig_reset_methods[PCI_NUM_RESET_METHODS];
+	u8 set_reset_methods[PCI_NUM_RESET_METHODS];	/* what we left there */
 	pci_dev_flags_t flags_set;		/* dev_flags bits we set */
 	unsigned int orig_d3hot_delay, orig_d3cold_delay;
+	unsigned int set_d3hot_delay, set_d3cold_delay;
 	bool d3cold_disabled;			/* pci_d3cold_disable() by us */
-	int aspm_disabled;			/* PCIE_LINK_STATE_* by us */
+	bool aspm_deferred;			/* aspm_work() queued */
+	int aspm_disabled;			/* PCIE_LINK_STATE_* by us, for good */
 };
 
-/* Give back ASPM states a quirk disabled, where the kernel can. */
-static void quirk_enable_link_state(struct pci_dev *pdev, int state)
-{
-	if (egpuhp_pci_enable_link_state(pdev, state))
-		pci_info(pdev, "egpuhp: ASPM states 0x%x stay disabled (this kernel cannot re-enable them)\n",
-			 state);
-}
+struct aspm_retry {
+	struct work_struct work;
+	struct pci_dev *pdev;		/* referenced */
+};
+
+static void aspm_work(struct work_struct *work);
 
 static DEFINE_MUTEX(quirk_lock);
 static LIST_HEAD(quirk_table);
 static LIST_HEAD(quirk_devs);
 static u32 quirk_next_id = 1;
+/* changes with every table or record change (dump consistency) */
+static unsigned int quirk_gen = 1;
+/*
+ * quirks_update_all() passes running, and the devices removed while one
+ * runs (referenced; key: the pci_dev pointer): a pass that still holds a
+ * removed device must not give it a new record.  quirk_lock.
+ */
+static unsigned int quirk_walkers;
+static DEFINE_XARRAY(quirk_removed);
+/* aspm_work() items */
+static struct workqueue_struct *quirk_wq;
 
 /*
  * Names of the kernel's reset methods, by their index in reset_methods[]
@@ -188,6 +222,10 @@ int egpuhp_quirk_check(const struct egpuhp_quirk *q, const char **why)
 		*why = "unknown quirk action bit";
 		return -EINVAL;
 	}
+	if (q->match_flags & ~EGPUHP_QUIRK_MATCH_ALL) {
+		*why = "unknown quirk match flag";
+		return -EINVAL;
+	}
 	if ((q->actions & EGPUHP_QUIRK_D3HOT_DELAY) &&
 	    q->d3hot_delay_ms > 10000) {
 		*why = "d3hot delay above 10000 ms";
@@ -208,8 +246,23 @@ int egpuhp_quirk_check(const struct egpuhp_quirk *q, const char **why)
 	return reset_seq_check(q, why);
 }
 
+/*
+ * Below a Thunderbolt/USB4 tunnel or an external-facing port: what the
+ * PCI core marks at enumeration (set_pcie_thunderbolt(),
+ * pci_set_removable() and set_pcie_untrusted() in pci_setup_device(),
+ * all before BUS_NOTIFY_ADD_DEVICE).
+ */
+static bool pci_external(struct pci_dev *pdev)
+{
+	return pci_is_thunderbolt_attached(pdev) || pdev->untrusted ||
+	       dev_is_removable(&pdev->dev);
+}
+
 static bool quirk_match(const struct egpuhp_quirk *q, struct pci_dev *pdev)
 {
+	if ((q->match_flags & EGPUHP_QUIRK_MATCH_EXTERNAL) &&
+	    !pci_external(pdev))
+		return false;
 	if (q->vendor != EGPUHP_QUIRK_ANY_ID && q->vendor != pdev->vendor)
 		return false;
 	if (q->device != EGPUHP_QUIRK_ANY_ID && q->device != pdev->device)
@@ -241,19 +294,28 @@ static void qdev_undo(struct egpuhp_qdev *qd)
 	if (qd->reset.n)
 		egpuhp_reset_hook_forget(pdev);
 	pdev->dev_flags &= ~qd->flags_set;
-	memcpy(pdev->reset_methods, qd->orig_reset_methods,
-	       sizeof(pdev->reset_methods));
-	if (qd->applied & EGPUHP_QUIRK_D3HOT_DELAY)
+	if (!memcmp(pdev->reset_methods, qd->set_reset_methods,
+		    sizeof(pdev->reset_methods)))
+		memcpy(pdev->reset_methods, qd->orig_reset_methods,
+		       sizeof(pdev->reset_methods));
+	else
+		pci_info(pdev, "reset_method changed since egpuhp set it; left as it is\n");
+	if ((qd->applied & EGPUHP_QUIRK_D3HOT_DELAY) &&
+	    pdev->d3hot_delay == qd->set_d3hot_delay)
 		pdev->d3hot_delay = qd->orig_d3hot_delay;
-	if (qd->applied & EGPUHP_QUIRK_D3COLD_DELAY)
+	if ((qd->applied & EGPUHP_QUIRK_D3COLD_DELAY) &&
+	    pdev->d3cold_delay == qd->set_d3cold_delay)
 		pdev->d3cold_delay = qd->orig_d3cold_delay;
-	if (qd->d3cold_disabled)
-		pci_d3cold_enable(pdev);
-	if (qd->aspm_disabled)
-		quirk_enable_link_state(pdev, qd->aspm_disabled);
+	if (qd->d3cold_disabled) {
+		if (!pdev->dev.driver) {
+			pci_d3cold_enable(pdev);
+			qd->d3cold_disabled = false;
+		} else {
+			pci_info(pdev, "D3cold stays disabled while a driver is bound (it may have disabled it too)\n");
+		}
+	}
+	/* aspm_disabled stays: it cannot be undone (see the top) */
 	qd->flags_set = 0;
-	qd->d3cold_disabled = false;
-	qd->aspm_disabled = 0;
 	qd->applied = 0;
 	qd->reset.n = 0;
 }
@@ -285,10 +347,50 @@ static bool method_in(const u8 *methods, u8 m)
 }
 
 /*
+ * The ASPM actions; once disabled, states stay disabled (see the top).
+ * No link state yet (-EINVAL: a device being hot-added, see the top):
+ * aspm_work() tries again after the scan.
+ */
+static u32 qdev_apply_aspm(struct egpuhp_qdev *qd, u32 actions, bool retry)
+{
+	const u32 aspm = EGPUHP_QUIRK_ASPM_L0S_OFF | EGPUHP_QUIRK_ASPM_L1_OFF;
+	struct pci_dev *pdev = qd->pdev;
+	int state = 0, ret;
+
+	if (!(actions & aspm))
+		return 0;
+	if (actions & EGPUHP_QUIRK_ASPM_L0S_OFF)
+		state |= PCIE_LINK_STATE_L0S;
+	if (actions & EGPUHP_QUIRK_ASPM_L1_OFF)
+		state |= PCIE_LINK_STATE_L1;
+	if ((qd->aspm_disabled & state) == state)
+		return actions & aspm;
+	ret = pci_disable_link_state(pdev, state);
+	if (!ret) {
+		qd->aspm_disabled |= state;
+		return actions & aspm;
+	}
+	if (ret == -EINVAL && !retry && !qd->aspm_deferred && quirk_wq) {
+		struct aspm_retry *r = kzalloc(sizeof(*r), GFP_KERNEL);
+
+		if (r) {
+			INIT_WORK(&r->work, aspm_work);
+			r->pdev = pci_dev_get(pdev);
+			quirk_walkers++;	/* holds a device reference */
+			qd->aspm_deferred = true;
+			queue_work(quirk_wq, &r->work);
+			return 0;
+		}
+	}
+	pci_info(pdev, "quirk: ASPM cannot be changed on this link (%d)\n", ret);
+	return 0;
+}
+
+/*
  * Apply the union of the matching entries.  quirk_lock held, device lock
  * held, nothing of ours applied yet.  Returns the actions applied.
  */
-static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
+static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order, bool retry)
 {
 	struct pci_dev *pdev = qd->pdev;
 	const struct egpuhp_quirk *order_q = NULL, *reset_q = NULL;
@@ -352,11 +454,13 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 	if (actions & EGPUHP_QUIRK_D3HOT_DELAY) {
 		qd->orig_d3hot_delay = pdev->d3hot_delay;
 		pdev->d3hot_delay = d3hot;
+		qd->set_d3hot_delay = d3hot;
 		done |= EGPUHP_QUIRK_D3HOT_DELAY;
 	}
 	if (actions & EGPUHP_QUIRK_D3COLD_DELAY) {
 		qd->orig_d3cold_delay = pdev->d3cold_delay;
 		pdev->d3cold_delay = d3cold;
+		qd->set_d3cold_delay = d3cold;
 		done |= EGPUHP_QUIRK_D3COLD_DELAY;
 	}
 	if ((actions & EGPUHP_QUIRK_NO_D3COLD)) {
@@ -366,21 +470,7 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 		}
 		done |= EGPUHP_QUIRK_NO_D3COLD;
 	}
-	if (actions & (EGPUHP_QUIRK_ASPM_L0S_OFF | EGPUHP_QUIRK_ASPM_L1_OFF)) {
-		int state = 0;
-
-		if (actions & EGPUHP_QUIRK_ASPM_L0S_OFF)
-			state |= PCIE_LINK_STATE_L0S;
-		if (actions & EGPUHP_QUIRK_ASPM_L1_OFF)
-			state |= PCIE_LINK_STATE_L1;
-		if (!pci_disable_link_state(pdev, state)) {
-			qd->aspm_disabled = state;
-			done |= actions & (EGPUHP_QUIRK_ASPM_L0S_OFF |
-					   EGPUHP_QUIRK_ASPM_L1_OFF);
-		} else {
-			pci_info(pdev, "egpuhp: quirk: ASPM cannot be changed on this link\n");
-		}
-	}
+	done |= qdev_apply_aspm(qd, actions, retry);
 
 	if (reset_q) {
 		if (egpuhp_reset_hook_add(pdev)) {
@@ -399,7 +489,7 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 			const char *msg;
 
 			egpuhp_reset_hook_state(&msg);
-			pci_warn(pdev, "egpuhp: quirk: egpuhp reset only via netlink (EGPUHP_CMD_RESET): reset hook unavailable: %s\n",
+			pci_warn(pdev, "quirk: egpuhp reset only via netlink (EGPUHP_CMD_RESET): reset hook unavailable: %s\n",
 				 msg);
 			/*
 			 * Still applied: EGPUHP_CMD_RESET with method egpuhp
@@ -421,7 +511,7 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 			if (method_in(pdev->reset_methods, want[i]))
 				got[n++] = want[i];
 			else
-				pci_info(pdev, "egpuhp: quirk: reset method %s not available, left out of the order\n",
+				pci_info(pdev, "quirk: reset method %s not available, left out of the order\n",
 					 kernel_reset_name(want[i]));
 		}
 		if (n) {
@@ -431,6 +521,8 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
 	}
 	*changed_order = memcmp(pdev->reset_methods, qd->orig_reset_methods,
 				sizeof(pdev->reset_methods));
+	memcpy(qd->set_reset_methods, pdev->reset_methods,
+	       sizeof(qd->set_reset_methods));
 	return done;
 }
 
@@ -438,7 +530,7 @@ static u32 qdev_apply(struct egpuhp_qdev *qd, bool *changed_order)
  * Recompute what @pdev gets.  Device lock held by the caller.
  * Returns the new applied actions; *report set when an event is due.
  */
-static u32 qdev_reapply(struct pci_dev *pdev, bool *report)
+static u32 qdev_reapply(struct pci_dev *pdev, bool *report, bool retry)
 {
 	struct egpuhp_qdev *qd;
 	bool changed_order = false;
@@ -451,7 +543,9 @@ static u32 qdev_reapply(struct pci_dev *pdev, bool *report)
 		before = qd->applied;
 		qdev_undo(qd);
 	} else {
-		qd = kzalloc(sizeof(*qd), GFP_KERNEL);
+		/* removed while a pass held it: no new record */
+		if (!xa_load(&quirk_removed, (unsigned long)pdev))
+			qd = kzalloc(sizeof(*qd), GFP_KERNEL);
 		if (!qd) {
 			mutex_unlock(&quirk_lock);
 			return 0;
@@ -459,9 +553,11 @@ static u32 qdev_reapply(struct pci_dev *pdev, bool *report)
 		qd->pdev = pci_dev_get(pdev);
 		list_add_tail(&qd->node, &quirk_devs);
 	}
-	now = qdev_apply(qd, &changed_order);
+	now = qdev_apply(qd, &changed_order, retry);
 	qd->applied = now;
-	if (!now) {
+	if (now != before)
+		quirk_gen++;
+	if (!now && !qd->aspm_disabled && !qd->d3cold_disabled) {
 		list_del(&qd->node);
 		pci_dev_put(qd->pdev);
 		kfree(qd);
@@ -473,7 +569,7 @@ static u32 qdev_reapply(struct pci_dev *pdev, bool *report)
 
 		egpuhp_reset_order_text(pdev->reset_methods, order,
 					sizeof(order));
-		pci_info(pdev, "egpuhp: quirks 0x%x applied (was 0x%x), reset_method order \"%s\"\n",
+		pci_info(pdev, "quirks 0x%x applied (was 0x%x), reset_method order \"%s\"\n",
 			 now, before, order);
 		*report = true;
 	}
@@ -500,20 +596,20 @@ static void reset_attr_refresh(struct pci_dev *pdev)
 			if (strcmp((*attr)->name, "reset"))
 				continue;
 			if (sysfs_update_group(&pdev->dev.kobj, *groups))
-				pci_warn(pdev, "egpuhp: cannot update the reset file\n");
+				pci_warn(pdev, "cannot update the reset file\n");
 			return;
 		}
 	}
 }
 
-static void quirks_update_device(struct pci_dev *pdev)
+static void quirks_update_device(struct pci_dev *pdev, bool retry)
 {
 	bool report, had, has;
 	u32 now;
 
 	device_lock(&pdev->dev);
 	had = pdev->reset_methods[0];
-	now = qdev_reapply(pdev, &report);
+	now = qdev_reapply(pdev, &report, retry);
 	has = pdev->reset_methods[0];
 	device_unlock(&pdev->dev);
 	if (had != has && device_is_registered(&pdev->dev))
@@ -524,7 +620,54 @@ static void quirks_update_device(struct pci_dev *pdev)
 
 void egpuhp_quirks_device_added(struct pci_dev *pdev)
 {
-	quirks_update_device(pdev);
+	quirks_update_device(pdev, false);
+}
+
+/* Passes that hold device references: see quirk_removed. */
+static void walk_begin(void)
+{
+	mutex_lock(&quirk_lock);
+	quirk_walkers++;
+	mutex_unlock(&quirk_lock);
+}
+
+/* quirk_lock held */
+static void walk_end_locked(void)
+{
+	struct pci_dev *pdev;
+	unsigned long idx;
+
+	if (--quirk_walkers)
+		return;
+	xa_for_each(&quirk_removed, idx, pdev) {
+		xa_erase(&quirk_removed, idx);
+		pci_dev_put(pdev);
+	}
+}
+
+static void walk_end(void)
+{
+	mutex_lock(&quirk_lock);
+	walk_end_locked();
+	mutex_unlock(&quirk_lock);
+}
+
+/*
+ * After the scan that added the device (it holds the rescan lock while it
+ * creates the link state): the ASPM part once more, without deferring.
+ */
+static void aspm_work(struct work_struct *work)
+{
+	struct aspm_retry *r = container_of(work, struct aspm_retry, work);
+
+	pci_lock_rescan_remove();
+	pci_unlock_rescan_remove();
+	quirks_update_device(r->pdev, true);
+	mutex_lock(&quirk_lock);
+	walk_end_locked();
+	mutex_unlock(&quirk_lock);
+	pci_dev_put(r->pdev);
+	kfree(r);
 }
 
 void egpuhp_quirks_device_removed(struct pci_dev *pdev)
@@ -538,7 +681,12 @@ void egpuhp_quirks_device_removed(struct pci_dev *pdev)
 		list_del(&qd->node);
 		pci_dev_put(qd->pdev);
 		kfree(qd);
+		quirk_gen++;
 	}
+	if (quirk_walkers &&
+	    xa_err(xa_store(&quirk_removed, (unsigned long)pdev,
+			    pci_dev_get(pdev), GFP_KERNEL)))
+		pci_dev_put(pdev);
 	mutex_unlock(&quirk_lock);
 }
 
@@ -573,8 +721,10 @@ static void quirks_update_all(void)
 {
 	struct pci_dev *pdev = NULL;
 
+	walk_begin();
 	for_each_pci_dev(pdev)
-		quirks_update_device(pdev);
+		quirks_update_device(pdev, false);
+	walk_end();
 }
 
 static int quirk_insert(const struct egpuhp_quirk *src, u32 *id)
@@ -587,19 +737,36 @@ static int quirk_insert(const struct egpuhp_quirk *src, u32 *id)
 	mutex_lock(&quirk_lock);
 	q->id = quirk_next_id++;
 	list_add_tail(&q->node, &quirk_table);
+	quirk_gen++;
 	mutex_unlock(&quirk_lock);
 	if (id)
 		*id = q->id;
 	return 0;
 }
 
+/* Whether some entry has the egpuhp reset (the reset hook is needed). */
+static bool table_wants_hook(void)
+{
+	const struct egpuhp_quirk *q;
+	bool want = false;
+
+	mutex_lock(&quirk_lock);
+	list_for_each_entry(q, &quirk_table, node)
+		want |= !!(q->actions & EGPUHP_QUIRK_EGPUHP_RESET);
+	mutex_unlock(&quirk_lock);
+	return want;
+}
+
 int egpuhp_quirk_add(const struct egpuhp_quirk *q, u32 *id)
 {
 	int ret = quirk_insert(q, id);
 
-	if (!ret)
-		quirks_update_all();
-	return ret;
+	if (ret)
+		return ret;
+	/* the hook first, so that the devices the entry matches get it */
+	egpuhp_reset_hook_want(table_wants_hook());
+	quirks_update_all();
+	return 0;
 }
 
 int egpuhp_quirk_del(u32 id)
@@ -611,6 +778,7 @@ int egpuhp_quirk_del(u32 id)
 		if (q->id == id) {
 			found = q;
 			list_del(&q->node);
+			quirk_gen++;
 			break;
 		}
 	mutex_unlock(&quirk_lock);
@@ -618,12 +786,15 @@ int egpuhp_quirk_del(u32 id)
 		return -ENOENT;
 	kfree(found);
 	quirks_update_all();
+	/* after the devices let go of it */
+	egpuhp_reset_hook_want(table_wants_hook());
 	return 0;
 }
 
 bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
 			   struct egpuhp_pci_name *devs,
-			   unsigned int max_devs, unsigned int *ndevs)
+			   unsigned int max_devs, unsigned int *ndevs,
+			   unsigned int *gen)
 {
 	struct egpuhp_quirk *q;
 	struct egpuhp_qdev *qd;
@@ -631,6 +802,7 @@ bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
 
 	*ndevs = 0;
 	mutex_lock(&quirk_lock);
+	*gen = quirk_gen;
 	list_for_each_entry(q, &quirk_table, node) {
 		if (idx--)
 			continue;
@@ -670,7 +842,7 @@ static int quirks_load_param(void)
 			continue;
 		if (egpuhp_quirk_parse_entry(entry, &q, &why) ||
 		    egpuhp_quirk_check(&q, &why)) {
-			pr_err("egpuhp: quirks=: entry \"%s\" refused: %s\n",
+			pr_err("quirks=: entry \"%s\" refused: %s\n",
 			       entry, why ? why : "invalid");
 			bad++;
 			continue;
@@ -684,7 +856,7 @@ static int quirks_load_param(void)
 	}
 	kfree(buf);
 	if (bad)
-		pr_err("egpuhp: quirks=: %d entr%s refused, %d accepted (syntax: see modinfo egpuhp)\n",
+		pr_err("quirks=: %d entr%s refused, %d accepted (syntax: see modinfo egpuhp)\n",
 		       bad, bad == 1 ? "y" : "ies", good);
 	return 0;
 }
@@ -694,13 +866,22 @@ int egpuhp_quirks_init(void)
 	unsigned int i;
 	int ret;
 
+	quirk_wq = alloc_workqueue("egpuhp_quirks", WQ_UNBOUND, 1);
+	if (!quirk_wq)
+		return -ENOMEM;
+	ret = egpuhp_reset_init();
+	if (ret) {
+		destroy_workqueue(quirk_wq);
+		quirk_wq = NULL;
+		return ret;
+	}
 	egpuhp_reset_hook_init();
 	for (i = 0; i < egpuhp_builtin_quirk_count; i++) {
 		const char *why;
 
 		if (egpuhp_quirk_check(&egpuhp_builtin_quirks[i], &why)) {
 			/* a bug in quirk_table.c; refuse the entry, not the module */
-			pr_err("egpuhp: built-in quirk %u invalid: %s\n", i, why);
+			pr_err("built-in quirk %u invalid: %s\n", i, why);
 			continue;
 		}
 		ret = quirk_insert(&egpuhp_builtin_quirks[i], NULL);
@@ -710,6 +891,7 @@ int egpuhp_quirks_init(void)
 	ret = quirks_load_param();
 	if (ret)
 		goto fail;
+	egpuhp_reset_hook_want(table_wants_hook());
 	return 0;
 fail:
 	egpuhp_quirks_exit();
@@ -721,8 +903,16 @@ void egpuhp_quirks_exit(void)
 	struct egpuhp_quirk *q, *qn;
 	struct egpuhp_qdev *qd;
 
-	/* No new redirected resets; running ones hold a module reference. */
+	/*
+	 * No new redirected resets (a reset already redirected runs
+	 * hook_reset(), module text, and holds a module reference taken in
+	 * the ftrace callback); pending ASPM retries and removals run now.
+	 */
 	egpuhp_reset_hook_exit();
+	if (quirk_wq)
+		destroy_workqueue(quirk_wq);
+	quirk_wq = NULL;
+	egpuhp_reset_exit();
 
 	for (;;) {
 		struct pci_dev *pdev;
@@ -747,7 +937,7 @@ void egpuhp_quirks_exit(void)
 			list_del(&qd->node);
 			pci_dev_put(qd->pdev);
 			kfree(qd);
-			pci_info(pdev, "egpuhp: quirks undone\n");
+			pci_info(pdev, "quirks undone\n");
 		}
 		mutex_unlock(&quirk_lock);
 		has = pdev->reset_methods[0];

@@ -93,6 +93,7 @@ struct egpuhp_quirk {
 	u16 subsys_vendor, subsys_device;
 	u32 class, class_mask;		/* class_mask 0 = any class */
 	u32 actions;			/* EGPUHP_QUIRK_* */
+	u32 match_flags;		/* EGPUHP_QUIRK_MATCH_* */
 	u32 d3hot_delay_ms, d3cold_delay_ms;
 	struct egpuhp_reset_seq reset;	/* for EGPUHP_QUIRK_EGPUHP_RESET */
 	u32 source;			/* enum egpuhp_quirk_source */
@@ -119,11 +120,13 @@ int egpuhp_quirk_add(const struct egpuhp_quirk *q, u32 *id);
 int egpuhp_quirk_del(u32 id);
 /*
  * Copy the idx'th entry and the names of up to @max_devs devices it is
- * applied to; returns false past the end.
+ * applied to, and the table's generation (changes with every change of
+ * the table or of what a device got); returns false past the end.
  */
 bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
 			   struct egpuhp_pci_name *devs,
-			   unsigned int max_devs, unsigned int *ndevs);
+			   unsigned int max_devs, unsigned int *ndevs,
+			   unsigned int *gen);
 /*
  * Copy the egpuhp reset sequence @pdev's quirks give it into @seq; false
  * (and @seq->n == 0) if it has no EGPUHP_QUIRK_EGPUHP_RESET.
@@ -148,10 +151,19 @@ int egpuhp_reset_run(struct pci_dev *pdev, u32 method, bool locked,
 const char *egpuhp_reset_method_name(u32 method);
 /* Whether @method can reset @pdev now (for probing); -ENOTTY if not. */
 int egpuhp_reset_probe(struct pci_dev *pdev, u32 method);
+/* the workqueue of removals after a reset (quirks init/exit) */
+int egpuhp_reset_init(void);
+void egpuhp_reset_exit(void);
 
 /* reset_hook.c */
 int egpuhp_reset_hook_init(void);
 void egpuhp_reset_hook_exit(void);
+/*
+ * Install the hook while some quirk entry has the egpuhp reset (@want),
+ * remove it when none has: the IPMODIFY ftrace hook is exclusive, so it
+ * is held only while it is used (vendor-reset, livepatch).
+ */
+void egpuhp_reset_hook_want(bool want);
 /*
  * Route the kernel's "device_specific" reset of @pdev to egpuhp's reset
  * sequence.  Returns false when the hook is not installed (nothing

@@ -22,10 +22,22 @@
  * (EGPUHP_A_RESET_HOOK, EGPUHP_A_RESET_HOOK_MSG, shown by egpuctl), and
  * EGPUHP_CMD_RESET remains the way to run egpuhp's reset.
  *
+ * The IPMODIFY hook is exclusive (one per function): it is installed only
+ * while some quirk entry has the egpuhp reset (egpuhp_reset_hook_want()),
+ * so that by default vendor-reset or a livepatch of that function can
+ * have it.  When egpuhp needs it and someone else holds it, GET_INFO says
+ * so; ftrace keeps no owner that a module could name, the holder is the
+ * line of pci_dev_specific_reset in /sys/kernel/tracing/enabled_functions.
+ *
  * Unload: unregister_ftrace_function() guarantees no callback runs after
- * it returns; a reset already redirected holds a module reference (taken
- * in the callback), so the module cannot go away under it.
+ * it returns.  A reset already redirected holds a module reference taken
+ * in the callback, so the module's unload cannot begin while it runs
+ * (rmmod fails with EBUSY); what remains after its module_put() is the
+ * return from hook_reset(), the window every function that drops its own
+ * module's reference last has.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/ftrace.h>
@@ -41,8 +53,10 @@ MODULE_PARM_DESC(reset_hook,
 
 static const char hook_symbol[] = "pci_dev_specific_reset";
 
+/* hook_state, hook_msg and the installation */
+static DEFINE_MUTEX(hook_mutex);
 static u32 hook_state = EGPUHP_RESET_HOOK_UNAVAILABLE;
-static char hook_msg[128] = "not initialised";
+static char hook_msg[160] = "not initialised";
 /* hooked devices: key = domain:bus:devfn, value = the struct pci_dev * */
 static DEFINE_XARRAY(hook_devs);
 
@@ -56,20 +70,24 @@ u32 egpuhp_reset_hook_state(const char **msg)
 {
 	if (msg)
 		*msg = hook_msg;
-	return hook_state;
+	return READ_ONCE(hook_state);
 }
 
 int egpuhp_quirks_put_info(struct sk_buff *skb)
 {
+	int ret = 0;
+
+	mutex_lock(&hook_mutex);
 	if (nla_put_u32(skb, EGPUHP_A_RESET_HOOK, hook_state) ||
 	    nla_put_string(skb, EGPUHP_A_RESET_HOOK_MSG, hook_msg))
-		return -EMSGSIZE;
-	return 0;
+		ret = -EMSGSIZE;
+	mutex_unlock(&hook_mutex);
+	return ret;
 }
 
 bool egpuhp_reset_hook_add(struct pci_dev *pdev)
 {
-	if (hook_state != EGPUHP_RESET_HOOK_ACTIVE)
+	if (READ_ONCE(hook_state) != EGPUHP_RESET_HOOK_ACTIVE)
 		return false;
 	return !xa_err(xa_store(&hook_devs, hook_key(pdev), pdev, GFP_KERNEL));
 }
@@ -140,9 +158,10 @@ static int hook_install(void)
 	}
 	ret = register_ftrace_function(&hook_ops);
 	if (ret) {
+		/* the holder: its line in tracing/enabled_functions */
 		snprintf(hook_msg, sizeof(hook_msg),
 			 ret == -EBUSY ?
-			 "%s in use (vendor-reset? livepatch?) or ftrace_enabled=0: %d" :
+			 "%s held by another ftrace user, or ftrace off: %d" :
 			 "registering the ftrace hook on %s failed: %d",
 			 hook_symbol, ret);
 		ftrace_set_filter(&hook_ops, NULL, 0, 1);
@@ -181,26 +200,52 @@ static void hook_remove(void)
 
 int egpuhp_reset_hook_init(void)
 {
+	mutex_lock(&hook_mutex);
 	if (!reset_hook_param) {
 		hook_state = EGPUHP_RESET_HOOK_DISABLED;
 		strscpy(hook_msg, "disabled by module parameter reset_hook=0",
 			sizeof(hook_msg));
-	} else if (hook_install()) {
-		hook_state = EGPUHP_RESET_HOOK_UNAVAILABLE;
 	} else {
-		hook_state = EGPUHP_RESET_HOOK_ACTIVE;
-		pr_info("egpuhp: reset hook: %s\n", hook_msg);
-		return 0;
+		hook_state = EGPUHP_RESET_HOOK_IDLE;
+		strscpy(hook_msg, "not installed: no quirk entry has the egpuhp reset",
+			sizeof(hook_msg));
 	}
-	pr_warn("egpuhp: reset hook unavailable: %s; egpuhp resets only via EGPUHP_CMD_RESET (egpuctl reset)\n",
-		hook_msg);
+	mutex_unlock(&hook_mutex);
 	return 0;
+}
+
+void egpuhp_reset_hook_want(bool want)
+{
+	mutex_lock(&hook_mutex);
+	if (hook_state == EGPUHP_RESET_HOOK_DISABLED) {
+		if (want)
+			pr_warn("reset hook unavailable: %s; egpuhp resets only via EGPUHP_CMD_RESET (egpuctl reset)\n",
+				hook_msg);
+	} else if (want && hook_state != EGPUHP_RESET_HOOK_ACTIVE) {
+		if (hook_install()) {
+			WRITE_ONCE(hook_state, EGPUHP_RESET_HOOK_UNAVAILABLE);
+			pr_warn("reset hook unavailable: %s; egpuhp resets only via EGPUHP_CMD_RESET (egpuctl reset)\n",
+				hook_msg);
+		} else {
+			WRITE_ONCE(hook_state, EGPUHP_RESET_HOOK_ACTIVE);
+			pr_info("reset hook: %s\n", hook_msg);
+		}
+	} else if (!want && hook_state != EGPUHP_RESET_HOOK_IDLE) {
+		hook_remove();
+		WRITE_ONCE(hook_state, EGPUHP_RESET_HOOK_IDLE);
+		strscpy(hook_msg, "not installed: no quirk entry has the egpuhp reset",
+			sizeof(hook_msg));
+		pr_info("reset hook removed: no quirk entry has the egpuhp reset\n");
+	}
+	mutex_unlock(&hook_mutex);
 }
 
 void egpuhp_reset_hook_exit(void)
 {
+	mutex_lock(&hook_mutex);
 	hook_remove();
 	hook_state = EGPUHP_RESET_HOOK_UNAVAILABLE;
 	strscpy(hook_msg, "module unloading", sizeof(hook_msg));
+	mutex_unlock(&hook_mutex);
 	xa_destroy(&hook_devs);
 }

@@ -76,6 +76,17 @@ static void test_parse_forms(void **state)
 	assert_int_equal(q.reset_steps[0], EGPUHP_RESET_SLOT_POWER);
 	parse_ok("10de:1eb8:d3hot_delay=10000", &q);
 	assert_int_equal(q.nsteps, 0);
+	assert_int_equal(q.match_flags, 0);
+
+	/* "external" is a match condition written among the actions */
+	parse_ok("10de:*:*:*:030000:ff0000:external+no_d3cold", &q);
+	assert_int_equal(q.match_flags, EGPUHP_QUIRK_MATCH_EXTERNAL);
+	assert_int_equal(q.actions, EGPUHP_QUIRK_NO_D3COLD);
+	assert_string_equal(egpu_quirk_actions_str(&q, buf, sizeof(buf)),
+			    "external+no_d3cold");
+	parse_ok("10de:*:no_d3cold+external", &q);
+	assert_int_equal(q.match_flags, EGPUHP_QUIRK_MATCH_EXTERNAL);
+	assert_int_equal(q.actions, EGPUHP_QUIRK_NO_D3COLD);
 }
 
 /* egpuhp_reset=STEP/STEP...: the sequence, in order, as the module parses it. */
@@ -158,6 +169,7 @@ static void test_parse_errors(void **state)
 	parse_bad("1:2:no_flr++no_d3", "empty action");
 	parse_bad("1:2:no_flrr", "unknown action");
 	parse_bad("1:2:no_flr=1", "this action takes no value");
+	parse_bad("1:2:external=1+no_flr", "external takes no value");
 	parse_bad("1:2:d3hot_delay", "delay needs =MS, 0..10000");
 	parse_bad("1:2:d3hot_delay=10001", "delay needs =MS, 0..10000");
 	parse_bad("1:2:d3cold_delay=-1", "delay needs =MS, 0..10000");
@@ -184,6 +196,7 @@ static void test_round_trip(void **state)
 		"8086:*:aspm_l0s_off+aspm_l1_off+d3hot_delay=20+d3cold_delay=100",
 		"*:*:*:*:040300:ffff00:reset_order=pm/bus+egpuhp_reset=pm",
 		"10de:*:no_d3cold+egpuhp_reset=link_retrain/pm/bus/slot_power",
+		"10de:*:*:*:030000:ff0000:external+no_d3cold",
 	};
 	size_t i;
 

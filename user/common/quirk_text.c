@@ -183,6 +183,15 @@ static int parse_action(char *a, struct egpu_quirk_entry *q, const char **why)
 
 	if (val)
 		*val++ = '\0';
+	if (!strcmp(a, "external")) {
+		/* a match condition, written among the actions */
+		if (val) {
+			*why = "external takes no value";
+			return -EINVAL;
+		}
+		q->match_flags |= EGPUHP_QUIRK_MATCH_EXTERNAL;
+		return 0;
+	}
 	for (i = 0; i < N_ACTIONS; i++)
 		if (!strcmp(a, action_names[i].name))
 			break;
@@ -297,6 +306,9 @@ const char *egpu_quirk_actions_str(const struct egpu_quirk_entry *q, char *buf,
 	size_t i, off = 0;
 
 	buf[0] = '\0';
+	/* the match condition first, where the parser takes it too */
+	if ((q->match_flags & EGPUHP_QUIRK_MATCH_EXTERNAL) && len)
+		off = (size_t)snprintf(buf, len, "external");
 	for (i = 0; i < N_ACTIONS && off < len; i++) {
 		uint32_t bit = action_names[i].bit;
 		int w;

@@ -8,7 +8,9 @@
  * IDs hexadecimal, "*" = any; actions no_flr no_bus_reset no_pm_reset no_d3
  * no_d3cold aspm_l0s_off aspm_l1_off d3hot_delay=MS d3cold_delay=MS
  * reset_order=M/M egpuhp_reset[=STEP/STEP...] (steps bus link_retrain pm
- * slot_power, run in order; default bus).
+ * slot_power, run in order; default bus).  The word "external" among the
+ * actions is a match condition (EGPUHP_QUIRK_MATCH_EXTERNAL): the entry then
+ * applies only below a Thunderbolt/USB4 tunnel or an external-facing port.
  */
 #ifndef EGPU_QUIRK_TEXT_H
 #define EGPU_QUIRK_TEXT_H
@@ -22,6 +24,7 @@ struct egpu_quirk_entry {
 	uint16_t vendor, device, subsys_vendor, subsys_device;
 	uint32_t class_code, class_mask;
 	uint32_t actions;		/* EGPUHP_QUIRK_* */
+	uint32_t match_flags;		/* EGPUHP_QUIRK_MATCH_* ("external") */
 	uint32_t d3hot_delay_ms, d3cold_delay_ms;
 	/* egpuhp_reset: the steps in order (enum egpuhp_reset_method) */
 	uint32_t reset_steps[EGPUHP_RESET_MAX_STEPS];

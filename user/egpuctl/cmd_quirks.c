@@ -46,6 +46,8 @@ static const char *hook_state_name(uint32_t s)
 		return "unavailable";
 	case EGPUHP_RESET_HOOK_DISABLED:
 		return "disabled";
+	case EGPUHP_RESET_HOOK_IDLE:
+		return "idle";
 	}
 	return "?";
 }
@@ -83,6 +85,8 @@ static int quirk_reply(struct nlattr **tb, void *arg)
 		r->q.class_mask = nla_get_u32(t[EGPUHP_QUIRK_A_CLASS_MASK]);
 	if (t[EGPUHP_QUIRK_A_ACTIONS])
 		r->q.actions = nla_get_u32(t[EGPUHP_QUIRK_A_ACTIONS]);
+	if (t[EGPUHP_QUIRK_A_MATCH_FLAGS])
+		r->q.match_flags = nla_get_u32(t[EGPUHP_QUIRK_A_MATCH_FLAGS]);
 	if (t[EGPUHP_QUIRK_A_D3HOT_DELAY_MS])
 		r->q.d3hot_delay_ms = nla_get_u32(t[EGPUHP_QUIRK_A_D3HOT_DELAY_MS]);
 	if (t[EGPUHP_QUIRK_A_D3COLD_DELAY_MS])
@@ -373,6 +377,10 @@ static int build_add(struct nl_msg *msg, void *arg)
 			if (nla_put_u32(msg, EGPUHP_QUIRK_A_RESET_STEP, q->reset_steps[i]) < 0)
 				return -EMSGSIZE;
 	}
+	/* only when set: a module older than match flags refuses it */
+	if (q->match_flags &&
+	    nla_put_u32(msg, EGPUHP_QUIRK_A_MATCH_FLAGS, q->match_flags) < 0)
+		return -EMSGSIZE;
 	if (r->note && nla_put_string(msg, EGPUHP_QUIRK_A_NOTE, r->note) < 0)
 		return -EMSGSIZE;
 	nla_nest_end(msg, nest);

@@ -270,6 +270,15 @@ enum egpuhp_config_attr {
 	X(EGPUHP_QUIRK_RESET_ORDER, "reset_order")			\
 	X(EGPUHP_QUIRK_EGPUHP_RESET, "egpuhp_reset")
 
+/*
+ * Match conditions of a quirk entry (EGPUHP_QUIRK_A_MATCH_FLAGS), besides
+ * the IDs and the class.  EXTERNAL: only functions below a Thunderbolt/USB4
+ * tunnel or an external-facing port (the kernel's thunderbolt, untrusted
+ * or removable marks); text syntax: the word "external" among the actions.
+ */
+#define EGPUHP_QUIRK_MATCH_EXTERNAL	(1U << 0)
+#define EGPUHP_QUIRK_MATCH_ALL		((1U << 1) - 1)
+
 /* Where a quirk entry came from (EGPUHP_QUIRK_A_SOURCE). */
 enum egpuhp_quirk_source {
 	EGPUHP_QUIRK_SRC_BUILTIN,
@@ -312,6 +321,8 @@ enum egpuhp_quirk_attr {
 	 * gets the one-step sequence "bus".  Dumps carry both attributes.
 	 */
 	EGPUHP_QUIRK_A_RESET_STEP,
+	/* u32: EGPUHP_QUIRK_MATCH_*, further conditions of the match (0: none) */
+	EGPUHP_QUIRK_A_MATCH_FLAGS,
 
 	__EGPUHP_QUIRK_A_MAX,
 	EGPUHP_QUIRK_A_MAX = __EGPUHP_QUIRK_A_MAX - 1
@@ -378,6 +389,7 @@ enum egpuhp_reset_hook {
 	EGPUHP_RESET_HOOK_ACTIVE,	/* installed */
 	EGPUHP_RESET_HOOK_UNAVAILABLE,	/* could not be installed (see MSG) */
 	EGPUHP_RESET_HOOK_DISABLED,	/* turned off by module parameter */
+	EGPUHP_RESET_HOOK_IDLE,		/* not installed: no quirk entry needs it */
 };
 
 #endif /* _UAPI_LINUX_EGPUHP_H */
