@@ -63,7 +63,7 @@ void egpuhp_watchdog_reconfigure(void)
 	mutex_lock(&watchdog_mutex);
 	if (watchdog_running) {
 		if (ms)
-			mod_delayed_work(system_wq, &watchdog_work,
+			mod_delayed_work(egpuhp_percpu_wq(), &watchdog_work,
 					 msecs_to_jiffies(ms));
 		else
 			cancel_delayed_work(&watchdog_work);
