@@ -163,16 +163,18 @@ fix_headers() {
 
 # kbuild for a flavour: on the host, or for sid kernels in the sid chroot
 # with the unpacked kernel and the module directory (M=) mounted at their
-# own paths, so that every path means the same inside and out.
+# own paths, so that every path means the same inside and out.  Paths come
+# from "kernels.sh path", which knows every flavour (also those other
+# scripts provide).
 kbuild_for() {
 	local flavour=$1 headers kver chroot a dirs=()
 	shift
-	headers=$(env_value "$flavour" HEADERS)
+	headers=$("$0" path "$flavour" headers)
 	if ! from_sid "$flavour"; then
 		make -C "$headers" "$@"
 		return
 	fi
-	kver=$(env_value "$flavour" KVER)
+	kver=$("$0" path "$flavour" kver)
 	chroot=$("$SID_SH" chroot "linux-headers-$kver")
 	dirs=("$CACHE/$flavour/root")
 	for a in "$@"; do
@@ -221,7 +223,6 @@ path)
 	;;
 make)
 	[ $# -ge 1 ] || die "usage: kernels.sh make FLAVOUR [make args...]"
-	image_regex "$1" >/dev/null
 	kbuild_for "$@"
 	;;
 list)
