@@ -44,9 +44,16 @@ apt_update() {
 	exec 7>"$SID/apt/.lock"
 	flock 7
 	echo "deb [signed-by=$KEYRING] $MIRROR sid main" >"$SID/apt/sources.list"
-	if [ -z "$(find "$SID/apt/lists" -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null)" ]; then
-		apt-get -q "${apt_opts[@]}" update >"$SID/apt/update.log" 2>&1 ||
-			{ cat "$SID/apt/update.log" >&2; die "apt-get update for sid failed"; }
+	# Our own stamp: apt gives the lists the archive's dates, not ours.
+	if [ -z "$(find "$SID/apt/updated" -mmin -1440 2>/dev/null)" ]; then
+		if apt-get -q "${apt_opts[@]}" update >"$SID/apt/update.log" 2>&1; then
+			touch "$SID/apt/updated"
+		elif [ -f "$SID/apt/updated" ]; then
+			echo "sid.sh: apt-get update failed, using the lists of $(date -r "$SID/apt/updated")" >&2
+		else
+			cat "$SID/apt/update.log" >&2
+			die "apt-get update for sid failed"
+		fi
 	fi
 	exec 7>&-
 }
