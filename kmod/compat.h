@@ -9,6 +9,7 @@
 #include <linux/version.h>
 #include <linux/device.h>
 #include <linux/pci.h>
+#include <linux/workqueue.h>
 #include <net/genetlink.h>
 
 /*
@@ -33,6 +34,33 @@ static inline bool egpuhp_pci_disconnected(const struct pci_dev *pdev)
  * not needed), resv_start_op = 0 (strict checks for every command, 6.1+),
  * NL_SET_ERR_ATTR_MISS (6.0+), and parses no dump request attributes
  * (whose location moved in 6.2).
+ */
+
+/* ---- 7.2 (Debian sid, the "newest" test kernels) ---- */
+
+/*
+ * system_wq was renamed system_percpu_wq in 6.17; the old name stays as a
+ * deprecated alias that 7.2 reports when work is queued on it.  6.1 has
+ * only the old name (Debian's 6.12.117 has both: the rename was
+ * backported), so pick by version.
+ */
+static inline struct workqueue_struct *egpuhp_percpu_wq(void)
+{
+#if KERNEL_VERSION(6, 17, 0) <= LINUX_VERSION_CODE
+	return system_percpu_wq;
+#else
+	return system_wq;
+#endif
+}
+
+/*
+ * Differences that need no shim:
+ * - bus_type.dev_groups is "const struct attribute_group *const *" on 7.2
+ *   (plain "**" before): quirks.c walks it through a pointer of the 7.2
+ *   type, to which the older type converts implicitly.
+ * - hex2bin() is declared in <linux/hex.h> (6.2+, no longer pulled in by
+ *   <linux/kernel.h> on 7.2); egpuhp.ko does not use it, the dock's tbsim.ko
+ *   includes that header by version itself.
  */
 
 /* ---- section of engineer "quirks" (quirks.c, reset*.c) ---- */

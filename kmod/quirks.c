@@ -588,7 +588,7 @@ static u32 qdev_reapply(struct pci_dev *pdev, bool *report, bool retry)
  */
 static void reset_attr_refresh(struct pci_dev *pdev)
 {
-	const struct attribute_group **groups = pdev->dev.bus->dev_groups;
+	const struct attribute_group *const *groups = pdev->dev.bus->dev_groups;
 	struct attribute **attr;
 
 	for (; groups && *groups; groups++) {

@@ -19,7 +19,6 @@ flavour=${1:?usage: build-modules.sh FLAVOUR [make args...]}
 shift
 
 "$TOP/tests/vm/kernels.sh" fetch "$flavour"
-headers=$("$TOP/tests/vm/kernels.sh" path "$flavour" headers)
 out=$TOP/build/kernels/$flavour
 src=$out/src
 mkdir -p "$src/kmod" "$src/include" "$src/vmmods"
@@ -49,7 +48,7 @@ kbuild() {
 	local dir=$1 status
 	shift
 	set +e
-	make -s -C "$headers" M="$dir" -j"$(nproc)" "$@" modules 2>&1 |
+	"$TOP/tests/vm/kernels.sh" make "$flavour" -s M="$dir" -j"$(nproc)" "$@" modules 2>&1 |
 		grep -v '^Skipping BTF generation' >&2
 	status=${PIPESTATUS[0]}
 	set -e

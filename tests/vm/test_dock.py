@@ -154,7 +154,7 @@ def test_enclosure_yank(vm):
     assert_saw_gone(vm, dev.bdf)
 
 
-@vmtest(**SHARED, kernels=["6.1", "6.12"], timeout=240)
+@vmtest(**SHARED, kernels=["6.1", "6.12", "newest"], timeout=240)
 def test_rt_flavour_smoke(vm):
     """The -rt flavour of this kernel boots and its dock events work (a
     second VM; the shared one is not touched)."""
@@ -207,8 +207,20 @@ OTHER_KEY = "cd" * 32
 
 UEVENT_RECORDER = """#!/bin/sh
 [ -n "$AUTHORIZED" ] && echo "$ACTION ${DEVPATH##*/} AUTHORIZED=$AUTHORIZED" >> /tmp/uevents
+[ -n "$SYNTH_ARG_RECORDER" ] && echo "recorder $SYNTH_ARG_RECORDER" >> /tmp/uevents
 exit 0
 """
+
+
+def start_uevent_recorder(vm):
+    """Records AUTHORIZED= uevents in /tmp/uevents; returns once the listener
+    has demonstrably received an event (a synthetic one on /dev/null's
+    device, re-sent until it shows up), so no later event can be missed."""
+    vm.write_file("/tmp/rec.sh", UEVENT_RECORDER, mode=0o755)
+    vm.sh("rm -f /tmp/uevents; (uevent /tmp/rec.sh >/dev/null 2>&1 &)")
+    vm.wait_for("echo 'change 00000000-0000-4000-8000-000000000000 RECORDER=up' "
+                "> /sys/class/mem/null/uevent; grep -q 'recorder up' /tmp/uevents 2>/dev/null",
+                timeout=60)
 
 
 def fresh_router(vm, route="0-1", port="rp1", **kw):
@@ -262,9 +274,7 @@ def test_tbsim_sysfs(vm):
 
 @vmtest(**SHARED)
 def test_tbsim_authorization_opens_tunnel(vm):
-    vm.write_file("/tmp/rec.sh", UEVENT_RECORDER, mode=0o755)
-    vm.sh("rm -f /tmp/uevents; (uevent /tmp/rec.sh >/dev/null 2>&1 &)")
-    vm.sh("sleep 0.3")
+    start_uevent_recorder(vm)
     fresh_router(vm)
     # Not authorized: no PCI function behind the port.
     assert no_pci_below(vm, "rp1")
@@ -292,7 +302,9 @@ def test_tbsim_authorization_opens_tunnel(vm):
     vm.tb_wait_tunnel("0-1", up=False)
     assert vm.tb_attr("0-1", "authorized") == "0"
     assert no_pci_below(vm, "rp1")
-    vm.wait_for("grep -q 'AUTHORIZED=0' /tmp/uevents", timeout=5)
+    # Delivery to the listener is asynchronous: wait for the outcome (the
+    # bound only stops a hang, it is no latency requirement).
+    vm.wait_for("grep -q 'AUTHORIZED=0' /tmp/uevents", timeout=60)
     events = vm.sh("cat /tmp/uevents").split("\n")
     assert "change 0-1 AUTHORIZED=1" in events and "change 0-1 AUTHORIZED=0" in events, events
 
@@ -320,10 +332,11 @@ def test_tbsim_marks_tunnel_port_external_facing(vm):
     tunnel leads to is external-facing, so the kernel's own code marks the
     functions arriving there removable; other ports stay plain."""
     rp1 = vm.bdf_of("rp1")
-    mark = vm.console_mark()
+    marked = re.compile(r"tbsim: 0-1: %s marked external-facing" % re.escape(rp1))
+    before = len(marked.findall(vm.dmesg()))
     fresh_router(vm)
-    vm.wait_console(r"tbsim: 0-1: %s marked external-facing" % re.escape(rp1), since=mark,
-                    timeout=5)
+    # tbsim logs it before its "add" write returns: the kernel log has it now.
+    assert len(marked.findall(vm.dmesg())) == before + 1, vm.dmesg()
     routers = vm.sh("cat /sys/kernel/debug/tbsim/routers")
     assert "0-1 authorized=0 key=0 device_key=0 port=%s" % rp1 in routers, routers
     assert vm.tb_authorize("0-1", 1)[0] == 0

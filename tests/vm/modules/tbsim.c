@@ -49,9 +49,14 @@
  *   routers  (read) one line per router
  */
 
+#include <linux/version.h>
 #include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/fs.h>
+/* hex2bin() moved from <linux/kernel.h> to its own header in 6.2. */
+#if KERNEL_VERSION(6, 2, 0) <= LINUX_VERSION_CODE
+#include <linux/hex.h>
+#endif
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/module.h>
@@ -64,7 +69,6 @@
 #include <linux/thunderbolt.h>
 #include <linux/uaccess.h>
 #include <linux/uuid.h>
-#include <linux/version.h>
 
 #define TBSIM_KEY_SIZE		32
 #define TBSIM_CMD_MAX		1024
