@@ -33,8 +33,8 @@ LOGDIR = os.path.join(TOP, "build", "test-logs")
 TAP_RE = re.compile(r"^(not ok|ok)\b(?:\s+\d+)?(?:\s*-\s*)?(.*)$")
 SKIP_RE = re.compile(r"#\s*SKIP\b\s*(.*)$", re.IGNORECASE)
 
-DEFAULT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt"
-LINT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt"
+DEFAULT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt 6.12-debug"
+LINT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt 6.12-debug"
 
 
 class Tally:
