@@ -23,6 +23,8 @@
  * --user: drop to uid/gid 65534 before sending; every mutating command
  * (SET_CONFIG, ADD/DEL_QUIRK, RESET, EJECT) must then be refused: a
  * well-formed one with EPERM, a malformed one with some error, never 0.
+ * --keep-root (with --user): the same accounting without dropping root, so
+ * that the test can show its check sees mutating commands getting through.
  * --kcov: collect the kernel PCs of every request (KCOV, per thread) that
  * fall into egpuhp.ko's .text (TEXT_SIZE bytes from
  * /sys/module/egpuhp/sections/.text, read again after each reload); the
@@ -225,7 +227,7 @@ static bool cmd_dumps(int cmd)
 /* ---- state ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static bool opt_user;
+static bool opt_user, opt_keep_root;
 static unsigned long opt_messages = 100000;
 static unsigned long opt_text_size;
 static const char *opt_cover, *opt_stop;
@@ -240,6 +242,7 @@ static int nquirk_ids;
 static struct {
 	int cmd;
 	bool wellformed;
+	bool request;	/* NLM_F_REQUEST set: the kernel acts on it */
 } pending[RING];
 
 static struct {
@@ -249,7 +252,7 @@ static struct {
 } st[NCMD];
 
 static unsigned long total_sent, resolves, absent_waits, abandoned_dumps,
-	unpriv_mutating_ok, unpriv_wellformed_not_eperm, enobufs, dump_parts,
+	unpriv_mutating_ok, unpriv_wellformed_not_eperm, not_requests, enobufs, dump_parts,
 	dump_intr, trunc_replies;
 
 static unsigned long *kcov_area;
@@ -581,6 +584,12 @@ static void build_request(struct msg *m, int cmd, uint16_t *flags)
 		*flags ^= 1U << rn(12);
 		m->malformed = true;
 	}
+	/*
+	 * Every mutating request of the unprivileged fuzzer asks for an ack,
+	 * so that one that got through can never go unseen.
+	 */
+	if (opt_user && cmd_mutates(cmd))
+		*flags |= NLM_F_ACK;
 	if (chance(3)) {		/* cut the message short anywhere */
 		m->len = NLMSG_HDRLEN + rn(m->len - NLMSG_HDRLEN);
 		m->malformed = true;
@@ -807,6 +816,11 @@ static bool drain(int fd)
 					trunc_replies++;
 					continue;
 				}
+				if (!err && !pending[slot].request) {
+					/* acked without being looked at (no NLM_F_REQUEST) */
+					not_requests++;
+					continue;
+				}
 				count_error(cmd, err, pending[slot].wellformed);
 				/* the family id is stale: module unloaded (or reloaded) */
 				if (err == ENOENT && pending[slot].wellformed &&
@@ -956,10 +970,11 @@ static void report(void)
 	printf("{\"user\":%s,\"messages\":%lu,\"resolves\":%lu,\"absent_waits\":%lu,"
 	       "\"abandoned_dumps\":%lu,\"dump_parts\":%lu,\"dump_intr\":%lu,\"enobufs\":%lu,"
 	       "\"truncated_replies\":%lu,\"unpriv_mutating_ok\":%lu,"
-	       "\"unpriv_wellformed_not_eperm\":%lu,\"cover_pcs\":%lu,\"cmds\":{",
+	       "\"unpriv_wellformed_not_eperm\":%lu,\"not_requests\":%lu,"
+	       "\"cover_pcs\":%lu,\"cmds\":{",
 	       opt_user ? "true" : "false", total_sent, resolves, absent_waits,
 	       abandoned_dumps, dump_parts, dump_intr, enobufs, trunc_replies,
-	       unpriv_mutating_ok, unpriv_wellformed_not_eperm, cover_count);
+	       unpriv_mutating_ok, unpriv_wellformed_not_eperm, not_requests, cover_count);
 	for (c = 0; c < NCMD; c++)
 		printf("%s\"%s\":{\"sent\":%lu,\"wellformed\":%lu,\"ok\":%lu,\"replies\":%lu,"
 		       "\"eperm\":%lu,\"einval\":%lu,\"enoent\":%lu,\"eopnotsupp\":%lu,"
@@ -1090,6 +1105,8 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--user"))
 			opt_user = true;
+		else if (!strcmp(argv[i], "--keep-root"))
+			opt_keep_root = true;
 		else if (!strcmp(argv[i], "--messages") && i + 1 < argc)
 			opt_messages = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
@@ -1119,7 +1136,7 @@ int main(int argc, char **argv)
 		die("--kcov needs root (the module's load address is root-only)");
 	kcov_fd = kcov_setup();
 	refresh_devnames();
-	if (opt_user) {
+	if (opt_user && !opt_keep_root) {
 		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
 			die("dropping to 65534: %s", strerror(errno));
 		if (setuid(0) == 0)
@@ -1150,6 +1167,7 @@ int main(int argc, char **argv)
 			slot = seq % RING;
 			pending[slot].cmd = c2;
 			pending[slot].wellformed = !m.malformed;
+			pending[slot].request = flags & NLM_F_REQUEST;
 			seq = seq + 1 ? seq + 1 : 1;
 			memcpy(batch + blen, m.buf, NLMSG_ALIGN(m.len));
 			blen += NLMSG_ALIGN(m.len);

@@ -67,6 +67,15 @@ def test_nlfuzz(vm):
     vm.load_egpuhp("track_hotplug=1")
     vm.plug("rp1", kind="fn")
 
+    # The check below must be able to fail: as root, the same accounting
+    # sees mutating commands go through.
+    control = json.loads(vm.sh("egpuhp-nlfuzz --user --keep-root --messages 5000 --seed 3 "
+                               "| tail -n 1"))
+    assert control["unpriv_mutating_ok"] > 0, \
+        "control run as root saw no mutating command succeed: %s" % control
+    vm.sh("rmmod egpuhp")   # forget the control run's settings and quirks
+    vm.load_egpuhp("track_hotplug=1")
+
     n_user = int(MESSAGES * USER_SHARE)
     n_root = MESSAGES - n_user
     vm.sh("rm -f /tmp/fuzz.stop; "
@@ -122,6 +131,7 @@ def test_nlfuzz(vm):
         "kcov_pcs": root["cover_pcs"], "coverage": cov,
         "cmds_root": root["cmds"], "cmds_user": user["cmds"],
         "module_unloads_at_end": unloads,
+        "control_root_mutating_ok": control["unpriv_mutating_ok"],
     }
     out = os.path.join(TOP, "build", "fuzz", "%s-nlfuzz.json" % vm.kernel)
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -49,6 +49,20 @@ KMEMLEAK_OURS = re.compile(r"\[(egpuhp|tbsim|egpuhp_testdrv)\]")
 # A backtrace entry the kernel could not name: a module unloaded since.
 KMEMLEAK_UNNAMED = re.compile(r"^\s+(\[<[0-9a-f]+>\] )?0xffffffff[a-f][0-9a-f]{7}$")
 
+def kmemleak_leaks(report):
+    """(every object, those of egpuhp or the test modules) in the text of
+    /sys/kernel/debug/kmemleak; the latter as one line each."""
+    leaks = [b for b in re.split(r"\n(?=unreferenced object)", report.strip())
+             if b.startswith("unreferenced object")]
+    ours = []
+    for leak in leaks:
+        lines = leak.splitlines()
+        trace = lines[next((i for i, l in enumerate(lines) if "backtrace" in l), len(lines)):]
+        if any(KMEMLEAK_OURS.search(l) or KMEMLEAK_UNNAMED.match(l) for l in trace):
+            ours.append("kmemleak: " + " | ".join(l.strip() for l in lines[:1] + trace))
+    return leaks, ours
+
+
 # Functions of each device kind: (QEMU driver, PCI function, properties).
 # "gpu" is QEMU's edu device (1234:11e8, class 0x00ff, egpuhp_testdrv binds
 # it by itself) standing in for the GPU, plus an HD audio function like a
@@ -484,15 +498,7 @@ class Dock:
                            "echo clear > /sys/kernel/debug/kmemleak", timeout=300)
         if rc != 0:
             return bad + ["kmemleak scan failed: %s" % out.strip()[:200]]
-        leaks = [b for b in re.split(r"\n(?=unreferenced object)", out.strip())
-                 if b.startswith("unreferenced object")]
-        ours = []
-        for leak in leaks:
-            lines = leak.splitlines()
-            trace = lines[next((i for i, l in enumerate(lines) if "backtrace" in l),
-                               len(lines)):]
-            if any(KMEMLEAK_OURS.search(l) or KMEMLEAK_UNNAMED.match(l) for l in trace):
-                ours.append("kmemleak: " + " | ".join(l.strip() for l in lines[:1] + trace))
+        leaks, ours = kmemleak_leaks(out)
         if leaks:
             self.kmemleak_reports.extend(leaks)
             self._note("kmemleak: %d unreferenced object(s), %d from egpuhp or the "
