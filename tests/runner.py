@@ -125,7 +125,8 @@ def run_tap_program(tally, label, cmd, timeout, env=None):
 
 
 def stage_build(tally, kernels):
-    steps = [("build: kernels fetch", ["tests/vm/kernels.sh", "fetch"] + kernels, 1200),
+    # 1 h: a -debug flavour builds a kernel (about 5 min on 2 idle cores)
+    steps = [("build: kernels fetch", ["tests/vm/kernels.sh", "fetch"] + kernels, 3600),
              ("build: userspace", ["make", "-C", "user", "all", "tests"], 900)]
     for mk in sorted(os.listdir(os.path.join(TOP, "tests"))):
         if os.path.isfile(os.path.join(TOP, "tests", mk, "Makefile")):

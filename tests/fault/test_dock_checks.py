@@ -27,6 +27,7 @@ MUST_PASS = [
     "[   12.3] kmemleak: 3 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
     "[   12.3] kmemleak: 1 new suspected memory leak (see /sys/kernel/debug/kmemleak)",
     "[   12.3] FAULT_INJECTION: forcing a failure.",
+    "[    0.9] kmemleak: Kernel memory leak detector initialized (mem pool available: 15236)",
     "[   12.3] pcieport 0000:00:10.0: pciehp: Slot(1): Card not present",
 ]
 

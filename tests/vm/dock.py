@@ -40,9 +40,10 @@ BAD_CONSOLE = re.compile(
     r"possible circular locking|inconsistent lock state|"
     r"cut here|Kernel panic|UBSAN:|KASAN:|blocked for more than \d+ seconds|"
     r"possible recursive locking|suspicious RCU usage|"
-    # kmemleak's own failures (it disables itself); its "N new suspected
-    # memory leaks" line is judged by debug_problems() from the backtraces
-    r"kmemleak: (?!\d+ new suspected memory leak)")
+    # kmemleak's own failures (it disables itself); its boot banner is not
+    # one, and its "N new suspected memory leaks" line is judged by
+    # debug_problems() from the backtraces
+    r"kmemleak: (?!\d+ new suspected memory leak|Kernel memory leak detector initialized)")
 
 # Modules whose appearance in a kmemleak backtrace fails the test.
 KMEMLEAK_OURS = re.compile(r"\[(egpuhp|tbsim|egpuhp_testdrv)\]")
