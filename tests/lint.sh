@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 tap=0
 [[ ${1:-} == --tap ]] && tap=1
-kernels=${EGPUHP_LINT_KERNELS:-6.1 6.12 6.1-rt 6.12-rt newest newest-rt}
+kernels=${EGPUHP_LINT_KERNELS:-6.1 6.12 6.1-rt 6.12-rt newest newest-rt 6.12-debug}
 n=0
 failed=0
 

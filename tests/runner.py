@@ -33,8 +33,8 @@ LOGDIR = os.path.join(TOP, "build", "test-logs")
 TAP_RE = re.compile(r"^(not ok|ok)\b(?:\s+\d+)?(?:\s*-\s*)?(.*)$")
 SKIP_RE = re.compile(r"#\s*SKIP\b\s*(.*)$", re.IGNORECASE)
 
-DEFAULT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt newest newest-rt"
-LINT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt newest newest-rt"
+DEFAULT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt newest newest-rt 6.12-debug"
+LINT_KERNELS = "6.1 6.12 6.1-rt 6.12-rt newest newest-rt 6.12-debug"
 
 
 class Tally:
@@ -125,7 +125,8 @@ def run_tap_program(tally, label, cmd, timeout, env=None):
 
 
 def stage_build(tally, kernels):
-    steps = [("build: kernels fetch", ["tests/vm/kernels.sh", "fetch"] + kernels, 1200),
+    # 1 h: a -debug flavour builds a kernel (about 5 min on 2 idle cores)
+    steps = [("build: kernels fetch", ["tests/vm/kernels.sh", "fetch"] + kernels, 3600),
              ("build: userspace", ["make", "-C", "user", "all", "tests"], 900)]
     for mk in sorted(os.listdir(os.path.join(TOP, "tests"))):
         if os.path.isfile(os.path.join(TOP, "tests", mk, "Makefile")):

@@ -39,7 +39,30 @@ BAD_CONSOLE = re.compile(
     r"WARNING:|BUG:|kernel BUG|Oops|general protection|"
     r"possible circular locking|inconsistent lock state|"
     r"cut here|Kernel panic|UBSAN:|KASAN:|blocked for more than \d+ seconds|"
-    r"possible recursive locking|suspicious RCU usage")
+    r"possible recursive locking|suspicious RCU usage|"
+    # kmemleak's own failures (it disables itself); its boot banner is not
+    # one, and its "N new suspected memory leaks" line is judged by
+    # debug_problems() from the backtraces
+    r"kmemleak: (?!\d+ new suspected memory leak|Kernel memory leak detector initialized)")
+
+# Modules whose appearance in a kmemleak backtrace fails the test.
+KMEMLEAK_OURS = re.compile(r"\[(egpuhp|tbsim|egpuhp_testdrv)\]")
+# A backtrace entry the kernel could not name: a module unloaded since.
+KMEMLEAK_UNNAMED = re.compile(r"^\s+(\[<[0-9a-f]+>\] )?0xffffffff[a-f][0-9a-f]{7}$")
+
+def kmemleak_leaks(report):
+    """(every object, those of egpuhp or the test modules) in the text of
+    /sys/kernel/debug/kmemleak; the latter as one line each."""
+    leaks = [b for b in re.split(r"\n(?=unreferenced object)", report.strip())
+             if b.startswith("unreferenced object")]
+    ours = []
+    for leak in leaks:
+        lines = leak.splitlines()
+        trace = lines[next((i for i, l in enumerate(lines) if "backtrace" in l), len(lines)):]
+        if any(KMEMLEAK_OURS.search(l) or KMEMLEAK_UNNAMED.match(l) for l in trace):
+            ours.append("kmemleak: " + " | ".join(l.strip() for l in lines[:1] + trace))
+    return leaks, ours
+
 
 # Functions of each device kind: (QEMU driver, PCI function, properties).
 # "gpu" is QEMU's edu device (1234:11e8, class 0x00ff, egpuhp_testdrv binds
@@ -92,7 +115,9 @@ def kernel_env(flavour):
         if res.returncode != 0:
             raise DockError("kernels.sh fetch %s failed:\n%s" % (flavour, res.stderr))
         env = {}
-        with open(os.path.join(TOP, ".cache", "kernels", flavour, "env")) as f:
+        root = subprocess.run([KERNELS_SH, "path", flavour, "root"], capture_output=True,
+                              text=True).stdout.strip()
+        with open(os.path.join(os.path.dirname(root), "env")) as f:
             for line in f:
                 k, _, v = line.strip().partition("=")
                 env[k] = v.strip('"')
@@ -198,6 +223,7 @@ class Dock:
         self.qmp = None
         self.agent = None
         self.boot_taint = 0
+        self.kmemleak_reports = []      # every object kmemleak reported (debug kernels)
         self.preempt_rt = False
         self.kver = None
         self._agent_lock = threading.Lock()
@@ -444,8 +470,41 @@ class Dock:
             time.sleep(0.05)
 
     def console_problems(self, since=0):
-        """Console lines that show a kernel problem (WARN, BUG, Oops, lockdep...)."""
-        return [l for l in self.console(since).splitlines() if BAD_CONSOLE.search(l)]
+        """Console lines that show a kernel problem (WARN, BUG, Oops, lockdep...),
+        and on a debug kernel what debug_problems() finds."""
+        bad = [l for l in self.console(since).splitlines() if BAD_CONSOLE.search(l)]
+        return bad + self.debug_problems()
+
+    def debug_problems(self):
+        """On kernels with lockdep and kmemleak (the -debug flavours): lockdep
+        must still be on (it turns itself off after its first report, hiding
+        everything after it), and a kmemleak scan must find no leak whose
+        backtrace names egpuhp, tbsim or egpuhp_testdrv, or a module unloaded
+        since (its addresses stay unnamed).  Other leaks are noted only.
+        kmemleak reports an object once it is 5 s old, so a leak from the last
+        seconds of a boot can go unseen; leaks are cleared once reported."""
+        if not self.alive():
+            return []
+        rc, out = self.run("cat /proc/lockdep_stats 2>/dev/null | grep debug_locks:; "
+                           "test -e /sys/kernel/debug/kmemleak", timeout=30)
+        m = re.search(r"debug_locks:\s*(\d+)", out)
+        bad = []
+        if m and m.group(1) == "0":
+            bad.append("lockdep is off (debug_locks=0 in /proc/lockdep_stats): "
+                       "an earlier report or a lockdep failure")
+        if rc != 0:
+            return bad
+        rc, out = self.run("echo scan > /sys/kernel/debug/kmemleak && "
+                           "cat /sys/kernel/debug/kmemleak && "
+                           "echo clear > /sys/kernel/debug/kmemleak", timeout=300)
+        if rc != 0:
+            return bad + ["kmemleak scan failed: %s" % out.strip()[:200]]
+        leaks, ours = kmemleak_leaks(out)
+        if leaks:
+            self.kmemleak_reports.extend(leaks)
+            self._note("kmemleak: %d unreferenced object(s), %d from egpuhp or the "
+                       "test modules" % (len(leaks), len(ours)))
+        return bad + ours
 
     def taint_problems(self):
         """Taint bits beyond those set at boot and O/E; empty string when fine."""

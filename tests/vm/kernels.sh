@@ -12,8 +12,9 @@
 #
 # Flavours: 6.1 6.12 6.1-rt 6.12-rt from Debian 12; newest newest-rt from
 # Debian sid (tests/vm/sid.sh: its own apt lists, and a sid chroot for kbuild
-# because those headers need sid's gcc and libc).  Package numbers are never
-# pinned: the newest name apt-cache knows wins.  When apt-cache cannot
+# because those headers need sid's gcc and libc); 6.12-debug built from
+# Debian's linux-source-6.12 (tests/vm/debug-kernel.sh).  Package numbers are
+# never pinned: the newest name apt-cache knows wins.  When apt-cache cannot
 # resolve a name (no package lists) an already unpacked kernel is used as it is.
 
 set -euo pipefail
@@ -189,6 +190,28 @@ env_value() {
 	# shellcheck disable=SC1090
 	(. "$f"; eval "echo \"\${$key}\"")
 }
+
+# Flavours ending in -debug are built from source by debug-kernel.sh (same
+# cache layout, see there); this script only hands them over.
+DEBUG_KERNEL_SH=$TOP/tests/vm/debug-kernel.sh
+case ${1:-} in
+fetch)
+	debug=() rest=()
+	for f in "${@:2}"; do
+		case $f in *-debug) debug+=("$f") ;; *) rest+=("$f") ;; esac
+	done
+	[ ${#debug[@]} -eq 0 ] || "$DEBUG_KERNEL_SH" fetch "${debug[@]}"
+	[ ${#debug[@]} -eq 0 ] || [ ${#rest[@]} -gt 0 ] || exit 0
+	set -- fetch "${rest[@]}"
+	;;
+path)
+	case ${2:-} in *-debug) exec "$DEBUG_KERNEL_SH" "$@" ;; esac
+	;;
+list)
+	echo "$FLAVOURS_KNOWN $("$DEBUG_KERNEL_SH" list)"
+	exit 0
+	;;
+esac
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift

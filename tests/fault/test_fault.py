@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Allocation failures injected into egpuhp.ko on the debug kernel.
+
+failslab and fail_page_alloc are restricted to egpuhp's code: an allocation
+fails only when a return address within the stack-trace depth lies in the
+module's .text or .init.text (require-start/require-end; the range is
+learnt from a first load, and every later load is checked to land at the
+same address).  Two ways of choosing what fails:
+  - per task, every allocation in turn (/proc/self/fail-nth = 1, 2, 3, ...
+    until the operation runs out of allocations to fail): module load, every
+    netlink command (through egpuhp-nlfuzz --one), the sysfs reset that
+    egpuhp's reset hook serves, and the netlink RESET;
+  - at random (probability 30%) where the work runs in kernel threads:
+    hot-add and surprise removal (pciehp's thread, egpuhp's notifiers).
+Each injected failure must end in a clean error: no WARN/BUG/KASAN/lockdep
+report (dmesg is checked after each step, the console by the dock), a GET
+either answers or fails, and the module still unloads afterwards; at the
+end of the boot the dock's kmemleak scan must find no leak from egpuhp.
+The distinct failure sites (egpuhp's innermost frame in each injected
+failure's stack trace) go to build/fault/<kernel>-fault.json, with the
+allocation call sites found in egpuhp.ko for comparison.
+
+Runs on the -debug flavours only; other kernels report SKIP.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "vm"))
+sys.path.insert(0, os.path.join(HERE, "..", "fuzz"))
+import dock  # noqa: E402
+from dock import vmtest  # noqa: E402
+import debug_flavour  # noqa: E402
+import kcov_lines  # noqa: E402
+
+TOP = dock.TOP
+DEBUG_FLAVOURS = debug_flavour.DEBUG_FLAVOURS
+SKIP_REASON = "needs a -debug kernel (fault injection, kmemleak); try --kernel 6.12-debug"
+FS = "/sys/kernel/debug/failslab"
+FP = "/sys/kernel/debug/fail_page_alloc"
+MAX_NTH = 400           # an operation with more egpuhp allocations than this is a finding
+RANDOM_CYCLES = int(os.environ.get("EGPUHP_FAULT_CYCLES", "8"))
+FRAME = re.compile(r"\b([A-Za-z_][\w.]*\+0x[0-9a-f]+)/0x[0-9a-f]+ \[egpuhp\]")
+INJECTED = "FAULT_INJECTION: forcing a failure"
+# Lines an injected allocation failure prints on purpose.
+EXPECTED = re.compile(r"page allocation failure|FAULT_INJECTION|Mem-Info|warn_alloc")
+
+
+class Faults:
+    """Fault-injection set-up in the guest and what it injected."""
+
+    def __init__(self, vm):
+        self.vm = vm
+        self.sites = {}             # site -> count
+        self.per_phase = {}         # phase -> set of sites
+        self.injected = 0
+        self.problems = []
+        self.errnos = {}
+
+    def configure(self, start, end):
+        cmds = []
+        for d in (FS, FP):
+            cmds += ["echo 0 > %s/probability" % d, "echo 1 > %s/interval" % d,
+                     "echo -1 > %s/times" % d, "echo 0 > %s/space" % d,
+                     "echo 2 > %s/verbose" % d, "echo 0 > %s/verbose_ratelimit_burst" % d,
+                     "echo N > %s/task-filter" % d, "echo 32 > %s/stacktrace-depth" % d,
+                     "echo 0x%x > %s/require-start" % (start, d),
+                     "echo 0x%x > %s/require-end" % (end, d),
+                     "echo N > %s/ignore-gfp-wait" % d]
+        cmds += ["echo 0 > %s/min-order" % FP, "echo N > %s/ignore-gfp-highmem" % FP]
+        self.vm.sh("; ".join(cmds))
+
+    def random(self, percent):
+        self.vm.sh("for d in %s %s; do echo %d > $d/probability; done" % (FS, FP, percent))
+
+    def collect(self, phase, what):
+        """Reads and clears dmesg; returns the number of failures injected."""
+        text = self.vm.sh("dmesg -c", timeout=120)
+        chunks = text.split(INJECTED)
+        n = len(chunks) - 1
+        for chunk in chunks[1:]:
+            m = FRAME.search(chunk)
+            site = m.group(1) if m else "(no egpuhp frame in the trace)"
+            self.sites[site] = self.sites.get(site, 0) + 1
+            self.per_phase.setdefault(phase, set()).add(site)
+        for line in text.splitlines():
+            if dock.BAD_CONSOLE.search(line) and not EXPECTED.search(line):
+                self.problems.append("%s: %s" % (what, line.strip()))
+        self.injected += n
+        return n
+
+
+def module_text(vm):
+    """(.text, .init.text) load addresses of egpuhp."""
+    t = int(vm.sh("cat /sys/module/egpuhp/sections/.text"), 16)
+    rc, out = vm.run("cat /sys/module/egpuhp/sections/.init.text")
+    return t, (int(out, 16) if rc == 0 and out.strip() else t)
+
+
+def loaded(vm):
+    return vm.run("grep -q '^egpuhp ' /proc/modules")[0] == 0
+
+
+def sweep(vm, faults, phase, what, cmd, after=None):
+    """Fails the 1st, 2nd, ... egpuhp allocation of CMD (a guest shell
+    command run in a task of its own); AFTER(rc, out) checks each outcome.
+    Returns how many allocations it failed."""
+    for nth in range(1, MAX_NTH + 1):
+        rc, out = vm.run("sh -c 'echo %d > /proc/self/fail-nth; exec %s' 2>&1" % (nth, cmd),
+                         timeout=120)
+        n = faults.collect(phase, "%s (fail-nth %d)" % (what, nth))
+        if after:
+            after(nth, rc, out, n)
+        if n == 0:
+            return nth - 1
+    faults.problems.append("%s: still allocating after %d failures" % (what, MAX_NTH))
+    return MAX_NTH
+
+
+def nl(vm, args):
+    """One well-formed request; returns (errno, replies, id)."""
+    out = vm.sh("egpuhp-nlfuzz --one %s" % args)
+    m = re.search(r"errno=(-?\d+) replies=(\d+) id=(\d+)", out)
+    assert m, "egpuhp-nlfuzz --one %s: %s" % (args, out)
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+@vmtest(ports=2, timeout=1500, kernels=DEBUG_FLAVOURS)
+def test_fault_injection(vm):
+    subprocess.run(["make", "-s", "-C", os.path.join(TOP, "tests", "fuzz")], check=True)
+    ko = os.path.join(TOP, "build", "kernels", vm.kernel, "egpuhp.ko")
+    text_size = kcov_lines.section_size(ko, ".text")
+    init_size = kcov_lines.section_size(ko, ".init.text")
+    params = "track_hotplug=1 quirks=1234:11e8:egpuhp_reset=pm"
+    vm.load_testdrv()
+    dev = vm.plug("rp1", kind="fn")
+    edu = dev.bdfs[0]
+    f = Faults(vm)
+    vm.sh("dmesg -c > /dev/null; dmesg -n 4")   # traces go to dmesg, not the slow console
+
+    # -- where the module lands ------------------------------------------------
+    vm.load_egpuhp(params)
+    text, init = module_text(vm)
+    vm.unload_module("egpuhp")
+    start = min(text, init)
+    end = max(text + text_size, init + init_size)
+    f.configure(start, end)
+    moved = []
+
+    # -- module load -----------------------------------------------------------
+    def after_load(nth, rc, out, n):
+        if loaded(vm):
+            t, i = module_text(vm)
+            if (t, i) != (text, init):
+                moved.append((nth, hex(t), hex(i)))
+            rc2, out2 = vm.run("rmmod egpuhp")
+            if rc2 != 0:
+                f.problems.append("load fail-nth %d: module loaded but does not unload: %s"
+                                  % (nth, out2))
+        elif n and rc == 0:
+            f.problems.append("load fail-nth %d: insmod said 0 but no module" % nth)
+        f.collect("load", "rmmod after load fail-nth %d" % nth)
+
+    load_n = sweep(vm, f, "load", "insmod", "insmod %s %s" % (vm.module_path("egpuhp"), params),
+                   after_load)
+    assert not moved, "egpuhp landed elsewhere than at the first load: %s" % moved
+
+    # -- netlink commands ----------------------------------------------------------
+    vm.load_egpuhp(params)
+    f.collect("setup", "reload")
+    ok_id = nl(vm, "ADD_QUIRK")[2]
+
+    def after_get(nth, rc, out, n):
+        m = re.search(r"errno=(-?\d+) replies=(\d+)", out)
+        if not m:
+            f.problems.append("GET fail-nth %d: no answer: %s" % (nth, out.strip()[-300:]))
+            return
+        e = int(m.group(1))
+        f.errnos[e] = f.errnos.get(e, 0) + 1
+        if e == 0 and int(m.group(2)) == 0 and "--dump" not in out:
+            f.problems.append("GET fail-nth %d: success without an answer" % nth)
+
+    def after_add(nth, rc, out, n):
+        m = re.search(r"errno=(-?\d+) replies=\d+ id=(\d+)", out)
+        if m and m.group(1) == "0" and m.group(2) != "0":
+            nl(vm, "DEL_QUIRK --id %s" % m.group(2))
+        f.collect("netlink", "DEL_QUIRK after ADD_QUIRK fail-nth %d" % nth)
+
+    per_cmd = {}
+    for label, args, check in [
+            ("GET_INFO", "GET_INFO", after_get),
+            ("GET_DEV", "GET_DEV --dev %s" % edu, after_get),
+            ("GET_DEV dump", "GET_DEV --dump", None),
+            ("GET_ROUTER dump", "GET_ROUTER --dump", None),
+            ("GET_STATS", "GET_STATS", after_get),
+            ("SET_CONFIG", "SET_CONFIG --id 2000", None),
+            ("GET_QUIRK dump", "GET_QUIRK --dump", None),
+            ("ADD_QUIRK", "ADD_QUIRK", after_add),
+            ("RESET pm", "RESET --dev %s --id 3" % edu, None),
+            ("RESET egpuhp", "RESET --dev %s --id 6" % edu, None)]:
+        per_cmd[label] = sweep(vm, f, "netlink", label, "egpuhp-nlfuzz --one " + args, check)
+
+    # DEL_QUIRK: a fresh entry to delete each time
+    def del_cmd():
+        return "egpuhp-nlfuzz --one DEL_QUIRK --id %d" % nl(vm, "ADD_QUIRK")[2]
+    n_del = 0
+    for nth in range(1, MAX_NTH + 1):
+        vm.run("sh -c 'echo %d > /proc/self/fail-nth; exec %s'" % (nth, del_cmd()))
+        if f.collect("netlink", "DEL_QUIRK fail-nth %d" % nth) == 0:
+            break
+        n_del += 1
+    per_cmd["DEL_QUIRK"] = n_del
+    nl(vm, "DEL_QUIRK --id %d" % ok_id)
+    f.collect("netlink", "cleanup")
+
+    # -- the kernel's reset path through egpuhp's hook (sysfs reset) ----------------
+    per_cmd["sysfs reset"] = sweep(vm, f, "reset", "sysfs reset",
+                                   "sh -c \"echo 1 > /sys/bus/pci/devices/%s/reset\"" % edu)
+
+    # -- EJECT: the device goes; plug it back after each try ------------------------
+    def after_eject(nth, rc, out, n):
+        if "errno=0 " in out:
+            vm.wait_gone([edu], timeout=60)
+        if not vm.guest_has(edu):
+            # the guest let go of it; QEMU still holds it until the slot powers off
+            vm.yank("rp1")
+            vm.plug("rp1", kind="fn")
+        f.collect("netlink", "after EJECT %d" % nth)
+
+    per_cmd["EJECT"] = sweep(vm, f, "netlink", "EJECT", "egpuhp-nlfuzz --one EJECT --dev %s"
+                             % edu, after_eject)
+
+    # -- hot-add and surprise removal, at random ----------------------------------
+    f.random(30)
+    for _ in range(RANDOM_CYCLES):
+        if vm.port("rp1").devices:
+            vm.yank("rp1")
+        vm.plug("rp1", kind="fn")
+        f.collect("hotplug", "hot-add/yank under random failures")
+    vm.yank("rp1")
+    f.random(0)
+    f.collect("hotplug", "yank under random failures")
+
+    # -- the module still unloads, loads and unloads --------------------------------
+    unload_ok = vm.run("rmmod egpuhp")[0] == 0
+    reload_ok = False
+    if unload_ok:
+        vm.load_egpuhp("track_hotplug=1")
+        reload_ok = vm.run("rmmod egpuhp")[0] == 0
+    f.collect("end", "final unload")
+    vm.sh("dmesg -n 7")
+
+    static = kcov_lines.alloc_sites(ko)
+    hit = set(s for s in f.sites if not s.startswith("("))
+    result = {
+        "kernel": vm.kernel, "failures_injected": f.injected,
+        "distinct_sites": len(hit), "sites": f.sites,
+        "sites_per_phase": {p: sorted(s) for p, s in f.per_phase.items()},
+        "static_alloc_sites": sorted(static),
+        "static_alloc_sites_hit": sorted(static & hit),
+        "static_alloc_sites_missed": sorted(static - hit),
+        "load_allocations": load_n, "allocations_per_command": per_cmd,
+        "random_cycles": RANDOM_CYCLES, "errnos": f.errnos,
+        "unloads_after": unload_ok and reload_ok, "problems": f.problems,
+    }
+    out = os.path.join(TOP, "build", "fault", "%s-fault.json" % vm.kernel)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as fh:
+        json.dump(result, fh, indent=1, sort_keys=True)
+    print("# fault: %d failures injected at %d distinct egpuhp sites (%d of %d direct "
+          "allocation call sites); load %d, per command %s; results %s" % (
+              f.injected, len(hit), len(static & hit), len(static), load_n, per_cmd, out))
+    if static - hit:
+        print("# fault: allocation call sites never failed: %s" % sorted(static - hit))
+
+    assert not f.problems, "injected failures did not end cleanly:\n  " + \
+        "\n  ".join(f.problems[:30])
+    assert unload_ok and reload_ok, "egpuhp.ko does not unload/reload after the faults"
+    assert load_n > 0 and f.injected > 0, "no failure was injected (range %x-%x)" % (start, end)
+
+
+if __name__ == "__main__":
+    sys.exit(debug_flavour.main("test_fault_injection", SKIP_REASON))
