@@ -204,6 +204,50 @@ static void test_secure_key_then_challenge(void **state)
 	free_daemon(d);
 }
 
+/*
+ * Secure level: only a missing key is trust on first use.  A corrupt key
+ * file or one that cannot be read refuses; neither is replaced by a new key.
+ */
+static void test_secure_bad_key_refuses(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");
+	char buf[128], path[256], text[128];
+	FILE *f;
+
+	put("bus/thunderbolt/devices/domain0/security", "secure");
+	snprintf(path, sizeof(path), "%s/keys/aaaa-0001", store);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("not-a-key\n", f);
+	fclose(f);
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), -EBADMSG);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	get("bus/thunderbolt/devices/0-1/key", buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(text, sizeof(text), f));
+	fclose(f);
+	assert_string_equal(text, "not-a-key\n");	/* left for the admin */
+
+	/* a key that cannot be read (here: EISDIR) refuses the same way */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	egpud_auth_forget_router(d, "0-1");
+	assert_int_equal(egpud_auth_router(d, "0-1", true, NULL), -EISDIR);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	assert_int_equal(rmdir(path), 0);
+
+	/* missing: trust on first use */
+	egpud_auth_forget_router(d, "0-1");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	free_daemon(d);
+}
+
 static void test_enrolled_policy(void **state)
 {
 	struct egpud *d = new_daemon("[authorization]\npolicy = manual\nowner = egpud\n");
@@ -274,6 +318,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_iommu_wait_then_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_refuses_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secure_key_then_challenge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secure_bad_key_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enrolled_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deauthorize_all, setup, teardown),
 	};

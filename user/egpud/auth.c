@@ -91,7 +91,8 @@ static int authorize_now(struct egpud *d, const struct egpuhp_router *r,
 	int ret;
 
 	if (!strcmp(r->security, "secure")) {
-		if (egpu_store_get_key(d->cfg->store_dir, r->unique_id, key) == 0) {
+		ret = egpu_store_get_key(d->cfg->store_dir, r->unique_id, key);
+		if (ret == 0) {
 			ret = egpu_tb_authorize(r->name, key, 2);
 			if (ret < 0) {
 				say(out, "challenge of %s (%s) failed: %s (key rejected: not the enrolled device?)",
@@ -101,6 +102,19 @@ static int authorize_now(struct egpud *d, const struct egpuhp_router *r,
 			say(out, "authorize %s (%s; secure: challenged with the stored key)",
 			    r->name, reason);
 			return 0;
+		}
+		if (ret != -ENOENT) {
+			/*
+			 * Only a key that does not exist may be created (trust on
+			 * first use).  An unreadable or corrupt one must not turn
+			 * into a new key: that would accept any device claiming
+			 * this unique_id.
+			 */
+			say(out, "refuse %s (%s): its stored key %s/keys/%s cannot be used: %s; fix or remove that file (egpuctl forget %s, then enroll again) to authorize it",
+			    r->name, r->unique_id, d->cfg->store_dir, r->unique_id,
+			    ret == -EBADMSG ? "not 64 hex digits" : strerror(-ret),
+			    r->unique_id);
+			return ret;
 		}
 		ret = egpu_key_generate(key);
 		if (ret < 0) {
