@@ -248,6 +248,40 @@ static void test_secure_bad_key_refuses(void **state)
 	free_daemon(d);
 }
 
+/*
+ * Secure level: a rule with policy auto names a unique_id, which the
+ * device claims; only the stored key proves it.  No key: wait for a
+ * person; the key stored by an authorize: challenged automatically.
+ */
+static void test_secure_rule_auto_needs_key(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = manual\nowner = egpud\n"
+				     "[authorize-rule]\nunique-id = aaaa-0001\npolicy = auto\n");
+	const struct egpud_router_state *st;
+	char buf[128];
+
+	put("bus/thunderbolt/devices/domain0/security", "secure");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	st = egpud_auth_state(d, "0-1");
+	assert_non_null(st);
+	assert_int_equal(st->verdict, EGPU_AUTH_WAIT);
+	assert_int_equal(hooks_denied, 1);
+	/* a person authorizes: the key is stored */
+	assert_int_equal(egpud_auth_router(d, "0-1", true, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	assert_true(egpu_store_has_key(store, "aaaa-0001"));
+	/* re-plug: the rule now challenges with it */
+	egpud_auth_forget_router(d, "0-1");
+	put("bus/thunderbolt/devices/0-1/authorized", "0");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "2");
+	free_daemon(d);
+}
+
 static void test_enrolled_policy(void **state)
 {
 	struct egpud *d = new_daemon("[authorization]\npolicy = manual\nowner = egpud\n");
@@ -319,6 +353,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deny_refuses_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secure_key_then_challenge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secure_bad_key_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secure_rule_auto_needs_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enrolled_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deauthorize_all, setup, teardown),
 	};

@@ -58,7 +58,7 @@ static enum egpu_auth_verdict decide(const struct egpu_config *c,
 static void test_auth_rule_match(void **state)
 {
 	struct egpu_config *c = cfg(
-		"[authorize-rule]\nvendor-name = Razer*\ndevice-name = Core X*\ngeneration = 3\npolicy = auto\n"
+		"[authorize-rule]\nunique-id = 1234\nvendor-name = Razer*\ndevice-name = Core X*\ngeneration = 3\npolicy = auto\n"
 		"[authorize-rule]\nunique-id = dead*\npolicy = deny\n"
 		"[authorize-rule]\nvendor-name = *\npolicy = manual\n");
 	struct egpuhp_router r;

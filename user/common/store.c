@@ -290,6 +290,16 @@ int egpu_store_get_key(const char *root, const char *uid,
 	return 0;
 }
 
+bool egpu_store_has_key(const char *root, const char *uid)
+{
+	char path[4096];
+
+	if (!egpu_store_valid_uid(uid) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/keys/%s", root, uid) >= sizeof(path))
+		return false;
+	return access(path, F_OK) == 0;
+}
+
 int egpu_store_list(const char *root, struct egpu_store_dev **out, size_t *n)
 {
 	char dir[4096];

@@ -48,6 +48,9 @@ int egpu_store_put_key(const char *root, const char *uid, const char *hexkey);
 int egpu_store_get_key(const char *root, const char *uid,
 		       char hexkey[EGPU_KEY_HEX_LEN + 1]);
 
+/* Is a key file stored for uid (usable or not)? */
+bool egpu_store_has_key(const char *root, const char *uid);
+
 /* Every enrolled device; *out malloc'ed. */
 int egpu_store_list(const char *root, struct egpu_store_dev **out, size_t *n);
 

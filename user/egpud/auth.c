@@ -194,6 +194,21 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 		hook_auth(d, EGPU_HOOK_DENIED, "denied", &r, dec.reason);
 		return -EPERM;
 	case EGPU_AUTH_ALLOW:
+		if (!requested && dec.rule && !strcmp(r.security, "secure") &&
+		    !egpu_store_has_key(d->cfg->store_dir, r.unique_id)) {
+			/*
+			 * A rule's unique_id is claimed by the device; at level
+			 * secure only the stored key proves it.  Without one, a
+			 * person decides (enroll/authorize stores the key).
+			 */
+			st->verdict = EGPU_AUTH_WAIT;
+			snprintf(st->reason, sizeof(st->reason),
+				 "rule at line %u: policy auto at security level secure needs the device's stored key (egpuctl enroll %s)",
+				 dec.rule->line, r.name);
+			say(out, "leave %s unauthorized (%s)", r.name, st->reason);
+			hook_auth(d, EGPU_HOOK_DENIED, "denied", &r, st->reason);
+			return 0;
+		}
 		ret = authorize_now(d, &r, dec.reason, out);
 		if (ret == 0) {
 			egpu_tb_read_router(name, &r);
