@@ -137,23 +137,65 @@ bool egpu_store_valid_uid(const char *uid)
 	return n > 0 && n < 48;
 }
 
+/*
+ * Values are one line each: DROM names are bytes a device chooses, and a
+ * newline in one must not start a line of its own ("policy=auto").  Control
+ * bytes and '\\' are written as \\xHH; '=' needs nothing (a line is split
+ * at its first '=', which ends the key).
+ */
+static void escape_value(char *dst, size_t len, const char *v)
+{
+	size_t o = 0;
+
+	for (; *v && o + 5 <= len; v++) {
+		unsigned char ch = (unsigned char)*v;
+
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			o += (size_t)snprintf(dst + o, len - o, "\\x%02x", ch);
+		else
+			dst[o++] = (char)ch;
+	}
+	dst[o < len ? o : len - 1] = '\0';
+}
+
 int egpu_store_dev_format(const struct egpu_store_dev *d, char *buf, size_t len)
 {
-	int n = snprintf(buf, len,
-			 "unique-id=%s\nname=%s\nvendor-name=%s\ndevice-name=%s\n"
-			 "generation=%u\npolicy=%s\nenrolled=%" PRId64 "\n",
-			 d->unique_id, d->name, d->vendor_name, d->device_name,
-			 d->generation, egpu_policy_name(d->policy), d->enrolled);
+	char name[4 * sizeof(d->name)], vendor[4 * sizeof(d->vendor_name)],
+	     device[4 * sizeof(d->device_name)];
+	int n;
 
+	escape_value(name, sizeof(name), d->name);
+	escape_value(vendor, sizeof(vendor), d->vendor_name);
+	escape_value(device, sizeof(device), d->device_name);
+	n = snprintf(buf, len,
+		     "unique-id=%s\nname=%s\nvendor-name=%s\ndevice-name=%s\n"
+		     "generation=%u\npolicy=%s\nenrolled=%" PRId64 "\n",
+		     d->unique_id, name, vendor, device,
+		     d->generation, egpu_policy_name(d->policy), d->enrolled);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
+static int hexval(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' :
+	       isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
+}
+
+/* Copy a value, undoing escape_value(); a bad escape is kept as text. */
 static void copy_field(char *dst, size_t len, const char *v, size_t vlen)
 {
-	if (vlen >= len)
-		vlen = len - 1;
-	memcpy(dst, v, vlen);
-	dst[vlen] = '\0';
+	size_t i = 0, o = 0;
+
+	while (i < vlen && o + 1 < len) {
+		if (v[i] == '\\' && i + 4 <= vlen && v[i + 1] == 'x' &&
+		    hexval(v[i + 2]) >= 0 && hexval(v[i + 3]) >= 0) {
+			dst[o++] = (char)(hexval(v[i + 2]) * 16 + hexval(v[i + 3]));
+			i += 4;
+		} else {
+			dst[o++] = v[i++];
+		}
+	}
+	dst[o] = '\0';
 }
 
 int egpu_store_dev_parse(const char *text, struct egpu_store_dev *d)
