@@ -8,6 +8,7 @@
  *   driver.c   driver binding policy
  *   hooks.c    hook processes (fork/exec, timeouts, reaping)
  *   server.c   the control socket and its verbs
+ *   admit.c    who gets a slot on the control socket
  *   modload.c  loading modules with libkmod
  *   eject*.c   the requested eject (eject.h)
  */
@@ -25,7 +26,9 @@
 #include "common/tracker.h"
 #include "egpud/eject.h"
 
-#define EGPUD_MAX_CLIENTS	64
+#define EGPUD_MAX_CLIENTS	128
+#define EGPUD_PRIV_SLOTS	32	/* only root and socket-group members take these */
+#define EGPUD_MAX_CLIENTS_PER_UID 16	/* per unprivileged uid */
 #define EGPUD_MAX_CHILDREN	64
 #define EGPUD_MAX_ROUTERS	64
 
@@ -64,6 +67,8 @@ struct egpud_client {
 	int fd;
 	uint64_t serial;	/* accept order: the oldest idle one is evicted */
 	bool watching;		/* libegpu watcher: gets event lines */
+	uid_t uid;		/* of the peer, at connect time */
+	bool privileged;	/* root or socket-group member (admit.c) */
 	char *out;		/* reply not yet sent (the socket was full) */
 	size_t out_len, out_off;
 	char filter[EGPUHP_PCI_NAME_LEN]; /* watch only this function ("" = all) */
@@ -154,6 +159,15 @@ void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
+
+/* admit.c */
+/*
+ * Slot in clients[0..n-1] for a new connection from uid: its index, after
+ * the caller closed clients[*evict] when *evict >= 0; or -EUSERS (uid holds
+ * its share) or -EBUSY (no slot it may take).
+ */
+int egpud_admit(struct egpud_client *const clients[], size_t n, uid_t uid,
+		bool privileged, ssize_t *evict);
 
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */

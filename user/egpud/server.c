@@ -122,46 +122,63 @@ struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd)
 	return NULL;
 }
 
+/* A connection that gets no slot is told why, without blocking, and closed. */
+static void refuse_connection(int fd, const char *why)
+{
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg), "egpud: %s%c1\n", why, '\0');
+
+	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		egpu_dbg("refusal lost");
+	close(fd);
+}
+
 void egpud_server_accept(struct egpud *d)
 {
 	for (;;) {
 		struct egpud_client *c;
-		size_t i;
+		struct egpud_peer peer;
+		char why[160];
+		bool privileged;
+		ssize_t evict;
 		int fd = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int slot;
 
 		if (fd < 0)
 			return;
-		for (i = 0; i < EGPUD_MAX_CLIENTS && d->clients[i]; i++)
-			;
-		if (i == EGPUD_MAX_CLIENTS) {
-			/* Full: a client that connects and never finishes its
-			 * request must not lock everybody out.  Drop the oldest
-			 * one that is not a watcher. */
-			size_t k, old = EGPUD_MAX_CLIENTS;
-
-			for (k = 0; k < EGPUD_MAX_CLIENTS; k++)
-				if (!d->clients[k]->watching &&
-				    (old == EGPUD_MAX_CLIENTS ||
-				     d->clients[k]->serial < d->clients[old]->serial))
-					old = k;
-			if (old < EGPUD_MAX_CLIENTS) {
-				egpu_log("too many clients: dropping the oldest idle one");
-				client_close(d, d->clients[old]);
-				i = old;
-			}
+		if (egpud_peer_get(fd, &peer) < 0) {
+			refuse_connection(fd, "refused: cannot read peer credentials");
+			continue;
 		}
-		c = i < EGPUD_MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
+		privileged = egpud_peer_may_act(&peer, d->admin_gid, d->cfg->socket_group,
+						why, sizeof(why));
+		slot = egpud_admit(d->clients, EGPUD_MAX_CLIENTS, peer.uid, privileged, &evict);
+		if (slot < 0) {
+			snprintf(why, sizeof(why), slot == -EUSERS ?
+				 "too many connections from uid %u" : "too many clients",
+				 (unsigned int)peer.uid);
+			egpu_log("connection from uid %u pid %d refused: %s",
+				 (unsigned int)peer.uid, (int)peer.pid, why);
+			refuse_connection(fd, why);
+			continue;
+		}
+		if (evict >= 0) {
+			egpu_log("too many clients: dropping the oldest %s%s (uid %u) for uid %u",
+				 d->clients[evict]->privileged ? "" : "unprivileged ",
+				 d->clients[evict]->watching ? "watcher" : "request",
+				 (unsigned int)d->clients[evict]->uid, (unsigned int)peer.uid);
+			client_close(d, d->clients[evict]);
+		}
+		c = calloc(1, sizeof(*c));
 		if (!c) {
-			static const char busy[] = "egpud: too many clients\0" "1\n";
-
-			if (write(fd, busy, sizeof(busy) - 1) < 0)
-				egpu_dbg("busy reply lost");
-			close(fd);
+			refuse_connection(fd, "out of memory");
 			continue;
 		}
 		c->fd = fd;
+		c->uid = peer.uid;
+		c->privileged = privileged;
 		c->serial = ++d->client_serial;
-		d->clients[i] = c;
+		d->clients[slot] = c;
 		egpud_epoll_add(d, fd, EPOLLIN);
 	}
 }
