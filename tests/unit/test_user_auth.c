@@ -282,6 +282,127 @@ static void test_secure_rule_auto_needs_key(void **state)
 	free_daemon(d);
 }
 
+static bool decision_kept(const char *uid)
+{
+	struct egpu_store_decision dec;
+
+	return egpu_store_get_decision(store, uid, &dec) == 0;
+}
+
+/* A new plug-in of 0-1 while egpud is not running: a new sysfs directory. */
+static void replug_0_1(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s/bus/thunderbolt/devices && cp -a 0-1 0-1.new && rm -rf 0-1 && mv 0-1.new 0-1",
+		 sys_root);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * A de-authorization by a person outlives egpud: a restart (a new daemon on
+ * the same store) and a reload leave the router alone; authorize undoes it;
+ * an unplug ends it, seen live or after the restart.
+ */
+static void test_deauthorized_stays_across_restart(void **state)
+{
+	const char *conf = "[authorization]\npolicy = auto\nowner = egpud\n";
+	struct egpud *d = new_daemon(conf);
+	const struct egpud_router_state *st;
+	char buf[128];
+
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	/* egpuctl deauthorize 0-1 (server.c) */
+	assert_int_equal(egpu_tb_deauthorize("0-1"), 0);
+	egpud_auth_note_deauthorized(d, "0-1", "user");
+	assert_true(decision_kept("aaaa-0001"));
+	free_daemon(d);
+
+	/* restarted: the start-up scan leaves it; so does a reload */
+	d = new_daemon(conf);
+	egpud_auth_prune_decisions(d);
+	egpud_auth_scan(d);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	st = egpud_auth_state(d, "0-1");
+	assert_non_null(st);
+	assert_string_equal(st->held_by, "user");
+	egpud_auth_reapply(d);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	assert_int_equal(hooks_authorized, 1);
+
+	/* a person authorizes: the kept decision ends */
+	assert_int_equal(egpud_auth_router(d, "0-1", true, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	assert_false(decision_kept("aaaa-0001"));
+
+	/* unplugged while egpud runs: over */
+	egpud_auth_note_deauthorized(d, "0-1", "eject");
+	assert_true(decision_kept("aaaa-0001"));
+	egpud_auth_forget_router(d, "0-1");
+	assert_false(decision_kept("aaaa-0001"));
+
+	/* unplugged and plugged in again while egpud was away: over */
+	put("bus/thunderbolt/devices/0-1/authorized", "0");
+	egpud_auth_note_deauthorized(d, "0-1", "user");
+	free_daemon(d);
+	replug_0_1();
+	d = new_daemon(conf);
+	egpud_auth_prune_decisions(d);
+	assert_false(decision_kept("aaaa-0001"));
+	egpud_auth_scan(d);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	free_daemon(d);
+}
+
+static void reload_daemon(struct egpud *d, const char *conf)
+{
+	struct egpud *n = new_daemon(conf);
+
+	egpu_config_free(d->cfg);
+	d->cfg = n->cfg;
+	free(n);
+	egpud_auth_reapply(d);
+}
+
+/* SIGHUP: waiting, deferred and refused routers are decided again. */
+static void test_reload_reapplies_policy(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = manual\nowner = egpud\n");
+	char buf[128];
+
+	add_router("0-3", "aaaa-0003", "Other");
+	assert_int_equal(egpud_auth_router(d, "0-1", false, NULL), 0);
+	assert_int_equal(egpud_auth_router(d, "0-3", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	/* a person de-authorized 0-3 (it had been authorized by hand) */
+	egpud_auth_note_deauthorized(d, "0-3", "user");
+	/* owner none: deferred */
+	reload_daemon(d, "[authorization]\npolicy = auto\nowner = none\n");
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	assert_int_equal(egpud_auth_state(d, "0-1")->verdict, EGPU_AUTH_DEFER);
+	/* now egpud owns it, policy auto: authorized; 0-3 stays as the person left it */
+	reload_daemon(d, "[authorization]\npolicy = auto\nowner = egpud\n");
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	get("bus/thunderbolt/devices/0-3/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	/* once authorized, a reload decides nothing again */
+	put("bus/thunderbolt/devices/0-1/authorized", "0");
+	reload_daemon(d, "[authorization]\npolicy = auto\nowner = egpud\n");
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	free_daemon(d);
+}
+
 static void test_enrolled_policy(void **state)
 {
 	struct egpud *d = new_daemon("[authorization]\npolicy = manual\nowner = egpud\n");
@@ -354,6 +475,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_secure_key_then_challenge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secure_bad_key_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secure_rule_auto_needs_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deauthorized_stays_across_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_reapplies_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enrolled_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deauthorize_all, setup, teardown),
 	};

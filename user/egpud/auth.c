@@ -4,6 +4,7 @@
  * (state keyed by name and unique_id); sysfs is read fresh before acting,
  * so repeated triggers (module event, uevent, start-up scan) are harmless.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -64,16 +65,96 @@ const struct egpud_router_state *egpud_auth_state(struct egpud *d, const char *n
 	return NULL;
 }
 
+/* The router is gone: so is a decision kept for this plug-in of it. */
 void egpud_auth_forget_router(struct egpud *d, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < d->n_routers; i++) {
 		if (!strcmp(d->routers[i].name, name)) {
+			if (d->routers[i].held_by[0] &&
+			    egpu_store_drop_decision(d->cfg->store_dir,
+						     d->routers[i].unique_id) == 0)
+				egpu_log("%s (%s) unplugged: its de-authorization by %s is over",
+					 name, d->routers[i].unique_id, d->routers[i].held_by);
 			d->routers[i] = d->routers[--d->n_routers];
 			return;
 		}
 	}
+}
+
+/*
+ * Is r held de-authorized by a kept decision for this very plug-in?  One
+ * made for an earlier plug-in (unplugged while egpud was not running) is
+ * dropped.
+ */
+static bool held_by_decision(struct egpud *d, const struct egpuhp_router *r,
+			     struct egpud_router_state *st)
+{
+	struct egpu_store_decision dec;
+	char plug[96];
+
+	if (egpu_store_get_decision(d->cfg->store_dir, r->unique_id, &dec) < 0)
+		return false;
+	if (egpu_tb_plug_id(r->name, plug, sizeof(plug)) < 0 || strcmp(plug, dec.plug_id)) {
+		egpu_store_drop_decision(d->cfg->store_dir, r->unique_id);
+		egpu_log("%s (%s): de-authorization by %s was for an earlier plug-in: dropped",
+			 r->name, r->unique_id, dec.by);
+		return false;
+	}
+	snprintf(st->held_by, sizeof(st->held_by), "%s", dec.by[0] ? dec.by : "user");
+	return true;
+}
+
+void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char *by)
+{
+	struct egpud_router_state *st;
+	struct egpuhp_router r;
+	int ret;
+
+	if (egpu_tb_read_router(name, &r) < 0)
+		return;
+	ret = egpu_store_note_deauthorized(d->cfg->store_dir, name, by);
+	if (ret < 0)
+		egpu_log("%s: cannot keep its de-authorization in %s: %s (a restart of egpud would apply the policy again)",
+			 name, d->cfg->store_dir, strerror(-ret));
+	st = state_for(d, &r);
+	if (!st)
+		return;
+	st->decided = true;
+	st->verdict = EGPU_AUTH_WAIT;
+	snprintf(st->held_by, sizeof(st->held_by), "%s", by);
+	snprintf(st->reason, sizeof(st->reason),
+		 "de-authorized by %s; kept until unplugged (egpuctl authorize %s to undo)",
+		 by, name);
+}
+
+void egpud_auth_prune_decisions(struct egpud *d)
+{
+	char dir[4096], name[EGPUHP_ROUTER_NAME_LEN];
+	struct dirent *e;
+	DIR *dd;
+
+	snprintf(dir, sizeof(dir), "%s/decisions", d->cfg->store_dir);
+	dd = opendir(dir);
+	if (!dd)
+		return;
+	while ((e = readdir(dd))) {
+		struct egpud_router_state st = { 0 };
+		struct egpuhp_router r;
+
+		if (e->d_name[0] == '.' || !egpu_store_valid_uid(e->d_name))
+			continue;
+		if (egpu_tb_find_by_uid(e->d_name, name, sizeof(name)) < 0 ||
+		    egpu_tb_read_router(name, &r) < 0) {
+			egpu_store_drop_decision(d->cfg->store_dir, e->d_name);
+			egpu_log("%s was unplugged while egpud was away: its de-authorization is over",
+				 e->d_name);
+			continue;
+		}
+		held_by_decision(d, &r, &st);
+	}
+	closedir(dd);
 }
 
 static void hook_auth(struct egpud *d, enum egpu_hook_event h, const char *name,
@@ -162,6 +243,15 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 		return -ENOMEM;
 	if (st->decided && !requested)
 		return 0;	/* decided for this plug-in already */
+	if (!requested && (st->held_by[0] || held_by_decision(d, &r, st))) {
+		st->decided = true;
+		st->verdict = EGPU_AUTH_WAIT;
+		snprintf(st->reason, sizeof(st->reason),
+			 "de-authorized by %s; kept until unplugged (egpuctl authorize %s to undo)",
+			 st->held_by, r.name);
+		egpu_log("leave %s unauthorized (%s)", r.name, st->reason);
+		return 0;
+	}
 
 	in.router = &r;
 	if (egpu_store_get_dev(d->cfg->store_dir, r.unique_id, &sd) == 0)
@@ -210,6 +300,11 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 			return 0;
 		}
 		ret = authorize_now(d, &r, dec.reason, out);
+		if (ret == 0 && st->held_by[0]) {
+			/* a person authorized it again: that ends the kept decision */
+			egpu_store_drop_decision(d->cfg->store_dir, r.unique_id);
+			st->held_by[0] = '\0';
+		}
 		if (ret == 0) {
 			egpu_tb_read_router(name, &r);
 			hook_auth(d, EGPU_HOOK_AUTHORIZED, "authorized", &r, dec.reason);
@@ -217,6 +312,22 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 		return ret;
 	}
 	return 0;
+}
+
+void egpud_auth_reapply(struct egpud *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_routers; i++) {
+		struct egpud_router_state *st = &d->routers[i];
+
+		if (st->held_by[0])
+			continue;	/* a person's decision */
+		if (st->verdict == EGPU_AUTH_WAIT || st->verdict == EGPU_AUTH_DEFER ||
+		    st->verdict == EGPU_AUTH_REFUSE)
+			st->decided = false;
+	}
+	egpud_auth_scan(d);
 }
 
 void egpud_auth_scan(struct egpud *d)
@@ -294,13 +405,8 @@ int egpud_deauthorize_all(struct egpud *d, FILE *out)
 			    " (does the domain support deauthorization?)" : "");
 			continue;
 		}
-		/* keep it decided: it must not be re-authorized behind our back */
-		{
-			struct egpud_router_state *st = state_for(d, &v[i]);
-
-			if (st)
-				st->decided = true;
-		}
+		/* kept so, across restarts too, until it is unplugged */
+		egpud_auth_note_deauthorized(d, v[i].name, "deauthorize-all");
 		say(out, "deauthorize %s (%s %s)%s", v[i].name, v[i].vendor_name,
 		    v[i].device_name, known_gpu ? " carrying an eGPU" : "");
 		count++;

@@ -40,6 +40,7 @@ struct egpud_router_state {
 	enum egpu_auth_verdict verdict;
 	enum egpu_policy policy;
 	char reason[160];
+	char held_by[16];	/* de-authorized by "user"/"eject"/...: kept so (store) */
 };
 
 /* Per-function memory for the driver policy. */
@@ -126,6 +127,18 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested,
 		      FILE *out);
 void egpud_auth_forget_router(struct egpud *d, const char *name);
 void egpud_auth_scan(struct egpud *d);	/* every router present now */
+/*
+ * After a reload: routers left waiting, deferred or refused are decided
+ * again under the new configuration; a person's decision is never undone.
+ */
+void egpud_auth_reapply(struct egpud *d);
+/*
+ * name was de-authorized by by ("user", "deauthorize-all", "eject"): it
+ * stays so, also across restarts of egpud, until it is unplugged.
+ */
+void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char *by);
+/* At start: drop kept decisions of routers unplugged while egpud was away. */
+void egpud_auth_prune_decisions(struct egpud *d);
 /* De-authorize eGPU routers (deepest first); count or -errno. */
 int egpud_deauthorize_all(struct egpud *d, FILE *out);
 const struct egpud_router_state *egpud_auth_state(struct egpud *d, const char *name);

@@ -80,8 +80,8 @@ static void reload(struct egpud *d)
 	egpu_log("reloaded %s (%zu authorize rules, %zu driver rules, policy %s)",
 		 d->config_path, c->n_auth_rules, c->n_driver_rules,
 		 egpu_policy_name(c->policy));
-	/* New rules apply to what is connected now, as at start. */
-	egpud_auth_scan(d);
+	/* New rules apply to what is connected and waiting, as at start. */
+	egpud_auth_reapply(d);
 }
 
 static void signals_readable(struct egpud *d)
@@ -274,7 +274,9 @@ int main(int argc, char **argv)
 		 d.cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
 		 d.boltd_running ? " (boltd is running)" : "",
 		 d.cfg->store_dir, d.cfg->socket_path);
-	/* Routers connected before we started (boot with the eGPU plugged in). */
+	/* Routers connected before we started (boot with the eGPU plugged in);
+	 * what a person de-authorized stays so. */
+	egpud_auth_prune_decisions(&d);
 	egpud_auth_scan(&d);
 
 	ret = run(&d);

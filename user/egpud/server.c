@@ -344,6 +344,7 @@ static int verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out)
 		egpu_log("deauthorize %s failed: %s", name, strerror(-ret));
 		return 1;
 	}
+	egpud_auth_note_deauthorized(d, name, "user");
 	egpu_log("deauthorize %s (requested)", name);
 	fprintf(out, "deauthorize %s\n", name);
 	return 0;
