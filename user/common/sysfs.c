@@ -334,26 +334,3 @@ int egpu_pci_slot_functions(const char *pci, char names[][EGPUHP_PCI_NAME_LEN],
 	closedir(d);
 	return (int)cnt;
 }
-
-bool egpu_process_running(const char *comm)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	bool found = false;
-
-	if (!d)
-		return false;
-	while (!found && (e = readdir(d))) {
-		char path[64], buf[64];
-
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%.20s/comm", e->d_name);
-		if (egpu_read_small_file(path, buf, sizeof(buf)) <= 0)
-			continue;
-		buf[strcspn(buf, "\n")] = '\0';
-		found = !strcmp(buf, comm);
-	}
-	closedir(d);
-	return found;
-}

@@ -55,7 +55,4 @@ int egpu_pci_set_driver(const char *pci, const char *driver);
 int egpu_pci_slot_functions(const char *pci, char names[][EGPUHP_PCI_NAME_LEN],
 			    size_t max);
 
-/* Is a process named comm (e.g. "boltd") running?  Scans /proc. */
-bool egpu_process_running(const char *comm);
-
 #endif /* EGPU_SYSFS_H */

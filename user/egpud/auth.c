@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dbus_name.h"
 #include "common/log.h"
 #include "common/store.h"
 #include "common/sysfs.h"
@@ -223,6 +224,12 @@ static int authorize_now(struct egpud *d, const struct egpuhp_router *r,
 	return 0;
 }
 
+bool egpud_boltd_running(void)
+{
+	/* No bus, no boltd: it serves only over D-Bus.  1 s for a stuck bus. */
+	return egpu_dbus_name_has_owner(NULL, EGPU_BOLT_BUS_NAME, 1000) == 1;
+}
+
 int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *out)
 {
 	struct egpu_auth_input in = { .requested = requested };
@@ -256,7 +263,7 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 	in.router = &r;
 	if (egpu_store_get_dev(d->cfg->store_dir, r.unique_id, &sd) == 0)
 		in.stored_policy = sd.policy;
-	in.boltd_running = d->boltd_running = egpu_process_running("boltd");
+	in.boltd_running = d->boltd_running = egpud_boltd_running();
 	egpu_auth_decide(d->cfg, &in, &dec);
 	st->decided = true;
 	st->verdict = dec.verdict;

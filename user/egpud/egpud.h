@@ -127,6 +127,8 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested,
 		      FILE *out);
 void egpud_auth_forget_router(struct egpud *d, const char *name);
 void egpud_auth_scan(struct egpud *d);	/* every router present now */
+/* Does boltd own org.freedesktop.bolt on the system bus now? */
+bool egpud_boltd_running(void);
 /*
  * After a reload: routers left waiting, deferred or refused are decided
  * again under the new configuration; a person's decision is never undone.

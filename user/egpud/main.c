@@ -267,7 +267,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	d.boltd_running = egpu_process_running("boltd");
+	d.boltd_running = egpud_boltd_running();
 	egpu_log("started: policy %s, owner %s%s, store %s, socket %s",
 		 egpu_policy_name(d.cfg->policy),
 		 d.cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :

@@ -249,7 +249,7 @@ static int verb_status(struct egpud *d, bool json, FILE *out)
 		egpu_json_kv_str(out, &first, "owner",
 				 d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
 				 d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto");
-		egpu_json_kv_bool(out, &first, "boltd_running", egpu_process_running("boltd"));
+		egpu_json_kv_bool(out, &first, "boltd_running", egpud_boltd_running());
 		egpu_json_kv_bool(out, &first, "module_connected", d->nl_ev != NULL);
 		egpu_json_kv_str(out, &first, "config", d->config_path);
 		egpu_json_kv_str(out, &first, "store", d->cfg->store_dir);
@@ -282,7 +282,7 @@ static int verb_status(struct egpud *d, bool json, FILE *out)
 		egpu_policy_name(d->cfg->policy),
 		d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
 		d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
-		egpu_process_running("boltd") ? "running" : "not running",
+		egpud_boltd_running() ? "running" : "not running",
 		d->nl_ev ? "connected" : "not connected");
 	fprintf(out, "events: last seq %llu, handled %llu, skipped %llu, resyncs %llu, gaps %llu, overruns %llu\n",
 		(unsigned long long)d->tracker.last_seq,
