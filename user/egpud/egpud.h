@@ -9,6 +9,7 @@
  *   hooks.c    hook processes (fork/exec, timeouts, reaping)
  *   server.c   the control socket and its verbs
  *   admit.c    who gets a slot on the control socket
+ *   records.c  checkpoint records of processes that are gone
  *   modload.c  loading modules with libkmod
  *   eject*.c   the requested eject (eject.h)
  */
@@ -183,6 +184,15 @@ struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
  */
 int egpud_admit(struct egpud_client *const clients[], size_t n, uid_t uid,
 		bool privileged, ssize_t *evict);
+
+/* records.c */
+/*
+ * Drop the checkpoint records (gpuwork/state.c: <run dir>/gpuwork/<pid>) of
+ * processes that no longer exist.  run_dir NULL: $EGPUHP_RUN_DIR, else
+ * /run/egpuhp (kept across restarts of egpud: RuntimeDirectoryPreserve=).
+ * Returns how many were dropped.
+ */
+int egpud_checkpoint_records_prune(const char *run_dir);
 
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/sd_notify.h"
 #include "common/store.h"
 #include "common/sysfs.h"
 #include "common/uevent.h"
@@ -77,11 +78,13 @@ static void reload(struct egpud *d)
 	d->cfg = c;
 	d->admin_gid = egpu_config_admin_gid(c);
 	egpu_sysfs_set_root(c->sysfs_root);
+	egpu_sd_notify("RELOADING=1");
 	egpu_log("reloaded %s (%zu authorize rules, %zu driver rules, policy %s)",
 		 d->config_path, c->n_auth_rules, c->n_driver_rules,
 		 egpu_policy_name(c->policy));
 	/* New rules apply to what is connected and waiting, as at start. */
 	egpud_auth_reapply(d);
+	egpu_sd_notify("READY=1\nSTATUS=running (configuration reloaded)");
 }
 
 static void signals_readable(struct egpud *d)
@@ -278,8 +281,14 @@ int main(int argc, char **argv)
 	 * what a person de-authorized stays so. */
 	egpud_auth_prune_decisions(&d);
 	egpud_auth_scan(&d);
+	egpud_checkpoint_records_prune(NULL);
+	/* Type=notify: ready once the first scan decided what is connected */
+	ret = egpu_sd_notify("READY=1\nSTATUS=running");
+	if (ret < 0)
+		egpu_log("cannot tell systemd we are ready: %s", strerror(-ret));
 
 	ret = run(&d);
+	egpu_sd_notify("STOPPING=1");
 out:
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);
