@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "helpers/file_tree.h"
+
 #include "common/store.h"
 #include "common/sysfs.h"
 #include "egpud/egpud.h"
@@ -35,16 +37,7 @@ void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
 
 static void put(const char *rel, const char *val)
 {
-	char path[512], cmd[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", sys_root, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
-	assert_int_equal(system(cmd), 0);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fprintf(f, "%s\n", val);
-	fclose(f);
+	file_tree_put(sys_root, rel, val);
 }
 
 static void get(const char *rel, char *buf, size_t len)

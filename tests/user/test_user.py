@@ -226,7 +226,9 @@ class Egpud:
         return self.vm.sh("cat /tmp/egpud.log")
 
     def status(self):
-        return json.loads(self.vm.sh("egpuctl --json policy"))
+        j = json.loads(self.vm.sh("egpuctl --json policy"))
+        # egpud's envelope (docs/egpuctl-json.md) holds the status in "data"
+        return j["data"] if "data" in j and "version" in j else j
 
     def alive(self):
         return self.pid is not None and self.vm.run("kill -0 %d" % self.pid)[0] == 0

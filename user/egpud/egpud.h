@@ -10,6 +10,7 @@
  *   server.c   the control socket and its verbs
  *   admit.c    who gets a slot on the control socket
  *   records.c  checkpoint records of processes that are gone
+ *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
  *   eject*.c   the requested eject (eject.h)
  */
@@ -193,6 +194,27 @@ int egpud_admit(struct egpud_client *const clients[], size_t n, uid_t uid,
  * Returns how many were dropped.
  */
 int egpud_checkpoint_records_prune(const char *run_dir);
+
+/* replies.c: JSON replies (docs/egpuctl-json.md) */
+enum egpud_result {
+	EGPUD_R_OK,
+	EGPUD_R_FAILED,		/* the operation itself failed */
+	EGPUD_R_USAGE,
+	EGPUD_R_BAD_REQUEST,
+	EGPUD_R_NOT_FOUND,
+	EGPUD_R_POLICY,		/* refused by policy (deny) */
+	EGPUD_R_REFUSED,	/* the caller may not */
+	EGPUD_R_BUSY,
+};
+int egpud_result_status(enum egpud_result r);	/* 0, 1 or 2 on the wire */
+const char *egpud_result_code(enum egpud_result r);	/* NULL for OK */
+/* The envelope around data (a JSON object, or NULL) and the text lines. */
+void egpud_json_envelope(FILE *out, const char *verb, enum egpud_result r,
+			 const char *data, const char *text);
+void egpud_status_json(struct egpud *d, FILE *out);	/* status's data */
+/* info ROUTER|UNIQUE_ID: text to text, or (data != NULL) its data object. */
+enum egpud_result egpud_info(struct egpud *d, int argc, char **argv, FILE *text,
+			     FILE *data);
 
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */
