@@ -6,7 +6,7 @@
  * router name and by unique_id of an absent device.  Each document is
  * checked to be valid JSON by python3's json module.
  */
-// unit-test-links: egpud/auth.c egpud/replies.c
+// unit-test-links: egpud/auth.c egpud/jobs.c egpud/replies.c
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helpers/egpud_loop_stubs.h"
 #include "helpers/file_tree.h"
 
 #include "common/store.h"
@@ -24,11 +25,6 @@
 #include "egpud/egpud.h"
 
 static char root[64], sys_root[96], store[96];
-
-void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
-		     const struct egpud_hook_env *env)
-{
-}
 
 static void put(const char *rel, const char *val)
 {

@@ -166,26 +166,101 @@ static void hook_auth(struct egpud *d, enum egpu_hook_event h, const char *name,
 	egpud_hooks_run(d, h, &env);
 }
 
+/* What the job writes: decided in the loop, written by the child. */
+struct auth_write {
+	struct egpuhp_router r;
+	char reason[160];
+	char store_dir[4096];
+	char key[EGPU_KEY_HEX_LEN + 1];	/* "" at level user */
+	int value;			/* 1, or 2: challenge with key */
+	bool store_key;			/* a new key (trust on first use) */
+};
+
+/* In the job's child: the sysfs writes (they may take seconds). */
+static int auth_write_work(void *arg, FILE *out)
+{
+	const struct auth_write *w = arg;
+	const struct egpuhp_router *r = &w->r;
+	int ret = egpu_tb_authorize(r->name, w->key[0] ? w->key : NULL, w->value);
+
+	if (ret < 0 && w->value == 2) {
+		say(out, "challenge of %s (%s) failed: %s (key rejected: not the enrolled device?)",
+		    r->name, r->unique_id, strerror(-ret));
+		return 1;
+	}
+	if (ret < 0) {
+		say(out, "authorize %s failed: %s", r->name, strerror(-ret));
+		return 1;
+	}
+	if (w->value == 2) {
+		say(out, "authorize %s (%s; secure: challenged with the stored key)",
+		    r->name, w->reason);
+		return 0;
+	}
+	if (w->store_key) {
+		ret = egpu_store_put_key(w->store_dir, r->unique_id, w->key);
+		if (ret < 0)
+			say(out, "authorized %s but could not store its key: %s (next plug-in cannot be challenged)",
+			    r->name, strerror(-ret));
+		say(out, "authorize %s (%s; secure: new key stored)", r->name, w->reason);
+		return 0;
+	}
+	say(out, "authorize %s (%s)", r->name, w->reason);
+	return 0;
+}
+
+/* In the loop, when the job ended. */
+static void auth_write_done(struct egpud *d, struct egpud_job *j)
+{
+	struct egpud_router_state *st;
+	struct egpuhp_router r;
+
+	if (egpu_tb_read_router(j->router, &r) < 0)
+		goto reply;
+	st = state_for(d, &r);
+	if (st)
+		st->write_error = j->status ? -EIO : 0;
+	if (j->status) {
+		if (!j->len)	/* it said nothing: it did not finish */
+			egpu_log("authorize %s did not finish (killed at its deadline)", j->router);
+		goto reply;
+	}
+	if (st && st->held_by[0]) {
+		/* a person authorized it again: that ends the kept decision */
+		egpu_store_drop_decision(d->cfg->store_dir, r.unique_id);
+		st->held_by[0] = '\0';
+	}
+	hook_auth(d, EGPU_HOOK_AUTHORIZED, "authorized", &r, j->reason);
+reply:
+	if (j->client)
+		egpud_client_job_reply(d, j);
+}
+
+/*
+ * Authorize r: the key is looked up (or made) here, the writes are done by
+ * a job.  -EINPROGRESS when the job runs, -EBUSY if one already does for
+ * r, or -errno (nothing written).
+ */
 static int authorize_now(struct egpud *d, const struct egpuhp_router *r,
 			 const char *reason, FILE *out)
 {
-	char key[EGPU_KEY_HEX_LEN + 1];
+	struct auth_write w = { .r = *r, .value = 1 };
+	struct egpud_job *j;
+	char key[64];
 	int ret;
 
+	snprintf(key, sizeof(key), "router %s", r->name);
+	if (egpud_job_for(d, key)) {
+		say(out, "authorize %s: already in progress", r->name);
+		return -EBUSY;
+	}
+	snprintf(w.reason, sizeof(w.reason), "%s", reason);
+	snprintf(w.store_dir, sizeof(w.store_dir), "%s", d->cfg->store_dir);
 	if (!strcmp(r->security, "secure")) {
-		ret = egpu_store_get_key(d->cfg->store_dir, r->unique_id, key);
+		ret = egpu_store_get_key(d->cfg->store_dir, r->unique_id, w.key);
 		if (ret == 0) {
-			ret = egpu_tb_authorize(r->name, key, 2);
-			if (ret < 0) {
-				say(out, "challenge of %s (%s) failed: %s (key rejected: not the enrolled device?)",
-				    r->name, r->unique_id, strerror(-ret));
-				return ret;
-			}
-			say(out, "authorize %s (%s; secure: challenged with the stored key)",
-			    r->name, reason);
-			return 0;
-		}
-		if (ret != -ENOENT) {
+			w.value = 2;
+		} else if (ret != -ENOENT) {
 			/*
 			 * Only a key that does not exist may be created (trust on
 			 * first use).  An unreadable or corrupt one must not turn
@@ -197,31 +272,24 @@ static int authorize_now(struct egpud *d, const struct egpuhp_router *r,
 			    ret == -EBADMSG ? "not 64 hex digits" : strerror(-ret),
 			    r->unique_id);
 			return ret;
+		} else {
+			ret = egpu_key_generate(w.key);
+			if (ret < 0) {
+				say(out, "cannot generate a key for %s: %s", r->name,
+				    strerror(-ret));
+				return ret;
+			}
+			w.store_key = true;
 		}
-		ret = egpu_key_generate(key);
-		if (ret < 0) {
-			say(out, "cannot generate a key for %s: %s", r->name, strerror(-ret));
-			return ret;
-		}
-		ret = egpu_tb_authorize(r->name, key, 1);
-		if (ret < 0) {
-			say(out, "authorize %s failed: %s", r->name, strerror(-ret));
-			return ret;
-		}
-		ret = egpu_store_put_key(d->cfg->store_dir, r->unique_id, key);
-		if (ret < 0)
-			say(out, "authorized %s but could not store its key: %s (next plug-in cannot be challenged)",
-			    r->name, strerror(-ret));
-		say(out, "authorize %s (%s; secure: new key stored)", r->name, reason);
-		return 0;
 	}
-	ret = egpu_tb_authorize(r->name, NULL, 1);
-	if (ret < 0) {
-		say(out, "authorize %s failed: %s", r->name, strerror(-ret));
-		return ret;
+	j = egpud_job_start(d, key, key, auth_write_work, &w, auth_write_done);
+	if (!j) {
+		say(out, "authorize %s: cannot start the writer: %s", r->name, strerror(errno));
+		return -EAGAIN;
 	}
-	say(out, "authorize %s (%s)", r->name, reason);
-	return 0;
+	snprintf(j->router, sizeof(j->router), "%s", r->name);
+	snprintf(j->reason, sizeof(j->reason), "%s", reason);
+	return -EINPROGRESS;
 }
 
 bool egpud_boltd_running(void)
@@ -306,17 +374,8 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 			hook_auth(d, EGPU_HOOK_DENIED, "denied", &r, st->reason);
 			return 0;
 		}
-		ret = authorize_now(d, &r, dec.reason, out);
-		if (ret == 0 && st->held_by[0]) {
-			/* a person authorized it again: that ends the kept decision */
-			egpu_store_drop_decision(d->cfg->store_dir, r.unique_id);
-			st->held_by[0] = '\0';
-		}
-		if (ret == 0) {
-			egpu_tb_read_router(name, &r);
-			hook_auth(d, EGPU_HOOK_AUTHORIZED, "authorized", &r, dec.reason);
-		}
-		return ret;
+		/* the writes may take seconds: a job does them (jobs.c) */
+		return authorize_now(d, &r, dec.reason, out);
 	}
 	return 0;
 }

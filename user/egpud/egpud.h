@@ -9,6 +9,7 @@
  *   hooks.c    hook processes (fork/exec, timeouts, reaping)
  *   server.c   the control socket and its verbs
  *   admit.c    who gets a slot on the control socket
+ *   jobs.c     blocking work (sysfs writes that set up tunnels) in children
  *   records.c  checkpoint records of processes that are gone
  *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
@@ -43,6 +44,7 @@ struct egpud_router_state {
 	enum egpu_policy policy;
 	char reason[160];
 	char held_by[16];	/* de-authorized by "user"/"eject"/...: kept so (store) */
+	int write_error;	/* of the last authorization job: 0 or -EIO */
 };
 
 /* Per-function memory for the driver policy. */
@@ -72,11 +74,34 @@ struct egpud_client {
 	bool watching;		/* libegpu watcher: gets event lines */
 	uid_t uid;		/* of the peer, at connect time */
 	bool privileged;	/* root or socket-group member (admit.c) */
+	bool pending;		/* its reply comes when a job ends (jobs.c) */
 	char *out;		/* reply not yet sent (the socket was full) */
 	size_t out_len, out_off;
 	char filter[EGPUHP_PCI_NAME_LEN]; /* watch only this function ("" = all) */
 	char buf[4096];
 	size_t len;
+};
+
+#define EGPUD_MAX_JOBS		16
+
+/* Blocking work done by a child, finished in the loop (jobs.c). */
+struct egpud_job {
+	pid_t pid;
+	int fd;			/* the child's report: text, NUL, status */
+	char key[48];		/* what it works on ("router 0-1"): one job per key */
+	char *text;
+	size_t len, cap;
+	int status;		/* the child's, once finished */
+	void (*done)(struct egpud *d, struct egpud_job *j);
+	/* a client waiting for the outcome (server.c), or NULL */
+	struct egpud_client *client;
+	bool json;
+	char verb[24];
+	char *head;		/* reply text written before the job started */
+	/* for the one who started it */
+	char router[EGPUHP_ROUTER_NAME_LEN];
+	char reason[160];
+	bool requested;
 };
 
 struct egpud {
@@ -103,6 +128,7 @@ struct egpud {
 	uint64_t client_serial;
 	uint64_t events_handled;
 	struct egpud_eject *eject;	/* the eject in progress (eject.c) */
+	struct egpud_job *jobs[EGPUD_MAX_JOBS];
 };
 
 /* main.c */
@@ -122,8 +148,10 @@ extern const struct egpu_tracker_ops egpud_tracker_ops;
 /*
  * Apply the authorization policy to router name (sysfs is read fresh).
  * requested: a user asked (authorize/enroll).  Writes the decision line.
- * Returns 0 if authorized (or nothing to do), -EPERM if refused by policy,
- * another -errno if the write failed.
+ * Returns 0 if there is nothing to write, -EINPROGRESS when a job writes
+ * "authorized" (its end runs the hooks and answers a waiting client:
+ * egpud_job_for(d, "router NAME")), -EPERM if refused by policy, another
+ * -errno if nothing could be written.
  */
 int egpud_auth_router(struct egpud *d, const char *name, bool requested,
 		      FILE *out);
@@ -176,6 +204,25 @@ void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
+/* The job a client waited for ended: reply with j->head, j->text, j->status. */
+void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
+
+/* jobs.c */
+/*
+ * Run work(arg, out) in a child; done(d, job) in the loop when it ended
+ * (job->status, job->text).  NULL if no job could be started.
+ */
+struct egpud_job *egpud_job_start(struct egpud *d, const char *key, const char *what,
+				  int (*work)(void *arg, FILE *out), void *arg,
+				  void (*done)(struct egpud *d, struct egpud_job *j));
+struct egpud_job *egpud_job_by_fd(struct egpud *d, int fd);
+struct egpud_job *egpud_job_for(struct egpud *d, const char *key);
+void egpud_job_readable(struct egpud *d, struct egpud_job *j);
+/* Block until j (or every job: at exit) has ended, and finish it. */
+void egpud_job_wait(struct egpud *d, struct egpud_job *j);
+void egpud_jobs_wait(struct egpud *d);
+bool egpud_jobs_running(struct egpud *d);
+void egpud_jobs_client_gone(struct egpud *d, const struct egpud_client *c);
 
 /* admit.c */
 /*
@@ -205,6 +252,7 @@ enum egpud_result {
 	EGPUD_R_POLICY,		/* refused by policy (deny) */
 	EGPUD_R_REFUSED,	/* the caller may not */
 	EGPUD_R_BUSY,
+	EGPUD_R_PENDING,	/* a job answers when it ends (server.c only) */
 };
 int egpud_result_status(enum egpud_result r);	/* 0, 1 or 2 on the wire */
 const char *egpud_result_code(enum egpud_result r);	/* NULL for OK */

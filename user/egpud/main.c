@@ -164,6 +164,7 @@ static int run(struct egpud *d)
 		for (i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			struct egpud_client *c;
+			struct egpud_job *j;
 
 			if (fd == d->sigfd)
 				signals_readable(d);
@@ -175,6 +176,8 @@ static int run(struct egpud *d)
 				egpud_server_accept(d);
 			else if ((c = egpud_client_by_fd(d, fd)))
 				egpud_client_readable(d, c);
+			else if ((j = egpud_job_by_fd(d, fd)))
+				egpud_job_readable(d, j);
 		}
 		if (d->tracker.need_resync && d->nl_req)
 			egpud_resync(d);
@@ -289,6 +292,8 @@ int main(int argc, char **argv)
 
 	ret = run(&d);
 	egpu_sd_notify("STOPPING=1");
+	/* an authorization being written finishes (hooks, replies) first */
+	egpud_jobs_wait(&d);
 out:
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);

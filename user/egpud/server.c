@@ -81,6 +81,7 @@ static int client_detach(struct egpud *d, struct egpud_client *c)
 	size_t i;
 
 	egpud_eject_client_gone(d, c);
+	egpud_jobs_client_gone(d, c);
 	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
 		if (d->clients[i] == c) {
 			d->clients[i] = NULL;
@@ -282,7 +283,23 @@ static enum egpud_result verb_status(struct egpud *d, FILE *out)
 	return EGPUD_R_OK;
 }
 
-static enum egpud_result verb_authorize(struct egpud *d, int argc, char **argv, FILE *out)
+/* egpud_auth_router()'s result for a requesting client (a job may answer it). */
+static enum egpud_result auth_result(struct egpud *d, const char *name, int ret,
+				     struct egpud_job **pending)
+{
+	char key[64];
+
+	if (ret == -EINPROGRESS) {
+		snprintf(key, sizeof(key), "router %s", name);
+		*pending = egpud_job_for(d, key);
+		return *pending ? EGPUD_R_PENDING : EGPUD_R_FAILED;
+	}
+	return ret == -EPERM ? EGPUD_R_POLICY : ret == -EBUSY ? EGPUD_R_BUSY :
+	       ret < 0 ? EGPUD_R_FAILED : EGPUD_R_OK;
+}
+
+static enum egpud_result verb_authorize(struct egpud *d, int argc, char **argv, FILE *out,
+					struct egpud_job **pending)
 {
 	char name[EGPUHP_ROUTER_NAME_LEN];
 	int ret;
@@ -296,7 +313,7 @@ static enum egpud_result verb_authorize(struct egpud *d, int argc, char **argv, 
 		return EGPUD_R_NOT_FOUND;
 	}
 	ret = egpud_auth_router(d, name, true, out);
-	return ret == -EPERM ? EGPUD_R_POLICY : ret < 0 ? EGPUD_R_FAILED : EGPUD_R_OK;
+	return auth_result(d, name, ret, pending);
 }
 
 static enum egpud_result verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out)
@@ -334,7 +351,8 @@ static enum egpud_result verb_deauthorize(struct egpud *d, int argc, char **argv
 	return EGPUD_R_OK;
 }
 
-static enum egpud_result verb_enroll(struct egpud *d, int argc, char **argv, FILE *out)
+static enum egpud_result verb_enroll(struct egpud *d, int argc, char **argv, FILE *out,
+				     struct egpud_job **pending)
 {
 	enum egpu_policy policy = EGPU_POLICY_AUTO;
 	struct egpu_store_dev sd = { 0 };
@@ -383,7 +401,7 @@ static enum egpud_result verb_enroll(struct egpud *d, int argc, char **argv, FIL
 	if (policy == EGPU_POLICY_DENY || r.authorized)
 		return EGPUD_R_OK;
 	ret = egpud_auth_router(d, name, true, out);
-	return ret == -EPERM ? EGPUD_R_POLICY : ret < 0 ? EGPUD_R_FAILED : EGPUD_R_OK;
+	return auth_result(d, name, ret, pending);
 }
 
 static enum egpud_result verb_forget(struct egpud *d, int argc, char **argv, FILE *out)
@@ -517,6 +535,7 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	char *text = NULL, *data = NULL;
 	size_t len = 0, dlen = 0;
 	enum egpud_result r = EGPUD_R_OK;
+	struct egpud_job *pending = NULL;
 	FILE *out, *dout = NULL;
 	int argc;
 
@@ -582,11 +601,11 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	} else if (!strcmp(argv[0], "info")) {
 		r = egpud_info(d, argc, argv, out, dout);
 	} else if (!strcmp(argv[0], "authorize")) {
-		r = verb_authorize(d, argc, argv, out);
+		r = verb_authorize(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "deauthorize")) {
 		r = verb_deauthorize(d, argc, argv, out);
 	} else if (!strcmp(argv[0], "enroll")) {
-		r = verb_enroll(d, argc, argv, out);
+		r = verb_enroll(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "forget")) {
 		r = verb_forget(d, argc, argv, out);
 	} else if (!strcmp(argv[0], "import-bolt")) {
@@ -618,9 +637,40 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	fclose(out);
 	if (dout)
 		fclose(dout);
+	if (r == EGPUD_R_PENDING) {
+		/* a job writes to sysfs; its end answers (egpud_client_job_reply) */
+		pending->client = c;
+		pending->json = json;
+		snprintf(pending->verb, sizeof(pending->verb), "%s", argv[0]);
+		pending->head = text;
+		c->pending = true;
+		free(data);
+		return;
+	}
 	reply_result(d, c, json, argv[0], r, data, text ? text : "", len);
 	free(text);
 	free(data);
+}
+
+void egpud_client_job_reply(struct egpud *d, struct egpud_job *j)
+{
+	struct egpud_client *c = j->client;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	j->client = NULL;
+	c->pending = false;
+	if (!out) {
+		client_close(d, c);
+		return;
+	}
+	fputs(j->head ? j->head : "", out);
+	fwrite(j->text ? j->text : "", 1, j->len, out);
+	fclose(out);
+	reply_result(d, c, j->json, j->verb, j->status ? EGPUD_R_FAILED : EGPUD_R_OK,
+		     NULL, text ? text : "", len);
+	free(text);
 }
 
 void egpud_client_readable(struct egpud *d, struct egpud_client *c)
@@ -630,6 +680,15 @@ void egpud_client_readable(struct egpud *d, struct egpud_client *c)
 
 	if (c->out) {
 		flush_reply(d, c);
+		return;
+	}
+	if (c->pending) {
+		char junk[256];
+
+		/* waiting for its job: anything more it sends is not a request */
+		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			client_close(d, c);
 		return;
 	}
 	if (c->watching) {
