@@ -99,6 +99,7 @@ struct egpud_job {
 	char verb[24];
 	char *head;		/* reply text written before the job started */
 	/* for the one who started it */
+	void *ctx;		/* malloc'ed by it; freed with the job */
 	char router[EGPUHP_ROUTER_NAME_LEN];
 	char reason[160];
 	bool requested;
