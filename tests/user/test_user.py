@@ -122,6 +122,7 @@ FLOOD = "egpuhp-user-flood"
 FLOOD_SRC = r"""
 /* Open N "watch" connections to egpud and hold them: prints how many egpud
  * took and how many it turned away, then waits to be killed. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
 	int n = argc > 1 ? atoi(argv[1]) : 200, held = 0, refused = 0, i;
 
 	strcpy(sa.sun_path, "/run/egpuhp/egpud.sock");
+	signal(SIGPIPE, SIG_IGN);	/* a refused connection is closed at once */
 	for (i = 0; i < n; i++) {
 		char buf[128] = "";
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -144,6 +146,7 @@ int main(int argc, char **argv)
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		    write(fd, "watch\n", 6) != 6 || read(fd, buf, sizeof(buf) - 1) <= 0 ||
 		    strncmp(buf, "ok", 2)) {
+			/* turned away: egpud says why before it closes */
 			refused++;
 			close(fd);
 			continue;
