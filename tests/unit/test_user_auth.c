@@ -374,6 +374,28 @@ static void test_deauthorized_stays_across_restart(void **state)
 	free_daemon(d);
 }
 
+/*
+ * A de-authorization job (server.c) keeps its decision in the store from
+ * its child; the loop takes it into memory when the job ends.
+ */
+static void test_decision_from_a_job_child(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");
+	const struct egpud_router_state *st;
+	char buf[128];
+
+	assert_int_equal(egpu_store_note_deauthorized(store, "0-1", "user"), 0);
+	egpud_auth_refresh_decisions(d);
+	st = egpud_auth_state(d, "0-1");
+	assert_non_null(st);
+	assert_string_equal(st->held_by, "user");
+	assert_int_equal(st->verdict, EGPU_AUTH_WAIT);
+	assert_int_equal(auth(d, "0-1", false, NULL), 0);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	free_daemon(d);
+}
+
 static void reload_daemon(struct egpud *d, const char *conf)
 {
 	struct egpud *n = new_daemon(conf);
@@ -541,6 +563,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deauthorized_stays_across_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_reapplies_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_router_does_not_stall_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decision_from_a_job_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enrolled_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deauthorize_all, setup, teardown),
 	};

@@ -107,6 +107,16 @@ static bool held_by_decision(struct egpud *d, const struct egpuhp_router *r,
 	return true;
 }
 
+/* st (router name) is held de-authorized by st->held_by: no policy decides it. */
+static void hold(struct egpud_router_state *st, const char *name)
+{
+	st->decided = true;
+	st->verdict = EGPU_AUTH_WAIT;
+	snprintf(st->reason, sizeof(st->reason),
+		 "de-authorized by %s; kept until unplugged (egpuctl authorize %s to undo)",
+		 st->held_by, name);
+}
+
 void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char *by)
 {
 	struct egpud_router_state *st;
@@ -122,12 +132,26 @@ void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char 
 	st = state_for(d, &r);
 	if (!st)
 		return;
-	st->decided = true;
-	st->verdict = EGPU_AUTH_WAIT;
 	snprintf(st->held_by, sizeof(st->held_by), "%s", by);
-	snprintf(st->reason, sizeof(st->reason),
-		 "de-authorized by %s; kept until unplugged (egpuctl authorize %s to undo)",
-		 by, name);
+	hold(st, name);
+}
+
+void egpud_auth_refresh_decisions(struct egpud *d)
+{
+	struct egpuhp_router *v;
+	size_t n, i;
+
+	if (egpu_tb_list_routers(&v, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		struct egpud_router_state *st;
+
+		if (v[i].depth == 0 || !(st = state_for(d, &v[i])) || st->held_by[0])
+			continue;
+		if (held_by_decision(d, &v[i], st))
+			hold(st, v[i].name);
+	}
+	free(v);
 }
 
 void egpud_auth_prune_decisions(struct egpud *d)
@@ -319,11 +343,7 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 	if (st->decided && !requested)
 		return 0;	/* decided for this plug-in already */
 	if (!requested && (st->held_by[0] || held_by_decision(d, &r, st))) {
-		st->decided = true;
-		st->verdict = EGPU_AUTH_WAIT;
-		snprintf(st->reason, sizeof(st->reason),
-			 "de-authorized by %s; kept until unplugged (egpuctl authorize %s to undo)",
-			 st->held_by, r.name);
+		hold(st, r.name);
 		egpu_log("leave %s unauthorized (%s)", r.name, st->reason);
 		return 0;
 	}

@@ -170,6 +170,8 @@ void egpud_auth_reapply(struct egpud *d);
  * stays so, also across restarts of egpud, until it is unplugged.
  */
 void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char *by);
+/* Take the kept decisions of the routers present into memory (after a job made some). */
+void egpud_auth_refresh_decisions(struct egpud *d);
 /* At start: drop kept decisions of routers unplugged while egpud was away. */
 void egpud_auth_prune_decisions(struct egpud *d);
 /* De-authorize eGPU routers (deepest first); count or -errno. */

@@ -95,7 +95,8 @@ static void kv_hex4(FILE *out, int *first, const char *key, unsigned int v)
 /* The decision keys of a router egpud has decided on. */
 static void decision_kv(FILE *out, int *first, const struct egpud_router_state *st)
 {
-	egpu_json_kv_str(out, first, "policy", egpu_policy_name(st->policy));
+	if (st->policy != EGPU_POLICY_UNSET)	/* unknown: left out */
+		egpu_json_kv_str(out, first, "policy", egpu_policy_name(st->policy));
 	egpu_json_kv_str(out, first, "decision", egpu_auth_verdict_name(st->verdict));
 	egpu_json_kv_str(out, first, "reason", st->reason);
 	if (st->held_by[0]) {

@@ -316,39 +316,72 @@ static enum egpud_result verb_authorize(struct egpud *d, int argc, char **argv, 
 	return auth_result(d, name, ret, pending);
 }
 
-static enum egpud_result verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out)
-{
+/* What a de-authorization job does; name "" for --all. */
+struct deauth_work {
+	struct egpud *d;
 	char name[EGPUHP_ROUTER_NAME_LEN];
+};
+
+/* In the job's child: the writes tear tunnels down and may take long. */
+static int deauth_work(void *arg, FILE *out)
+{
+	const struct deauth_work *w = arg;
 	int ret;
 
-	if (argc == 2 && !strcmp(argv[1], "--all")) {
-		ret = egpud_deauthorize_all(d, out);
+	if (!w->name[0]) {
+		ret = egpud_deauthorize_all(w->d, out);
 		if (ret < 0) {
 			fprintf(out, "deauthorize --all: %s\n", strerror(-ret));
-			return EGPUD_R_FAILED;
+			return 1;
 		}
 		if (ret == 0)
 			fprintf(out, "no authorized eGPU router\n");
-		return EGPUD_R_OK;
+		return 0;
 	}
+	ret = egpu_tb_deauthorize(w->name);
+	if (ret < 0) {
+		fprintf(out, "deauthorize %s failed: %s\n", w->name, strerror(-ret));
+		egpu_log("deauthorize %s failed: %s", w->name, strerror(-ret));
+		return 1;
+	}
+	egpud_auth_note_deauthorized(w->d, w->name, "user");
+	egpu_log("deauthorize %s (requested)", w->name);
+	fprintf(out, "deauthorize %s\n", w->name);
+	return 0;
+}
+
+/* In the loop: the child kept its decisions in the store; so does memory now. */
+static void deauth_done(struct egpud *d, struct egpud_job *j)
+{
+	egpud_auth_refresh_decisions(d);
+	if (j->client)
+		egpud_client_job_reply(d, j);
+}
+
+static enum egpud_result verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out,
+					  struct egpud_job **pending)
+{
+	struct deauth_work w = { .d = d };
+
 	if (argc != 2) {
 		fprintf(out, "usage: deauthorize ROUTER|UNIQUE_ID|--all\n");
 		return EGPUD_R_USAGE;
 	}
-	if (resolve_router(argv[1], name, sizeof(name)) < 0) {
+	if (strcmp(argv[1], "--all") &&
+	    resolve_router(argv[1], w.name, sizeof(w.name)) < 0) {
 		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
 		return EGPUD_R_NOT_FOUND;
 	}
-	ret = egpu_tb_deauthorize(name);
-	if (ret < 0) {
-		fprintf(out, "deauthorize %s failed: %s\n", name, strerror(-ret));
-		egpu_log("deauthorize %s failed: %s", name, strerror(-ret));
-		return EGPUD_R_FAILED;
+	if (egpud_job_for(d, "deauthorize")) {
+		fprintf(out, "a de-authorization is in progress; try again when it is done\n");
+		return EGPUD_R_BUSY;
 	}
-	egpud_auth_note_deauthorized(d, name, "user");
-	egpu_log("deauthorize %s (requested)", name);
-	fprintf(out, "deauthorize %s\n", name);
-	return EGPUD_R_OK;
+	*pending = egpud_job_start(d, "deauthorize", "deauthorize", deauth_work, &w, deauth_done);
+	if (*pending)
+		return EGPUD_R_PENDING;
+	/* no job (fork failed, table full): the shutdown path must still work */
+	return deauth_work(&w, out) ? EGPUD_R_FAILED :
+	       (egpud_auth_refresh_decisions(d), EGPUD_R_OK);
 }
 
 static enum egpud_result verb_enroll(struct egpud *d, int argc, char **argv, FILE *out,
@@ -603,7 +636,7 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	} else if (!strcmp(argv[0], "authorize")) {
 		r = verb_authorize(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "deauthorize")) {
-		r = verb_deauthorize(d, argc, argv, out);
+		r = verb_deauthorize(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "enroll")) {
 		r = verb_enroll(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "forget")) {
