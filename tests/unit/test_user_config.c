@@ -23,6 +23,16 @@ static void expect_error(const char *text, const char *want)
 	assert_string_equal(err, want);
 }
 
+static void expect_ok(const char *text)
+{
+	char err[512];
+	struct egpu_config *c = egpu_config_parse("t.conf", text, err, sizeof(err));
+
+	if (!c)
+		fail_msg("refused: %s: %s", text, err);
+	egpu_config_free(c);
+}
+
 static void test_section_errors(void **state)
 {
 	expect_error("[daemon", "t.conf:1:8: missing ']'");
@@ -82,6 +92,13 @@ static void test_authorization_values(void **state)
 		     "t.conf:3:14: generation: expected a number 0..10, got \"11\"");
 	expect_error("[authorize-rule]\npolicy = yes",
 		     "t.conf:2:10: policy: expected auto, iommu, manual or deny, got \"yes\"");
+	/* auto only for one device named by its exact unique_id (DROM names are no identity) */
+	expect_error("[authorize-rule]\nvendor-name = Razer*\ndevice-name = Core X*\npolicy = auto\n",
+		     "t.conf:1:1: [authorize-rule] with policy auto needs a unique-id without globs (vendor-name, device-name and generation can be claimed by any device)");
+	expect_error("[authorize-rule]\nunique-id = c6030000-*\npolicy = auto\n",
+		     "t.conf:1:1: [authorize-rule] with policy auto needs a unique-id without globs (vendor-name, device-name and generation can be claimed by any device)");
+	expect_ok("[authorize-rule]\nunique-id = c6030000-0060-6c0e-0001\nvendor-name = Razer*\npolicy = auto\n");
+	expect_ok("[authorize-rule]\nvendor-name = Razer*\npolicy = manual\n");
 	/* a rule without its policy: reported at its header */
 	expect_error("[daemon]\n[authorize-rule]\nunique-id = *\n[hooks]",
 		     "t.conf:2:1: [authorize-rule] without a \"policy\" key");
@@ -135,7 +152,7 @@ static void test_valid(void **state)
 		"[authorize-rule]\n"
 		"vendor-name = Razer*\n"
 		"generation = 3\n"
-		"policy = auto\n"
+		"policy = manual\n"
 		"[authorize-rule]\n"
 		"unique-id = dead*\n"
 		"policy = deny\n"
@@ -164,7 +181,7 @@ static void test_valid(void **state)
 	assert_int_equal(c->n_auth_rules, 2);
 	assert_string_equal(c->auth_rules[0].vendor_name, "Razer*");
 	assert_int_equal(c->auth_rules[0].generation, 3);
-	assert_int_equal(c->auth_rules[0].policy, EGPU_POLICY_AUTO);
+	assert_int_equal(c->auth_rules[0].policy, EGPU_POLICY_MANUAL);
 	assert_int_equal(c->auth_rules[0].line, 12);
 	assert_int_equal(c->auth_rules[1].policy, EGPU_POLICY_DENY);
 	assert_int_equal(c->n_driver_rules, 2);

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "helpers/file_tree.h"
+
 #include "common/config.h"
 #include "common/rules.h"
 #include "common/sysfs.h"
@@ -58,7 +60,7 @@ static enum egpu_auth_verdict decide(const struct egpu_config *c,
 static void test_auth_rule_match(void **state)
 {
 	struct egpu_config *c = cfg(
-		"[authorize-rule]\nvendor-name = Razer*\ndevice-name = Core X*\ngeneration = 3\npolicy = auto\n"
+		"[authorize-rule]\nunique-id = 1234\nvendor-name = Razer*\ndevice-name = Core X*\ngeneration = 3\npolicy = auto\n"
 		"[authorize-rule]\nunique-id = dead*\npolicy = deny\n"
 		"[authorize-rule]\nvendor-name = *\npolicy = manual\n");
 	struct egpuhp_router r;
@@ -158,16 +160,7 @@ static char root[64];
 
 static void put(const char *rel, const char *val)
 {
-	char path[512], cmd[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
-	assert_int_equal(system(cmd), 0);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fprintf(f, "%s\n", val);
-	fclose(f);
+	file_tree_put(root, rel, val);
 }
 
 static void get(const char *rel, char *buf, size_t len)

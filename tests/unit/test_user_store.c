@@ -257,6 +257,55 @@ static void test_bolt_import(void **state)
 	assert_int_equal(d.policy, EGPU_POLICY_AUTO);
 	assert_int_equal(egpu_store_get_key(store, "aaaa-bbbb", key), -ENOENT);
 	assert_int_equal(egpu_bolt_import("/nonexistent", store, stdout), -ENOENT);
+
+	/* an existing enrollment (here a deny) is kept, and said so */
+	d.policy = EGPU_POLICY_DENY;
+	assert_int_equal(egpu_store_put_dev(store, &d), 0);
+	report = NULL;
+	out = open_memstream(&report, &rlen);
+	assert_int_equal(egpu_bolt_import(bolt, store, out), 0);
+	fclose(out);
+	assert_non_null(strstr(report, "kept aaaa-bbbb: already enrolled with policy deny"));
+	free(report);
+	assert_int_equal(egpu_store_get_dev(store, "aaaa-bbbb", &d), 0);
+	assert_int_equal(d.policy, EGPU_POLICY_DENY);
+	assert_int_equal(egpu_store_get_dev(store, "d0a1b2c3-0000-0000-ffff-ffffffffffff", &d), 0);
+	assert_int_equal(d.policy, EGPU_POLICY_IOMMU);
+}
+
+/* A DROM name with a newline cannot add a line (a key) to the entry. */
+static void test_store_values_cannot_inject(void **state)
+{
+	struct egpu_store_dev d = {
+		.unique_id = "aaaa-0001", .name = "0-1",
+		.vendor_name = "Evil\npolicy=auto\nx=\\x41",
+		.device_name = "tab\there=1",
+		.generation = 3, .policy = EGPU_POLICY_MANUAL, .enrolled = 5,
+	}, got;
+	char text[1024], path[256];
+	size_t len;
+	char *file;
+	const char *line;
+	int lines = 0;
+
+	assert_int_equal(egpu_store_dev_format(&d, text, sizeof(text)) > 0, 1);
+	for (line = text; (line = strchr(line, '\n')); line++)
+		lines++;
+	assert_int_equal(lines, 7);	/* one line per key, no more */
+	assert_int_equal(egpu_store_init(tmpdir), 0);
+	/* the policy line first: a parser that took the first one would be fooled too */
+	d.policy = EGPU_POLICY_DENY;
+	assert_int_equal(egpu_store_put_dev(tmpdir, &d), 0);
+	snprintf(path, sizeof(path), "%s/devices/aaaa-0001", tmpdir);
+	file = read_all(path, &len);
+	assert_non_null(file);
+	file[len] = '\0';
+	assert_null(strstr(file, "\npolicy=auto"));
+	free(file);
+	assert_int_equal(egpu_store_get_dev(tmpdir, "aaaa-0001", &got), 0);
+	assert_int_equal(got.policy, EGPU_POLICY_DENY);
+	assert_string_equal(got.vendor_name, d.vendor_name);	/* round trip */
+	assert_string_equal(got.device_name, d.device_name);
 }
 
 int main(void)
@@ -266,6 +315,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bolt_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_values_cannot_inject, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("user_store", tests, NULL, NULL);

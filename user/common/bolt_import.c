@@ -82,7 +82,7 @@ int egpu_bolt_import(const char *bolt_dir, const char *store_root, FILE *report)
 		return ret;
 	}
 	while ((e = readdir(d))) {
-		struct egpu_store_dev sd;
+		struct egpu_store_dev sd, old;
 		char key[EGPU_KEY_HEX_LEN + 8];
 
 		if (e->d_name[0] == '.')
@@ -93,13 +93,24 @@ int egpu_bolt_import(const char *bolt_dir, const char *store_root, FILE *report)
 			fprintf(report, "skipped %s: not a bolt device entry\n", e->d_name);
 			continue;
 		}
+		if (egpu_store_get_dev(store_root, sd.unique_id, &old) == 0) {
+			/*
+			 * egpud's own enrollment (a deny above all) is the
+			 * newer decision: bolt's must not replace it unseen.
+			 */
+			fprintf(report, "kept %s: already enrolled with policy %s (egpuctl forget %s, then import again, to take bolt's policy %s)\n",
+				sd.unique_id, egpu_policy_name(old.policy), sd.unique_id,
+				egpu_policy_name(sd.policy));
+			continue;
+		}
 		ret = egpu_store_put_dev(store_root, &sd);
 		if (ret < 0) {
 			fprintf(report, "failed %s: %s\n", sd.unique_id, strerror(-ret));
 			continue;
 		}
 		snprintf(path, sizeof(path), "%s/keys/%s", bolt_dir, e->d_name);
-		if (egpu_read_small_file(path, key, sizeof(key)) >= 0 &&
+		if (!egpu_store_has_key(store_root, sd.unique_id) &&
+		    egpu_read_small_file(path, key, sizeof(key)) >= 0 &&
 		    egpu_key_valid(key)) {
 			key[EGPU_KEY_HEX_LEN] = '\0';
 			ret = egpu_store_put_key(store_root, sd.unique_id, key);

@@ -332,6 +332,11 @@ static const char *section_name(enum section s)
 	}
 }
 
+bool egpu_auth_rule_names_one_device(const struct egpu_auth_rule *r)
+{
+	return r->unique_id && r->unique_id[0] && !strpbrk(r->unique_id, "*?[]\\");
+}
+
 /* A rule section ended: check that it has what it needs. */
 static int finish_section(struct parser *p)
 {
@@ -342,6 +347,15 @@ static int finish_section(struct parser *p)
 	if (p->sec == SEC_AUTH_RULE &&
 	    p->c->auth_rules[p->c->n_auth_rules - 1].policy == EGPU_POLICY_UNSET)
 		ret = perr(p, 1, "[authorize-rule] without a \"policy\" key");
+	else if (p->sec == SEC_AUTH_RULE &&
+		 p->c->auth_rules[p->c->n_auth_rules - 1].policy == EGPU_POLICY_AUTO &&
+		 !egpu_auth_rule_names_one_device(&p->c->auth_rules[p->c->n_auth_rules - 1]))
+		/*
+		 * vendor-name, device-name and generation come from the DROM,
+		 * which any device may fill with anything: a rule on them alone
+		 * would authorize a forged device without asking.
+		 */
+		ret = perr(p, 1, "[authorize-rule] with policy auto needs a unique-id without globs (vendor-name, device-name and generation can be claimed by any device)");
 	else if (p->sec == SEC_DRIVER_RULE &&
 		 !p->c->driver_rules[p->c->n_driver_rules - 1].driver)
 		ret = perr(p, 1, "[driver-rule] without a \"driver\" key");

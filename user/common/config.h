@@ -47,6 +47,12 @@ struct egpu_auth_rule {
 	unsigned int line;	/* where it was defined, for logs */
 };
 
+/*
+ * Does r name one device by its exact unique_id?  Rules with policy auto
+ * must (egpud.conf(5)): the DROM names are no identity.
+ */
+bool egpu_auth_rule_names_one_device(const struct egpu_auth_rule *r);
+
 struct egpu_driver_rule {
 	int vendor, device;	/* -1: any */
 	char *router;		/* unique_id glob of the carrying router */

@@ -105,14 +105,42 @@ int egpuhp_nl_subscribe(struct egpuhp_nl *nl, struct egpuhp_nl_err *err)
 	return 0;
 }
 
-int egpuhp_nl_set_rcvbuf(struct egpuhp_nl *nl, int bytes)
+int egpu_nl_sock_set_rcvbuf(int fd, int bytes)
 {
 	if (bytes <= 0)
 		return 0;
-	if (setsockopt(egpuhp_nl_fd(nl), SOL_SOCKET, SO_RCVBUF, &bytes,
-		       sizeof(bytes)) < 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0)
+		return 0;
+	/* EPERM without CAP_NET_ADMIN: the capped one still helps */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0)
 		return -errno;
 	return 0;
+}
+
+int egpuhp_nl_set_rcvbuf(struct egpuhp_nl *nl, int bytes)
+{
+	return egpu_nl_sock_set_rcvbuf(egpuhp_nl_fd(nl), bytes);
+}
+
+ssize_t egpu_nl_recv_kernel(int fd, void *buf, size_t len, unsigned long *dropped)
+{
+	for (;;) {
+		struct sockaddr_nl sa;
+		socklen_t salen = sizeof(sa);
+		ssize_t n;
+
+		memset(&sa, 0, sizeof(sa));
+		n = recvfrom(fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&sa, &salen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		}
+		if (salen >= sizeof(sa) && sa.nl_family == AF_NETLINK && sa.nl_pid == 0)
+			return n;
+		if (dropped)
+			(*dropped)++;
+	}
 }
 
 /* --- parsing --- */
@@ -271,32 +299,33 @@ int egpuhp_parse_event(struct nlattr **tb, struct egpuhp_nl_event *ev)
 
 /* --- notifications --- */
 
-int egpuhp_nl_read_events(struct egpuhp_nl *nl, egpuhp_event_cb cb, void *arg)
+int egpuhp_nl_read_events_fd(int fd, int family, egpuhp_event_cb cb, void *arg)
 {
 	static char buf[65536] __attribute__((aligned(8)));
-	int fd = egpuhp_nl_fd(nl);
 
 	for (;;) {
 		struct nlmsghdr *nlh;
 		ssize_t len;
+		unsigned int left;
 
-		len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;	/* -ENOBUFS: the kernel dropped messages */
-		}
+		len = egpu_nl_recv_kernel(fd, buf, sizeof(buf), NULL);
+		if (len == -EAGAIN)
+			return 0;
+		if (len < 0)
+			return (int)len;	/* -ENOBUFS: the kernel dropped messages */
 		if (len == 0)
 			return 0;
-		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, (unsigned int)len);
-		     nlh = NLMSG_NEXT(nlh, len)) {
+		left = (unsigned int)len;
+		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, left);
+		     nlh = NLMSG_NEXT(nlh, left)) {
 			struct nlattr *tb[EGPUHP_A_MAX + 1];
 			struct genlmsghdr *gh;
 			struct egpuhp_nl_event ev;
 
-			if (nlh->nlmsg_type != nl->family)
+			if (nlh->nlmsg_type != family)
+				continue;
+			/* the genl header must be there before it is read */
+			if (nlh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
 				continue;
 			gh = nlmsg_data(nlh);
 			if (gh->cmd != EGPUHP_CMD_EVENT)
@@ -307,6 +336,11 @@ int egpuhp_nl_read_events(struct egpuhp_nl *nl, egpuhp_event_cb cb, void *arg)
 				cb(&ev, arg);
 		}
 	}
+}
+
+int egpuhp_nl_read_events(struct egpuhp_nl *nl, egpuhp_event_cb cb, void *arg)
+{
+	return egpuhp_nl_read_events_fd(egpuhp_nl_fd(nl), nl->family, cb, arg);
 }
 
 /* --- requests --- */

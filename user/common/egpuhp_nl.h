@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/egpuhp.h>
 
 struct nlattr;
@@ -125,8 +126,23 @@ int egpuhp_nl_fd(const struct egpuhp_nl *nl);
 /* Join the "events" multicast group; makes the socket non-blocking. */
 int egpuhp_nl_subscribe(struct egpuhp_nl *nl, struct egpuhp_nl_err *err);
 
-/* Set SO_RCVBUF (bytes; 0 = leave the default).  Tests use a tiny one. */
+/* Set the receive buffer (bytes; 0 = leave the default).  Tests use a tiny one. */
 int egpuhp_nl_set_rcvbuf(struct egpuhp_nl *nl, int bytes);
+
+/*
+ * Receive buffer of any netlink socket: SO_RCVBUFFORCE (root may exceed
+ * net.core.rmem_max, which is what the setting is for), else SO_RCVBUF
+ * (capped by rmem_max).  0 or -errno.
+ */
+int egpu_nl_sock_set_rcvbuf(int fd, int bytes);
+
+/*
+ * recvfrom() one datagram from a netlink socket, non-blocking, dropping
+ * those whose sender is not the kernel (nl_pid 0): any local process may
+ * unicast to our port id.  Returns the length, or -errno (-EAGAIN: nothing
+ * more).  *dropped (if not NULL) counts what was dropped.
+ */
+ssize_t egpu_nl_recv_kernel(int fd, void *buf, size_t len, unsigned long *dropped);
 
 /*
  * Read every pending notification and call cb for each event.  Returns
@@ -135,6 +151,8 @@ int egpuhp_nl_set_rcvbuf(struct egpuhp_nl *nl, int bytes);
  */
 typedef void (*egpuhp_event_cb)(const struct egpuhp_nl_event *ev, void *arg);
 int egpuhp_nl_read_events(struct egpuhp_nl *nl, egpuhp_event_cb cb, void *arg);
+/* The same on any socket subscribed to the family (id family). */
+int egpuhp_nl_read_events_fd(int fd, int family, egpuhp_event_cb cb, void *arg);
 
 /* Dumps: *out is a malloc'ed array of *n entries (free() it). */
 int egpuhp_nl_dump_devs(struct egpuhp_nl *nl, struct egpuhp_dev **out, size_t *n,

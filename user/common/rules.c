@@ -91,6 +91,7 @@ void egpu_auth_decide(const struct egpu_config *c, const struct egpu_auth_input 
 	/* Which policy: an explicit rule, else the enrollment, else the default. */
 	rule = egpu_match_auth_rule(c, r);
 	if (rule) {
+		out->rule = rule;
 		out->policy = rule->policy;
 		src = "rule";
 	} else if (in->stored_policy != EGPU_POLICY_UNSET) {

@@ -42,6 +42,7 @@ struct egpu_auth_input {
 struct egpu_auth_decision {
 	enum egpu_auth_verdict verdict;
 	enum egpu_policy policy;	/* the policy that decided */
+	const struct egpu_auth_rule *rule;	/* the rule it came from, or NULL */
 	char reason[160];		/* "policy iommu: domain iommu_dma_protection=1" */
 };
 

@@ -14,6 +14,7 @@
 
 #include "common/file_read.h"
 #include "common/store.h"
+#include "common/sysfs.h"
 
 static int fsync_dir(const char *dir)
 {
@@ -124,6 +125,9 @@ int egpu_store_init(const char *root)
 	if (subdir(root, "keys", path, sizeof(path)) || (ret = mkdir_0700(path)))
 		return ret ? ret : -ENAMETOOLONG;
 	remove_stale_tmp(path);
+	if (subdir(root, "decisions", path, sizeof(path)) || (ret = mkdir_0700(path)))
+		return ret ? ret : -ENAMETOOLONG;
+	remove_stale_tmp(path);
 	return 0;
 }
 
@@ -137,65 +141,138 @@ bool egpu_store_valid_uid(const char *uid)
 	return n > 0 && n < 48;
 }
 
+/*
+ * Values are one line each: DROM names are bytes a device chooses, and a
+ * newline in one must not start a line of its own ("policy=auto").  Control
+ * bytes and '\\' are written as \\xHH; '=' needs nothing (a line is split
+ * at its first '=', which ends the key).
+ */
+static void escape_value(char *dst, size_t len, const char *v)
+{
+	size_t o = 0;
+
+	for (; *v && o + 5 <= len; v++) {
+		unsigned char ch = (unsigned char)*v;
+
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			o += (size_t)snprintf(dst + o, len - o, "\\x%02x", ch);
+		else
+			dst[o++] = (char)ch;
+	}
+	dst[o < len ? o : len - 1] = '\0';
+}
+
 int egpu_store_dev_format(const struct egpu_store_dev *d, char *buf, size_t len)
 {
-	int n = snprintf(buf, len,
-			 "unique-id=%s\nname=%s\nvendor-name=%s\ndevice-name=%s\n"
-			 "generation=%u\npolicy=%s\nenrolled=%" PRId64 "\n",
-			 d->unique_id, d->name, d->vendor_name, d->device_name,
-			 d->generation, egpu_policy_name(d->policy), d->enrolled);
+	char name[4 * sizeof(d->name)], vendor[4 * sizeof(d->vendor_name)],
+	     device[4 * sizeof(d->device_name)];
+	int n;
 
+	escape_value(name, sizeof(name), d->name);
+	escape_value(vendor, sizeof(vendor), d->vendor_name);
+	escape_value(device, sizeof(device), d->device_name);
+	n = snprintf(buf, len,
+		     "unique-id=%s\nname=%s\nvendor-name=%s\ndevice-name=%s\n"
+		     "generation=%u\npolicy=%s\nenrolled=%" PRId64 "\n",
+		     d->unique_id, name, vendor, device,
+		     d->generation, egpu_policy_name(d->policy), d->enrolled);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
-static void copy_field(char *dst, size_t len, const char *v, size_t vlen)
+static int hexval(char c)
 {
-	if (vlen >= len)
-		vlen = len - 1;
-	memcpy(dst, v, vlen);
-	dst[vlen] = '\0';
+	return isdigit((unsigned char)c) ? c - '0' :
+	       isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
 }
 
-int egpu_store_dev_parse(const char *text, struct egpu_store_dev *d)
+/* Copy a value, undoing escape_value(); a bad escape is kept as text. */
+static void copy_field(char *dst, size_t len, const char *v, size_t vlen)
+{
+	size_t i = 0, o = 0;
+
+	while (i < vlen && o + 1 < len) {
+		if (v[i] == '\\' && i + 4 <= vlen && v[i + 1] == 'x' &&
+		    hexval(v[i + 2]) >= 0 && hexval(v[i + 3]) >= 0) {
+			dst[o++] = (char)(hexval(v[i + 2]) * 16 + hexval(v[i + 3]));
+			i += 4;
+		} else {
+			dst[o++] = v[i++];
+		}
+	}
+	dst[o] = '\0';
+}
+
+/* Call fn for each "key=value" line of text. */
+static void each_kv(const char *text,
+		    void (*fn)(const char *k, size_t klen, const char *v, size_t vlen, void *arg),
+		    void *arg)
 {
 	const char *s = text;
 
-	memset(d, 0, sizeof(*d));
 	while (*s) {
 		size_t n = strcspn(s, "\n");
 		const char *eq = memchr(s, '=', n);
 
-		if (eq) {
-			size_t klen = (size_t)(eq - s);
-			const char *v = eq + 1;
-			size_t vlen = n - klen - 1;
-			char tmp[64];
-
-#define KEY(k) (klen == sizeof(k) - 1 && !memcmp(s, k, klen))
-			if (KEY("unique-id"))
-				copy_field(d->unique_id, sizeof(d->unique_id), v, vlen);
-			else if (KEY("name"))
-				copy_field(d->name, sizeof(d->name), v, vlen);
-			else if (KEY("vendor-name"))
-				copy_field(d->vendor_name, sizeof(d->vendor_name), v, vlen);
-			else if (KEY("device-name"))
-				copy_field(d->device_name, sizeof(d->device_name), v, vlen);
-			else if (KEY("generation")) {
-				copy_field(tmp, sizeof(tmp), v, vlen);
-				d->generation = (unsigned int)strtoul(tmp, NULL, 10);
-			} else if (KEY("policy")) {
-				copy_field(tmp, sizeof(tmp), v, vlen);
-				d->policy = egpu_policy_from_name(tmp);
-			} else if (KEY("enrolled")) {
-				copy_field(tmp, sizeof(tmp), v, vlen);
-				d->enrolled = strtoll(tmp, NULL, 10);
-			}
-#undef KEY
-		}
+		if (eq)
+			fn(s, (size_t)(eq - s), eq + 1, n - (size_t)(eq - s) - 1, arg);
 		s += n;
 		if (*s)
 			s++;
 	}
+}
+
+#define KEY(k) (klen == sizeof(k) - 1 && !memcmp(key, k, klen))
+
+static void dev_kv(const char *key, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct egpu_store_dev *d = arg;
+	char tmp[64];
+
+	if (KEY("unique-id"))
+		copy_field(d->unique_id, sizeof(d->unique_id), v, vlen);
+	else if (KEY("name"))
+		copy_field(d->name, sizeof(d->name), v, vlen);
+	else if (KEY("vendor-name"))
+		copy_field(d->vendor_name, sizeof(d->vendor_name), v, vlen);
+	else if (KEY("device-name"))
+		copy_field(d->device_name, sizeof(d->device_name), v, vlen);
+	else if (KEY("generation")) {
+		copy_field(tmp, sizeof(tmp), v, vlen);
+		d->generation = (unsigned int)strtoul(tmp, NULL, 10);
+	} else if (KEY("policy")) {
+		copy_field(tmp, sizeof(tmp), v, vlen);
+		d->policy = egpu_policy_from_name(tmp);
+	} else if (KEY("enrolled")) {
+		copy_field(tmp, sizeof(tmp), v, vlen);
+		d->enrolled = strtoll(tmp, NULL, 10);
+	}
+}
+
+static void decision_kv(const char *key, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct egpu_store_decision *dec = arg;
+	char tmp[64];
+
+	if (KEY("unique-id"))
+		copy_field(dec->unique_id, sizeof(dec->unique_id), v, vlen);
+	else if (KEY("name"))
+		copy_field(dec->name, sizeof(dec->name), v, vlen);
+	else if (KEY("plug"))
+		copy_field(dec->plug_id, sizeof(dec->plug_id), v, vlen);
+	else if (KEY("by"))
+		copy_field(dec->by, sizeof(dec->by), v, vlen);
+	else if (KEY("time")) {
+		copy_field(tmp, sizeof(tmp), v, vlen);
+		dec->time = strtoll(tmp, NULL, 10);
+	}
+}
+
+#undef KEY
+
+int egpu_store_dev_parse(const char *text, struct egpu_store_dev *d)
+{
+	memset(d, 0, sizeof(*d));
+	each_kv(text, dev_kv, d);
 	return d->unique_id[0] ? 0 : -EINVAL;
 }
 
@@ -227,6 +304,72 @@ int egpu_store_get_dev(const char *root, const char *uid, struct egpu_store_dev 
 	if (ret < 0)
 		return ret;
 	return egpu_store_dev_parse(text, d);
+}
+
+int egpu_store_put_decision(const char *root, const struct egpu_store_decision *dec)
+{
+	char dir[4096], text[512], name[4 * sizeof(dec->name)], by[4 * sizeof(dec->by)];
+	int n;
+
+	if (!egpu_store_valid_uid(dec->unique_id) || subdir(root, "decisions", dir, sizeof(dir)))
+		return -EINVAL;
+	escape_value(name, sizeof(name), dec->name);
+	escape_value(by, sizeof(by), dec->by);
+	n = snprintf(text, sizeof(text),
+		     "unique-id=%s\nname=%s\nplug=%s\nby=%s\ntime=%" PRId64 "\n",
+		     dec->unique_id, name, dec->plug_id, by, dec->time);
+	if (n < 0 || (size_t)n >= sizeof(text) || strpbrk(dec->plug_id, "\n\\"))
+		return -EINVAL;
+	return egpu_atomic_write(dir, dec->unique_id, text, (size_t)n, 0600);
+}
+
+int egpu_store_get_decision(const char *root, const char *uid,
+			    struct egpu_store_decision *dec)
+{
+	char path[4096], text[512];
+	int ret;
+
+	memset(dec, 0, sizeof(*dec));
+	if (!egpu_store_valid_uid(uid) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/decisions/%s", root, uid) >= sizeof(path))
+		return -EINVAL;
+	ret = (int)egpu_read_small_file(path, text, sizeof(text));
+	if (ret < 0)
+		return ret;
+	each_kv(text, decision_kv, dec);
+	return strcmp(dec->unique_id, uid) ? -EBADMSG : 0;
+}
+
+int egpu_store_drop_decision(const char *root, const char *uid)
+{
+	char path[4096], dir[4096];
+
+	if (!egpu_store_valid_uid(uid) || subdir(root, "decisions", dir, sizeof(dir)) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, uid) >= sizeof(path))
+		return -EINVAL;
+	if (unlink(path) < 0)
+		return -errno;
+	fsync_dir(dir);
+	return 0;
+}
+
+int egpu_store_note_deauthorized(const char *root, const char *name, const char *by)
+{
+	struct egpu_store_decision dec = { .time = (int64_t)time(NULL) };
+	struct egpuhp_router r;
+	int ret;
+
+	ret = egpu_tb_read_router(name, &r);
+	if (ret < 0)
+		return ret;
+	ret = egpu_tb_plug_id(name, dec.plug_id, sizeof(dec.plug_id));
+	if (ret < 0)
+		return ret;
+	snprintf(dec.unique_id, sizeof(dec.unique_id), "%s", r.unique_id);
+	snprintf(dec.name, sizeof(dec.name), "%s", name);
+	snprintf(dec.by, sizeof(dec.by), "%s", by);
+	ret = egpu_store_init(root);
+	return ret < 0 ? ret : egpu_store_put_decision(root, &dec);
 }
 
 int egpu_store_forget(const char *root, const char *uid)
@@ -288,6 +431,16 @@ int egpu_store_get_key(const char *root, const char *uid,
 	memcpy(hexkey, text, EGPU_KEY_HEX_LEN);
 	hexkey[EGPU_KEY_HEX_LEN] = '\0';
 	return 0;
+}
+
+bool egpu_store_has_key(const char *root, const char *uid)
+{
+	char path[4096];
+
+	if (!egpu_store_valid_uid(uid) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/keys/%s", root, uid) >= sizeof(path))
+		return false;
+	return access(path, F_OK) == 0;
 }
 
 int egpu_store_list(const char *root, struct egpu_store_dev **out, size_t *n)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/file_read.h"
@@ -117,6 +118,28 @@ static unsigned int route_depth(const char *name)
 		route >>= 8;
 	}
 	return depth;
+}
+
+int egpu_tb_plug_id(const char *name, char *buf, size_t len)
+{
+	char rel[256], path[4096], boot[64];
+	struct stat st;
+	ssize_t n;
+
+	if (!egpu_tb_is_router_name(name))
+		return -EINVAL;
+	snprintf(rel, sizeof(rel), TB_DEVICES "/%s", name);
+	if (full_path(rel, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) < 0)
+		return -errno;
+	n = egpu_read_small_file("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
+	if (n < 0)
+		return (int)n;
+	boot[strcspn(boot, "\n")] = '\0';
+	if ((size_t)snprintf(buf, len, "%s/%llu", boot, (unsigned long long)st.st_ino) >= len)
+		return -ENOSPC;
+	return 0;
 }
 
 int egpu_tb_read_router(const char *name, struct egpuhp_router *r)
@@ -310,27 +333,4 @@ int egpu_pci_slot_functions(const char *pci, char names[][EGPUHP_PCI_NAME_LEN],
 	}
 	closedir(d);
 	return (int)cnt;
-}
-
-bool egpu_process_running(const char *comm)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	bool found = false;
-
-	if (!d)
-		return false;
-	while (!found && (e = readdir(d))) {
-		char path[64], buf[64];
-
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%.20s/comm", e->d_name);
-		if (egpu_read_small_file(path, buf, sizeof(buf)) <= 0)
-			continue;
-		buf[strcspn(buf, "\n")] = '\0';
-		found = !strcmp(buf, comm);
-	}
-	closedir(d);
-	return found;
 }

@@ -31,6 +31,13 @@ int egpu_tb_list_routers(struct egpuhp_router **out, size_t *n);
 /* The router whose unique_id is uid: its name into buf; -ENOENT if none. */
 int egpu_tb_find_by_uid(const char *uid, char *buf, size_t len);
 
+/*
+ * What tells this plug-in of router name from any other: the boot id and
+ * the inode of its sysfs directory (kernfs gives a new one to every new
+ * device).  "BOOTID/INODE" into buf; 0 or -errno.
+ */
+int egpu_tb_plug_id(const char *name, char *buf, size_t len);
+
 /* Write "key" (secure level) then "authorized" = value ("1" or "2"). */
 int egpu_tb_authorize(const char *name, const char *hexkey, int value);
 int egpu_tb_deauthorize(const char *name);
@@ -47,8 +54,5 @@ int egpu_pci_set_driver(const char *pci, const char *driver);
 /* Names of functions of the same slot (bus:dev) as pci, pci included. */
 int egpu_pci_slot_functions(const char *pci, char names[][EGPUHP_PCI_NAME_LEN],
 			    size_t max);
-
-/* Is a process named comm (e.g. "boltd") running?  Scans /proc. */
-bool egpu_process_running(const char *comm);
 
 #endif /* EGPU_SYSFS_H */

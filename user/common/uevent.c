@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <linux/netlink.h>
 
+#include "common/egpuhp_nl.h"
 #include "common/uevent.h"
 
 int egpu_uevent_open(int rcvbuf)
@@ -21,8 +22,7 @@ int egpu_uevent_open(int rcvbuf)
 		    NETLINK_KOBJECT_UEVENT);
 	if (fd < 0)
 		return -errno;
-	if (rcvbuf > 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	egpu_nl_sock_set_rcvbuf(fd, rcvbuf);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 
@@ -30,6 +30,11 @@ int egpu_uevent_open(int rcvbuf)
 		return -e;
 	}
 	return fd;
+}
+
+ssize_t egpu_uevent_recv(int fd, char *buf, size_t len)
+{
+	return egpu_nl_recv_kernel(fd, buf, len, NULL);
 }
 
 static void copy(char *dst, size_t len, const char *src)

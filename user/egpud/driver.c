@@ -83,12 +83,69 @@ static const struct egpuhp_dev *governing(struct egpud *d, const struct egpuhp_d
 	return g ? g : dev;
 }
 
+/* A binding being done by a job (jobs.c): modprobe and drivers_probe can block. */
+struct binding {
+	char pci[EGPUHP_PCI_NAME_LEN];
+	char driver[EGPUHP_DRIVER_NAME_LEN];
+	unsigned int line;
+	struct egpuhp_dev gpu;
+};
+
+/* In the job's child. */
+static int bind_work(void *arg, FILE *out)
+{
+	const struct binding *b = arg;
+	char why[256];
+	int ret;
+
+	/* Make sure the driver exists (vfio-pci is a module). */
+	if (egpud_modprobe(b->driver, why, sizeof(why)) < 0)
+		egpu_dbg("modprobe %s: %s", b->driver, why);
+	ret = egpu_pci_set_driver(b->pci, b->driver);
+	if (ret < 0) {
+		fprintf(out, "%s", strerror(-ret));
+		return 1;
+	}
+	return 0;
+}
+
+/* In the loop, when the job ended. */
+static void bind_done(struct egpud *d, struct egpud_job *j)
+{
+	const struct binding *b = j->ctx;
+	struct egpud_dev_state *st = dev_state(d, b->pci, false);
+
+	if (!st)
+		return;		/* removed meanwhile */
+	if (j->status) {
+		/* e.g. the kernel bound its own driver meanwhile: its bound
+		 * event brings us back here, a few times at most */
+		st->driver_attempts++;
+		egpu_log("driver %s for %s failed: %s (rule at line %u%s)", b->driver,
+			 b->pci, j->len ? j->text : "did not finish", b->line,
+			 st->driver_attempts >= 3 ? ", giving up" : "");
+		return;
+	}
+	st->driver_applied = true;
+	egpu_log("driver %s for %s (rule at line %u, eGPU %s %04x:%04x)", b->driver,
+		 b->pci, b->line, b->gpu.name, b->gpu.vendor, b->gpu.device);
+	{
+		struct egpuhp_dev dev = b->gpu;
+		struct egpud_hook_env env = { .event = "driver-set", .dev = &dev };
+
+		snprintf(dev.name, sizeof(dev.name), "%s", b->pci);
+		snprintf(dev.driver, sizeof(dev.driver), "%s", b->driver);
+		egpud_hooks_run(d, EGPU_HOOK_DRIVER_SET, &env);
+	}
+}
+
 static void apply(struct egpud *d, const char *pci, const char *cur_driver,
 		  const struct egpu_driver_rule *rule, const struct egpuhp_dev *gpu)
 {
 	struct egpud_dev_state *st = dev_state(d, pci, true);
-	char why[256];
-	int ret;
+	struct egpud_job *j;
+	struct binding *b;
+	char key[48];
 
 	if (!st || st->driver_applied || st->driver_attempts >= 3)
 		return;
@@ -96,30 +153,25 @@ static void apply(struct egpud *d, const char *pci, const char *cur_driver,
 		st->driver_applied = true;
 		return;
 	}
-	/* Make sure the driver exists (vfio-pci is a module). */
-	if (egpud_modprobe(rule->driver, why, sizeof(why)) < 0)
-		egpu_dbg("modprobe %s: %s", rule->driver, why);
-	ret = egpu_pci_set_driver(pci, rule->driver);
-	if (ret < 0) {
-		/* e.g. the kernel bound its own driver meanwhile: its bound
-		 * event brings us back here, a few times at most */
+	snprintf(key, sizeof(key), "driver %s", pci);
+	if (egpud_job_for(d, key))
+		return;		/* being bound; its end decides */
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return;
+	snprintf(b->pci, sizeof(b->pci), "%s", pci);
+	snprintf(b->driver, sizeof(b->driver), "%s", rule->driver);
+	b->line = rule->line;
+	b->gpu = *gpu;
+	j = egpud_job_start(d, key, key, bind_work, b, bind_done);
+	if (!j) {
 		st->driver_attempts++;
-		egpu_log("driver %s for %s failed: %s (rule at line %u%s)", rule->driver,
-			 pci, strerror(-ret), rule->line,
-			 st->driver_attempts >= 3 ? ", giving up" : "");
+		egpu_log("driver %s for %s: cannot start the job: %s", rule->driver, pci,
+			 strerror(errno));
+		free(b);
 		return;
 	}
-	st->driver_applied = true;
-	egpu_log("driver %s for %s (rule at line %u, eGPU %s %04x:%04x)", rule->driver,
-		 pci, rule->line, gpu->name, gpu->vendor, gpu->device);
-	{
-		struct egpuhp_dev dev = *gpu;
-		struct egpud_hook_env env = { .event = "driver-set", .dev = &dev };
-
-		snprintf(dev.name, sizeof(dev.name), "%s", pci);
-		snprintf(dev.driver, sizeof(dev.driver), "%s", rule->driver);
-		egpud_hooks_run(d, EGPU_HOOK_DRIVER_SET, &env);
-	}
+	j->ctx = b;
 }
 
 void egpud_driver_consider(struct egpud *d, const struct egpuhp_dev *dev)

@@ -8,6 +8,10 @@
  *   driver.c   driver binding policy
  *   hooks.c    hook processes (fork/exec, timeouts, reaping)
  *   server.c   the control socket and its verbs
+ *   admit.c    who gets a slot on the control socket
+ *   jobs.c     blocking work (sysfs writes that set up tunnels) in children
+ *   records.c  checkpoint records of processes that are gone
+ *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
  *   eject*.c   the requested eject (eject.h)
  */
@@ -25,7 +29,9 @@
 #include "common/tracker.h"
 #include "egpud/eject.h"
 
-#define EGPUD_MAX_CLIENTS	64
+#define EGPUD_MAX_CLIENTS	128
+#define EGPUD_PRIV_SLOTS	32	/* only root and socket-group members take these */
+#define EGPUD_MAX_CLIENTS_PER_UID 16	/* per unprivileged uid */
 #define EGPUD_MAX_CHILDREN	64
 #define EGPUD_MAX_ROUTERS	64
 
@@ -37,6 +43,8 @@ struct egpud_router_state {
 	enum egpu_auth_verdict verdict;
 	enum egpu_policy policy;
 	char reason[160];
+	char held_by[16];	/* de-authorized by "user"/"eject"/...: kept so (store) */
+	int write_error;	/* of the last authorization job: 0 or -EIO */
 };
 
 /* Per-function memory for the driver policy. */
@@ -64,11 +72,37 @@ struct egpud_client {
 	int fd;
 	uint64_t serial;	/* accept order: the oldest idle one is evicted */
 	bool watching;		/* libegpu watcher: gets event lines */
+	uid_t uid;		/* of the peer, at connect time */
+	bool privileged;	/* root or socket-group member (admit.c) */
+	bool pending;		/* its reply comes when a job ends (jobs.c) */
 	char *out;		/* reply not yet sent (the socket was full) */
 	size_t out_len, out_off;
 	char filter[EGPUHP_PCI_NAME_LEN]; /* watch only this function ("" = all) */
 	char buf[4096];
 	size_t len;
+};
+
+#define EGPUD_MAX_JOBS		16
+
+/* Blocking work done by a child, finished in the loop (jobs.c). */
+struct egpud_job {
+	pid_t pid;
+	int fd;			/* the child's report: text, NUL, status */
+	char key[48];		/* what it works on ("router 0-1"): one job per key */
+	char *text;
+	size_t len, cap;
+	int status;		/* the child's, once finished */
+	void (*done)(struct egpud *d, struct egpud_job *j);
+	/* a client waiting for the outcome (server.c), or NULL */
+	struct egpud_client *client;
+	bool json;
+	char verb[24];
+	char *head;		/* reply text written before the job started */
+	/* for the one who started it */
+	void *ctx;		/* malloc'ed by it; freed with the job */
+	char router[EGPUHP_ROUTER_NAME_LEN];
+	char reason[160];
+	bool requested;
 };
 
 struct egpud {
@@ -95,6 +129,7 @@ struct egpud {
 	uint64_t client_serial;
 	uint64_t events_handled;
 	struct egpud_eject *eject;	/* the eject in progress (eject.c) */
+	struct egpud_job *jobs[EGPUD_MAX_JOBS];
 };
 
 /* main.c */
@@ -114,13 +149,31 @@ extern const struct egpu_tracker_ops egpud_tracker_ops;
 /*
  * Apply the authorization policy to router name (sysfs is read fresh).
  * requested: a user asked (authorize/enroll).  Writes the decision line.
- * Returns 0 if authorized (or nothing to do), -EPERM if refused by policy,
- * another -errno if the write failed.
+ * Returns 0 if there is nothing to write, -EINPROGRESS when a job writes
+ * "authorized" (its end runs the hooks and answers a waiting client:
+ * egpud_job_for(d, "router NAME")), -EPERM if refused by policy, another
+ * -errno if nothing could be written.
  */
 int egpud_auth_router(struct egpud *d, const char *name, bool requested,
 		      FILE *out);
 void egpud_auth_forget_router(struct egpud *d, const char *name);
 void egpud_auth_scan(struct egpud *d);	/* every router present now */
+/* Does boltd own org.freedesktop.bolt on the system bus now? */
+bool egpud_boltd_running(void);
+/*
+ * After a reload: routers left waiting, deferred or refused are decided
+ * again under the new configuration; a person's decision is never undone.
+ */
+void egpud_auth_reapply(struct egpud *d);
+/*
+ * name was de-authorized by by ("user", "deauthorize-all", "eject"): it
+ * stays so, also across restarts of egpud, until it is unplugged.
+ */
+void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char *by);
+/* Take the kept decisions of the routers present into memory (after a job made some). */
+void egpud_auth_refresh_decisions(struct egpud *d);
+/* At start: drop kept decisions of routers unplugged while egpud was away. */
+void egpud_auth_prune_decisions(struct egpud *d);
 /* De-authorize eGPU routers (deepest first); count or -errno. */
 int egpud_deauthorize_all(struct egpud *d, FILE *out);
 const struct egpud_router_state *egpud_auth_state(struct egpud *d, const char *name);
@@ -154,6 +207,65 @@ void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
+/* The job a client waited for ended: reply with j->head, j->text, j->status. */
+void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
+
+/* jobs.c */
+/*
+ * Run work(arg, out) in a child; done(d, job) in the loop when it ended
+ * (job->status, job->text).  NULL if no job could be started.
+ */
+struct egpud_job *egpud_job_start(struct egpud *d, const char *key, const char *what,
+				  int (*work)(void *arg, FILE *out), void *arg,
+				  void (*done)(struct egpud *d, struct egpud_job *j));
+struct egpud_job *egpud_job_by_fd(struct egpud *d, int fd);
+struct egpud_job *egpud_job_for(struct egpud *d, const char *key);
+void egpud_job_readable(struct egpud *d, struct egpud_job *j);
+/* Block until j (or every job: at exit) has ended, and finish it. */
+void egpud_job_wait(struct egpud *d, struct egpud_job *j);
+void egpud_jobs_wait(struct egpud *d);
+bool egpud_jobs_running(struct egpud *d);
+void egpud_jobs_client_gone(struct egpud *d, const struct egpud_client *c);
+
+/* admit.c */
+/*
+ * Slot in clients[0..n-1] for a new connection from uid: its index, after
+ * the caller closed clients[*evict] when *evict >= 0; or -EUSERS (uid holds
+ * its share) or -EBUSY (no slot it may take).
+ */
+int egpud_admit(struct egpud_client *const clients[], size_t n, uid_t uid,
+		bool privileged, ssize_t *evict);
+
+/* records.c */
+/*
+ * Drop the checkpoint records (gpuwork/state.c: <run dir>/gpuwork/<pid>) of
+ * processes that no longer exist.  run_dir NULL: $EGPUHP_RUN_DIR, else
+ * /run/egpuhp (kept across restarts of egpud: RuntimeDirectoryPreserve=).
+ * Returns how many were dropped.
+ */
+int egpud_checkpoint_records_prune(const char *run_dir);
+
+/* replies.c: JSON replies (docs/egpuctl-json.md) */
+enum egpud_result {
+	EGPUD_R_OK,
+	EGPUD_R_FAILED,		/* the operation itself failed */
+	EGPUD_R_USAGE,
+	EGPUD_R_BAD_REQUEST,
+	EGPUD_R_NOT_FOUND,
+	EGPUD_R_POLICY,		/* refused by policy (deny) */
+	EGPUD_R_REFUSED,	/* the caller may not */
+	EGPUD_R_BUSY,
+	EGPUD_R_PENDING,	/* a job answers when it ends (server.c only) */
+};
+int egpud_result_status(enum egpud_result r);	/* 0, 1 or 2 on the wire */
+const char *egpud_result_code(enum egpud_result r);	/* NULL for OK */
+/* The envelope around data (a JSON object, or NULL) and the text lines. */
+void egpud_json_envelope(FILE *out, const char *verb, enum egpud_result r,
+			 const char *data, const char *text);
+void egpud_status_json(struct egpud *d, FILE *out);	/* status's data */
+/* info ROUTER|UNIQUE_ID: text to text, or (data != NULL) its data object. */
+enum egpud_result egpud_info(struct egpud *d, int argc, char **argv, FILE *text,
+			     FILE *data);
 
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */

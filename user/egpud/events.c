@@ -256,12 +256,10 @@ void egpud_uevent_readable(struct egpud *d)
 
 	for (;;) {
 		struct egpu_uevent ue;
-		ssize_t n = recv(d->uevfd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n = egpu_uevent_recv(d->uevfd, buf, sizeof(buf));
 
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == ENOBUFS) {
+			if (n == -ENOBUFS) {
 				egpu_log("uevent socket overrun: rescanning routers");
 				egpud_auth_scan(d);
 				continue;

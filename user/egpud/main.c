@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/sd_notify.h"
 #include "common/store.h"
 #include "common/sysfs.h"
 #include "common/uevent.h"
@@ -77,11 +78,13 @@ static void reload(struct egpud *d)
 	d->cfg = c;
 	d->admin_gid = egpu_config_admin_gid(c);
 	egpu_sysfs_set_root(c->sysfs_root);
+	egpu_sd_notify("RELOADING=1");
 	egpu_log("reloaded %s (%zu authorize rules, %zu driver rules, policy %s)",
 		 d->config_path, c->n_auth_rules, c->n_driver_rules,
 		 egpu_policy_name(c->policy));
-	/* New rules apply to what is connected now, as at start. */
-	egpud_auth_scan(d);
+	/* New rules apply to what is connected and waiting, as at start. */
+	egpud_auth_reapply(d);
+	egpu_sd_notify("READY=1\nSTATUS=running (configuration reloaded)");
 }
 
 static void signals_readable(struct egpud *d)
@@ -161,6 +164,7 @@ static int run(struct egpud *d)
 		for (i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			struct egpud_client *c;
+			struct egpud_job *j;
 
 			if (fd == d->sigfd)
 				signals_readable(d);
@@ -172,6 +176,8 @@ static int run(struct egpud *d)
 				egpud_server_accept(d);
 			else if ((c = egpud_client_by_fd(d, fd)))
 				egpud_client_readable(d, c);
+			else if ((j = egpud_job_by_fd(d, fd)))
+				egpud_job_readable(d, j);
 		}
 		if (d->tracker.need_resync && d->nl_req)
 			egpud_resync(d);
@@ -267,17 +273,27 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	d.boltd_running = egpu_process_running("boltd");
+	d.boltd_running = egpud_boltd_running();
 	egpu_log("started: policy %s, owner %s%s, store %s, socket %s",
 		 egpu_policy_name(d.cfg->policy),
 		 d.cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
 		 d.cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
 		 d.boltd_running ? " (boltd is running)" : "",
 		 d.cfg->store_dir, d.cfg->socket_path);
-	/* Routers connected before we started (boot with the eGPU plugged in). */
+	/* Routers connected before we started (boot with the eGPU plugged in);
+	 * what a person de-authorized stays so. */
+	egpud_auth_prune_decisions(&d);
 	egpud_auth_scan(&d);
+	egpud_checkpoint_records_prune(NULL);
+	/* Type=notify: ready once the first scan decided what is connected */
+	ret = egpu_sd_notify("READY=1\nSTATUS=running");
+	if (ret < 0)
+		egpu_log("cannot tell systemd we are ready: %s", strerror(-ret));
 
 	ret = run(&d);
+	egpu_sd_notify("STOPPING=1");
+	/* an authorization being written finishes (hooks, replies) first */
+	egpud_jobs_wait(&d);
 out:
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);

@@ -81,6 +81,7 @@ static int client_detach(struct egpud *d, struct egpud_client *c)
 	size_t i;
 
 	egpud_eject_client_gone(d, c);
+	egpud_jobs_client_gone(d, c);
 	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
 		if (d->clients[i] == c) {
 			d->clients[i] = NULL;
@@ -122,46 +123,63 @@ struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd)
 	return NULL;
 }
 
+/* A connection that gets no slot is told why, without blocking, and closed. */
+static void refuse_connection(int fd, const char *why)
+{
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg), "egpud: %s%c1\n", why, '\0');
+
+	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		egpu_dbg("refusal lost");
+	close(fd);
+}
+
 void egpud_server_accept(struct egpud *d)
 {
 	for (;;) {
 		struct egpud_client *c;
-		size_t i;
+		struct egpud_peer peer;
+		char why[160];
+		bool privileged;
+		ssize_t evict;
 		int fd = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int slot;
 
 		if (fd < 0)
 			return;
-		for (i = 0; i < EGPUD_MAX_CLIENTS && d->clients[i]; i++)
-			;
-		if (i == EGPUD_MAX_CLIENTS) {
-			/* Full: a client that connects and never finishes its
-			 * request must not lock everybody out.  Drop the oldest
-			 * one that is not a watcher. */
-			size_t k, old = EGPUD_MAX_CLIENTS;
-
-			for (k = 0; k < EGPUD_MAX_CLIENTS; k++)
-				if (!d->clients[k]->watching &&
-				    (old == EGPUD_MAX_CLIENTS ||
-				     d->clients[k]->serial < d->clients[old]->serial))
-					old = k;
-			if (old < EGPUD_MAX_CLIENTS) {
-				egpu_log("too many clients: dropping the oldest idle one");
-				client_close(d, d->clients[old]);
-				i = old;
-			}
+		if (egpud_peer_get(fd, &peer) < 0) {
+			refuse_connection(fd, "refused: cannot read peer credentials");
+			continue;
 		}
-		c = i < EGPUD_MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
+		privileged = egpud_peer_may_act(&peer, d->admin_gid, d->cfg->socket_group,
+						why, sizeof(why));
+		slot = egpud_admit(d->clients, EGPUD_MAX_CLIENTS, peer.uid, privileged, &evict);
+		if (slot < 0) {
+			snprintf(why, sizeof(why), slot == -EUSERS ?
+				 "too many connections from uid %u" : "too many clients",
+				 (unsigned int)peer.uid);
+			egpu_log("connection from uid %u pid %d refused: %s",
+				 (unsigned int)peer.uid, (int)peer.pid, why);
+			refuse_connection(fd, why);
+			continue;
+		}
+		if (evict >= 0) {
+			egpu_log("too many clients: dropping the oldest %s%s (uid %u) for uid %u",
+				 d->clients[evict]->privileged ? "" : "unprivileged ",
+				 d->clients[evict]->watching ? "watcher" : "request",
+				 (unsigned int)d->clients[evict]->uid, (unsigned int)peer.uid);
+			client_close(d, d->clients[evict]);
+		}
+		c = calloc(1, sizeof(*c));
 		if (!c) {
-			static const char busy[] = "egpud: too many clients\0" "1\n";
-
-			if (write(fd, busy, sizeof(busy) - 1) < 0)
-				egpu_dbg("busy reply lost");
-			close(fd);
+			refuse_connection(fd, "out of memory");
 			continue;
 		}
 		c->fd = fd;
+		c->uid = peer.uid;
+		c->privileged = privileged;
 		c->serial = ++d->client_serial;
-		d->clients[i] = c;
+		d->clients[slot] = c;
 		egpud_epoll_add(d, fd, EPOLLIN);
 	}
 }
@@ -220,52 +238,35 @@ static int resolve_router(const char *arg, char *name, size_t len)
 	return egpu_tb_find_by_uid(arg, name, len);
 }
 
-static int verb_status(struct egpud *d, bool json, FILE *out)
+/* "enrolled UID (VENDOR DEVICE) policy P: connected as NAME|not connected" */
+static void print_enrolled(struct egpud *d, FILE *out)
+{
+	struct egpu_store_dev *sd;
+	size_t i, n;
+
+	if (egpu_store_list(d->cfg->store_dir, &sd, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		char name[EGPUHP_ROUTER_NAME_LEN];
+		bool connected = egpu_tb_find_by_uid(sd[i].unique_id, name, sizeof(name)) == 0;
+
+		fprintf(out, "enrolled %s (%s %s) policy %s: %s%s\n", sd[i].unique_id,
+			sd[i].vendor_name, sd[i].device_name, egpu_policy_name(sd[i].policy),
+			connected ? "connected as " : "not connected", connected ? name : "");
+	}
+	free(sd);
+}
+
+/* status in text; in JSON its data is egpud_status_json() (replies.c) */
+static enum egpud_result verb_status(struct egpud *d, FILE *out)
 {
 	size_t i;
 
-	if (json) {
-		int first = 1;
-
-		fputc('{', out);
-		egpu_json_kv_str(out, &first, "policy", egpu_policy_name(d->cfg->policy));
-		egpu_json_kv_str(out, &first, "owner",
-				 d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
-				 d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto");
-		egpu_json_kv_bool(out, &first, "boltd_running", egpu_process_running("boltd"));
-		egpu_json_kv_bool(out, &first, "module_connected", d->nl_ev != NULL);
-		egpu_json_kv_str(out, &first, "config", d->config_path);
-		egpu_json_kv_str(out, &first, "store", d->cfg->store_dir);
-		egpu_json_kv_uint(out, &first, "last_seq", d->tracker.last_seq);
-		egpu_json_kv_uint(out, &first, "events_handled", d->tracker.handled);
-		egpu_json_kv_uint(out, &first, "events_skipped", d->tracker.skipped);
-		egpu_json_kv_uint(out, &first, "resyncs", d->tracker.resyncs);
-		egpu_json_kv_uint(out, &first, "gaps", d->tracker.gaps);
-		egpu_json_kv_uint(out, &first, "overruns", d->tracker.overruns);
-		egpu_json_kv_uint(out, &first, "functions", d->tracker.n_devs);
-		egpu_json_kv_uint(out, &first, "hooks_running", d->n_children);
-		egpu_json_key(out, &first, "routers");
-		fputc('[', out);
-		for (i = 0; i < d->n_routers; i++) {
-			const struct egpud_router_state *st = &d->routers[i];
-			int f = 1;
-
-			fputs(i ? ",{" : "{", out);
-			egpu_json_kv_str(out, &f, "name", st->name);
-			egpu_json_kv_str(out, &f, "unique_id", st->unique_id);
-			egpu_json_kv_str(out, &f, "policy", egpu_policy_name(st->policy));
-			egpu_json_kv_str(out, &f, "decision", egpu_auth_verdict_name(st->verdict));
-			egpu_json_kv_str(out, &f, "reason", st->reason);
-			fputc('}', out);
-		}
-		fputs("]}\n", out);
-		return 0;
-	}
 	fprintf(out, "policy: %s\nowner: %s\nboltd: %s\nmodule: %s\n",
 		egpu_policy_name(d->cfg->policy),
 		d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
 		d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
-		egpu_process_running("boltd") ? "running" : "not running",
+		egpud_boltd_running() ? "running" : "not running",
 		d->nl_ev ? "connected" : "not connected");
 	fprintf(out, "events: last seq %llu, handled %llu, skipped %llu, resyncs %llu, gaps %llu, overruns %llu\n",
 		(unsigned long long)d->tracker.last_seq,
@@ -278,33 +279,57 @@ static int verb_status(struct egpud *d, bool json, FILE *out)
 		fprintf(out, "router %s %s: %s (%s)\n", d->routers[i].name,
 			d->routers[i].unique_id,
 			egpu_auth_verdict_name(d->routers[i].verdict), d->routers[i].reason);
-	return 0;
+	print_enrolled(d, out);
+	return EGPUD_R_OK;
 }
 
-static int verb_authorize(struct egpud *d, int argc, char **argv, FILE *out)
+/* egpud_auth_router()'s result for a requesting client (a job may answer it). */
+static enum egpud_result auth_result(struct egpud *d, const char *name, int ret,
+				     struct egpud_job **pending)
+{
+	char key[64];
+
+	if (ret == -EINPROGRESS) {
+		snprintf(key, sizeof(key), "router %s", name);
+		*pending = egpud_job_for(d, key);
+		return *pending ? EGPUD_R_PENDING : EGPUD_R_FAILED;
+	}
+	return ret == -EPERM ? EGPUD_R_POLICY : ret == -EBUSY ? EGPUD_R_BUSY :
+	       ret < 0 ? EGPUD_R_FAILED : EGPUD_R_OK;
+}
+
+static enum egpud_result verb_authorize(struct egpud *d, int argc, char **argv, FILE *out,
+					struct egpud_job **pending)
 {
 	char name[EGPUHP_ROUTER_NAME_LEN];
 	int ret;
 
 	if (argc != 2) {
 		fprintf(out, "usage: authorize ROUTER|UNIQUE_ID\n");
-		return 2;
+		return EGPUD_R_USAGE;
 	}
 	if (resolve_router(argv[1], name, sizeof(name)) < 0) {
 		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
-		return 1;
+		return EGPUD_R_NOT_FOUND;
 	}
 	ret = egpud_auth_router(d, name, true, out);
-	return ret < 0 ? 1 : 0;
+	return auth_result(d, name, ret, pending);
 }
 
-static int verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out)
-{
+/* What a de-authorization job does; name "" for --all. */
+struct deauth_work {
+	struct egpud *d;
 	char name[EGPUHP_ROUTER_NAME_LEN];
+};
+
+/* In the job's child: the writes tear tunnels down and may take long. */
+static int deauth_work(void *arg, FILE *out)
+{
+	const struct deauth_work *w = arg;
 	int ret;
 
-	if (argc == 2 && !strcmp(argv[1], "--all")) {
-		ret = egpud_deauthorize_all(d, out);
+	if (!w->name[0]) {
+		ret = egpud_deauthorize_all(w->d, out);
 		if (ret < 0) {
 			fprintf(out, "deauthorize --all: %s\n", strerror(-ret));
 			return 1;
@@ -313,26 +338,54 @@ static int verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out)
 			fprintf(out, "no authorized eGPU router\n");
 		return 0;
 	}
-	if (argc != 2) {
-		fprintf(out, "usage: deauthorize ROUTER|UNIQUE_ID|--all\n");
-		return 2;
-	}
-	if (resolve_router(argv[1], name, sizeof(name)) < 0) {
-		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
-		return 1;
-	}
-	ret = egpu_tb_deauthorize(name);
+	ret = egpu_tb_deauthorize(w->name);
 	if (ret < 0) {
-		fprintf(out, "deauthorize %s failed: %s\n", name, strerror(-ret));
-		egpu_log("deauthorize %s failed: %s", name, strerror(-ret));
+		fprintf(out, "deauthorize %s failed: %s\n", w->name, strerror(-ret));
+		egpu_log("deauthorize %s failed: %s", w->name, strerror(-ret));
 		return 1;
 	}
-	egpu_log("deauthorize %s (requested)", name);
-	fprintf(out, "deauthorize %s\n", name);
+	egpud_auth_note_deauthorized(w->d, w->name, "user");
+	egpu_log("deauthorize %s (requested)", w->name);
+	fprintf(out, "deauthorize %s\n", w->name);
 	return 0;
 }
 
-static int verb_enroll(struct egpud *d, int argc, char **argv, FILE *out)
+/* In the loop: the child kept its decisions in the store; so does memory now. */
+static void deauth_done(struct egpud *d, struct egpud_job *j)
+{
+	egpud_auth_refresh_decisions(d);
+	if (j->client)
+		egpud_client_job_reply(d, j);
+}
+
+static enum egpud_result verb_deauthorize(struct egpud *d, int argc, char **argv, FILE *out,
+					  struct egpud_job **pending)
+{
+	struct deauth_work w = { .d = d };
+
+	if (argc != 2) {
+		fprintf(out, "usage: deauthorize ROUTER|UNIQUE_ID|--all\n");
+		return EGPUD_R_USAGE;
+	}
+	if (strcmp(argv[1], "--all") &&
+	    resolve_router(argv[1], w.name, sizeof(w.name)) < 0) {
+		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
+		return EGPUD_R_NOT_FOUND;
+	}
+	if (egpud_job_for(d, "deauthorize")) {
+		fprintf(out, "a de-authorization is in progress; try again when it is done\n");
+		return EGPUD_R_BUSY;
+	}
+	*pending = egpud_job_start(d, "deauthorize", "deauthorize", deauth_work, &w, deauth_done);
+	if (*pending)
+		return EGPUD_R_PENDING;
+	/* no job (fork failed, table full): the shutdown path must still work */
+	return deauth_work(&w, out) ? EGPUD_R_FAILED :
+	       (egpud_auth_refresh_decisions(d), EGPUD_R_OK);
+}
+
+static enum egpud_result verb_enroll(struct egpud *d, int argc, char **argv, FILE *out,
+				     struct egpud_job **pending)
 {
 	enum egpu_policy policy = EGPU_POLICY_AUTO;
 	struct egpu_store_dev sd = { 0 };
@@ -344,20 +397,20 @@ static int verb_enroll(struct egpud *d, int argc, char **argv, FILE *out)
 		policy = egpu_policy_from_name(argv[3]);
 		if (policy == EGPU_POLICY_UNSET) {
 			fprintf(out, "unknown policy %s (auto, iommu, manual, deny)\n", argv[3]);
-			return 2;
+			return EGPUD_R_USAGE;
 		}
 	} else if (argc != 2) {
 		fprintf(out, "usage: enroll ROUTER|UNIQUE_ID [--policy auto|iommu|manual|deny]\n");
-		return 2;
+		return EGPUD_R_USAGE;
 	}
 	if (resolve_router(argv[1], name, sizeof(name)) < 0 ||
 	    egpu_tb_read_router(name, &r) < 0) {
 		fprintf(out, "no Thunderbolt router %s\n", argv[1]);
-		return 1;
+		return EGPUD_R_NOT_FOUND;
 	}
 	if (!egpu_store_valid_uid(r.unique_id)) {
 		fprintf(out, "%s: unique_id \"%s\" cannot be stored\n", name, r.unique_id);
-		return 1;
+		return EGPUD_R_FAILED;
 	}
 	snprintf(sd.unique_id, sizeof(sd.unique_id), "%s", r.unique_id);
 	snprintf(sd.name, sizeof(sd.name), "%s", r.name);
@@ -372,18 +425,19 @@ static int verb_enroll(struct egpud *d, int argc, char **argv, FILE *out)
 	if (ret < 0) {
 		fprintf(out, "enroll %s: store %s: %s\n", name, d->cfg->store_dir,
 			strerror(-ret));
-		return 1;
+		return EGPUD_R_FAILED;
 	}
 	egpu_log("enroll %s (%s %s, %s) policy %s", name, r.vendor_name, r.device_name,
 		 r.unique_id, egpu_policy_name(policy));
 	fprintf(out, "enrolled %s (%s) policy %s\n", name, r.unique_id,
 		egpu_policy_name(policy));
 	if (policy == EGPU_POLICY_DENY || r.authorized)
-		return 0;
-	return egpud_auth_router(d, name, true, out) < 0 ? 1 : 0;
+		return EGPUD_R_OK;
+	ret = egpud_auth_router(d, name, true, out);
+	return auth_result(d, name, ret, pending);
 }
 
-static int verb_forget(struct egpud *d, int argc, char **argv, FILE *out)
+static enum egpud_result verb_forget(struct egpud *d, int argc, char **argv, FILE *out)
 {
 	char name[EGPUHP_ROUTER_NAME_LEN];
 	struct egpuhp_router r;
@@ -392,7 +446,7 @@ static int verb_forget(struct egpud *d, int argc, char **argv, FILE *out)
 
 	if (!uid) {
 		fprintf(out, "usage: forget UNIQUE_ID|ROUTER\n");
-		return 2;
+		return EGPUD_R_USAGE;
 	}
 	if (egpu_tb_is_router_name(uid) && egpu_tb_read_router(uid, &r) == 0) {
 		snprintf(name, sizeof(name), "%s", r.name);
@@ -402,30 +456,30 @@ static int verb_forget(struct egpud *d, int argc, char **argv, FILE *out)
 	if (ret < 0) {
 		fprintf(out, "forget %s: %s\n", uid,
 			ret == -ENOENT ? "not enrolled" : strerror(-ret));
-		return 1;
+		return ret == -ENOENT ? EGPUD_R_NOT_FOUND : EGPUD_R_FAILED;
 	}
 	egpu_log("forget %s", uid);
 	fprintf(out, "forgot %s\n", uid);
-	return 0;
+	return EGPUD_R_OK;
 }
 
-static int verb_import_bolt(struct egpud *d, int argc, char **argv, FILE *out)
+static enum egpud_result verb_import_bolt(struct egpud *d, int argc, char **argv, FILE *out)
 {
 	const char *dir = argc >= 2 ? argv[1] : EGPU_BOLT_DEFAULT_DIR;
 	int ret;
 
 	if (argc > 2 || dir[0] != '/') {
 		fprintf(out, "usage: import-bolt [/ABSOLUTE/BOLT/DIR]\n");
-		return 2;
+		return EGPUD_R_USAGE;
 	}
 	ret = egpu_bolt_import(dir, d->cfg->store_dir, out);
 	if (ret < 0) {
 		fprintf(out, "import-bolt %s: %s\n", dir, strerror(-ret));
-		return 1;
+		return EGPUD_R_FAILED;
 	}
 	egpu_log("import-bolt %s: %d devices", dir, ret);
 	fprintf(out, "%d devices imported from %s\n", ret, dir);
-	return 0;
+	return EGPUD_R_OK;
 }
 
 static int verb_watch(struct egpud *d, struct egpud_client *c, int argc, char **argv)
@@ -478,32 +532,32 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 	client_close(d, c);
 }
 
-static void json_wrap(FILE *out, const char *verb, int status, const char *text)
+/* Reply with text (status line after it), or the JSON envelope around it. */
+static void reply_result(struct egpud *d, struct egpud_client *c, bool json,
+			 const char *verb, enum egpud_result r, const char *data,
+			 const char *text, size_t len)
 {
-	int first = 1;
-	const char *s = text;
+	char *wrapped = NULL;
+	size_t wlen = 0;
+	FILE *out;
 
-	fputc('{', out);
-	egpu_json_kv_str(out, &first, "verb", verb);
-	egpu_json_kv_bool(out, &first, "ok", status == 0);
-	egpu_json_kv_int(out, &first, "status", status);
-	egpu_json_key(out, &first, "messages");
-	fputc('[', out);
-	first = 1;
-	while (*s) {
-		size_t n = strcspn(s, "\n");
-		char *line = strndup(s, n);
-
-		if (!first)
-			fputc(',', out);
-		first = 0;
-		egpu_json_str(out, line ? line : "");
-		free(line);
-		s += n;
-		if (*s)
-			s++;
+	if (json) {
+		out = open_memstream(&wrapped, &wlen);
+		if (out) {
+			egpud_json_envelope(out, verb, r, data, text);
+			fclose(out);
+			reply_and_close(d, c, wrapped, wlen, egpud_result_status(r));
+			free(wrapped);
+			return;
+		}
 	}
-	fputs("]}\n", out);
+	reply_and_close(d, c, text, len, egpud_result_status(r));
+}
+
+static void reply_msg(struct egpud *d, struct egpud_client *c, bool json,
+		      const char *verb, enum egpud_result r, const char *msg)
+{
+	reply_result(d, c, json, verb, r, NULL, msg, strlen(msg));
 }
 
 static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
@@ -511,44 +565,42 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	char *argv[EGPUD_PROTO_MAX_ARGS];
 	struct egpud_peer peer;
 	bool json = false, mutating;
-	char *text = NULL, *wrapped = NULL;
-	size_t len = 0, wlen = 0;
-	int argc, status = 0;
-	FILE *out;
+	char *text = NULL, *data = NULL;
+	size_t len = 0, dlen = 0;
+	enum egpud_result r = EGPUD_R_OK;
+	struct egpud_job *pending = NULL;
+	FILE *out, *dout = NULL;
+	int argc;
 
+	json = !strncmp(line, "--json", 6) && (line[6] == ' ' || line[6] == '\0');
 	argc = egpud_proto_split(line, argv, EGPUD_PROTO_MAX_ARGS);
 	if (argc > 0 && !strcmp(argv[0], "--json")) {
-		json = true;
 		memmove(argv, argv + 1, (size_t)(argc - 1) * sizeof(argv[0]));
 		argc--;
 	}
 	if (argc <= 0) {
-		static const char msg[] = "egpud: bad request\n";
-
-		reply_and_close(d, c, msg, sizeof(msg) - 1, 2);
+		reply_msg(d, c, json, "", EGPUD_R_BAD_REQUEST, "egpud: bad request\n");
 		return;
 	}
 	if (egpud_peer_get(c->fd, &peer) < 0) {
-		static const char msg[] = "egpud: refused: cannot read peer credentials\n";
-
-		reply_and_close(d, c, msg, sizeof(msg) - 1, 1);
+		reply_msg(d, c, json, argv[0], EGPUD_R_REFUSED,
+			  "egpud: refused: cannot read peer credentials\n");
 		return;
 	}
 	mutating = gw_is_verb(argv[0]) ? gw_verb_is_mutating(argv[0]) :
 		   egpud_verb_is_mutating(argv[0]);
 	if (mutating) {
 		char why[160], msg[320];
-		int n;
 
 		if (!egpud_peer_may_act(&peer, d->admin_gid, d->cfg->socket_group,
 					why, sizeof(why))) {
-			n = snprintf(msg, sizeof(msg),
-				     "egpud: refused: \"%s\" changes state and needs root%s%s: %s\n",
-				     argv[0], d->cfg->socket_group ? " or group " : "",
-				     d->cfg->socket_group ? d->cfg->socket_group : "", why);
+			snprintf(msg, sizeof(msg),
+				 "egpud: refused: \"%s\" changes state and needs root%s%s: %s\n",
+				 argv[0], d->cfg->socket_group ? " or group " : "",
+				 d->cfg->socket_group ? d->cfg->socket_group : "", why);
 			egpu_log("refused %s from uid %u pid %d: %s", argv[0],
 				 (unsigned int)peer.uid, (int)peer.pid, why);
-			reply_and_close(d, c, msg, (size_t)n, 1);
+			reply_msg(d, c, json, argv[0], EGPUD_R_REFUSED, msg);
 			return;
 		}
 	}
@@ -563,34 +615,48 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	}
 
 	out = open_memstream(&text, &len);
-	if (!out) {
+	if (json)
+		dout = open_memstream(&data, &dlen);
+	if (!out || (json && !dout)) {
+		if (out)
+			fclose(out);
+		free(text);
 		client_close(d, c);
 		return;
 	}
 	if (!strcmp(argv[0], "ping")) {
 		fprintf(out, "pong\n");
 	} else if (!strcmp(argv[0], "status") || !strcmp(argv[0], "policy")) {
-		status = verb_status(d, json, out);
-		json = false;	/* already JSON */
+		if (json)
+			egpud_status_json(d, dout);
+		else
+			r = verb_status(d, out);
+	} else if (!strcmp(argv[0], "info")) {
+		r = egpud_info(d, argc, argv, out, dout);
 	} else if (!strcmp(argv[0], "authorize")) {
-		status = verb_authorize(d, argc, argv, out);
+		r = verb_authorize(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "deauthorize")) {
-		status = verb_deauthorize(d, argc, argv, out);
+		r = verb_deauthorize(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "enroll")) {
-		status = verb_enroll(d, argc, argv, out);
+		r = verb_enroll(d, argc, argv, out, &pending);
 	} else if (!strcmp(argv[0], "forget")) {
-		status = verb_forget(d, argc, argv, out);
+		r = verb_forget(d, argc, argv, out);
 	} else if (!strcmp(argv[0], "import-bolt")) {
-		status = verb_import_bolt(d, argc, argv, out);
+		r = verb_import_bolt(d, argc, argv, out);
 	} else if (!strcmp(argv[0], "eject")) {
-		status = egpud_eject_prepare(d, argc, argv, json, out);
+		int status = egpud_eject_prepare(d, argc, argv, json, out);
+
 		if (status == 0) {
 			/* the eject answers when it is done (eject.c) */
 			fclose(out);
 			free(text);
+			if (dout)
+				fclose(dout);
+			free(data);
 			egpud_eject_begin(d, client_detach(d, c));
 			return;
 		}
+		r = status == 2 ? EGPUD_R_USAGE : EGPUD_R_FAILED;
 	} else if (!strcmp(argv[0], "reload")) {
 		kill(getpid(), SIGHUP);
 		fprintf(out, "reload requested\n");
@@ -599,21 +665,44 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 		fprintf(out, "resync requested\n");
 	} else {
 		fprintf(out, "unknown verb \"%s\"\n", argv[0]);
-		status = 2;
+		r = EGPUD_R_USAGE;
 	}
 	fclose(out);
-	if (json) {
-		out = open_memstream(&wrapped, &wlen);
-		if (out) {
-			json_wrap(out, argv[0], status, text ? text : "");
-			fclose(out);
-			reply_and_close(d, c, wrapped, wlen, status);
-			free(wrapped);
-			free(text);
-			return;
-		}
+	if (dout)
+		fclose(dout);
+	if (r == EGPUD_R_PENDING) {
+		/* a job writes to sysfs; its end answers (egpud_client_job_reply) */
+		pending->client = c;
+		pending->json = json;
+		snprintf(pending->verb, sizeof(pending->verb), "%s", argv[0]);
+		pending->head = text;
+		c->pending = true;
+		free(data);
+		return;
 	}
-	reply_and_close(d, c, text ? text : "", len, status);
+	reply_result(d, c, json, argv[0], r, data, text ? text : "", len);
+	free(text);
+	free(data);
+}
+
+void egpud_client_job_reply(struct egpud *d, struct egpud_job *j)
+{
+	struct egpud_client *c = j->client;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	j->client = NULL;
+	c->pending = false;
+	if (!out) {
+		client_close(d, c);
+		return;
+	}
+	fputs(j->head ? j->head : "", out);
+	fwrite(j->text ? j->text : "", 1, j->len, out);
+	fclose(out);
+	reply_result(d, c, j->json, j->verb, j->status ? EGPUD_R_FAILED : EGPUD_R_OK,
+		     NULL, text ? text : "", len);
 	free(text);
 }
 
@@ -624,6 +713,15 @@ void egpud_client_readable(struct egpud *d, struct egpud_client *c)
 
 	if (c->out) {
 		flush_reply(d, c);
+		return;
+	}
+	if (c->pending) {
+		char junk[256];
+
+		/* waiting for its job: anything more it sends is not a request */
+		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			client_close(d, c);
 		return;
 	}
 	if (c->watching) {
