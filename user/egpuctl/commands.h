@@ -71,6 +71,9 @@ EGPUCTL_COMMANDS(EGPUCTL_DECLARE_CMD)
  * daemon cannot be reached.
  */
 int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv);
+/* The same, giving up on egpud's reply after timeout_ms (then EGPUCTL_FAIL). */
+int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **argv,
+				int timeout_ms);
 
 /* Print "usage: egpuctl <cmd> <args>" for cmd on stderr; returns EGPUCTL_USAGE. */
 int egpuctl_usage(const struct egpuctl_cmd *cmd);

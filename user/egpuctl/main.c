@@ -45,6 +45,12 @@ int egpuctl_usage(const struct egpuctl_cmd *cmd)
 
 int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv)
 {
+	return egpuctl_daemon_call_timeout(o, argc, argv, EGPUD_REPLY_TIMEOUT_MS);
+}
+
+int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **argv,
+				int timeout_ms)
+{
 	const char *path = egpud_socket_path(o->socket_path);
 	int fd, ret;
 
@@ -60,8 +66,12 @@ int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv)
 		close(fd);
 		return EGPUCTL_FAIL;
 	}
-	ret = egpud_read_reply(fd, stdout);
+	ret = egpud_read_reply_timeout(fd, stdout, timeout_ms);
 	close(fd);
+	if (ret == -ETIMEDOUT) {
+		fprintf(stderr, "egpuctl: egpud did not answer within %d s\n", timeout_ms / 1000);
+		return EGPUCTL_FAIL;
+	}
 	if (ret < 0) {
 		fprintf(stderr, "egpuctl: egpud closed the connection: %s\n", strerror(-ret));
 		return EGPUCTL_FAIL;
