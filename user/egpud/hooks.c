@@ -88,7 +88,8 @@ static void answer_for_killed(const struct egpud_child *c)
 			 "\negpud: %s: killed after its deadline; state unknown, check it "
 			 "with 'egpuctl workloads' / 'egpuctl list'%c1\n", c->what, '\0');
 
-	if (n > 0 && send(c->reply_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (n > 0 && (size_t)n < sizeof(msg) &&
+	    send(c->reply_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		egpu_dbg("%s: its client is gone", c->what);
 }
 

@@ -558,11 +558,14 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 
 		if (!egpud_peer_may_act(&peer, d->admin_gid, d->cfg->socket_group,
 					why, sizeof(why))) {
+			/* the verb is the client's: up to a whole line long */
 			n = snprintf(msg, sizeof(msg),
-				     "egpud: refused: \"%s\" changes state and needs root%s%s: %s\n",
+				     "egpud: refused: \"%.64s\" changes state and needs root%s%s: %s\n",
 				     argv[0], d->cfg->socket_group ? " or group " : "",
 				     d->cfg->socket_group ? d->cfg->socket_group : "", why);
-			egpu_log("refused %s from uid %u pid %d: %s", argv[0],
+			if (n < 0 || (size_t)n >= sizeof(msg))
+				n = n < 0 ? 0 : (int)sizeof(msg) - 1;
+			egpu_log("refused %.64s from uid %u pid %d: %s", argv[0],
 				 (unsigned int)peer.uid, (int)peer.pid, why);
 			reply_and_close(d, c, msg, (size_t)n, 1);
 			return;
