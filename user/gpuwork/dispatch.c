@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "gpuwork/gw_internal.h"
 
 static const char usage_text[] =
@@ -160,9 +161,9 @@ static int verb_gpus(int argc, FILE *out, bool json)
 
 		if (json) {
 			fprintf(out, "%s{\"pci\":\"%s\",\"uuid\":", i ? "," : "", x->pci);
-			gw_json_str(out, x->uuid);
+			egpu_json_str(out, x->uuid);
 			fputs(",\"model\":", out);
-			gw_json_str(out, x->model);
+			egpu_json_str(out, x->model);
 			fprintf(out, ",\"minor\":%d,\"chip\":\"%04x:%04x\"}", x->minor, x->vendor,
 				x->device);
 		} else {
@@ -230,10 +231,10 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 			const struct gw_user *e = &u.v[i];
 
 			fprintf(out, "%s{\"pid\":%d,\"comm\":", i ? "," : "", (int)e->pid);
-			gw_json_str(out, e->comm);
+			egpu_json_str(out, e->comm);
 			fprintf(out, ",\"pci\":\"%s\",\"kind\":\"%s\",\"node\":", e->pci,
 				gw_node_kind_name(e->kind));
-			gw_json_str(out, e->node);
+			egpu_json_str(out, e->node);
 			fprintf(out, ",\"checkpointable\":%s,\"gpu_bytes\":",
 				e->checkpointable ? "true" : "false");
 			if (e->gpu_bytes_known)

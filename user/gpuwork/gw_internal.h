@@ -278,7 +278,6 @@ void gw_record_drop(pid_t pid);
 
 /* --- output (report.c) ------------------------------------------------------ */
 
-void gw_json_str(FILE *out, const char *s);
 void gw_report_print(const struct gw_report *r, FILE *out, bool json);
 
 /* --- the engine's helper process (helper.c) --------------------------------- */
