@@ -12,21 +12,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-
-check() {	# check NAME COMMAND...
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$tmp/out" 2>&1; then
-		echo "ok $n - $name"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $name"
-		sed 's/^/#   /' "$tmp/out" | tail -30
-	fi
-}
+# shellcheck source=../tap.sh
+. "$top/tests/tap.sh"
 
 mode_is() {	# mode_is MODE PATH
 	[[ -e $2 ]] || { echo "missing: $2"; return 1; }
@@ -53,7 +40,8 @@ check "uapi header compiles standalone" bash -c \
 
 # The shutdown unit's command must be one egpuctl accepts.
 check "deauthorize unit runs a valid egpuctl command" bash -c "
-	cmd=\$(sed -n 's/^ExecStop=\/usr\/bin\/egpuctl //p' systemd/egpuhp-deauthorize.service)
+	cmd=\$(sed -n 's/^ExecStop=.*exec \/usr\/bin\/egpuctl \([^;]*\);.*/\1/p' systemd/egpuhp-deauthorize.service)
+	[ \"\$cmd\" = 'deauthorize --all' ] &&
 	'$dest/usr/bin/egpuctl' help 2>&1 | grep -q -- \"\${cmd%% *}\""
 
 kver=$(tests/vm/kernels.sh path 6.12 kver)
@@ -66,5 +54,4 @@ check "dkms built egpuhp.ko for $kver" bash -c \
 	"ls $tmp/dkms/egpuhp/*/$kver/*/module/egpuhp.ko*"
 check "dkms remove" make -s dkms-remove DESTDIR="$dest" DKMS_FLAGS="$flags"
 
-echo "1..$n"
-((failed == 0))
+tap_done

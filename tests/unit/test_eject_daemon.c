@@ -35,11 +35,16 @@ uint64_t egpud_now_ms(void)
 	return clock_ms;
 }
 
-int egpud_child_add(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
-		    const char *what, unsigned int timeout_s)
+static unsigned int child_timeout_s;
+
+int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
+			   const char *what, unsigned int timeout_s, int fd)
 {
 	child_pid = pid;
 	child_kind = kind;
+	child_timeout_s = timeout_s;
+	/* egpud keeps the requester, to answer it if it must kill the worker */
+	assert_true(fd >= 0);
 	return 0;
 }
 
@@ -180,6 +185,7 @@ static void finish_worker(void)
 
 	assert_true(child_pid > 0);
 	assert_int_equal(child_kind, EGPUD_CHILD_EJECT);
+	assert_true(child_timeout_s > 0);	/* every child has a deadline */
 	assert_int_equal(waitpid(child_pid, &st, 0), child_pid);
 	egpud_eject_reaped(&d, child_pid, st);
 	assert_null(d.eject);

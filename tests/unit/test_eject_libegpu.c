@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "helpers/unix_listener.h"
+#include "common/egpud_proto.h"
 #include "libegpu/egpu.h"
 
 static void requested_leaving_line(void **state)
@@ -118,12 +119,67 @@ static void ack_after_egpud_left(void **state)
 	rmdir(dir);
 }
 
+/*
+ * The request code egpuctl and libegpu share, with SIGPIPE at its default
+ * (a host program that never heard of it): egpud gone before the request
+ * is written must be an error, never the death of the program.
+ */
+static void request_to_closed_egpud_no_sigpipe(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[1] = { (char *)"status" };
+		int sv[2];
+
+		signal(SIGPIPE, SIG_DFL);
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+			_exit(3);
+		close(sv[1]);
+		_exit(egpud_send_request(sv[0], false, 1, argv) == -EPIPE ? 0 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_false(WIFSIGNALED(status));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* A reply that never comes ends at the reader's deadline, with what came so far. */
+static void reply_read_has_deadline(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], "half a reply", 12), 12);
+	assert_int_equal(egpud_read_reply_timeout(sv[0], out, 50), -ETIMEDOUT);
+	fclose(out);
+	assert_string_equal(text, "half a reply");
+	free(text);
+	/* the rest arrives: a whole reply is read as before */
+	text = NULL;
+	out = open_memstream(&text, &len);
+	assert_int_equal(write(sv[1], "\n\0" "0\n", 4), 4);
+	assert_int_equal(egpud_read_reply_timeout(sv[0], out, 1000), 0);
+	fclose(out);
+	assert_string_equal(text, "\n");
+	free(text);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(requested_leaving_line),
 		cmocka_unit_test(ack_reaches_egpud),
 		cmocka_unit_test(ack_after_egpud_left),
+		cmocka_unit_test(request_to_closed_egpud_no_sigpipe),
+		cmocka_unit_test(reply_read_has_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

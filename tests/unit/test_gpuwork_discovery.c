@@ -211,7 +211,7 @@ static char *run_verb(const char *verb, int argc, char **argv, bool json, int *r
 	FILE *out = open_memstream(&text, &len);
 
 	assert_non_null(out);
-	*rc = gw_dispatch_local(verb, argc, argv, out, json);
+	*rc = gw_dispatch_local(0, verb, argc, argv, out, json);
 	fclose(out);
 	return text;
 }

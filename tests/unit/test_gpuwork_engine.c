@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "gpuwork/gw_internal.h"
@@ -564,8 +568,9 @@ static void migrate_checkpoint_fails(void **state)
 
 /* --- verbs and output -------------------------------------------------------- */
 
-static char *verb(const char *v, const char *a1, const char *a2, const char *a3, bool json,
-		  int *rc)
+/* verb v with up to three arguments on behalf of uid caller; its output */
+static char *verb_by(uid_t caller, const char *v, const char *a1, const char *a2,
+		     const char *a3, bool json, int *rc)
 {
 	char *argv[3] = { (char *)a1, (char *)a2, (char *)a3 };
 	int argc = a3 ? 3 : a2 ? 2 : a1 ? 1 : 0;
@@ -573,9 +578,15 @@ static char *verb(const char *v, const char *a1, const char *a2, const char *a3,
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
 
-	*rc = gw_dispatch_local(v, argc, argv, out, json);
+	*rc = gw_dispatch_as(caller, v, argc, argv, out, json);
 	fclose(out);
 	return text;
+}
+
+static char *verb(const char *v, const char *a1, const char *a2, const char *a3, bool json,
+		  int *rc)
+{
+	return verb_by(0, v, a1, a2, a3, json, rc);
 }
 
 static void verbs_and_json(void **state)
@@ -644,8 +655,8 @@ static void json_escaping(void **state)
 	gw_copy(r.reason, sizeof(r.reason), "a \"quoted\" \\ reason\nwith\tcontrol");
 	gw_report_print(&r, out, true);
 	fclose(out);
-	assert_non_null(strstr(text, "\"reason\":\"a \\\"quoted\\\" \\\\ reason\\u000awith"
-				"\\u0009control\""));
+	assert_non_null(strstr(text, "\"reason\":\"a \\\"quoted\\\" \\\\ reason\\nwith"
+				"\\tcontrol\""));
 	free(text);
 }
 
@@ -707,6 +718,174 @@ static void through_helper(void **state)
 	unsetenv("EGPUHP_GW_IDLE_MS");
 }
 
+/* --- who may act on a process (kill(2) semantics) --------------------------- */
+
+static void set_uids(int pid, unsigned int r, unsigned int e, unsigned int sv)
+{
+	char rel[64], text[160];
+
+	snprintf(rel, sizeof(rel), "proc/%d/status", pid);
+	snprintf(text, sizeof(text), "Name:\ttrainer\nUmask:\t0022\nState:\tS (sleeping)\n"
+		 "Tgid:\t%d\nUid:\t%u\t%u\t%u\t%u\nGid:\t100\t100\t100\t100\n", pid, r, e, sv,
+		 e);
+	gwt_write(root, rel, text);
+}
+
+static char *verb_as(uid_t caller, const char *v, const char *a1, int *rc)
+{
+	return verb_by(caller, v, a1, NULL, NULL, true, rc);
+}
+
+/* caller runs v on PID: expect rc and the process' state afterwards */
+static void expect(uid_t caller, const char *v, int want_rc, int want_state)
+{
+	int rc;
+	char *t = verb_as(caller, v, "100", &rc);
+
+	assert_int_equal(rc, want_rc);
+	assert_int_equal(proc->state, want_state);
+	if (want_rc == GW_FAIL)
+		assert_non_null(strstr(t, "\"refused\":true"));
+	free(t);
+}
+
+/* Only root or the process' owner (real or saved uid) may checkpoint it. */
+static void only_owner_or_root_acts(void **state)
+{
+	char *t;
+	int rc;
+
+	set_uids(PID, 1000, 1000, 1000);
+	t = verb_as(1001, "checkpoint", "100", &rc);
+	assert_non_null(strstr(t, "belongs to uid 1000"));
+	free(t);
+	assert_int_equal(fake_cuda.calls[FAKE_CU_LOCK], 0);	/* untouched */
+	/* the effective uid of the target does not count (kill(2)) */
+	set_uids(PID, 1000, 1003, 1000);
+	expect(1003, "checkpoint", GW_FAIL, GW_CU_STATE_RUNNING);
+	/* its saved uid does */
+	set_uids(PID, 1000, 1000, 1002);
+	expect(1002, "checkpoint", GW_OK, GW_CU_STATE_CHECKPOINTED);
+	/* the owner restores; a stranger may not */
+	expect(1001, "restore", GW_FAIL, GW_CU_STATE_CHECKPOINTED);
+	set_uids(PID, 1000, 1000, 1000);
+	expect(1000, "restore", GW_OK, GW_CU_STATE_RUNNING);
+	/* root acts on anyone's */
+	expect(0, "checkpoint", GW_OK, GW_CU_STATE_CHECKPOINTED);
+}
+
+/* An owner that cannot be read is not an owner. */
+static void unknown_owner_refused(void **state)
+{
+	int rc;
+	char *t = verb_by(1000, "migrate", "100", "--to", "0000:02:00.0", false, &rc);
+
+	assert_int_equal(rc, GW_FAIL);
+	assert_non_null(strstr(t, "cannot read the owner of process 100"));
+	assert_int_equal(proc->gpu, 0);
+	free(t);
+}
+
+/* evacuate on behalf of a user moves only that user's processes. */
+static void evacuate_only_own(void **state)
+{
+	static const char *const nodes[] = { "/dev/nvidia0", NULL };
+	struct fake_cuda_proc *other;
+	char *t;
+	int rc;
+
+	gwt_fake_proc(root, 200, "other", nodes);
+	other = fake_cuda_add_proc(200, 0, GIB);
+	set_uids(PID, 1000, 1000, 1000);
+	set_uids(200, 2000, 2000, 2000);
+	t = verb_by(1000, "evacuate", "0000:01:00.0", NULL, NULL, false, &rc);
+	assert_int_equal(rc, GW_FAIL);
+	assert_int_equal(proc->state, GW_CU_STATE_CHECKPOINTED);
+	assert_int_equal(other->state, GW_CU_STATE_RUNNING);
+	assert_non_null(strstr(t, "process 200 belongs to uid 2000"));
+	free(t);
+}
+
+/* The caller's uid travels to the helper process: refused there too. */
+static void helper_gets_caller(void **state)
+{
+	char *t;
+	int rc;
+
+	set_uids(PID, 1000, 1000, 1000);
+	setenv("EGPUHP_GW_IDLE_MS", "2000", 1);
+	gw_set_inprocess(false);
+	t = verb_as(1001, "checkpoint", "100", &rc);
+	assert_int_equal(rc, GW_FAIL);
+	assert_non_null(strstr(t, "belongs to uid 1000"));
+	free(t);
+	t = verb_as(1000, "checkpoint", "100", &rc);
+	assert_int_equal(rc, GW_OK);
+	assert_non_null(strstr(t, "\"ok\":true"));
+	free(t);
+	gw_shutdown();
+	gw_set_inprocess(true);
+	unsetenv("EGPUHP_GW_IDLE_MS");
+}
+
+/* --- deadlines ------------------------------------------------------------- */
+
+/*
+ * A stand-in helper at the helper's socket: greets (or not) and then never
+ * answers.  The caller must give up at its deadline with a reply.
+ */
+static pid_t stuck_helper(bool greet)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd, c;
+	pid_t pid;
+
+	assert_int_equal(gw_path(sa.sun_path, sizeof(sa.sun_path), GW_ROOT_RUN,
+				 "gpuwork.sock"), 0);
+	gwt_mkdir(root, "run");
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	unlink(sa.sun_path);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (;;) {
+			c = accept(lfd, NULL, NULL);
+			if (c >= 0 && greet && write(c, "H", 1) != 1)
+				_exit(1);
+		}
+	}
+	close(lfd);
+	return pid;
+}
+
+static void stuck_helper_call_times_out(void **state)
+{
+	bool greet;
+
+	setenv("EGPUHP_GW_CALL_TIMEOUT_MS", "300", 1);
+	gw_set_inprocess(false);
+	for (greet = false; ; greet = true) {
+		pid_t pid = stuck_helper(greet);
+		int rc, status;
+		char *t = verb_as(0, "checkpoint", "100", &rc);
+
+		assert_int_equal(rc, GW_FAIL);
+		assert_non_null(strstr(t, greet ? "did not answer within 300 ms" :
+				       "Connection timed out"));
+		free(t);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (greet)
+			break;
+	}
+	assert_int_equal(proc->state, GW_CU_STATE_RUNNING);
+	gw_set_inprocess(true);
+	unsetenv("EGPUHP_GW_CALL_TIMEOUT_MS");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -743,6 +922,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(json_escaping, setup, teardown),
 		cmocka_unit_test_setup_teardown(evacuate_gpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(through_helper, setup, teardown),
+		cmocka_unit_test_setup_teardown(only_owner_or_root_acts, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_owner_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(evacuate_only_own, setup, teardown),
+		cmocka_unit_test_setup_teardown(helper_gets_caller, setup, teardown),
+		cmocka_unit_test_setup_teardown(stuck_helper_call_times_out, setup, teardown),
 	};
 
 	gw_set_inprocess(true);

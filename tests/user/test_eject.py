@@ -18,6 +18,9 @@ One boot per kernel, tests in order:
     root port external-facing as firmware does, so egpuhp links the
     functions to their router; they are removed audio first, then the
     router is de-authorized.
+  - the shutdown command without egpud (egpuctl deauthorize --all): only
+    the eGPU's router is de-authorized, not a dock beside it; without the
+    module too, only a sole device router with a display function behind it.
   - a DRM client (a process holding /dev/dri/cardN of bochs-drm) cannot be
     checkpointed: the eject is refused naming it, nothing changes; with
     --force the eject goes on and says what was left in place.
@@ -310,6 +313,45 @@ def test_eject_by_router_name(vm):
     log = egpud_log(vm)
     assert "deauthorize: router 0-1 de-authorized" in log, log
     assert vm.run("kill -0 $(cat /tmp/egpud.pid)")[0] == 0, "egpud died:\n" + log
+
+
+@vmtest(**BOOT)
+def test_shutdown_deauthorizes_only_egpu_routers(vm):
+    """egpuctl deauthorize --all without egpud (the shutdown unit's fallback):
+    the eGPU's router goes, a dock without a GPU (an SSD, say) stays; with
+    no module either, a display-class function behind a Thunderbolt port
+    proves an eGPU is there, and only a sole device router is taken."""
+    need_helpers()
+    start_egpud(vm)
+    tb_router(vm)                                   # 0-1: GPU + audio at rp2
+    vm.tb_add_router("0-3", device_name="Thunderbolt SSD")
+    rc, out = vm.tb_authorize("0-3", 1)
+    assert rc == 0, out
+    vm.sh("kill $(cat /tmp/egpud.pid)")
+    vm.wait_for("! kill -0 $(cat /tmp/egpud.pid) 2>/dev/null", timeout=10)
+    # egpud gone, the module links the GPU to 0-1
+    rc, out = vm.run("egpuctl deauthorize --all 2>&1")
+    assert rc == 0 and "deauthorize 0-1" in out and "carrying an eGPU" in out, (rc, out)
+    assert "0-3" not in out and vm.tb_attr("0-3", "authorized") == "1", out
+    assert vm.tb_attr("0-1", "authorized") == "0", out
+    vm.tb_wait_tunnel("0-1", up=False)
+    # no module: two device routers, and nothing says which has the GPU
+    tb_router(vm)
+    vm.unload_module("egpuhp")
+    try:
+        rc, out = vm.run("egpuctl deauthorize --all 2>&1")
+        assert rc == 0 and "cannot tell which carries the eGPU" in out, (rc, out)
+        assert vm.tb_attr("0-1", "authorized") == "1" and \
+            vm.tb_attr("0-3", "authorized") == "1", out
+        # the SSD unplugged: the sole router left carries the display function
+        vm.tb_remove_router("0-3")
+        vm.wait_for("! test -e /sys/bus/thunderbolt/devices/0-3", timeout=10)
+        rc, out = vm.run("egpuctl deauthorize --all 2>&1")
+        assert rc == 0 and "deauthorize 0-1" in out, (rc, out)
+        assert vm.tb_attr("0-1", "authorized") == "0", out
+        vm.tb_wait_tunnel("0-1", up=False)
+    finally:
+        vm.load_egpuhp("track_hotplug=1")
 
 
 @vmtest(**BOOT)

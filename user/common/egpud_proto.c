@@ -2,9 +2,11 @@
 /* egpud control socket: framing, quoting and the peer credential check. */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -75,7 +77,8 @@ int egpud_proto_quote(const char *word, char *buf, size_t len)
 static int write_all(int fd, const char *p, size_t n)
 {
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		/* never SIGPIPE: egpud may close first; libegpu must not kill its host */
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -117,17 +120,47 @@ int egpud_send_request(int fd, bool json, int argc, char *const argv[])
 	return write_all(fd, line, o);
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int egpud_read_reply(int fd, FILE *out)
 {
+	return egpud_read_reply_timeout(fd, out, EGPUD_REPLY_TIMEOUT_MS);
+}
+
+int egpud_read_reply_timeout(int fd, FILE *out, int timeout_ms)
+{
+	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	char buf[4096];
 	char status[16];
 	size_t slen = 0;
 	bool in_status = false;
 
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		ssize_t i;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n, i;
+		int r, left = -1;
 
+		if (deadline >= 0) {
+			long long now = now_ms();
+
+			left = now >= deadline ? 0 : (int)(deadline - now);
+		}
+		r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0) {
+			fflush(out);
+			return -ETIMEDOUT;
+		}
+		n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -41,10 +41,20 @@ int egpud_connect(const char *path);
 int egpud_send_request(int fd, bool json, int argc, char *const argv[]);
 
 /*
+ * The longest a client waits for a whole reply by default: longer than
+ * any deadline egpud gives a worker (an eject, EGPUD_EJECT_TIMEOUT_S), so
+ * a client only gives up on an egpud that is itself stuck.
+ */
+#define EGPUD_REPLY_TIMEOUT_MS	(20 * 60 * 1000)
+
+/*
  * Read a reply: copy the body to out as it arrives, return the exit
- * status (>= 0), or -errno if the connection broke before the status.
+ * status (>= 0), -ETIMEDOUT if the whole reply did not come within
+ * timeout_ms (< 0: no deadline), or -errno if the connection broke
+ * before the status.  egpud_read_reply() waits EGPUD_REPLY_TIMEOUT_MS.
  */
 int egpud_read_reply(int fd, FILE *out);
+int egpud_read_reply_timeout(int fd, FILE *out, int timeout_ms);
 
 /* Quote one word into buf (%XX for ' ', '%', control bytes); -ENOSPC if too long. */
 int egpud_proto_quote(const char *word, char *buf, size_t len);

@@ -3,6 +3,8 @@
 #ifndef EGPU_JSON_H
 #define EGPU_JSON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 /* Write s as a JSON string literal, quotes included. */
@@ -14,5 +16,30 @@ void egpu_json_kv_int(FILE *f, int *first, const char *key, long long val);
 void egpu_json_kv_bool(FILE *f, int *first, const char *key, int val);
 /* "key": followed by whatever the caller writes next. */
 void egpu_json_key(FILE *f, int *first, const char *key);
+
+/*
+ * Reading egpud's replies (docs/egpuctl-json.md): a whole document parsed
+ * into a tree.  Strings come out as NUL-terminated UTF-8 (\u0000 and lone
+ * surrogates become U+FFFD); nesting deeper than 32 is refused.
+ */
+enum egpu_jtype { EGPU_J_NULL, EGPU_J_BOOL, EGPU_J_NUM, EGPU_J_STR, EGPU_J_ARR, EGPU_J_OBJ };
+
+struct egpu_jval {
+	enum egpu_jtype type;
+	char *key;		/* member name, in an object */
+	char *str;		/* EGPU_J_STR */
+	double num;		/* EGPU_J_NUM */
+	bool b;			/* EGPU_J_BOOL */
+	struct egpu_jval *kids;	/* EGPU_J_ARR, EGPU_J_OBJ */
+	size_t n;
+};
+
+/* The document text[0..len-1], or NULL if it is not one JSON value. */
+struct egpu_jval *egpu_json_parse(const char *text, size_t len);
+void egpu_json_free(struct egpu_jval *v);
+/* obj's member key (NULL if obj is no object or has none). */
+const struct egpu_jval *egpu_json_get(const struct egpu_jval *obj, const char *key);
+/* ... its string value, or NULL. */
+const char *egpu_json_get_str(const struct egpu_jval *obj, const char *key);
 
 #endif /* EGPU_JSON_H */

@@ -22,6 +22,9 @@ static uint64_t now_ns(void)
 }
 
 static int fail(struct egpu_tunnel_cycle *tc, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct egpu_tunnel_cycle *tc, int ret, const char *fmt, ...)
 {
 	va_list ap;
 

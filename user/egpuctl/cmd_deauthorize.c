@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * deauthorize: through egpud; "--all" (the pre-shutdown command) falls back
- * to sysfs when egpud is not running, so shutdown never depends on it.
+ * deauthorize: through egpud.  "--all" is the shutdown command
+ * (egpuhp-deauthorize.service): it de-authorizes only routers that carry an
+ * eGPU (common/egpu_routers.h), never a dock or a Thunderbolt SSD, and when
+ * egpud is not running, does not answer in time, refuses or fails, root
+ * does it directly in sysfs, so shutdown never depends on egpud.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,14 +12,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/egpu_routers.h"
 #include "common/egpud_proto.h"
+#include "common/egpuhp_nl.h"
 #include "common/sysfs.h"
 #include "egpuctl/commands.h"
 
+/* How long the shutdown command waits for egpud before doing it itself. */
+#define DEAUTHORIZE_ALL_TIMEOUT_MS	15000
+
 static int deauthorize_all_direct(void)
 {
+	struct egpuhp_dev *devs = NULL;
 	struct egpuhp_router *v;
-	size_t n, i;
+	struct egpuhp_nl_err err;
+	struct egpuhp_nl *nl;
+	size_t n, i, n_devs = 0;
+	bool module = false, *pick;
+	char why[256];
 	int ret, fails = 0, done = 0;
 
 	ret = egpu_tb_list_routers(&v, &n);
@@ -24,48 +37,63 @@ static int deauthorize_all_direct(void)
 		fprintf(stderr, "egpuctl: thunderbolt sysfs: %s\n", strerror(-ret));
 		return EGPUCTL_FAIL;
 	}
+	/* the module says which functions are GPUs and which router carries them */
+	nl = egpuhp_nl_open(&err);
+	if (nl) {
+		module = egpuhp_nl_dump_devs(nl, &devs, &n_devs, &err) == 0;
+		egpuhp_nl_close(nl);
+	}
+	pick = calloc(n ? n : 1, sizeof(*pick));
+	if (!pick) {
+		free(devs);
+		free(v);
+		return EGPUCTL_FAIL;
+	}
+	if (!egpu_pick_egpu_routers(v, n, module ? devs : NULL, n_devs, pick, why,
+				    sizeof(why)))
+		printf("no eGPU router de-authorized: %s\n", why);
 	for (i = n; i-- > 0;) {	/* deepest first */
-		if (v[i].depth == 0 || v[i].authorized == 0)
+		if (!pick[i])
 			continue;
 		ret = egpu_tb_deauthorize(v[i].name);
 		if (ret < 0) {
 			fprintf(stderr, "deauthorize %s failed: %s\n", v[i].name, strerror(-ret));
 			fails++;
 		} else {
-			printf("deauthorize %s (%s %s)\n", v[i].name, v[i].vendor_name,
-			       v[i].device_name);
+			printf("deauthorize %s (%s %s) carrying an eGPU\n", v[i].name,
+			       v[i].vendor_name, v[i].device_name);
 			done++;
 		}
 	}
+	free(pick);
+	free(devs);
 	free(v);
-	if (!done && !fails)
-		printf("no authorized router\n");
 	return fails ? EGPUCTL_FAIL : EGPUCTL_OK;
 }
 
 static int run(int argc, char **argv, const struct egpuctl_opts *o)
 {
-	int fd;
+	int ret;
 
 	if (argc != 2)
 		return egpuctl_usage(&egpuctl_cmd_deauthorize);
-	if (!strcmp(argv[1], "--all")) {
-		fd = egpud_connect(egpud_socket_path(o->socket_path));
-		if (fd < 0) {
-			if (geteuid() != 0) {
-				fprintf(stderr, "egpuctl: egpud is not running and only root can write sysfs\n");
-				return EGPUCTL_FAIL;
-			}
-			fprintf(stderr, "egpuctl: egpud not running: de-authorizing every device router directly\n");
-			return deauthorize_all_direct();
-		}
-		close(fd);
+	if (strcmp(argv[1], "--all"))
+		return egpuctl_daemon_call(o, argc, argv);
+	ret = egpuctl_daemon_call_timeout(o, argc, argv, DEAUTHORIZE_ALL_TIMEOUT_MS);
+	if (ret == EGPUCTL_OK)
+		return ret;
+	if (geteuid() != 0) {
+		fprintf(stderr, "egpuctl: egpud did not de-authorize and only root can write "
+			"sysfs\n");
+		return ret;
 	}
-	return egpuctl_daemon_call(o, argc, argv);
+	fprintf(stderr, "egpuctl: egpud did not de-authorize (status %d): de-authorizing eGPU "
+		"routers directly\n", ret);
+	return deauthorize_all_direct();
 }
 
 const struct egpuctl_cmd egpuctl_cmd_deauthorize = {
 	.name = "deauthorize", .args = "ROUTER|UNIQUE_ID|--all",
-	.help = "de-authorize a router, or every eGPU router (for shutdown)",
+	.help = "de-authorize a router, or every router carrying an eGPU (for shutdown)",
 	.run = run,
 };

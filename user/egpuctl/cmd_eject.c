@@ -31,22 +31,22 @@ static int run(int argc, char **argv, const struct egpuctl_opts *o)
 			continue;
 		if (!strcmp(argv[i], "--to") || !strcmp(argv[i], "--router")) {
 			if (++i >= argc) {
-				fprintf(stderr, "egpuctl eject: %s needs a value\n", argv[i - 1]);
-				return egpuctl_usage(&egpuctl_cmd_eject);
+				return egpuctl_error("eject", EGPUCTL_USAGE, "usage",
+						     "egpuctl eject: %s needs a value", argv[i - 1]);
 			}
 			continue;
 		}
 		if (!strcmp(argv[i], "--timeout")) {
 			if (++i >= argc || !is_ms(argv[i])) {
-				fprintf(stderr,
-					"egpuctl eject: --timeout needs milliseconds 0..600000\n");
-				return egpuctl_usage(&egpuctl_cmd_eject);
+				return egpuctl_error("eject", EGPUCTL_USAGE, "usage",
+						     "egpuctl eject: --timeout needs milliseconds "
+						     "0..600000");
 			}
 			continue;
 		}
 		if (argv[i][0] == '-') {
-			fprintf(stderr, "egpuctl eject: unknown option %s\n", argv[i]);
-			return egpuctl_usage(&egpuctl_cmd_eject);
+			return egpuctl_error("eject", EGPUCTL_USAGE, "usage",
+					     "egpuctl eject: unknown option %s", argv[i]);
 		}
 		targets++;
 	}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * egpuctl workloads | checkpoint | restore | migrate
+ * egpuctl workloads | gpus | checkpoint | restore | migrate
  *   The GPU workload verbs of user/gpuwork.  Served by egpud; --direct
  *   runs them in egpuctl itself (root, no daemon needed).  gw_ctl() parses
  *   the arguments (argv[0] is the verb), so one run function serves all.
@@ -21,6 +21,13 @@ const struct egpuctl_cmd egpuctl_cmd_workloads = {
 	.name = "workloads",
 	.args = "[PCI|UUID|all] [--direct]",
 	.help = "processes using a GPU (CUDA users are checkpointable; VFIO/DRM users are not)",
+	.run = run_gpuwork,
+};
+
+const struct egpuctl_cmd egpuctl_cmd_gpus = {
+	.name = "gpus",
+	.args = "[--direct]",
+	.help = "the NVIDIA GPUs the driver reports (PCI address, UUID, model)",
 	.run = run_gpuwork,
 };
 
@@ -46,7 +53,7 @@ const struct egpuctl_cmd egpuctl_cmd_migrate = {
 };
 
 static const struct egpuctl_cmd *const gpuwork_cmds[] = {
-	&egpuctl_cmd_workloads, &egpuctl_cmd_checkpoint,
+	&egpuctl_cmd_workloads, &egpuctl_cmd_gpus, &egpuctl_cmd_checkpoint,
 	&egpuctl_cmd_restore, &egpuctl_cmd_migrate,
 };
 

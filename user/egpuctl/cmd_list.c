@@ -35,12 +35,18 @@ struct view {
 	char module_err[256];
 };
 
-/* egpud's "status" text: "router NAME UID: VERDICT (REASON)" lines. */
+/*
+ * egpud's decisions: its "status" reply as JSON (docs/egpuctl-json.md: the
+ * envelope's data, or the bare object of an egpud from before the
+ * envelope), routers[] with name, decision and reason.
+ */
 static void load_decisions(const struct egpuctl_opts *o, struct view *v)
 {
 	char *argv[1] = { "status" };
-	char *text = NULL, *line, *save = NULL;
-	size_t len = 0;
+	const struct egpu_jval *data, *routers;
+	struct egpu_jval *doc = NULL;
+	char *text = NULL;
+	size_t len = 0, i;
 	FILE *mem;
 	int fd;
 
@@ -52,34 +58,34 @@ static void load_decisions(const struct egpuctl_opts *o, struct view *v)
 		close(fd);
 		return;
 	}
-	if (egpud_send_request(fd, false, 1, argv) == 0 && egpud_read_reply(fd, mem) == 0)
+	if (egpud_send_request(fd, true, 1, argv) == 0 && egpud_read_reply(fd, mem) == 0)
 		v->daemon = true;
 	close(fd);
 	fclose(mem);
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct decision d, *t;
-		char *colon, *paren;
+	if (v->daemon)
+		doc = egpu_json_parse(text, len);
+	data = egpu_json_get(doc, "version") ? egpu_json_get(doc, "data") : doc;
+	routers = egpu_json_get(data, "routers");
+	for (i = 0; routers && routers->type == EGPU_J_ARR && i < routers->n; i++) {
+		const struct egpu_jval *r = &routers->kids[i];
+		const char *name = egpu_json_get_str(r, "name");
+		const char *verdict = egpu_json_get_str(r, "decision");
+		const char *reason = egpu_json_get_str(r, "reason");
+		struct decision *t;
 
-		if (strncmp(line, "router ", 7))
+		if (!name)
 			continue;
-		memset(&d, 0, sizeof(d));
-		sscanf(line + 7, "%31s", d.name);
-		colon = strstr(line, ": ");
-		if (!colon)
-			continue;
-		sscanf(colon + 2, "%15s", d.verdict);
-		paren = strchr(colon, '(');
-		if (paren) {
-			snprintf(d.reason, sizeof(d.reason), "%s", paren + 1);
-			if (d.reason[0])
-				d.reason[strlen(d.reason) - 1] = '\0';
-		}
 		t = realloc(v->dec, (v->n_dec + 1) * sizeof(*t));
 		if (!t)
 			break;
 		v->dec = t;
-		v->dec[v->n_dec++] = d;
+		t = &v->dec[v->n_dec++];
+		memset(t, 0, sizeof(*t));
+		snprintf(t->name, sizeof(t->name), "%s", name);
+		snprintf(t->verdict, sizeof(t->verdict), "%s", verdict ? verdict : "");
+		snprintf(t->reason, sizeof(t->reason), "%s", reason ? reason : "");
 	}
+	egpu_json_free(doc);
 	free(text);
 }
 

@@ -450,8 +450,8 @@ static int run_quirks(int argc, char **argv, const struct egpuctl_opts *o)
 		else if (argc != 3)
 			return egpuctl_usage(&egpuctl_cmd_quirks);
 		if (egpu_quirk_parse(argv[2], &q, &why)) {
-			fprintf(stderr, "egpuctl: quirks add: \"%s\": %s\n", argv[2], why);
-			return EGPUCTL_USAGE;
+			return egpuctl_error("quirks", EGPUCTL_USAGE, "usage",
+					     "egpuctl: quirks add: \"%s\": %s", argv[2], why);
 		}
 		return do_change(o, EGPUHP_CMD_ADD_QUIRK, build_add, &req, &id);
 	}
@@ -461,8 +461,8 @@ static int run_quirks(int argc, char **argv, const struct egpuctl_opts *o)
 		uint32_t id;
 
 		if (!argv[2][0] || *end || v == 0 || v > UINT32_MAX) {
-			fprintf(stderr, "egpuctl: quirks del: bad id \"%s\"\n", argv[2]);
-			return EGPUCTL_USAGE;
+			return egpuctl_error("quirks", EGPUCTL_USAGE, "usage",
+					     "egpuctl: quirks del: bad id \"%s\"", argv[2]);
 		}
 		id = (uint32_t)v;
 		return do_change(o, EGPUHP_CMD_DEL_QUIRK, build_del, &id, NULL);

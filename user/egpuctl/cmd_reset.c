@@ -240,9 +240,10 @@ static int run_reset(int argc, char **argv, const struct egpuctl_opts *o)
 			i++;
 		} else if (!strcmp(a, "--method") && i + 1 < argc) {
 			if (parse_method(argv[++i], &method)) {
-				fprintf(stderr, "egpuctl: reset: unknown method \"%s\" (auto, bus, link-retrain, pm, slot-power, egpuhp, tunnel)\n",
-					argv[i]);
-				return EGPUCTL_USAGE;
+				return egpuctl_error("reset", EGPUCTL_USAGE, "usage",
+						     "egpuctl: reset: unknown method \"%s\" (auto, bus, "
+						     "link-retrain, pm, slot-power, egpuhp, tunnel)",
+						     argv[i]);
 			}
 			have_method = true;
 		} else if (!strcmp(a, "--router") && i + 1 < argc) {
@@ -254,8 +255,9 @@ static int run_reset(int argc, char **argv, const struct egpuctl_opts *o)
 			unsigned long v = strtoul(argv[++i], &end, 10);
 
 			if (*end || !v || v > 600000) {
-				fprintf(stderr, "egpuctl: reset: bad --timeout \"%s\" (ms)\n", argv[i]);
-				return EGPUCTL_USAGE;
+				return egpuctl_error("reset", EGPUCTL_USAGE, "usage",
+						     "egpuctl: reset: bad --timeout \"%s\" (ms)",
+						     argv[i]);
 			}
 			timeout_ms = (unsigned int)v;
 		} else if (a[0] != '-' && !dev) {
@@ -267,8 +269,8 @@ static int run_reset(int argc, char **argv, const struct egpuctl_opts *o)
 	if (!dev || (tunnel && have_method) || (!tunnel && (router || store || timeout_ms)))
 		return egpuctl_usage(&egpuctl_cmd_reset);
 	if (strlen(dev) >= EGPUHP_PCI_NAME_LEN) {
-		fprintf(stderr, "egpuctl: reset: bad PCI function name \"%s\"\n", dev);
-		return EGPUCTL_USAGE;
+		return egpuctl_error("reset", EGPUCTL_USAGE, "usage",
+				     "egpuctl: reset: bad PCI function name \"%s\"", dev);
 	}
 	if (tunnel)
 		return do_tunnel(o, dev, router, store, timeout_ms);

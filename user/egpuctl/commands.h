@@ -22,7 +22,6 @@
 
 struct egpuctl_opts {
 	bool json;		/* --json: machine readable output */
-	bool verbose;		/* -v */
 	const char *socket_path; /* egpud's socket (--socket or default) */
 };
 
@@ -39,6 +38,7 @@ struct egpuctl_cmd {
  */
 #define EGPUCTL_COMMANDS(EGPUCTL_CMD)					\
 	EGPUCTL_CMD(list)						\
+	EGPUCTL_CMD(info)						\
 	EGPUCTL_CMD(status)						\
 	EGPUCTL_CMD(monitor)						\
 	EGPUCTL_CMD(authorize)						\
@@ -52,6 +52,7 @@ struct egpuctl_cmd {
 	EGPUCTL_CMD(reset)						\
 	/* --- engineer "cuda": workloads, checkpoint, restore, migrate --- */ \
 	EGPUCTL_CMD(workloads)						\
+	EGPUCTL_CMD(gpus)						\
 	EGPUCTL_CMD(checkpoint)						\
 	EGPUCTL_CMD(restore)						\
 	EGPUCTL_CMD(migrate)						\
@@ -71,8 +72,24 @@ EGPUCTL_COMMANDS(EGPUCTL_DECLARE_CMD)
  * daemon cannot be reached.
  */
 int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv);
+/* The same, giving up on egpud's reply after timeout_ms (then EGPUCTL_FAIL). */
+int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **argv,
+				int timeout_ms);
 
-/* Print "usage: egpuctl <cmd> <args>" for cmd on stderr; returns EGPUCTL_USAGE. */
+/*
+ * Print "usage: egpuctl <cmd> <args>" for cmd on stderr (under --json: an
+ * envelope with code "usage" on stdout, docs/egpuctl-json.md); returns
+ * EGPUCTL_USAGE.
+ */
 int egpuctl_usage(const struct egpuctl_cmd *cmd);
+
+/*
+ * An error found by egpuctl itself (before or instead of egpud's reply):
+ * the message on stderr, and under --json also the envelope
+ * {"version":1,"verb":VERB,"ok":false,"status":STATUS,"error":MSG,
+ * "code":CODE,"messages":[]} on stdout.  Returns status.
+ */
+int egpuctl_error(const char *verb, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif /* EGPUCTL_COMMANDS_H */

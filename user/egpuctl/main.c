@@ -5,12 +5,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/egpud_proto.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "egpuctl/commands.h"
 
@@ -22,11 +24,14 @@ static const struct egpuctl_cmd *const commands[] = {
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+static bool json_out;	/* --json: errors are envelopes on stdout too */
+
 static void help(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: egpuctl [--json] [--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: egpuctl [--json] [--socket PATH] [COMMAND [ARGS]]\n"
+		"(no command: list)\n\ncommands:\n");
 	for (i = 0; i < N_COMMANDS; i++) {
 		char syn[96];
 
@@ -37,35 +42,68 @@ static void help(FILE *f)
 		"The socket defaults to $" EGPUD_SOCKET_ENV " or " EGPUD_DEFAULT_SOCKET ".\n");
 }
 
+int egpuctl_error(const char *verb, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int first = 1;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", msg);
+	if (!json_out)
+		return status;
+	fputc('{', stdout);
+	egpu_json_kv_int(stdout, &first, "version", 1);
+	egpu_json_kv_str(stdout, &first, "verb", verb);
+	egpu_json_kv_bool(stdout, &first, "ok", 0);
+	egpu_json_kv_int(stdout, &first, "status", status);
+	egpu_json_kv_str(stdout, &first, "error", msg);
+	egpu_json_kv_str(stdout, &first, "code", code);
+	egpu_json_key(stdout, &first, "messages");
+	fputs("[]}\n", stdout);
+	fflush(stdout);
+	return status;
+}
+
 int egpuctl_usage(const struct egpuctl_cmd *cmd)
 {
-	fprintf(stderr, "usage: egpuctl %s %s\n", cmd->name, cmd->args);
-	return EGPUCTL_USAGE;
+	return egpuctl_error(cmd->name, EGPUCTL_USAGE, "usage", "usage: egpuctl %s %s",
+			     cmd->name, cmd->args);
 }
 
 int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv)
+{
+	return egpuctl_daemon_call_timeout(o, argc, argv, EGPUD_REPLY_TIMEOUT_MS);
+}
+
+int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **argv,
+				int timeout_ms)
 {
 	const char *path = egpud_socket_path(o->socket_path);
 	int fd, ret;
 
 	fd = egpud_connect(path);
-	if (fd < 0) {
-		fprintf(stderr, "egpuctl: cannot reach egpud at %s: %s (is egpud running?)\n",
-			path, strerror(-fd));
-		return EGPUCTL_FAIL;
-	}
+	if (fd < 0)
+		return egpuctl_error(argv[0], EGPUCTL_FAIL, "no-daemon",
+				     "egpuctl: cannot reach egpud at %s: %s (is egpud running?)",
+				     path, strerror(-fd));
 	ret = egpud_send_request(fd, o->json, argc, argv);
 	if (ret < 0) {
-		fprintf(stderr, "egpuctl: sending to egpud: %s\n", strerror(-ret));
 		close(fd);
-		return EGPUCTL_FAIL;
+		return egpuctl_error(argv[0], ret == -E2BIG || ret == -EINVAL ? EGPUCTL_USAGE :
+				     EGPUCTL_FAIL, ret == -E2BIG || ret == -EINVAL ? "usage" :
+				     "no-daemon", "egpuctl: sending to egpud: %s", strerror(-ret));
 	}
-	ret = egpud_read_reply(fd, stdout);
+	ret = egpud_read_reply_timeout(fd, stdout, timeout_ms);
 	close(fd);
-	if (ret < 0) {
-		fprintf(stderr, "egpuctl: egpud closed the connection: %s\n", strerror(-ret));
-		return EGPUCTL_FAIL;
-	}
+	if (ret == -ETIMEDOUT)
+		return egpuctl_error(argv[0], EGPUCTL_FAIL, "protocol",
+				     "egpuctl: egpud did not answer within %d s", timeout_ms / 1000);
+	if (ret < 0)
+		return egpuctl_error(argv[0], EGPUCTL_FAIL, "protocol",
+				     "egpuctl: egpud closed the connection: %s", strerror(-ret));
 	return ret;
 }
 
@@ -74,7 +112,6 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
-		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -85,18 +122,24 @@ int main(int argc, char **argv)
 
 	egpu_log_init("egpuctl", false);
 	/* Options before the command only; the command parses its own. */
-	while ((c = getopt_long(argc, argv, "+js:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+js:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': o.json = true; break;
+		case 'j': o.json = json_out = true; break;
 		case 's': o.socket_path = optarg; break;
-		case 'v': o.verbose = true; break;
 		case 'h': help(stdout); return EGPUCTL_OK;
-		default: help(stderr); return EGPUCTL_USAGE;
+		default:
+			if (json_out)
+				return egpuctl_error("", EGPUCTL_USAGE, "usage",
+						     "egpuctl: unknown option (see egpuctl help)");
+			help(stderr);
+			return EGPUCTL_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		help(stderr);
-		return EGPUCTL_USAGE;
+		/* like boltctl: no command lists */
+		static char *list_argv[] = { (char *)"list", NULL };
+
+		return egpuctl_cmd_list.run(1, list_argv, &o);
 	}
 	name = argv[optind];
 	if (!strcmp(name, "help")) {
@@ -108,7 +151,7 @@ int main(int argc, char **argv)
 	/* --json may also follow the command ("egpuctl list --json"). */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j")) {
-			o.json = true;
+			o.json = json_out = true;
 			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
 			argc--;
 			i--;
@@ -117,6 +160,6 @@ int main(int argc, char **argv)
 	for (k = 0; k < N_COMMANDS; k++)
 		if (!strcmp(commands[k]->name, name))
 			return commands[k]->run(argc, argv, &o);
-	fprintf(stderr, "egpuctl: unknown command \"%s\" (see egpuctl help)\n", name);
-	return EGPUCTL_USAGE;
+	return egpuctl_error(name, EGPUCTL_USAGE, "usage",
+			     "egpuctl: unknown command \"%s\" (see egpuctl help)", name);
 }

@@ -28,11 +28,22 @@
 #include "common/rules.h"
 #include "common/tracker.h"
 #include "egpud/eject.h"
+#include "gpuwork/gpuwork.h"
 
 #define EGPUD_MAX_CLIENTS	128
 #define EGPUD_PRIV_SLOTS	32	/* only root and socket-group members take these */
 #define EGPUD_MAX_CLIENTS_PER_UID 16	/* per unprivileged uid */
 #define EGPUD_MAX_CHILDREN	64
+/*
+ * Separate budgets in the child table, so that stuck gpuwork workers never
+ * keep hooks from running nor the other way round (hooks.c).
+ */
+#define EGPUD_MAX_WORKERS	8
+#define EGPUD_MAX_EJECTS	1
+#define EGPUD_MAX_HOOKS		(EGPUD_MAX_CHILDREN - EGPUD_MAX_WORKERS - EGPUD_MAX_EJECTS)
+/* Deadlines past which egpud kills a worker and answers its client itself. */
+#define EGPUD_WORKER_TIMEOUT_S	(GW_CALL_TIMEOUT_MS / 1000 + 30)
+#define EGPUD_EJECT_TIMEOUT_S	(3 * GW_CALL_TIMEOUT_MS / 1000)
 #define EGPUD_MAX_ROUTERS	64
 
 /* Per-router memory, so that one plug-in is decided once. */
@@ -66,6 +77,7 @@ struct egpud_child {
 	char what[96];		/* for logs: "hook 10-foo (gpu-ready)" */
 	uint64_t deadline_ms;	/* CLOCK_MONOTONIC; 0 = none */
 	bool killed;
+	int reply_fd;		/* a worker's client, answered if it is killed; -1 */
 };
 
 struct egpud_client {
@@ -195,6 +207,10 @@ void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
 		     const struct egpud_hook_env *env);
 int egpud_child_add(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
 		    const char *what, unsigned int timeout_s);
+/* A worker serving client socket fd (dup'ed): answered by egpud if killed. */
+int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
+			   const char *what, unsigned int timeout_s, int fd);
+bool egpud_child_room(const struct egpud *d, enum egpud_child_kind kind);
 void egpud_children_reap(struct egpud *d);
 void egpud_children_expire(struct egpud *d);
 int egpud_children_timeout_ms(struct egpud *d);	/* -1: no deadline */

@@ -314,10 +314,14 @@ static void start_worker(struct egpud *d, struct egpud_eject *e)
 		egpud_child_setup_signals();
 		worker_main(e);
 	}
+	e->worker = pid;
+	/* past its deadline egpud kills it and answers the requester itself */
+	if (egpud_child_add_worker(d, pid, EGPUD_CHILD_EJECT, "eject", EGPUD_EJECT_TIMEOUT_S,
+				   e->fd) < 0)
+		egpu_log("eject %s: worker %d not tracked (child table full)", e->plan.target,
+			 (int)pid);
 	close(e->fd);
 	e->fd = -1;
-	e->worker = pid;
-	egpud_child_add(d, pid, EGPUD_CHILD_EJECT, "eject", 0);
 	egpu_log("eject %s: steps 2-4 in worker %d", e->plan.target, (int)pid);
 }
 

@@ -4,6 +4,12 @@
  * chosen in [hooks] events, with the event in EGPUHP_* environment
  * variables.  fork/exec only; the loop learns of exits through SIGCHLD on
  * its signalfd and kills (the process group of) hooks past their timeout.
+ *
+ * Hooks run as root: a hooks directory or file that someone other than
+ * root could write is root's code in that someone's hands.  As udev and
+ * NetworkManager-dispatcher do, the directory and each file must belong to
+ * root (egpud's own uid) and not be writable by group or others; anything
+ * else is refused with a log line saying why.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -30,20 +37,60 @@ void egpud_child_setup_signals(void)
 	signal(SIGCHLD, SIG_DFL);
 }
 
-int egpud_child_add(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
-		    const char *what, unsigned int timeout_s)
+static size_t budget(enum egpud_child_kind kind)
+{
+	switch (kind) {
+	case EGPUD_CHILD_HOOK: return EGPUD_MAX_HOOKS;
+	case EGPUD_CHILD_WORKER: return EGPUD_MAX_WORKERS;
+	case EGPUD_CHILD_EJECT: return EGPUD_MAX_EJECTS;
+	}
+	return 0;
+}
+
+bool egpud_child_room(const struct egpud *d, enum egpud_child_kind kind)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->n_children; i++)
+		if (d->children[i].kind == kind)
+			n++;
+	return n < budget(kind) && d->n_children < EGPUD_MAX_CHILDREN;
+}
+
+int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
+			   const char *what, unsigned int timeout_s, int fd)
 {
 	struct egpud_child *c;
 
-	if (d->n_children == EGPUD_MAX_CHILDREN)
+	if (!egpud_child_room(d, kind))
 		return -EAGAIN;
 	c = &d->children[d->n_children++];
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
 	c->kind = kind;
+	c->reply_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
 	snprintf(c->what, sizeof(c->what), "%s", what);
 	c->deadline_ms = timeout_s ? egpud_now_ms() + timeout_s * 1000ULL : 0;
 	return 0;
+}
+
+int egpud_child_add(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
+		    const char *what, unsigned int timeout_s)
+{
+	return egpud_child_add_worker(d, pid, kind, what, timeout_s, -1);
+}
+
+/* A worker egpud killed: its client still gets a reply (egpud_proto.h). */
+static void answer_for_killed(const struct egpud_child *c)
+{
+	char msg[192];
+	int n = snprintf(msg, sizeof(msg),
+			 "\negpud: %s: killed after its deadline; state unknown, check it "
+			 "with 'egpuctl workloads' / 'egpuctl list'%c1\n", c->what, '\0');
+
+	if (n > 0 && (size_t)n < sizeof(msg) &&
+	    send(c->reply_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		egpu_dbg("%s: its client is gone", c->what);
 }
 
 void egpud_children_reap(struct egpud *d)
@@ -60,6 +107,13 @@ void egpud_children_reap(struct egpud *d)
 
 			if (c->pid != pid)
 				continue;
+			if (c->kind != EGPUD_CHILD_HOOK && c->killed) {
+				egpu_log("%s (pid %d) killed after its deadline", c->what, (int)pid);
+				if (c->reply_fd >= 0)
+					answer_for_killed(c);
+			}
+			if (c->reply_fd >= 0)
+				close(c->reply_fd);
 			if (c->kind == EGPUD_CHILD_EJECT)
 				egpud_eject_reaped(d, pid, status);
 			if (c->kind == EGPUD_CHILD_HOOK) {
@@ -182,6 +236,22 @@ static void hook_environment(const struct egpud_hook_env *env)
 		put_env("EGPUHP_REASON", env->reason);
 }
 
+/* Root's and only root's to change?  (egpud's uid: root, but for unit tests.) */
+static bool trusted_file(const struct stat *st, char *why, size_t len)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(why, len, "owned by uid %u, not root", (unsigned int)st->st_uid);
+		return false;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, len, "writable by %s (mode %04o)",
+			 st->st_mode & S_IWOTH ? "others" : "its group",
+			 (unsigned int)(st->st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -201,8 +271,21 @@ void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
 	dp = opendir(dir);
 	if (!dp)
 		return;
+	{
+		struct stat st;
+		char why[96] = "";
+
+		if (fstat(dirfd(dp), &st) < 0)
+			snprintf(why, sizeof(why), "%s", strerror(errno));
+		if (why[0] || !trusted_file(&st, why, sizeof(why))) {
+			egpu_log("hooks dir %s refused: %s; no hook runs for %s", dir, why,
+				 env->event);
+			closedir(dp);
+			return;
+		}
+	}
 	while ((e = readdir(dp)) && n < 64) {
-		char path[4096];
+		char path[4096], why[96];
 		struct stat st;
 
 		if (e->d_name[0] == '.' || e->d_name[strlen(e->d_name) - 1] == '~')
@@ -210,6 +293,10 @@ void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0)
 			continue;
+		if (!trusted_file(&st, why, sizeof(why))) {
+			egpu_log("hook %s refused: %s", path, why);
+			continue;
+		}
 		names[n] = strdup(e->d_name);
 		if (names[n])
 			n++;
@@ -223,7 +310,7 @@ void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		snprintf(what, sizeof(what), "hook %.40s (%s)", names[i], env->event);
-		if (d->n_children == EGPUD_MAX_CHILDREN) {
+		if (!egpud_child_room(d, EGPUD_CHILD_HOOK)) {
 			egpu_log("%s not run: too many hooks running", what);
 			continue;
 		}

@@ -498,10 +498,17 @@ static int verb_watch(struct egpud *d, struct egpud_client *c, int argc, char **
 
 /* gpuwork verbs in a child: they may block for seconds. */
 static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char **argv,
-		       bool json)
+		       bool json, const struct egpud_peer *peer)
 {
-	pid_t pid = fork();
+	pid_t pid;
 
+	if (!egpud_child_room(d, EGPUD_CHILD_WORKER)) {
+		static const char msg[] = "egpud: busy: too many gpuwork requests running\n";
+
+		reply_and_close(d, c, msg, sizeof(msg) - 1, 1);
+		return;
+	}
+	pid = fork();
 	if (pid < 0) {
 		static const char msg[] = "egpud: cannot fork a worker\n";
 
@@ -519,16 +526,25 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 		out = fdopen(dup(c->fd), "w");
 		if (!out)
 			_exit(1);
-		/* The engine's helper stays for the next request (gpuwork.h). */
-		status = gw_dispatch(argv[0], argc - 1, argv + 1, out, json);
+		/*
+		 * The engine's helper stays for the next request (gpuwork.h).
+		 * It acts only on processes the peer owns, unless it is root.
+		 */
+		status = gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, json);
 		fflush(out);
 		n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
 		if (write(c->fd, tail, (size_t)n) < 0)
 			_exit(1);
 		_exit(0);
 	}
-	egpud_child_add(d, pid, EGPUD_CHILD_WORKER, argv[0], 0);
-	egpu_log("%s: served by worker %d", argv[0], (int)pid);
+	/* the worker's deadline: egpud kills it and answers in its place */
+	if (egpud_child_add_worker(d, pid, EGPUD_CHILD_WORKER, argv[0], EGPUD_WORKER_TIMEOUT_S,
+				   c->fd) < 0) {
+		kill(pid, SIGKILL);
+		egpu_log("%s: worker %d killed: too many workers running", argv[0], (int)pid);
+	} else {
+		egpu_log("%s: served by worker %d", argv[0], (int)pid);
+	}
 	client_close(d, c);
 }
 
@@ -594,11 +610,12 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 
 		if (!egpud_peer_may_act(&peer, d->admin_gid, d->cfg->socket_group,
 					why, sizeof(why))) {
+			/* the verb is the client's: up to a whole line long */
 			snprintf(msg, sizeof(msg),
-				 "egpud: refused: \"%s\" changes state and needs root%s%s: %s\n",
+				 "egpud: refused: \"%.64s\" changes state and needs root%s%s: %s\n",
 				 argv[0], d->cfg->socket_group ? " or group " : "",
 				 d->cfg->socket_group ? d->cfg->socket_group : "", why);
-			egpu_log("refused %s from uid %u pid %d: %s", argv[0],
+			egpu_log("refused %.64s from uid %u pid %d: %s", argv[0],
 				 (unsigned int)peer.uid, (int)peer.pid, why);
 			reply_msg(d, c, json, argv[0], EGPUD_R_REFUSED, msg);
 			return;
@@ -610,7 +627,7 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 		return;
 	}
 	if (gw_is_verb(argv[0])) {
-		run_worker(d, c, argc, argv, json);
+		run_worker(d, c, argc, argv, json, &peer);
 		return;
 	}
 

@@ -8,7 +8,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/json.h"
 #include "gpuwork/gw_internal.h"
 
 static const char usage_text[] =
@@ -99,7 +101,21 @@ static int parse_proc_args(const char *verb, int argc, char **argv, pid_t *pid,
 	return GW_OK;
 }
 
-static int verb_process(const char *verb, int argc, char **argv, FILE *out, bool json)
+/* A report refusing to act on a process the caller does not own. */
+static bool refuse_foreign(uid_t caller, pid_t pid, const char *op, struct gw_report *r)
+{
+	char why[160];
+
+	if (gw_caller_may_act(caller, pid, why, sizeof(why)))
+		return false;
+	gw_report_init(r, pid, op);
+	snprintf(r->reason, sizeof(r->reason), "refused: %s", why);
+	r->refused = true;
+	return true;
+}
+
+static int verb_process(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+			bool json)
 {
 	struct gw_report r;
 	struct gw_opts o;
@@ -109,7 +125,9 @@ static int verb_process(const char *verb, int argc, char **argv, FILE *out, bool
 	rc = parse_proc_args(verb, argc, argv, &pid, &o, out);
 	if (rc != GW_OK)
 		return rc;
-	if (!strcmp(verb, "checkpoint"))
+	if (refuse_foreign(caller, pid, verb, &r))
+		rc = GW_FAIL;
+	else if (!strcmp(verb, "checkpoint"))
 		rc = gw_engine_checkpoint(pid, &o, &r);
 	else if (!strcmp(verb, "restore"))
 		rc = gw_engine_restore(pid, &o, &r);
@@ -143,9 +161,9 @@ static int verb_gpus(int argc, FILE *out, bool json)
 
 		if (json) {
 			fprintf(out, "%s{\"pci\":\"%s\",\"uuid\":", i ? "," : "", x->pci);
-			gw_json_str(out, x->uuid);
+			egpu_json_str(out, x->uuid);
 			fputs(",\"model\":", out);
-			gw_json_str(out, x->model);
+			egpu_json_str(out, x->model);
 			fprintf(out, ",\"minor\":%d,\"chip\":\"%04x:%04x\"}", x->minor, x->vendor,
 				x->device);
 		} else {
@@ -213,10 +231,10 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 			const struct gw_user *e = &u.v[i];
 
 			fprintf(out, "%s{\"pid\":%d,\"comm\":", i ? "," : "", (int)e->pid);
-			gw_json_str(out, e->comm);
+			egpu_json_str(out, e->comm);
 			fprintf(out, ",\"pci\":\"%s\",\"kind\":\"%s\",\"node\":", e->pci,
 				gw_node_kind_name(e->kind));
-			gw_json_str(out, e->node);
+			egpu_json_str(out, e->node);
 			fprintf(out, ",\"checkpointable\":%s,\"gpu_bytes\":",
 				e->checkpointable ? "true" : "false");
 			if (e->gpu_bytes_known)
@@ -250,7 +268,7 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 }
 
 /* evacuate PCI [--to X]: checkpoint or migrate every CUDA user of a GPU. */
-static int verb_evacuate(int argc, char **argv, FILE *out, bool json)
+static int verb_evacuate(uid_t caller, int argc, char **argv, FILE *out, bool json)
 {
 	struct gw_opts o = { 0 };
 	char pci[GW_PCI_LEN];
@@ -274,7 +292,9 @@ static int verb_evacuate(int argc, char **argv, FILE *out, bool json)
 	for (i = 0; i < u.n; i++) {
 		struct gw_report r;
 
-		if (!u.v[i].checkpointable) {
+		if (refuse_foreign(caller, u.v[i].pid, "evacuate", &r)) {
+			rc = GW_FAIL;
+		} else if (!u.v[i].checkpointable) {
 			gw_report_init(&r, u.v[i].pid, "evacuate");
 			snprintf(r.reason, sizeof(r.reason), "%s user (%s) cannot be checkpointed",
 				 gw_node_kind_name(u.v[i].kind), u.v[i].node);
@@ -298,17 +318,18 @@ static int verb_evacuate(int argc, char **argv, FILE *out, bool json)
 	return rc;
 }
 
-int gw_dispatch_local(const char *verb, int argc, char **argv, FILE *out, bool json)
+int gw_dispatch_local(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+		      bool json)
 {
 	if (!strcmp(verb, "workloads"))
 		return verb_workloads(argc, argv, out, json);
 	if (!strcmp(verb, "gpus"))
 		return verb_gpus(argc, out, json);
 	if (!strcmp(verb, "evacuate"))
-		return verb_evacuate(argc, argv, out, json);
+		return verb_evacuate(caller, argc, argv, out, json);
 	if (!strcmp(verb, "checkpoint") || !strcmp(verb, "restore") ||
 	    !strcmp(verb, "migrate"))
-		return verb_process(verb, argc, argv, out, json);
+		return verb_process(caller, verb, argc, argv, out, json);
 	fprintf(out, "unknown verb '%s'\nusage:\n%s", verb, usage_text);
 	return GW_USAGE;
 }
@@ -330,15 +351,21 @@ static bool run_inprocess(void)
 	return env && !strcmp(env, "1");
 }
 
-int gw_dispatch(const char *verb, int argc, char **argv, FILE *out, bool json)
+int gw_dispatch_as(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+		   bool json)
 {
 	if (!verb || !gw_is_verb(verb)) {
 		fprintf(out, "unknown verb '%s'\nusage:\n%s", verb ? verb : "", usage_text);
 		return GW_USAGE;
 	}
 	if (run_inprocess())
-		return gw_dispatch_local(verb, argc, argv, out, json);
-	return gw_helper_call(verb, argc, argv, out, json);
+		return gw_dispatch_local(caller, verb, argc, argv, out, json);
+	return gw_helper_call(caller, verb, argc, argv, out, json);
+}
+
+int gw_dispatch(const char *verb, int argc, char **argv, FILE *out, bool json)
+{
+	return gw_dispatch_as(0, verb, argc, argv, out, json);
 }
 
 int gw_evacuate(const char *pci, const char *to, FILE *log, bool json)
@@ -367,5 +394,6 @@ int gw_ctl(int argc, char **argv, bool json,
 	if (!direct)
 		return daemon(ctx, n, args);
 	gw_set_inprocess(true);
-	return gw_dispatch(args[0], n - 1, args + 1, stdout, json);
+	/* in this process: the driver checks our own rights; refuse early all the same */
+	return gw_dispatch_as(geteuid(), args[0], n - 1, args + 1, stdout, json);
 }

@@ -34,6 +34,14 @@
 #define GW_FAIL		1
 #define GW_USAGE	2
 
+/*
+ * The longest a caller waits for one verb (the helper's greeting and its
+ * reply; $EGPUHP_GW_CALL_TIMEOUT_MS overrides): then the verb fails with a
+ * reply saying the process' state is unknown.  egpud kills a worker that
+ * outlives this (EGPUD_WORKER_TIMEOUT_S).
+ */
+#define GW_CALL_TIMEOUT_MS	300000
+
 /* Default idle time after which the engine's helper process exits. */
 #define GW_HELPER_IDLE_MS	30000
 
@@ -52,6 +60,17 @@
  * the output) or GW_USAGE.
  */
 int gw_dispatch(const char *verb, int argc, char **argv, FILE *out, bool json);
+
+/*
+ * gw_dispatch() on behalf of a caller of (effective) uid caller, e.g. a
+ * client of egpud's socket (SO_PEERCRED): checkpoint, restore, migrate and
+ * evacuate act only on processes caller may signal (kill(2): its real or
+ * saved uid is caller); uid 0 acts on any.  gw_dispatch() is
+ * gw_dispatch_as(0, ...): for callers that act as root themselves (egpud's
+ * eject, egpuctl --direct run by root).
+ */
+int gw_dispatch_as(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+		   bool json);
 
 /* True if verb is one of gw_dispatch()'s verbs. */
 bool gw_is_verb(const char *verb);

@@ -198,6 +198,14 @@ int gw_proc_uses_managed(pid_t pid);
 /* Process start time (field 22 of /proc/PID/stat), to recognise a pid. */
 int gw_proc_starttime(pid_t pid, unsigned long long *start);
 int gw_proc_comm(pid_t pid, char *buf, size_t len);
+/* Real and saved uid of pid (the Uid: line of /proc/PID/status). */
+int gw_proc_uids(pid_t pid, uid_t *ruid, uid_t *suid);
+/*
+ * May a caller of (effective) uid caller change pid's state?  kill(2)'s rule:
+ * root may act on any process; anyone else only on a process whose real or
+ * saved uid is caller.  On false, why says so.
+ */
+bool gw_caller_may_act(uid_t caller, pid_t pid, char *why, size_t len);
 
 /* --- discovery of one process (discover.c) --------------------------------- */
 
@@ -270,14 +278,15 @@ void gw_record_drop(pid_t pid);
 
 /* --- output (report.c) ------------------------------------------------------ */
 
-void gw_json_str(FILE *out, const char *s);
 void gw_report_print(const struct gw_report *r, FILE *out, bool json);
 
 /* --- the engine's helper process (helper.c) --------------------------------- */
 
-/* Run verb in the helper (start it if needed); like gw_dispatch(). */
-int gw_helper_call(const char *verb, int argc, char **argv, FILE *out, bool json);
-/* gw_dispatch() without the helper. */
-int gw_dispatch_local(const char *verb, int argc, char **argv, FILE *out, bool json);
+/* Run verb in the helper (start it if needed); like gw_dispatch_as(). */
+int gw_helper_call(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+		   bool json);
+/* gw_dispatch_as() without the helper. */
+int gw_dispatch_local(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+		      bool json);
 
 #endif /* EGPUHP_GW_INTERNAL_H */

@@ -16,10 +16,17 @@
  * request: a client that gets no greeting knows nothing ran and may start
  * a fresh helper and try again; after the greeting it never retries.
  *
- * Frames: request = u32 json, u32 argc, argc x (u32 len, bytes) with the
- * verb first; reply = u32 status, u32 len, len bytes of text.
+ * Frames: request = u32 json, u32 caller uid, u32 argc, argc x (u32 len,
+ * bytes) with the verb first; reply = u32 status, u32 len, len bytes of
+ * text.  The socket is root's (0600), so the caller uid is the word of a
+ * process that already acts as root (egpud's worker, from SO_PEERCRED).
+ *
+ * Every wait of a caller has a deadline (GW_CALL_TIMEOUT_MS, or
+ * $EGPUHP_GW_CALL_TIMEOUT_MS): a helper stuck in the driver makes the
+ * call fail with a reply that says so, never hang its caller.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,6 +37,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,8 +47,10 @@
 
 #define GW_MAX_FRAME	(16u << 20)
 #define GW_MAX_ARGS	64
-#define GW_GREETING	'G'
+/* 'H': frames with the caller uid ('G' helpers of an older egpud are not used) */
+#define GW_GREETING	'H'
 #define GW_QUIT_VERB	"__quit"
+#define GW_HELPER_REQUEST_MS	10000	/* for a caller to send its whole request */
 
 static unsigned int idle_ms(void)
 {
@@ -48,6 +58,14 @@ static unsigned int idle_ms(void)
 	long v = env ? strtol(env, NULL, 10) : 0;
 
 	return v > 0 ? (unsigned int)v : GW_HELPER_IDLE_MS;
+}
+
+static unsigned int call_timeout_ms(void)
+{
+	const char *env = getenv("EGPUHP_GW_CALL_TIMEOUT_MS");
+	long v = env ? strtol(env, NULL, 10) : 0;
+
+	return v > 0 && v <= INT_MAX ? (unsigned int)v : GW_CALL_TIMEOUT_MS;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -76,6 +94,8 @@ static int read_all(int fd, void *buf, size_t len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -ETIMEDOUT;	/* SO_RCVTIMEO: the deadline passed */
 		if (n <= 0)
 			return n < 0 ? -errno : -EPIPE;
 		p += n;
@@ -101,20 +121,29 @@ static int sock_path(struct sockaddr_un *sa)
 	return gw_path(sa->sun_path, sizeof(sa->sun_path), GW_ROOT_RUN, "gpuwork.sock");
 }
 
+/* Reads on fd fail with EAGAIN (-ETIMEDOUT in read_all) after ms. */
+static void set_deadline(int fd, unsigned int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 /* --- helper side ---------------------------------------------------------- */
 
 /* Serve one connection; returns 1 when asked to quit. */
 static int serve_one(int fd)
 {
 	char *argv[GW_MAX_ARGS + 1] = { NULL };
-	uint32_t json, argc, len, i;
+	uint32_t json, caller, argc, len, i;
 	char *text = NULL;
 	size_t text_len = 0;
 	char greet = GW_GREETING;
 	FILE *out;
 	int rc = 0;
 
-	if (write_all(fd, &greet, 1) || read_u32(fd, &json) || read_u32(fd, &argc) ||
+	if (write_all(fd, &greet, 1) || read_u32(fd, &json) || read_u32(fd, &caller) ||
+	    read_u32(fd, &argc) ||
 	    argc < 1 || argc > GW_MAX_ARGS)
 		return 0;
 	for (i = 0; i < argc; i++) {
@@ -131,7 +160,7 @@ static int serve_one(int fd)
 	out = open_memstream(&text, &text_len);
 	if (!out)
 		goto out;
-	rc = gw_dispatch_local(argv[0], (int)argc - 1, argv + 1, out, json != 0);
+	rc = gw_dispatch_local((uid_t)caller, argv[0], (int)argc - 1, argv + 1, out, json != 0);
 	fclose(out);
 	if (!write_u32(fd, (uint32_t)rc) && !write_u32(fd, (uint32_t)text_len))
 		write_all(fd, text, text_len);
@@ -149,6 +178,8 @@ static void serve_fd(int lfd, bool *quit)
 
 	if (c < 0)
 		return;
+	/* a caller that stops halfway through its request must not stall the helper */
+	set_deadline(c, GW_HELPER_REQUEST_MS);
 	if (serve_one(c))
 		*quit = true;
 	close(c);
@@ -257,7 +288,7 @@ static int helper_spawn(void)
 /* --- caller side (egpud, its workers, egpuctl) ------------------------------ */
 
 /* Connect and wait for the greeting; -EAGAIN: no helper (or it was leaving). */
-static int helper_connect(void)
+static int helper_connect(int timeout_ms)
 {
 	struct sockaddr_un sa;
 	struct pollfd p;
@@ -273,12 +304,19 @@ static int helper_connect(void)
 		close(fd);
 		return -EAGAIN;
 	}
-	/* The helper greets at once unless it is busy with another request. */
+	/*
+	 * The helper greets at once unless it is busy with another request;
+	 * one that is stuck for longer than a whole call may take is given up.
+	 */
 	p.fd = fd;
 	p.events = POLLIN;
 	do {
-		n = poll(&p, 1, -1);
+		n = poll(&p, 1, timeout_ms);
 	} while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		close(fd);
+		return -ETIMEDOUT;
+	}
 	if (n != 1 || read(fd, &greet, 1) != 1 || greet != GW_GREETING) {
 		close(fd);
 		return -EAGAIN;
@@ -287,12 +325,12 @@ static int helper_connect(void)
 }
 
 /* Connected to a (possibly new) helper; serialises starting one with a lock. */
-static int helper_get(void)
+static int helper_get(int timeout_ms)
 {
 	char lock[256];
 	int fd, lfd, tries, err;
 
-	fd = helper_connect();
+	fd = helper_connect(timeout_ms);
 	if (fd >= 0 || fd != -EAGAIN)
 		return fd;
 	mkdir(gw_root_dir(GW_ROOT_RUN), 0755);
@@ -304,7 +342,7 @@ static int helper_get(void)
 	while (flock(lfd, LOCK_EX) && errno == EINTR)
 		;
 	for (tries = 0; tries < 3; tries++) {
-		fd = helper_connect();
+		fd = helper_connect(timeout_ms);
 		if (fd >= 0 || fd != -EAGAIN)
 			break;
 		err = helper_spawn();
@@ -317,11 +355,14 @@ static int helper_get(void)
 	return fd;
 }
 
-static int send_request(int fd, const char *verb, int argc, char **argv, bool json)
+static int send_request(int fd, uid_t caller, const char *verb, int argc, char **argv,
+			bool json)
 {
 	int i, err;
 
 	err = write_u32(fd, json ? 1 : 0);
+	if (!err)
+		err = write_u32(fd, (uint32_t)caller);
 	if (!err)
 		err = write_u32(fd, (uint32_t)argc + 1);
 	for (i = -1; !err && i < argc; i++) {
@@ -337,19 +378,22 @@ static int send_request(int fd, const char *verb, int argc, char **argv, bool js
 
 void gw_shutdown(void)
 {
-	int fd = helper_connect();
+	int fd = helper_connect((int)call_timeout_ms());
 	char c;
 
 	if (fd < 0)
 		return;
-	if (!send_request(fd, GW_QUIT_VERB, 0, NULL, false))
+	set_deadline(fd, call_timeout_ms());
+	if (!send_request(fd, 0, GW_QUIT_VERB, 0, NULL, false))
 		while (read(fd, &c, 1) > 0)	/* EOF: the helper is gone */
 			;
 	close(fd);
 }
 
-int gw_helper_call(const char *verb, int argc, char **argv, FILE *out, bool json)
+int gw_helper_call(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+		   bool json)
 {
+	unsigned int deadline_ms = call_timeout_ms();
 	uint32_t status, len;
 	char *text;
 	int fd, err;
@@ -358,13 +402,15 @@ int gw_helper_call(const char *verb, int argc, char **argv, FILE *out, bool json
 		fprintf(out, "%s: too many arguments\n", verb);
 		return GW_USAGE;
 	}
-	fd = helper_get();
+	fd = helper_get((int)deadline_ms);
 	if (fd < 0) {
 		fprintf(out, "%s: cannot start the GPU engine helper: %s\n", verb,
 			strerror(-fd));
 		return GW_FAIL;
 	}
-	err = send_request(fd, verb, argc, argv, json);
+	/* the helper answers in one piece once the verb is done: one long wait */
+	set_deadline(fd, deadline_ms);
+	err = send_request(fd, caller, verb, argc, argv, json);
 	if (!err)
 		err = read_u32(fd, &status);
 	if (!err)
@@ -373,8 +419,14 @@ int gw_helper_call(const char *verb, int argc, char **argv, FILE *out, bool json
 		err = -EPROTO;
 	if (err) {
 		close(fd);
-		fprintf(out, "%s: the GPU engine helper failed (%s); the process' state is "
-			"unknown, check it with 'egpuctl workloads'\n", verb, strerror(-err));
+		if (err == -ETIMEDOUT)
+			fprintf(out, "%s: the GPU engine helper did not answer within %u ms; the "
+				"process' state is unknown, check it with 'egpuctl workloads'\n",
+				verb, deadline_ms);
+		else
+			fprintf(out, "%s: the GPU engine helper failed (%s); the process' state "
+				"is unknown, check it with 'egpuctl workloads'\n", verb,
+				strerror(-err));
 		return GW_FAIL;
 	}
 	text = malloc(len + 1);

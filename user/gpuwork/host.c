@@ -109,3 +109,45 @@ int gw_proc_comm(pid_t pid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
 }
+
+int gw_proc_uids(pid_t pid, uid_t *ruid, uid_t *suid)
+{
+	char path[256], buf[4096];
+	unsigned long r, e, s;
+	const char *p;
+	ssize_t n;
+
+	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/status", (int)pid))
+		return -ENAMETOOLONG;
+	n = egpu_read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	/* "Uid:\treal\teffective\tsaved\tfs"; Name: (first line) cannot hold a newline */
+	p = strstr(buf, "\nUid:");
+	if (!p || sscanf(p, "\nUid: %lu %lu %lu", &r, &e, &s) != 3)
+		return -ENODATA;
+	*ruid = (uid_t)r;
+	*suid = (uid_t)s;
+	return 0;
+}
+
+bool gw_caller_may_act(uid_t caller, pid_t pid, char *why, size_t len)
+{
+	uid_t ruid, suid;
+	int err;
+
+	if (caller == 0)
+		return true;
+	err = gw_proc_uids(pid, &ruid, &suid);
+	if (err) {
+		snprintf(why, len, "cannot read the owner of process %d: %s", (int)pid,
+			 strerror(-err));
+		return false;
+	}
+	/* kill(2): the caller's uid is the target's real or saved set-user-ID */
+	if (caller == ruid || caller == suid)
+		return true;
+	snprintf(why, len, "process %d belongs to uid %u; only root or its owner may act on it",
+		 (int)pid, (unsigned int)ruid);
+	return false;
+}

@@ -5,23 +5,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "gpuwork/gw_internal.h"
-
-void gw_json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
 
 /* GB/s (1e9 bytes per second) moved by a step, 0 if unknown. */
 static double gbps(uint64_t bytes, const struct gw_step_result *s)
@@ -34,9 +19,9 @@ static double gbps(uint64_t bytes, const struct gw_step_result *s)
 static void json_gpu(FILE *out, const char *key, const char *pci, const char *uuid)
 {
 	fprintf(out, ",\"%s\":{\"pci\":", key);
-	gw_json_str(out, pci);
+	egpu_json_str(out, pci);
 	fputs(",\"uuid\":", out);
-	gw_json_str(out, uuid);
+	egpu_json_str(out, uuid);
 	fputc('}', out);
 }
 
@@ -47,7 +32,7 @@ static void print_json(const struct gw_report *r, FILE *out)
 
 	fprintf(out, "{\"op\":\"%s\",\"pid\":%d,\"ok\":%s,\"refused\":%s,\"reason\":",
 		r->op, (int)r->pid, r->ok ? "true" : "false", r->refused ? "true" : "false");
-	gw_json_str(out, r->reason);
+	egpu_json_str(out, r->reason);
 	fprintf(out, ",\"state_before\":\"%s\",\"state_after\":\"%s\"",
 		gw_state_name(r->state_before), gw_state_name(r->state_after));
 	json_gpu(out, "from", r->from_pci, r->from_uuid);
