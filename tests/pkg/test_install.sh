@@ -8,25 +8,8 @@
 # its trees inside a temporary directory, so the host is not touched.
 set -uo pipefail
 
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-
-check() {	# check NAME COMMAND...
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$tmp/out" 2>&1; then
-		echo "ok $n - $name"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $name"
-		sed 's/^/#   /' "$tmp/out" | tail -30
-	fi
-}
+# shellcheck source=tests/pkg/tap.sh
+. "$(dirname "$0")/tap.sh"
 
 mode_is() {	# mode_is MODE PATH
 	[[ -e $2 ]] || { echo "missing: $2"; return 1; }
