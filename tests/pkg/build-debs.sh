@@ -3,9 +3,11 @@
 #
 # Builds egpuhp's Debian packages the way a user would, "dpkg-buildpackage
 # -b -us -uc", in a clean copy of the tree (tracked and new files, nothing
-# ignored: no build/ or .cache/), and prints the directory holding the
-# .debs: build/deb/<hash of the copied files>/.  A second call for the same
-# files reuses them; the VM tier and the package test share one build.
+# ignored: no build/ or .cache/; not tests/, bench/ or *.md, which no
+# package is built from, so that editing a test rebuilds nothing), and
+# prints the directory holding the .debs: build/deb/<hash of the copied
+# files>/.  A second call for the same files reuses them; the VM tier and
+# the package test share one build.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,7 +16,8 @@ mkdir -p build/deb
 exec 9>build/deb/.lock
 flock 9
 
-files() { git ls-files -z --cached --others --exclude-standard | xargs -0 -n 200 sh -c \
+files() { git ls-files -z --cached --others --exclude-standard -- \
+		':!tests/' ':!bench/' ':!*.md' | xargs -0 -n 200 sh -c \
 	'for f; do [ -f "$f" ] && printf "%s\0" "$f"; done' sh; }
 hash=$(files | xargs -0 sha256sum | sha256sum | cut -c1-16)
 out=$top/build/deb/$hash
