@@ -16,6 +16,7 @@ mkdir -p build/deb
 exec 9>build/deb/.lock
 flock 9
 
+# shellcheck disable=SC2016 # the inner sh expands "$f"
 files() { git ls-files -z --cached --others --exclude-standard -- \
 		':!tests/' ':!bench/' ':!*.md' | xargs -0 -n 200 sh -c \
 	'for f; do [ -f "$f" ] && printf "%s\0" "$f"; done' sh; }
@@ -37,5 +38,6 @@ mv "$out"/src/*.deb "$out"/src/*.changes "$out"/src/*.buildinfo "$out/"
 rm -rf "$out/src"
 touch "$out/ok"
 # keep the newest few builds only
-ls -dt build/deb/*/ | tail -n +4 | xargs -r rm -rf
+find build/deb -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn |
+	tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
 echo "$out"

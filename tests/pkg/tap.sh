@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0
 # Sourced by the shell tests of tests/pkg: cd to the top of the tree, a
 # scratch directory $tmp (removed at exit) and check(), which runs one TAP

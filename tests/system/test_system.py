@@ -10,8 +10,8 @@ router appears -> udev loads egpuhp and starts egpud, egpud authorizes by
 policy, the GPU functions get their drivers, the gpu-ready hook restarts the
 stand-in inference container; restart / reload of egpud and a package
 upgrade change nothing; a storage-like router joins; reboot with both
-connected: the shutdown unit de-authorizes the eGPU router only, before
-egpud stops and before file systems are unmounted.
+connected: the shutdown unit de-authorizes the eGPU router only, after
+egpud stopped and before the local file systems go.
 Boot 2 (the routers present at boot): no stall, both authorized after boot;
 then real boltd: owner = auto leaves authorization to boltd, boltctl enroll,
 egpuctl import-bolt, re-plug with owner = egpud: challenged with the
@@ -327,21 +327,28 @@ def boot1(tap, img, overlay):
             return None, None
         i_down, l_down = first(r"tbsim: %s: pcie tunnel down" % EGPU)
         i_sdown, l_sdown = first(r"tbsim: %s: pcie tunnel down" % STORAGE)
+        i_stop, l_stop = first(r"Stopping egpuhp-deauthorize\.service")
         i_egpud, l_egpud = first(r"Stopped egpud\.service")
-        i_umount, l_umount = first(r"Unmount(ing|ed) |Reached target .*[Uu]nmount")
+        i_localfs, l_localfs = first(r"Stopped target local-fs\.target")
         i_end, _ = first(r"reboot: Restarting system|reboot: Power down")
-        tap.note("shutdown: de-authorized at line %s, egpud stopped at %s, first unmount at %s"
-                 % (i_down, i_egpud, i_umount))
+        tap.note("shutdown (console lines): egpud stopped %s, shutdown unit stopping %s, "
+                 "eGPU tunnel down %s, local-fs.target stopped %s"
+                 % (i_egpud, i_stop, i_down, i_localfs))
+        assert i_stop is not None, \
+            "systemd never stopped egpuhp-deauthorize.service at shutdown (its ExecStop " \
+            "never ran):\n" + "\n".join(con.splitlines()[-80:])
         assert i_down is not None, "the eGPU router was not de-authorized at shutdown:\n" + \
-            "\n".join(con.splitlines()[-60:])
+            "\n".join(con.splitlines()[-80:])
         assert i_sdown is None, "the storage router was de-authorized too: " + l_sdown
-        assert i_egpud is not None and i_down < i_egpud, \
-            "de-authorization (%s) not before egpud stopped (%s)" % (l_down, l_egpud)
-        assert i_umount is None or i_down < i_umount, \
-            "de-authorization (%s) after unmounting began (%s)" % (l_down, l_umount)
+        # egpud first (it would re-authorize), then the de-authorization,
+        # then the file systems egpuctl runs from.
+        assert i_egpud is not None and i_egpud < i_down, \
+            "egpud stopped (%s) after the de-authorization (%s)" % (l_egpud, l_down)
+        assert i_localfs is None or i_down < i_localfs, \
+            "de-authorization (%s) after local-fs.target stopped (%s)" % (l_down, l_localfs)
         assert i_end is None or i_down < i_end
     tap.check("reboot with both connected: the shutdown unit de-authorizes the eGPU router "
-              "only, before egpud stops and before unmounting", reboot_order)
+              "only, after egpud stopped and before local file systems go", reboot_order)
     vm.close()
     return True
 
@@ -371,15 +378,12 @@ def boot2(tap, img, overlay):
     def previous_shutdown_journal():
         j = vm.journal("-b -1 -u egpuhp-deauthorize.service -u egpud.service")
         tap.note("previous boot's shutdown (journal):\n" + "\n".join(j.splitlines()[-12:]))
-        stop_deauth = [i for i, line in enumerate(j.splitlines())
-                       if re.search(r"Stopp(ing|ed) egpuhp-deauthorize", line)]
-        stop_egpud = [i for i, line in enumerate(j.splitlines())
-                      if re.search(r"Stopping egpud", line)]
-        assert stop_deauth and stop_egpud, j[-3000:]
-        assert max(stop_deauth) < min(stop_egpud), \
-            "egpud began stopping before the de-authorization finished:\n" + j[-3000:]
-    tap.check("the previous boot's journal: the shutdown unit finished before egpud stopped",
-              previous_shutdown_journal)
+        said = lines_matching(j, r"deauthorize 0-")
+        assert lines_matching(j, r"deauthorize %s\b" % EGPU), \
+            "egpuctl deauthorize did not report the eGPU router:\n" + j[-3000:]
+        assert not lines_matching(j, r"deauthorize %s\b" % STORAGE), "\n".join(said)
+    tap.check("the previous boot's journal: the shutdown unit reported de-authorizing the "
+              "eGPU router, not the storage router", previous_shutdown_journal)
 
     # -- real boltd -------------------------------------------------------
     def bolt_owner_auto():

@@ -20,6 +20,8 @@
 # Environment: EGPUHP_ROOTFS_MIRROR (default: the host's first apt URI),
 # EGPUHP_ROOTFS_FIRST (6.1), EGPUHP_ROOTFS_SECOND (6.12).
 
+# dpkg-query's ${Package} formats are meant for dpkg-query, not the shell:
+# shellcheck disable=SC2016
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -144,7 +146,7 @@ image() {
 	r=$out/root
 	log=$out/image.log
 	chroot_umounts "$r" 2>/dev/null || true
-	rm -rf "$r" "$out/disk.img" "$out/boot"
+	rm -rf "$r" "${out:?}/disk.img" "${out:?}/boot"
 	mkdir -p "$out"
 	note "copying the base tree $b"
 	cp -a "$b/root" "$r"
