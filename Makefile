@@ -33,7 +33,7 @@ DKMS_KDIR	?=
 DKMS		= dkms $(DKMS_FLAGS)
 
 .PHONY: all module module-clean user clean check check-gpu demo bench lint install \
-	install-user install-module install-data dkms-install dkms-remove vm-shell
+	install-user install-module install-data dkms-src dkms-install dkms-remove vm-shell
 
 all: module user
 
@@ -97,7 +97,7 @@ install-module:
 install-user: user
 	$(MAKE) -C user install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
 		SBINDIR=$(SBINDIR) BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) \
-		INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR)
+		INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR) VERSION=$(VERSION)
 	install -D -m 0644 include/uapi/linux/egpuhp.h \
 		$(DESTDIR)$(INCLUDEDIR)/linux/egpuhp.h
 
@@ -113,14 +113,17 @@ install-data:
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/egpuhp/hooks.d
 	install -d -m 0700 $(DESTDIR)/var/lib/egpuhp
 
-# DKMS builds from a copy of the module sources under /usr/src.
-dkms-install:
+# DKMS builds from a copy of the module sources under /usr/src
+# ("dkms-src" alone is what the egpuhp-dkms package ships).
+dkms-src:
 	rm -rf $(DKMS_SRC)
 	install -d $(DKMS_SRC)/kmod $(DKMS_SRC)/include/uapi/linux
-	install -m 0644 Kbuild dkms.conf $(DKMS_SRC)/
+	install -m 0644 Kbuild $(DKMS_SRC)/
 	install -m 0644 kmod/Kbuild kmod/*.c kmod/*.h $(DKMS_SRC)/kmod/
 	install -m 0644 include/uapi/linux/egpuhp.h $(DKMS_SRC)/include/uapi/linux/
 	sed 's/@VERSION@/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+
+dkms-install: dkms-src
 	$(DKMS) add -m egpuhp -v $(VERSION)
 	$(DKMS) build -m egpuhp -v $(VERSION) -k $(KVER) \
 		$(if $(DKMS_KDIR),--kernelsourcedir $(DKMS_KDIR))

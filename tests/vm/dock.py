@@ -331,8 +331,7 @@ class Dock:
             self._note("module build had errors (tests needing those modules will fail):\n"
                        + "\n".join(blog.strip().splitlines()[-5:]))
         env = kernel_env(self.kernel)
-        initrd = InitramfsBuilder(self.kernel, env, self.extra_files,
-                                  self.extra_modules).build()
+        initrd = self._boot_initrd(env)
         self.kver = env["KVER"]
         self._tmp = tempfile.mkdtemp(prefix="egpudock-")
         os.makedirs(LOG_DIR, exist_ok=True)
@@ -360,6 +359,11 @@ class Dock:
         self.preempt_rt = "PREEMPT_RT" in self.sh("uname -v")
         self._resolve_cold_plugged()
         self.boot_seconds = time.monotonic() - t0
+
+    def _boot_initrd(self, env):
+        """The initramfs QEMU boots with: the busybox guest's.  (The real-system
+        guest, dock_system.SystemDock, boots its disk's own initrd instead.)"""
+        return InitramfsBuilder(self.kernel, env, self.extra_files, self.extra_modules).build()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
