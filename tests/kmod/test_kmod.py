@@ -510,7 +510,14 @@ def boot2(t, kernel):
         loaded = [l.split()[0] for l in vm.sh("cat /proc/modules").splitlines()]
         t.check(rc != 0 and "egpuhp" not in loaded,
                 "module parameter watchdog_ms=5 refused", out)
+        rc, out = vm.run("insmod %s watchdog_ms=3600001" % vm.module_path("egpuhp"))
+        loaded = [l.split()[0] for l in vm.sh("cat /proc/modules").splitlines()]
+        t.check(rc != 0 and "egpuhp" not in loaded,
+                "module parameter watchdog_ms=3600001 refused (SET_CONFIG's bound)", out)
         vm.load_egpuhp("track_hotplug=1 watchdog_ms=0")
+        rc, out = vm.run("echo 3600001 > /sys/module/egpuhp/parameters/watchdog_ms")
+        t.check(rc != 0 and vm.sh("cat /sys/module/egpuhp/parameters/watchdog_ms").strip() == "0",
+                "watchdog_ms written at run time: out of range refused", out)
 
         # -- EJECT: orderly removal of the GPU group, events first -------------------
         # The drivers' remove() waits until released (as a GPU driver with
