@@ -567,9 +567,11 @@ static void queue_gone(struct reset_ctx *c)
 
 	if (!c->gone || !c->bridge)
 		return;
-	g = kzalloc(sizeof(*g), GFP_KERNEL);
+	/* no workqueue: a request racing module load or unload */
+	g = reset_wq ? kzalloc(sizeof(*g), GFP_KERNEL) : NULL;
 	if (!g) {
-		pci_err(c->bridge, "slot emptied during a reset; cannot queue the removal\n");
+		/* the functions stay enumerated: say so */
+		pci_err(c->bridge, "slot emptied during a reset; removal not queued\n");
 		return;
 	}
 	INIT_WORK(&g->work, reset_gone_work);

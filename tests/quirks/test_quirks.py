@@ -508,6 +508,13 @@ def scenario(vm, t, kernel):
     # --- reset sequences -------------------------------------------------------
     sequences(vm, q, t, nb, vb)
 
+    # 6.11+: pci_bridge_secondary_bus_reset() names callers that reset a
+    # bus without holding the bridge (egpuhp's bus step did, before it
+    # locked the bridge as pci_reset_function() does)
+    con = vm.console()
+    t.ok("unlocked secondary bus reset" not in con,
+         "every bus reset ran with the upstream bridge locked (%s)" % kernel,
+         "\n".join(line for line in con.splitlines() if "unlocked secondary" in line))
     try:
         vm.check_health()
         t.ok(True, "no WARN/BUG/lockdep/taint on the console (%s)" % kernel)
