@@ -40,6 +40,8 @@ BAD_CONSOLE = re.compile(
     r"possible circular locking|inconsistent lock state|"
     r"cut here|Kernel panic|UBSAN:|KASAN:|blocked for more than \d+ seconds|"
     r"possible recursive locking|suspicious RCU usage|"
+    # 6.17+: work queued on system_wq (deprecated) is logged, not warned
+    r"enqueued on deprecated workqueue|"
     # kmemleak's own failures (it disables itself); its boot banner is not
     # one, and its "N new suspected memory leaks" line is judged by
     # debug_problems() from the backtraces
