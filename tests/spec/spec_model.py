@@ -8,8 +8,9 @@ For every operation: its value, flags and, per mode (do, dump), the
 request policy: attribute -> {type, min/max or mask, max-len, nested}.
 Limits are ynl-gen-c's own (TypeScalar fills min/max in from an enum).  A
 nest's policy is its attribute set, or the subset "<set>-request" where
-the spec has one: YNL 6.12 gives an attribute one nested set for requests
-and replies, so the spec names the request-only subset that way."""
+the spec has one (a subset of the set whose name ends in "-request"): YNL
+6.12 gives an attribute one nested set for requests and replies alike, so
+the spec names the request-only subset that way."""
 
 import importlib.util
 import json
@@ -66,9 +67,12 @@ def describe(fam, attr):
 
 
 def nest_policy(fam, set_name):
-    sub = fam.attr_sets.get(set_name + "-request")
-    if sub is not None and sub.subset_of == set_name:
-        set_name = sub.name
+    subs = [s for s in fam.attr_sets.values()
+            if s.subset_of == set_name and s.name.endswith("-request")]
+    if len(subs) > 1:
+        raise ValueError("more than one request subset of %s" % set_name)
+    if subs:
+        set_name = subs[0].name
     return {str(a.value): dict(describe(fam, a), name=name)
             for name, a in fam.attr_sets[set_name].items() if a.type not in ("unused", "pad")}
 

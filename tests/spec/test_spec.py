@@ -14,6 +14,10 @@ policies the running module reports.  egpuhp-test: once
      and their flags (CTRL_CMD_GETFAMILY) and every operation's do/dump
      request policy (CTRL_CMD_GETPOLICY: types, ranges, masks, string
      lengths, nested policies) equal what the spec declares
+  7. in the same guest, a subscriber that is not ours (the kernel's YNL
+     library with only the spec; Debian's python3 brought into the guest):
+     dumps of devices and routers, an unprivileged user refused, a cable
+     pull's surprise pci-remove events with their attributes
 
 Usage: test_spec.py [--kernel 6.12] [--no-vm]   (TAP on stdout)
 """
@@ -280,13 +284,123 @@ def policy_diff(model, text):
     return diff
 
 
-def vm_policies(kernel):
+GUEST_YNL = "/usr/lib/ynl"
+GUEST_SPEC = "/usr/share/egpuhp/egpuhp.yaml"
+GUEST_SUBSCRIBER = ("python3 -S -I %s/ynl_subscriber.py --spec %s --ynl-lib %s"
+                    % (GUEST_YNL, GUEST_SPEC, GUEST_YNL))
+
+
+def guest_python_files():
+    """guest path -> host path: Debian's python3 with the stdlib modules the
+    subscriber loads (as the host's python3 -S -I loads them), PyYAML and
+    YNL's lib/ in /usr/lib/ynl, the subscriber, the spec."""
+    code = ("import sys, os, json\n"
+            "sys.path[:0] = [sys.argv[1], sys.argv[2], '/usr/lib/python3/dist-packages']\n"
+            "import ynl_subscriber, lib, traceback, linecache, tokenize, textwrap, signal\n"
+            "import encodings.ascii, encodings.latin_1, locale, io, contextlib\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n"
+            "        ynl_subscriber.main(['--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "    try:\n"
+            "        ynl_subscriber.family(sys.argv[3], sys.argv[2])\n"
+            "    except Exception:\n"
+            "        pass\n"
+            "    json.dumps(ynl_subscriber._plain({'a': {1}}))\n"
+            "print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values())\n"
+            "    if getattr(m, '__file__', None) and os.path.isfile(m.__file__)})))\n")
+    # the modules the code paths above load (argparse's gettext needs
+    # locale, YnlFamily parses the spec before it finds no egpuhp family here)
+    res = subprocess.run([ynltools.PYTHON, "-S", "-I", "-c", code, HERE, ynltools.YNL,
+                          ynltools.SPEC],
+                         capture_output=True, text=True, check=True)
+    files = {"/usr/bin/python3": os.path.realpath(ynltools.PYTHON), GUEST_SPEC: ynltools.SPEC}
+    for f in json.loads(res.stdout):
+        if f.startswith("/usr/lib/python3/dist-packages/yaml/"):
+            files[GUEST_YNL + f[len("/usr/lib/python3/dist-packages"):]] = f
+        elif f.startswith(ynltools.YNL + "/lib/"):
+            files[GUEST_YNL + f[len(ynltools.YNL):]] = f
+        elif f == os.path.join(HERE, "ynl_subscriber.py"):
+            files[GUEST_YNL + "/ynl_subscriber.py"] = f
+        elif f.startswith("/usr/lib/python3."):
+            files[f] = f
+        else:
+            raise RuntimeError("the subscriber loads %s: no place for it in the guest" % f)
+    return files
+
+
+def subscriber_checks(t, vm):
+    """YNL's library, given only the spec, in the guest: a cable pull's
+    surprise REMOVE, dumps of devices and routers, an unprivileged user."""
+    import ynl_subscriber
+    k = vm.kernel
+    vm.tb_load()
+    vm.tb_add_router(1, port="rp1", functions="gpu")
+    pid = vm.sh("%s listen --timeout 600 > /tmp/ynl-listen.json 2>/tmp/ynl-listen.err & echo $!"
+                % GUEST_SUBSCRIBER).strip()
+    try:
+        vm.wait_for("grep -q ready /tmp/ynl-listen.json", timeout=60)
+    except Exception:
+        raise RuntimeError("the subscriber did not start:\n" + vm.sh("cat /tmp/ynl-listen.err"))
+    vm.tb_authorize(1)
+    dev = vm.tb_wait_tunnel(1)
+
+    state = json.loads(vm.sh("%s dump" % GUEST_SUBSCRIBER, timeout=120))
+    devs = {d["name"]: d for d in state["devices"]}
+    routers = {r["name"]: r for r in state["routers"]}
+    r1 = routers.get("0-1", {})
+    t.check(set(dev.bdfs) <= set(devs) and r1.get("authorized") == 1 and
+            r1.get("unique-id") and devs.get(dev.bdf, {}).get("router-uid") == r1["unique-id"] and
+            "0-0" in routers,
+            "[%s] YNL subscriber: get-dev and get-router dumps show the enclosure "
+            "and its router" % k, (dev.bdfs, state))
+
+    res = json.loads(vm.sh("%s unprivileged --uid 65534" % GUEST_SUBSCRIBER, timeout=120))
+    sc, gd = res.get("set-config", {}), res.get("get-dev", {})
+    t.check(sc.get("error") == 1 and gd.get("error") == 22 and
+            "malformed PCI function name" in (gd.get("msg") or ""),
+            "[%s] YNL subscriber as uid 65534: set-config refused (EPERM), get-dev of a "
+            "bad name refused with the module's extack message" % k, res)
+    t.note("unprivileged set-config: %s" % sc)
+
+    bdfs = vm.tb_unplug(1)
+    vm.wait_for("test $(grep -c '\"pci-remove\"' /tmp/ynl-listen.json) -ge %d" % len(bdfs),
+                timeout=60)
+    vm.wait_for("grep -q '\"router-remove\"' /tmp/ynl-listen.json", timeout=30)
+    vm.run("kill %s" % pid)
+    lines = [json.loads(l) for l in vm.sh("cat /tmp/ynl-listen.json").splitlines()
+             if l.startswith("{")]
+    events = [e for e in lines if "event" in e]
+    bad = []
+    for b in bdfs:
+        bad += ynl_subscriber.surprise_remove_problems(events, b)
+    gone = [e for e in events if e["event"] == "router-remove"]
+    if not gone or gone[0].get("router", {}).get("name") != "0-1":
+        bad.append("no router-remove of 0-1")
+    t.check(bdfs and not bad,
+            "[%s] YNL subscriber on \"events\": the cable pull's surprise pci-remove of "
+            "every function, with its attributes, and the router-remove" % k,
+            "\n".join(bad) + "\n" + json.dumps(events, indent=1)[-3000:] + "\n" +
+            vm.sh("cat /tmp/ynl-listen.err"))
+
+
+def vm_checks(t, model, kernel):
     from dock import Dock
-    with Dock(kernel=kernel, ports=1) as vm:
+    with Dock(kernel=kernel, ports=1, extra_files=guest_python_files()) as vm:
         vm.load_egpuhp()
-        out = vm.sh("egpuhp-genl-policy egpuhp")
+        text = vm.sh("egpuhp-genl-policy egpuhp")
+        diff = policy_diff(model, text)
+        t.check(not diff, "[%s] ops, flags, groups and request policies of the running "
+                "module equal the spec" % kernel, "\n".join(diff) + "\n" + text)
+        try:
+            subscriber_checks(t, vm)
+        except Exception:
+            t.check(False, "[%s] YNL subscriber checks ran to the end" % kernel,
+                    traceback.format_exc())
         problems = vm.console_problems() + [p for p in [vm.taint_problems()] if p]
-    return out, problems
+        t.check(not problems, "[%s] kernel log clean (no WARN/BUG/Oops, no new taint)"
+                % kernel, "\n".join(problems))
 
 
 # ---- main ---------------------------------------------------------------
@@ -353,12 +467,7 @@ def main(argv=None):
     elif model:
         try:
             subprocess.run(["make", "-s", "-C", HERE, "all"], check=True)
-            text, problems = vm_policies(args.kernel)
-            diff = policy_diff(model, text)
-            t.check(not diff, "[%s] ops, flags, groups and request policies of the running "
-                    "module equal the spec" % args.kernel, "\n".join(diff) + "\n" + text)
-            t.check(not problems, "[%s] kernel log clean (no WARN/BUG/Oops, no new taint)"
-                    % args.kernel, "\n".join(problems))
+            vm_checks(t, model, args.kernel)
         except Exception:
             t.check(False, "[%s] policies of the running module read" % args.kernel,
                     traceback.format_exc())
