@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""An egpuhp subscriber that is not ours: the kernel's own YNL library
+(tools/net/ynl/lib of the kernel source) given only docs/egpuhp.yaml.
+No egpuhp header, no egpuhp code.  docs/ynl-subscriber.md explains it.
+
+  ynl_subscriber.py [--spec SPEC] [--ynl-lib DIR] [--schema YAML] COMMAND
+    listen [--timeout S] [--until-remove BDF]
+        subscribe to "events"; one JSON line per notification, after a
+        first {"ready": true}; with --until-remove, stop after BDF's
+        pci-remove event
+    dump
+        {"devices": [...], "routers": [...]} of get-dev and get-router dumps
+    unprivileged [--uid 65534]
+        as that user, try an admin command (set-config) and a get-dev of a
+        malformed name; prints {op: {"error": errno, "msg": extack or null}}
+
+--ynl-lib is the directory that holds YNL's lib/ (tools/net/ynl); without
+--schema the spec is not validated (so jsonschema is not needed).
+
+The real-system test can also import this file and call listen(),
+dump_state() and unprivileged_try() itself; surprise_remove_problems()
+checks a listen() result."""
+
+import argparse
+import json
+import os
+import select
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_SPEC = os.path.join(HERE, "..", "..", "docs", "egpuhp.yaml")
+DEFAULT_YNL = os.path.join(HERE, "..", "..", ".cache", "ynl", "tools", "net", "ynl")
+
+
+def family(spec=DEFAULT_SPEC, ynl_lib=DEFAULT_YNL, schema=""):
+    """The egpuhp family as YNL sees it from the spec alone."""
+    if ynl_lib not in sys.path:
+        sys.path.insert(0, ynl_lib)
+    from lib import YnlFamily
+    return YnlFamily(spec, schema)
+
+
+def _plain(v):
+    """YNL's decoded values as JSON (flag sets become sorted lists)."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, set):
+        return sorted(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def listen(ynl, timeout, until_remove=None, out=None):
+    """Notifications of the "events" group for TIMEOUT seconds (or until
+    UNTIL_REMOVE's pci-remove), each as YNL decodes it; OUT (a file) gets
+    one JSON line per event as it arrives, after {"ready": true}."""
+    ynl.ntf_subscribe("events")
+    if out:
+        print(json.dumps({"ready": True}), file=out, flush=True)
+    got = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r, _, _ = select.select([ynl.sock.fileno()], [], [], max(0.0, end - time.monotonic()))
+        if not r:
+            break
+        ynl.check_ntf()
+        while ynl.async_msg_queue:
+            ev = _plain(ynl.async_msg_queue.pop(0)["msg"])
+            got.append(ev)
+            if out:
+                print(json.dumps(ev, sort_keys=True), file=out, flush=True)
+            if until_remove and ev.get("event") == "pci-remove" and \
+                    ev.get("dev", {}).get("name") == until_remove:
+                return got
+    return got
+
+
+def surprise_remove_problems(events, bdf):
+    """What is wrong with BDF's removal in EVENTS (listen()'s result) for a
+    cable pull: one pci-remove, flags surprise (not orderly), the function's
+    identity, version 1 and a sequence number."""
+    rm = [e for e in events if e.get("event") == "pci-remove" and
+          e.get("dev", {}).get("name") == bdf]
+    if len(rm) != 1:
+        return ["%d pci-remove events for %s: %s" % (len(rm), bdf, events)]
+    e, bad = rm[0], []
+    if "surprise" not in e.get("flags", []) or "orderly" in e.get("flags", []):
+        bad.append("flags %s, want surprise" % e.get("flags"))
+    if e.get("version") != 1 or not e.get("seq") or not e.get("timestamp-ns"):
+        bad.append("version/seq/timestamp-ns missing: %s" % e)
+    d = e["dev"]
+    if not d.get("vendor") or "class" not in d or "track" not in d:
+        bad.append("dev lacks vendor/class/track: %s" % d)
+    return bad
+
+
+def dump_state(ynl):
+    """The tracked devices and the Thunderbolt routers (get-dev, get-router dumps)."""
+    return {"devices": [_plain(m["dev"]) for m in ynl.dump("get-dev", {})],
+            "routers": [_plain(m["router"]) for m in ynl.dump("get-router", {})]}
+
+
+def unprivileged_try(spec=DEFAULT_SPEC, ynl_lib=DEFAULT_YNL, uid=65534):
+    """As UID (in a child process): an admin command (set-config) and a
+    command anyone may send with a malformed name (get-dev of "nonsense");
+    returns {op: {"error": errno or 0, "msg": the extack message or None}}."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        res = {}
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            ynl = family(spec, ynl_lib)
+            from lib import NlError
+            for op, vals in (("set-config", {"config": {"watchdog-ms": 0}}),
+                             ("get-dev", {"dev": {"name": "nonsense"}})):
+                try:
+                    ynl.do(op, vals)
+                    res[op] = {"error": 0, "msg": None}
+                except NlError as e:
+                    res[op] = {"error": e.error, "msg": (e.nl_msg.extack or {}).get("msg")}
+        except Exception as e:  # report, do not hide, a broken child
+            res["child"] = {"error": -1, "msg": "child failed: %r" % e}
+        os.write(wfd, json.dumps(res).encode())
+        os._exit(0)
+    os.close(wfd)
+    data = b""
+    while True:
+        chunk = os.read(rfd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spec", default=DEFAULT_SPEC)
+    ap.add_argument("--ynl-lib", default=DEFAULT_YNL)
+    ap.add_argument("--schema", default="")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("listen")
+    p.add_argument("--timeout", type=float, default=30)
+    p.add_argument("--until-remove")
+    sub.add_parser("dump")
+    p = sub.add_parser("unprivileged")
+    p.add_argument("--uid", type=int, default=65534)
+    args = ap.parse_args(argv)
+    if args.cmd == "unprivileged":
+        print(json.dumps(unprivileged_try(args.spec, args.ynl_lib, args.uid)))
+        return 0
+    ynl = family(args.spec, args.ynl_lib, args.schema)
+    if args.cmd == "listen":
+        listen(ynl, args.timeout, args.until_remove, sys.stdout)
+    else:
+        print(json.dumps(dump_state(ynl), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
