@@ -7,9 +7,13 @@
  * mutations of them, random bytes, lines far longer than the limit,
  * requests written in pieces, connections closed in the middle of a
  * request or before the reply, watchers, and idle connections held open.
- * Every request must get a whole reply or a close (never a hang past the
- * client's deadline); afterwards egpud must still be alive and serve root
- * (ping, status), and exit cleanly on SIGTERM with no leak report.
+ * The unprivileged clients are alternately members of egpud's socket-group
+ * and not.  Every request must get a whole reply or a close (never a hang
+ * past the client's deadline); afterwards egpud must still be alive and
+ * serve root (ping, status), a socket-group member must be refused the
+ * checkpoint of root's process (kill(2) ownership, enforced by the gpuwork
+ * worker with the peer's uid), and egpud must exit cleanly on SIGTERM with
+ * no leak report.
  *
  * Usage: socket_fuzz EGPUD [REQUESTS [CLIENTS [SEED]]]   (TAP on stdout)
  */
@@ -29,10 +33,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <grp.h>
 
 #define REPLY_DEADLINE_MS	20000	/* a hang, not a slow machine */
 #define MAX_HELD		3	/* idle connections a client keeps open */
 #define UNPRIVILEGED		65534
+#define SOCKET_GROUP		65534	/* "nogroup": the configured socket-group */
+#define OTHER_GROUP		65533	/* a group that is not */
 
 static char root[64], sock_path[96];
 static int tap_n, tap_failed;
@@ -97,6 +104,7 @@ static void fake_system(void)
 	snprintf(sock_path, sizeof(sock_path), "%s/run/egpud.sock", root);
 	snprintf(conf, sizeof(conf),
 		 "[daemon]\nsocket = %s\nstore = %s/store\nsysfs = %s/sys\nload-module = no\n"
+		 "socket-group = nogroup\n"
 		 "eject-grace-ms = 10\n[authorization]\npolicy = manual\nowner = egpud\n"
 		 "[hooks]\ndir = %s/hooks.d\n", sock_path, root, root, root);
 	put("egpud.conf", conf);
@@ -264,7 +272,8 @@ static int client(int id, long requests, uint64_t seed)
 	bool is_root = id % 2 == 0;
 	long r;
 
-	if (!is_root && (setgid(UNPRIVILEGED) || setuid(UNPRIVILEGED)))
+	if (!is_root && (setgroups(0, NULL) ||
+			 setgid(id % 4 == 1 ? SOCKET_GROUP : OTHER_GROUP) || setuid(UNPRIVILEGED)))
 		return 100;
 	rng = seed * 2654435761u + (uint64_t)id + 1;
 	for (r = 0; r < requests; r++) {
@@ -342,6 +351,33 @@ static bool root_asks(const char *req, const char *want)
 	return st == 0 && !strncmp(first, want, strlen(want));
 }
 
+/* A socket-group member (uid 65534) asks req; true if the reply contains want. */
+static bool member_asks(const char *req, const char *want, int want_status)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char first[1024];
+		int fd, st = -1;
+
+		if (setgroups(0, NULL) || setgid(SOCKET_GROUP) || setuid(UNPRIVILEGED))
+			_exit(3);
+		fd = connect_egpud();
+		if (fd < 0 || !send_all(fd, req, strlen(req)) ||
+		    !read_reply(fd, &st, first, sizeof(first)))
+			_exit(4);
+		if (st != want_status || !strstr(first, want)) {
+			printf("# %s -> status %d: %s\n", req, st, first);
+			fflush(stdout);
+			_exit(5);
+		}
+		_exit(0);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
 int main(int argc, char **argv)
 {
 	long requests = argc > 2 ? atol(argv[2]) : 100000;
@@ -407,6 +443,8 @@ int main(int argc, char **argv)
 	    stuck);
 	tap(root_asks("ping\n", "pong") && root_asks("--json status\n", "{"),
 	    "root still served afterwards (ping, --json status)");
+	tap(member_asks("checkpoint 1\n", "process 1 belongs to uid 0", 1),
+	    "a socket-group member may not checkpoint root's process (pid 1)");
 out:
 	kill(egpud, SIGTERM);
 	status = 0;
