@@ -396,6 +396,37 @@ static void test_decision_from_a_job_child(void **state)
 	free_daemon(d);
 }
 
+/*
+ * The authorized uevent of a de-authorization egpud did not make (an
+ * eject's worker, a person's sysfs write) keeps it like egpuctl
+ * deauthorize; one that authorizes from outside ends it.
+ */
+static void test_outside_deauthorization_kept(void **state)
+{
+	struct egpud *d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");
+	char buf[128];
+
+	assert_int_equal(auth(d, "0-1", false, NULL), 0);
+	put("bus/thunderbolt/devices/0-1/authorized", "0");	/* echo 0 > authorized */
+	egpud_auth_saw_authorized(d, "0-1", 0);
+	assert_true(decision_kept("aaaa-0001"));
+	assert_string_equal(egpud_auth_state(d, "0-1")->held_by, "sysfs");
+	free_daemon(d);
+	d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");
+	egpud_auth_scan(d);
+	egpud_jobs_wait(d);
+	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "0");		/* kept across the restart */
+	/* a tunnel reset authorizes it again from outside: the decision ends */
+	put("bus/thunderbolt/devices/0-1/authorized", "1");
+	egpud_auth_saw_authorized(d, "0-1", 1);
+	assert_false(decision_kept("aaaa-0001"));
+	/* news that is no longer true is ignored */
+	egpud_auth_saw_authorized(d, "0-1", 0);
+	assert_false(decision_kept("aaaa-0001"));
+	free_daemon(d);
+}
+
 static void reload_daemon(struct egpud *d, const char *conf)
 {
 	struct egpud *n = new_daemon(conf);
@@ -564,6 +595,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_reapplies_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_router_does_not_stall_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_from_a_job_child, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outside_deauthorization_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enrolled_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deauthorize_all, setup, teardown),
 	};

@@ -136,6 +136,36 @@ void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char 
 	hold(st, name);
 }
 
+void egpud_auth_saw_authorized(struct egpud *d, const char *name, int authorized)
+{
+	struct egpud_router_state *st;
+	struct egpuhp_router r;
+	char key[64];
+
+	snprintf(key, sizeof(key), "router %s", name);
+	if (egpud_job_for(d, key) || egpud_job_for(d, "deauthorize"))
+		return;		/* our own write: its job's end records it */
+	if (egpu_tb_read_router(name, &r) < 0 || r.depth == 0 ||
+	    (int)r.authorized != authorized)
+		return;		/* stale news */
+	st = state_for(d, &r);
+	if (!st)
+		return;
+	if (authorized && st->held_by[0]) {
+		/* authorized again from outside (a tunnel reset, a person): over */
+		egpu_store_drop_decision(d->cfg->store_dir, r.unique_id);
+		egpu_log("%s authorized again (%s): its de-authorization by %s is over",
+			 name, d->eject ? "eject" : "sysfs", st->held_by);
+		st->held_by[0] = '\0';
+		return;
+	}
+	if (authorized || st->held_by[0])
+		return;
+	/* de-authorized, not by egpud's policy: an eject, or a person */
+	egpud_auth_note_deauthorized(d, name, d->eject ? "eject" : "sysfs");
+	egpu_log("%s de-authorized by %s: kept so until unplugged", name, st->held_by);
+}
+
 void egpud_auth_refresh_decisions(struct egpud *d)
 {
 	struct egpuhp_router *v;

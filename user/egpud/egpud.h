@@ -182,6 +182,13 @@ void egpud_auth_reapply(struct egpud *d);
  * stays so, also across restarts of egpud, until it is unplugged.
  */
 void egpud_auth_note_deauthorized(struct egpud *d, const char *name, const char *by);
+/*
+ * A uevent says router name is now authorized=authorized.  A
+ * de-authorization egpud did not make (an eject's, a person's sysfs write)
+ * is kept like egpuctl deauthorize; an authorization from outside ends a
+ * kept one.
+ */
+void egpud_auth_saw_authorized(struct egpud *d, const char *name, int authorized);
 /* Take the kept decisions of the routers present into memory (after a job made some). */
 void egpud_auth_refresh_decisions(struct egpud *d);
 /* At start: drop kept decisions of routers unplugged while egpud was away. */

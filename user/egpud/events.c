@@ -285,6 +285,8 @@ void egpud_uevent_readable(struct egpud *d)
 			egpud_auth_forget_router(d, ue.name);
 		} else if (!strcmp(ue.action, "add")) {
 			egpud_auth_router(d, ue.name, false, NULL);
+		} else if (!strcmp(ue.action, "change") && ue.authorized >= 0) {
+			egpud_auth_saw_authorized(d, ue.name, ue.authorized);
 		}
 	}
 }
