@@ -13,22 +13,9 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
 MAX_EXPOSURE=4.5
-
-check() {	# check NAME COMMAND...
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$tmp/out" 2>&1; then
-		echo "ok $n - $name"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $name"
-		sed 's/^/#   /' "$tmp/out" | tail -30
-	fi
-}
+# shellcheck source=../tap.sh
+. "$top/tests/tap.sh"
 
 if ! command -v systemd-analyze >/dev/null; then
 	echo "1..0 # SKIP systemd-analyze not installed"
@@ -83,5 +70,4 @@ exposure() {	# exposure UNIT MAX
 check "systemd-analyze security: egpud.service exposure <= $MAX_EXPOSURE" \
 	exposure egpud.service "$MAX_EXPOSURE"
 
-echo "1..$n"
-[[ $failed -eq 0 ]]
+tap_done

@@ -89,6 +89,16 @@ static unsigned int read_uint(const char *dir, const char *attr, unsigned int df
 	return (unsigned int)strtoul(buf, NULL, 0);
 }
 
+bool egpu_all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
 bool egpu_tb_is_router_name(const char *name)
 {
 	const char *dash = strchr(name, '-');

@@ -19,6 +19,9 @@ int egpu_sysfs_read(const char *rel, char *buf, size_t len);
 /* Write a value (one write() call, as sysfs wants). 0 or -errno. */
 int egpu_sysfs_write(const char *rel, const char *val);
 
+/* A non-empty string of decimal digits only (a pid, a device number). */
+bool egpu_all_digits(const char *s);
+
 /* Is this a Thunderbolt router's name ("0-1", "0-301"; not "domain0", "0-1.1")? */
 bool egpu_tb_is_router_name(const char *name);
 

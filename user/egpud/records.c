@@ -16,17 +16,8 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/sysfs.h"
 #include "egpud/egpud.h"
-
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
 
 int egpud_checkpoint_records_prune(const char *run_dir)
 {
@@ -47,7 +38,7 @@ int egpud_checkpoint_records_prune(const char *run_dir)
 		char proc[64], path[4400];
 		struct stat st;
 
-		if (!all_digits(e->d_name) || strlen(e->d_name) > 10)
+		if (!egpu_all_digits(e->d_name) || strlen(e->d_name) > 10)
 			continue;
 		snprintf(proc, sizeof(proc), "/proc/%s", e->d_name);
 		if (stat(proc, &st) == 0 || errno != ENOENT)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/file_read.h"
+#include "common/sysfs.h"
 #include "gpuwork/gw_internal.h"
 
 const char *gw_node_kind_name(enum gw_node_kind kind)
@@ -186,23 +187,13 @@ static void node_vfio_group(struct scan_ctx *c, const char *group, const char *n
 	closedir(d);
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 /* One open file of the process: target is what /proc/PID/fd/N points at. */
 static void scan_node(struct scan_ctx *c, const char *target)
 {
 	char path[512], pci[GW_PCI_LEN];
 	const char *name;
 
-	if (!strncmp(target, "/dev/nvidia", 11) && all_digits(target + 11)) {
+	if (!strncmp(target, "/dev/nvidia", 11) && egpu_all_digits(target + 11)) {
 		const struct gw_gpu *g = gw_gpus_by_minor(c->gpus, atoi(target + 11));
 
 		if (g)
@@ -232,7 +223,7 @@ static void scan_node(struct scan_ctx *c, const char *target)
 			hit(c, pci, GW_NODE_VFIO, target);
 		return;
 	}
-	if (!strncmp(target, "/dev/vfio/", 10) && all_digits(target + 10))
+	if (!strncmp(target, "/dev/vfio/", 10) && egpu_all_digits(target + 10))
 		node_vfio_group(c, target + 10, target);
 }
 
@@ -336,7 +327,7 @@ int gw_find_users(const char *pci, struct gw_users *out)
 		return err;
 	}
 	while ((de = readdir(d)) && !c.err) {
-		if (!all_digits(de->d_name))
+		if (!egpu_all_digits(de->d_name))
 			continue;
 		c.pid = (pid_t)atoi(de->d_name);
 		if (c.pid == self)	/* the engine itself holds every GPU */
