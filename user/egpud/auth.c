@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/dbus_name.h"
+#include "common/egpu_routers.h"
 #include "common/log.h"
 #include "common/store.h"
 #include "common/sysfs.h"
@@ -461,27 +462,12 @@ void egpud_auth_scan(struct egpud *d)
 	free(v);
 }
 
-/* Is b below a (or a itself)?  Route strings: each hop adds a higher byte. */
-static bool router_below(const struct egpuhp_router *a, const struct egpuhp_router *b)
-{
-	unsigned long long ra, rb, mask;
-	const char *da = strchr(a->name, '-'), *db = strchr(b->name, '-');
-
-	if (!da || !db || (da - a->name) != (db - b->name) ||
-	    strncmp(a->name, b->name, (size_t)(da - a->name)))
-		return false;
-	ra = strtoull(da + 1, NULL, 16);
-	rb = strtoull(db + 1, NULL, 16);
-	mask = a->depth >= 8 ? ~0ULL : (1ULL << (8 * a->depth)) - 1;
-	return (rb & mask) == ra;
-}
-
 int egpud_deauthorize_all(struct egpud *d, FILE *out)
 {
 	struct egpuhp_router *v;
 	bool *pick;
-	size_t n, i, j, k;
-	bool known_gpu = false;
+	char why[256];
+	size_t n, i;
 	int count = 0, ret;
 
 	ret = egpu_tb_list_routers(&v, &n);
@@ -492,27 +478,16 @@ int egpud_deauthorize_all(struct egpud *d, FILE *out)
 		free(v);
 		return -ENOMEM;
 	}
-	/* eGPU routers: those carrying a GPU function, and what is below them. */
-	for (k = 0; k < d->tracker.n_devs; k++) {
-		const struct egpuhp_dev *dev = &d->tracker.devs[k];
-
-		if (!dev->is_gpu || !dev->router_uid[0])
-			continue;
-		for (i = 0; i < n; i++) {
-			if (strcasecmp(v[i].unique_id, dev->router_uid))
-				continue;
-			known_gpu = true;
-			for (j = 0; j < n; j++)
-				if (router_below(&v[i], &v[j]))
-					pick[j] = true;
-		}
-	}
-	/* Without the module's view, every device router counts. */
-	if (!known_gpu)
-		for (i = 0; i < n; i++)
-			pick[i] = true;
+	/*
+	 * Only routers that carry an eGPU (and what is below them): a dock or
+	 * a Thunderbolt SSD may still hold mounted filesystems at shutdown.
+	 * The module's view when egpud has it, else what sysfs can prove.
+	 */
+	if (!egpu_pick_egpu_routers(v, n, d->tracker.synced ? d->tracker.devs : NULL,
+				    d->tracker.n_devs, pick, why, sizeof(why)))
+		say(out, "no eGPU router de-authorized: %s", why);
 	for (i = n; i-- > 0;) {	/* deepest first */
-		if (!pick[i] || v[i].depth == 0 || v[i].authorized == 0)
+		if (!pick[i])
 			continue;
 		ret = egpu_tb_deauthorize(v[i].name);
 		if (ret < 0) {
@@ -523,8 +498,8 @@ int egpud_deauthorize_all(struct egpud *d, FILE *out)
 		}
 		/* kept so, across restarts too, until it is unplugged */
 		egpud_auth_note_deauthorized(d, v[i].name, "deauthorize-all");
-		say(out, "deauthorize %s (%s %s)%s", v[i].name, v[i].vendor_name,
-		    v[i].device_name, known_gpu ? " carrying an eGPU" : "");
+		say(out, "deauthorize %s (%s %s) carrying an eGPU", v[i].name,
+		    v[i].vendor_name, v[i].device_name);
 		count++;
 	}
 	free(pick);
