@@ -182,6 +182,9 @@ finish() {
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
+case $cmd in base | image | finish)
+	[ "$(id -u)" -eq 0 ] || die "$cmd needs root (debootstrap, chroot, mounts, mkfs.ext4 -d)" ;;
+esac
 case $cmd in
 key) key ;;
 base) base ;;
