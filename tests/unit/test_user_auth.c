@@ -573,11 +573,25 @@ static void test_deauthorize_all(void **state)
 	get("bus/thunderbolt/devices/0-3/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "0");
 
-	/* without the module's view every device router goes */
+	/*
+	 * Without the module's view: two authorized device routers and no
+	 * way to tell which carries the eGPU, so both stay (the dock may hold
+	 * mounted storage) ...
+	 */
 	d->tracker.n_devs = 0;
 	put("bus/thunderbolt/devices/0-3/authorized", "1");
-	assert_int_equal(egpud_deauthorize_all(d, NULL), 2);
+	put("bus/pci/devices/0000:05:00.0/class", "0x030000");
+	put("bus/pci/devices/0000:05:00.0/removable", "removable");
+	assert_int_equal(egpud_deauthorize_all(d, NULL), 0);
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	get("bus/thunderbolt/devices/0-3/authorized", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	/* ... and with the dock gone, the sole router behind which sysfs
+	 * shows an external display-class function goes. */
+	put("bus/thunderbolt/devices/0-1/authorized", "0");
+	assert_int_equal(egpud_deauthorize_all(d, NULL), 1);
+	get("bus/thunderbolt/devices/0-3/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "0");
 	free_daemon(d);
 }

@@ -483,7 +483,7 @@ int egpud_deauthorize_all(struct egpud *d, FILE *out)
 	 * a Thunderbolt SSD may still hold mounted filesystems at shutdown.
 	 * The module's view when egpud has it, else what sysfs can prove.
 	 */
-	if (!egpu_pick_egpu_routers(v, n, d->tracker.synced ? d->tracker.devs : NULL,
+	if (!egpu_pick_egpu_routers(v, n, d->tracker.devs,
 				    d->tracker.n_devs, pick, why, sizeof(why)))
 		say(out, "no eGPU router de-authorized: %s", why);
 	for (i = n; i-- > 0;) {	/* deepest first */
