@@ -134,8 +134,23 @@ base() {
 	exec 8>"$CACHE/.lock"
 	flock 8
 	[ -d "$dir/root" ] || build_base "$dir"
+	publish "$k" "$dir"
 	exec 8>&-
 	echo "$dir"
+}
+
+# A copy outside the clone, so that the next clone on this machine (CI)
+# does not run debootstrap again; skipped quietly where that is not writable.
+publish() {	# publish KEY DIR
+	local tmp
+	[ -d "$SHARED/$1/root" ] && return 0
+	mkdir -p "$SHARED" 2>/dev/null || return 0
+	tmp=$(mktemp -d "$SHARED/.new.XXXXXX" 2>/dev/null) || return 0
+	if cp -a "$2/." "$tmp/" && mv -T "$tmp" "$SHARED/$1" 2>/dev/null; then
+		note "base tree published as $SHARED/$1"
+	else
+		rm -rf "$tmp"
+	fi
 }
 
 # image OUT DEBDIR: the base + egpuhp's .debs + the second kernel, as
