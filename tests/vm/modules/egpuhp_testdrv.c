@@ -74,7 +74,7 @@ static DECLARE_WAIT_QUEUE_HEAD(remove_wq);
 /* the hold_lock thread; lock_mutex guards starting and stopping it */
 static DEFINE_MUTEX(lock_mutex);
 static struct task_struct *lock_thread;
-static DECLARE_COMPLETION(lock_release);
+static DECLARE_COMPLETION(held_lock_released);
 static char *events_buf;
 static size_t events_len;
 static struct dentry *debug_dir;
@@ -311,7 +311,7 @@ static int lock_fn(void *data)
 	record_event("lock_held %s t=%llu", pci_name(pdev),
 		     ktime_get_boottime_ns());
 	/* interruptible: a long wait here is the test's intent, not a hang */
-	while (wait_for_completion_interruptible(&lock_release))
+	while (wait_for_completion_interruptible(&held_lock_released))
 		;
 	pci_lock_rescan_remove();
 	pci_unlock_rescan_remove();
@@ -333,7 +333,7 @@ static void lock_stop(void)
 {
 	if (!lock_thread)
 		return;
-	complete(&lock_release);
+	complete(&held_lock_released);
 	kthread_stop(lock_thread);
 	lock_thread = NULL;
 }
@@ -356,7 +356,7 @@ static ssize_t hold_lock_write(struct file *file, const char __user *ubuf,
 		return -ENODEV;
 	mutex_lock(&lock_mutex);
 	lock_stop();
-	reinit_completion(&lock_release);
+	reinit_completion(&held_lock_released);
 	t = kthread_run(lock_fn, pdev, "egpuhp_testdrv_lock");
 	if (IS_ERR(t)) {
 		mutex_unlock(&lock_mutex);
@@ -376,7 +376,7 @@ static const struct file_operations hold_lock_fops = {
 static ssize_t release_lock_write(struct file *file, const char __user *ubuf,
 				  size_t count, loff_t *ppos)
 {
-	complete(&lock_release);
+	complete(&held_lock_released);
 	return count;
 }
 
