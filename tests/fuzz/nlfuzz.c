@@ -17,7 +17,8 @@
  *
  * --one sends a single well-formed request (CMD as in the uapi enum without
  * its prefix: GET_DEV, ADD_QUIRK, ...; --id is the quirk id of DEL_QUIRK, the
- * method of RESET, the watchdog period of SET_CONFIG) and prints the answer:
+ * method of RESET, the watchdog period of SET_CONFIG; --dev a function, or a
+ * router for GET_ROUTER) and prints the answer:
  * tests/fault/test_fault.py drives every command through it.
  *
  * --user: drop to uid/gid 65534 before sending; every mutating command
@@ -1036,6 +1037,13 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 			off2 = nest_start(&m, EGPUHP_A_RESET);
 			put_u32(&m, EGPUHP_RESET_A_METHOD, id);
 			nest_end(&m, off2);
+		}
+		break;
+	case EGPUHP_CMD_GET_ROUTER:
+		if (dev && !dump) {
+			off = nest_start(&m, EGPUHP_A_ROUTER);
+			put_str(&m, EGPUHP_ROUTER_A_NAME, dev);
+			nest_end(&m, off);
 		}
 		break;
 	case EGPUHP_CMD_SET_CONFIG:
