@@ -7,8 +7,9 @@ fails only when a return address within the stack-trace depth lies in the
 module's code (require-start/require-end: for the per-task sweeps below the
 whole module area, where egpuhp is the only module on the task's stack; for
 the random phase the loaded egpuhp's .text and .init.text).  Two ways of choosing what fails:
-  - per task, every allocation in turn (/proc/self/fail-nth = 1, 2, 3, ...
-    until the operation runs out of allocations to fail): module load, every
+  - per task, every allocation in turn (/proc/thread-self/fail-nth = 1, 2,
+    3, ... until the operation runs out of allocations to fail; it is armed
+    and read back by egpuhp-nlfuzz around the one action): module load, every
     netlink command (through egpuhp-nlfuzz --one), the sysfs reset that
     egpuhp's reset hook serves, and the netlink RESET;
   - at random (probability 30%) where the work runs in kernel threads:
@@ -118,17 +119,22 @@ def loaded(vm):
     return vm.run("grep -q '^egpuhp ' /proc/modules")[0] == 0
 
 
-def sweep(vm, faults, phase, what, cmd, after=None):
-    """Fails the 1st, 2nd, ... egpuhp allocation of CMD (a guest shell
-    command run in a task of its own); AFTER(rc, out) checks each outcome.
-    Returns how many allocations it failed."""
+def sweep(vm, faults, phase, what, action, after=None):
+    """Fails the 1st, 2nd, ... allocation of ACTION (egpuhp-nlfuzz --one ...,
+    --insmod or --write, which arm /proc/thread-self/fail-nth around that one
+    action and say whether it was used up); AFTER(nth, rc, out, n) checks
+    each outcome.  Returns how many allocations it failed."""
     for nth in range(1, MAX_NTH + 1):
-        rc, out = vm.run("sh -c 'echo %d > /proc/self/fail-nth; exec %s' 2>&1" % (nth, cmd),
-                         timeout=120)
-        n = faults.collect(phase, "%s (fail-nth %d)" % (what, nth))
+        rc, out = vm.run("egpuhp-nlfuzz --fail-nth %d %s 2>&1" % (nth, action), timeout=120)
+        faults.collect(phase, "%s (fail-nth %d)" % (what, nth))
+        m = re.search(r"fail_nth_left=(\d+)", out)
+        if not m:
+            faults.problems.append("%s (fail-nth %d): no result: %s" % (what, nth, out[-300:]))
+            return nth - 1
+        injected = m.group(1) == "0"
         if after:
-            after(nth, rc, out, n)
-        if n == 0:
+            after(nth, rc, out, injected)
+        if not injected:
             return nth - 1
     faults.problems.append("%s: still allocating after %d failures" % (what, MAX_NTH))
     return MAX_NTH
@@ -167,12 +173,12 @@ def test_fault_injection(vm):
             if rc2 != 0:
                 f.problems.append("load fail-nth %d: module loaded but does not unload: %s"
                                   % (nth, out2))
-        elif n and rc == 0:
-            f.problems.append("load fail-nth %d: insmod said 0 but no module" % nth)
+        elif "errno=0" in out:
+            f.problems.append("load fail-nth %d: finit_module said 0 but no module" % nth)
         f.collect("load", "rmmod after load fail-nth %d" % nth)
 
-    load_n = sweep(vm, f, "load", "insmod", "insmod %s %s" % (vm.module_path("egpuhp"), params),
-                   after_load)
+    load_n = sweep(vm, f, "load", "insmod", "--insmod %s '%s'" % (vm.module_path("egpuhp"),
+                                                                   params), after_load)
 
     # -- netlink commands ----------------------------------------------------------
     vm.load_egpuhp(params)
@@ -208,15 +214,15 @@ def test_fault_injection(vm):
             ("ADD_QUIRK", "ADD_QUIRK", after_add),
             ("RESET pm", "RESET --dev %s --id 3" % edu, None),
             ("RESET egpuhp", "RESET --dev %s --id 6" % edu, None)]:
-        per_cmd[label] = sweep(vm, f, "netlink", label, "egpuhp-nlfuzz --one " + args, check)
+        per_cmd[label] = sweep(vm, f, "netlink", label, "--one " + args, check)
 
     # DEL_QUIRK: a fresh entry to delete each time
-    def del_cmd():
-        return "egpuhp-nlfuzz --one DEL_QUIRK --id %d" % nl(vm, "ADD_QUIRK")[2]
     n_del = 0
     for nth in range(1, MAX_NTH + 1):
-        vm.run("sh -c 'echo %d > /proc/self/fail-nth; exec %s'" % (nth, del_cmd()))
-        if f.collect("netlink", "DEL_QUIRK fail-nth %d" % nth) == 0:
+        out = vm.sh("egpuhp-nlfuzz --fail-nth %d --one DEL_QUIRK --id %d"
+                    % (nth, nl(vm, "ADD_QUIRK")[2]))
+        f.collect("netlink", "DEL_QUIRK fail-nth %d" % nth)
+        if "fail_nth_left=0" not in out:
             break
         n_del += 1
     per_cmd["DEL_QUIRK"] = n_del
@@ -225,7 +231,7 @@ def test_fault_injection(vm):
 
     # -- the kernel's reset path through egpuhp's hook (sysfs reset) ----------------
     per_cmd["sysfs reset"] = sweep(vm, f, "reset", "sysfs reset",
-                                   "sh -c \"echo 1 > /sys/bus/pci/devices/%s/reset\"" % edu)
+                                   "--write /sys/bus/pci/devices/%s/reset 1" % edu)
 
     # -- EJECT: the device goes; plug it back after each try ------------------------
     def after_eject(nth, rc, out, n):
@@ -237,8 +243,8 @@ def test_fault_injection(vm):
             vm.plug("rp1", kind="fn")
         f.collect("netlink", "after EJECT %d" % nth)
 
-    per_cmd["EJECT"] = sweep(vm, f, "netlink", "EJECT", "egpuhp-nlfuzz --one EJECT --dev %s"
-                             % edu, after_eject)
+    per_cmd["EJECT"] = sweep(vm, f, "netlink", "EJECT", "--one EJECT --dev %s" % edu,
+                             after_eject)
 
     # -- hot-add and surprise removal, at random ----------------------------------
     # Other tasks' stacks hold other modules (the test driver's probe): only
