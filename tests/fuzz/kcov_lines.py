@@ -94,13 +94,13 @@ def cov_sites(ko):
 def alloc_sites(ko):
     """Return addresses ("func+0xoff") of calls from egpuhp's .text into an
     allocator that failslab or fail_page_alloc can fail."""
-    alloc = re.compile(r"R_X86_64_(PLT32|PC32)\s+(__kmalloc\w*|kmalloc\w*|kzalloc\w*|"
+    # calls only (PLT32): a mov of kmalloc_caches is no allocation
+    alloc = re.compile(r"R_X86_64_PLT32\s+(__kmalloc\w*|kmalloc\w*|kzalloc\w*|"
                        r"kmem_cache_alloc\w*|__alloc_skb|alloc_skb\w*|kmemdup\w*|"
                        r"kstrdup\w*|krealloc\w*|kvmalloc\w*|__kvmalloc\w*|"
                        r"alloc_pages\w*|__get_free_pages|netlink_alloc\w*|"
                        r"kasprintf|kvasprintf|devm_kmalloc|__kmalloc_cache\w*|"
-                       r"alloc_workqueue\w*|bus_register_notifier|genlmsg_new|"
-                       r"__genl_register_family|genl_register_family)[-+]")
+                       r"alloc_workqueue\w*|genl_register_family)[-+]")
     out = _run(["objdump", "-dr", "--no-show-raw-insn", "-j", ".text", "-j", ".init.text", ko])
     func, func_addr, sites, pending = None, 0, set(), None
     for line in out.splitlines():
@@ -115,7 +115,7 @@ def alloc_sites(ko):
         if rest.startswith("R_X86_64"):
             a = alloc.search(rest)
             if a:
-                pending = a.group(2)
+                pending = a.group(1)
             continue
         if pending:
             sites.add("%s+0x%x" % (func, addr - func_addr))

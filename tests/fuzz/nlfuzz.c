@@ -13,12 +13,17 @@
  *
  *   egpuhp-nlfuzz [--user] [--messages N] [--seed S] [--kcov TEXT_SIZE]
  *                 [--cover FILE] [--stop FILE]
- *   egpuhp-nlfuzz --one CMD [--dev NAME] [--id N] [--dump]
+ *   egpuhp-nlfuzz [--fail-nth N] --one CMD [--dev NAME] [--id N] [--dump]
+ *   egpuhp-nlfuzz [--fail-nth N] --insmod PATH PARAMS | --write PATH VALUE
  *
  * --one sends a single well-formed request (CMD as in the uapi enum without
  * its prefix: GET_DEV, ADD_QUIRK, ...; --id is the quirk id of DEL_QUIRK, the
- * method of RESET, the watchdog period of SET_CONFIG) and prints the answer:
- * tests/fault/test_fault.py drives every command through it.
+ * method of RESET, the watchdog period of SET_CONFIG; --dev a function, or a
+ * router for GET_ROUTER) and prints the answer:
+ * tests/fault/test_fault.py drives every command through it.  --insmod
+ * and --write load a module or write a file.  --fail-nth (put before the
+ * action) fails the N-th allocation that passes the fault-injection filters
+ * in that one action and prints how many were left (0: it was injected).
  *
  * --user: drop to uid/gid 65534 before sending; every mutating command
  * (SET_CONFIG, ADD/DEL_QUIRK, RESET, EJECT) must then be refused: a
@@ -51,6 +56,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/egpuhp.h>
@@ -988,6 +994,74 @@ static void report(void)
 
 /* ---- one well-formed request (the fault-injection test's driver) ---- */
 
+static int opt_fail_nth;	/* --fail-nth: fail the N-th matching allocation */
+
+/*
+ * /proc/thread-self/fail-nth arms the fault injection for this task only;
+ * it is set right before the action and read right after: 0 left means the
+ * failure was injected (also when the allocation was __GFP_NOWARN and
+ * printed nothing), more means the action had fewer allocations to fail.
+ */
+static void fail_nth_arm(void)
+{
+	char buf[16];
+	int fd, n;
+
+	if (!opt_fail_nth)
+		return;
+	fd = open("/proc/thread-self/fail-nth", O_WRONLY);
+	n = snprintf(buf, sizeof(buf), "%d", opt_fail_nth);
+	if (fd < 0 || write(fd, buf, n) != n)
+		die("fail-nth: %s", strerror(errno));
+	close(fd);
+}
+
+static void fail_nth_report(void)
+{
+	char buf[16] = "";
+	int fd;
+
+	if (!opt_fail_nth)
+		return;
+	fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) < 0)
+		die("fail-nth: %s", strerror(errno));
+	(void)!write(fd, "0", 1);	/* disarm */
+	close(fd);
+	printf("fail_nth_left=%d\n", atoi(buf));
+}
+
+/* finit_module(PATH, PARAMS) with fail-nth armed; prints the result. */
+static int load_module(const char *path, const char *params)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	fail_nth_arm();
+	ret = syscall(__NR_finit_module, fd, params ? params : "", 0);
+	printf("errno=%d\n", ret ? errno : 0);
+	fail_nth_report();
+	close(fd);
+	return 0;
+}
+
+/* write(PATH, VALUE) with fail-nth armed (the sysfs reset file). */
+static int write_file(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t ret;
+
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	fail_nth_arm();
+	ret = write(fd, value, strlen(value));
+	printf("errno=%d\n", ret < 0 ? errno : 0);
+	fail_nth_report();
+	close(fd);
+	return 0;
+}
+
 static int cmd_by_name(const char *name)
 {
 	int c;
@@ -1038,6 +1112,13 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 			nest_end(&m, off2);
 		}
 		break;
+	case EGPUHP_CMD_GET_ROUTER:
+		if (dev && !dump) {
+			off = nest_start(&m, EGPUHP_A_ROUTER);
+			put_str(&m, EGPUHP_ROUTER_A_NAME, dev);
+			nest_end(&m, off);
+		}
+		break;
 	case EGPUHP_CMD_SET_CONFIG:
 		off = nest_start(&m, EGPUHP_A_CONFIG);
 		put(&m, EGPUHP_CONFIG_A_TRACK_HOTPLUG, &(uint8_t){ 1 }, 1);
@@ -1067,6 +1148,7 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 	h->nlmsg_type = family;
 	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (dump ? NLM_F_DUMP : 0);
 	h->nlmsg_seq = 1;
+	fail_nth_arm();
 	if (send(fd, m.buf, m.len, 0) < 0)
 		die("send: %s", strerror(errno));
 	nquirk_ids = 0;
@@ -1090,6 +1172,7 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 		}
 	}
 	printf("errno=%d replies=%d id=%u\n", err, replies, nquirk_ids ? quirk_ids[0] : 0);
+	fail_nth_report();
 	return 0;
 }
 
@@ -1125,6 +1208,12 @@ int main(int argc, char **argv)
 			one_id = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--dump"))
 			one_dump = true;
+		else if (!strcmp(argv[i], "--fail-nth") && i + 1 < argc)
+			opt_fail_nth = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--insmod") && i + 2 < argc)
+			return load_module(argv[i + 1], argv[i + 2]);
+		else if (!strcmp(argv[i], "--write") && i + 2 < argc)
+			return write_file(argv[i + 1], argv[i + 2]);
 		else
 			die("usage: egpuhp-nlfuzz [--user] [--messages N] [--seed S] "
 			    "[--kcov TEXT_SIZE --cover FILE] [--stop FILE] | "
