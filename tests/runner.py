@@ -196,8 +196,11 @@ def discover():
 # driver reports "lock held when returning to user space" on a sysfs reset of
 # QEMU's nvme (tests/quirks, reproduced without egpuhp), which turns lockdep
 # off for the rest of that boot, and the whole suite there does not fit the
-# time budget of "make check" on 2 cores.
-DEBUG_SUITE = ("tests/kmod/", "tests/vm/test_dock.py", "tests/fault/", "tests/fuzz/")
+# time budget of "make check" on 2 cores.  The fault-injection sweep
+# (tests/fault/test_fault.py, one allocation failure at a time over load,
+# hot-add, removal and every command) takes longer than a test may here; it
+# is run by hand (bench/RESULTS.md) until it is made to fit.
+DEBUG_SUITE = ("tests/kmod/", "tests/vm/test_dock.py", "tests/fuzz/")
 
 # Longest first, so that two jobs finish together: the real-system tier, the
 # debug kernel's runs, the socket fuzzer, then the rest in discovery order.
