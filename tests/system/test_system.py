@@ -241,7 +241,7 @@ def boot1(tap, img, overlay):
     def hook_restarts_container():
         vm.wait_for("test $(wc -l </var/lib/egpuhp-test/inference.starts) -ge 2", timeout=90)
         starts = vm.read_file("/var/lib/egpuhp-test/inference.starts").splitlines()
-        hook = vm.read_file("/var/lib/egpuhp-test/hook.log")
+        hook = vm.journal("-t egpuhp-test-hook", cursor)
         assert len(starts) == 2, starts
         assert "gpu-ready " + dev.bdfs[0] in hook, hook
         j = vm.journal("-u egpud.service -u egpuhp-test-inference.service", cursor)
