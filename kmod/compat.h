@@ -39,22 +39,11 @@ static inline bool egpuhp_pci_disconnected(const struct pci_dev *pdev)
 /* ---- 7.2 (Debian sid, the "newest" test kernels) ---- */
 
 /*
- * system_wq was renamed system_percpu_wq in 6.17; the old name stays as a
- * deprecated alias that 7.2 reports when work is queued on it.  6.1 has
- * only the old name (Debian's 6.12.117 has both: the rename was
- * backported), so pick by version.
- */
-static inline struct workqueue_struct *egpuhp_percpu_wq(void)
-{
-#if KERNEL_VERSION(6, 17, 0) <= LINUX_VERSION_CODE
-	return system_percpu_wq;
-#else
-	return system_wq;
-#endif
-}
-
-/*
  * Differences that need no shim:
+ * - system_wq is a deprecated alias of system_percpu_wq from 6.17 on, and
+ *   7.2 logs work queued on it; 7.2 also warns about alloc_workqueue()
+ *   without WQ_UNBOUND or WQ_PERCPU.  egpuhp queues only on workqueues of
+ *   its own, all WQ_UNBOUND, which every kernel we build for has.
  * - bus_type.dev_groups is "const struct attribute_group *const *" on 7.2
  *   (plain "**" before): quirks.c walks it through a pointer of the 7.2
  *   type, to which the older type converts implicitly.

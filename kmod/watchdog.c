@@ -95,7 +95,12 @@ int egpuhp_watchdog_init(void)
 {
 	struct workqueue_struct *wq;
 
-	wq = alloc_workqueue("egpuhp_watchdog", WQ_FREEZABLE, 1);
+	/*
+	 * Freezable: no config reads of a GPU across suspend/resume.  Unbound:
+	 * the tick has no CPU affinity, and 7.2 warns about a queue that says
+	 * neither WQ_UNBOUND nor WQ_PERCPU.
+	 */
+	wq = alloc_workqueue("egpuhp_watchdog", WQ_FREEZABLE | WQ_UNBOUND, 1);
 	if (!wq)
 		return -ENOMEM;
 	mutex_lock(&watchdog_mutex);
