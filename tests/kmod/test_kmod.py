@@ -468,10 +468,23 @@ def boot2(t, kernel):
         # generic netlink pins the module only for dumps: unloading must wait
         # for running ADD_QUIRK, RESET and GET doits, never tear down under them
         edu = vm.plug("rp1", kind="edu").bdf
+        # PREEMPT_RT with pciehp's filter for link changes caused by resets
+        # (pci_hp_ignore_link_change(), 6.16+; Debian's 7.2-rt): after a
+        # bus reset the yank's presence change is taken for the reset's and
+        # handed to pciehp_request(), whose wake-up is lost on PREEMPT_RT
+        # (README, Known limits), so the device would stay.  There the
+        # requests in flight are ADD_QUIRK and GET only.
+        rc, _ = vm.run("grep -qw pci_hp_ignore_link_change /proc/kallsyms")
+        resets = not (vm.preempt_rt and rc == 0)
+        if not resets:
+            t.skip("unload while a RESET request runs",
+                   "a surprise removal after a bus reset is lost by pciehp on "
+                   "PREEMPT_RT kernels with its reset link-change filter (README)")
         script = ("ok=0; for i in $(seq 10); do "
                   "insmod {ko} track_hotplug=1 || break; "
                   "(while :; do egpuhp-listen --add-quirk 1234:11e8:{nod3:x}:-:-; "
-                  "egpuhp-listen --reset {edu}; egpuhp-listen --get {edu}; done) "
+                  + ("egpuhp-listen --reset {edu}; " if resets else "") +
+                  "egpuhp-listen --get {edu}; done) "
                   ">/dev/null 2>&1 & p=$!; "
                   "sleep 0.$((RANDOM % 9 + 1)); rmmod egpuhp || break; "
                   "kill $p; wait $p; ok=$((ok+1)); done; echo $ok > /tmp/inflight.done"
