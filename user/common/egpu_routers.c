@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The routers that carry an eGPU (see egpu_routers.h). */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,4 +111,36 @@ size_t egpu_pick_egpu_routers(const struct egpuhp_router *v, size_t n,
 	if (!picked)
 		snprintf(why, len, "the eGPU's router is not authorized");
 	return picked;
+}
+
+int egpu_deauthorize_egpu_routers(const struct egpuhp_dev *devs, size_t n_devs,
+				  void (*done)(const struct egpuhp_router *r, int err, void *ctx),
+				  void *ctx, char *why, size_t len)
+{
+	struct egpuhp_router *v;
+	size_t n, i;
+	int count = 0, ret;
+	bool *pick;
+
+	why[0] = '\0';
+	ret = egpu_tb_list_routers(&v, &n);
+	if (ret < 0)
+		return ret;
+	pick = calloc(n ? n : 1, sizeof(*pick));
+	if (!pick) {
+		free(v);
+		return -ENOMEM;
+	}
+	egpu_pick_egpu_routers(v, n, devs, n_devs, pick, why, len);
+	for (i = n; i-- > 0;) {	/* deepest first: v is sorted by depth */
+		if (!pick[i])
+			continue;
+		ret = egpu_tb_deauthorize(v[i].name);
+		done(&v[i], ret < 0 ? ret : 0, ctx);
+		if (ret >= 0)
+			count++;
+	}
+	free(pick);
+	free(v);
+	return count;
 }

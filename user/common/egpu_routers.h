@@ -32,4 +32,14 @@ size_t egpu_pick_egpu_routers(const struct egpuhp_router *v, size_t n,
 			      const struct egpuhp_dev *devs, size_t n_devs, bool *pick,
 			      char *why, size_t len);
 
+/*
+ * De-authorize, deepest first, the routers egpu_pick_egpu_routers() picks
+ * from sysfs's list; done(r, err, ctx) is told each one's result (0 or
+ * -errno).  Returns how many were de-authorized, or -errno if the routers
+ * could not be listed.  why is filled when none was picked.
+ */
+int egpu_deauthorize_egpu_routers(const struct egpuhp_dev *devs, size_t n_devs,
+				  void (*done)(const struct egpuhp_router *r, int err, void *ctx),
+				  void *ctx, char *why, size_t len);
+
 #endif /* EGPU_ROUTERS_H */

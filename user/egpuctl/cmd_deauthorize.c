@@ -21,53 +21,44 @@
 /* How long the shutdown command waits for egpud before doing it itself. */
 #define DEAUTHORIZE_ALL_TIMEOUT_MS	15000
 
+static void deauthorized_one(const struct egpuhp_router *r, int err, void *arg)
+{
+	int *fails = arg;
+
+	if (err < 0) {
+		fprintf(stderr, "deauthorize %s failed: %s\n", r->name, strerror(-err));
+		(*fails)++;
+		return;
+	}
+	printf("deauthorize %s (%s %s) carrying an eGPU\n", r->name, r->vendor_name,
+	       r->device_name);
+}
+
 static int deauthorize_all_direct(void)
 {
 	struct egpuhp_dev *devs = NULL;
-	struct egpuhp_router *v;
 	struct egpuhp_nl_err err;
 	struct egpuhp_nl *nl;
-	size_t n, i, n_devs = 0;
-	bool module = false, *pick;
+	size_t n_devs = 0;
+	bool module = false;
 	char why[256];
-	int ret, fails = 0, done = 0;
+	int ret, fails = 0;
 
-	ret = egpu_tb_list_routers(&v, &n);
-	if (ret < 0) {
-		fprintf(stderr, "egpuctl: thunderbolt sysfs: %s\n", strerror(-ret));
-		return EGPUCTL_FAIL;
-	}
 	/* the module says which functions are GPUs and which router carries them */
 	nl = egpuhp_nl_open(&err);
 	if (nl) {
 		module = egpuhp_nl_dump_devs(nl, &devs, &n_devs, &err) == 0;
 		egpuhp_nl_close(nl);
 	}
-	pick = calloc(n ? n : 1, sizeof(*pick));
-	if (!pick) {
-		free(devs);
-		free(v);
+	ret = egpu_deauthorize_egpu_routers(module ? devs : NULL, n_devs, deauthorized_one,
+					    &fails, why, sizeof(why));
+	free(devs);
+	if (ret < 0) {
+		fprintf(stderr, "egpuctl: thunderbolt sysfs: %s\n", strerror(-ret));
 		return EGPUCTL_FAIL;
 	}
-	if (!egpu_pick_egpu_routers(v, n, module ? devs : NULL, n_devs, pick, why,
-				    sizeof(why)))
+	if (why[0])
 		printf("no eGPU router de-authorized: %s\n", why);
-	for (i = n; i-- > 0;) {	/* deepest first */
-		if (!pick[i])
-			continue;
-		ret = egpu_tb_deauthorize(v[i].name);
-		if (ret < 0) {
-			fprintf(stderr, "deauthorize %s failed: %s\n", v[i].name, strerror(-ret));
-			fails++;
-		} else {
-			printf("deauthorize %s (%s %s) carrying an eGPU\n", v[i].name,
-			       v[i].vendor_name, v[i].device_name);
-			done++;
-		}
-	}
-	free(pick);
-	free(devs);
-	free(v);
 	return fails ? EGPUCTL_FAIL : EGPUCTL_OK;
 }
 

@@ -462,47 +462,41 @@ void egpud_auth_scan(struct egpud *d)
 	free(v);
 }
 
+struct deauthorize_all_ctx {
+	struct egpud *d;
+	FILE *out;
+};
+
+static void deauthorized_one(const struct egpuhp_router *r, int err, void *arg)
+{
+	struct deauthorize_all_ctx *c = arg;
+
+	if (err < 0) {
+		say(c->out, "deauthorize %s failed: %s%s", r->name, strerror(-err),
+		    err == -EINVAL || err == -EPERM ?
+		    " (does the domain support deauthorization?)" : "");
+		return;
+	}
+	/* kept so, across restarts too, until it is unplugged */
+	egpud_auth_note_deauthorized(c->d, r->name, "deauthorize-all");
+	say(c->out, "deauthorize %s (%s %s) carrying an eGPU", r->name,
+	    r->vendor_name, r->device_name);
+}
+
 int egpud_deauthorize_all(struct egpud *d, FILE *out)
 {
-	struct egpuhp_router *v;
-	bool *pick;
+	struct deauthorize_all_ctx c = { .d = d, .out = out };
 	char why[256];
-	size_t n, i;
-	int count = 0, ret;
+	int count;
 
-	ret = egpu_tb_list_routers(&v, &n);
-	if (ret < 0)
-		return ret;
-	pick = calloc(n ? n : 1, sizeof(*pick));
-	if (!pick) {
-		free(v);
-		return -ENOMEM;
-	}
 	/*
 	 * Only routers that carry an eGPU (and what is below them): a dock or
 	 * a Thunderbolt SSD may still hold mounted filesystems at shutdown.
 	 * The module's view when egpud has it, else what sysfs can prove.
 	 */
-	if (!egpu_pick_egpu_routers(v, n, d->tracker.devs,
-				    d->tracker.n_devs, pick, why, sizeof(why)))
+	count = egpu_deauthorize_egpu_routers(d->tracker.devs, d->tracker.n_devs,
+					      deauthorized_one, &c, why, sizeof(why));
+	if (why[0])
 		say(out, "no eGPU router de-authorized: %s", why);
-	for (i = n; i-- > 0;) {	/* deepest first */
-		if (!pick[i])
-			continue;
-		ret = egpu_tb_deauthorize(v[i].name);
-		if (ret < 0) {
-			say(out, "deauthorize %s failed: %s%s", v[i].name, strerror(-ret),
-			    ret == -EINVAL || ret == -EPERM ?
-			    " (does the domain support deauthorization?)" : "");
-			continue;
-		}
-		/* kept so, across restarts too, until it is unplugged */
-		egpud_auth_note_deauthorized(d, v[i].name, "deauthorize-all");
-		say(out, "deauthorize %s (%s %s) carrying an eGPU", v[i].name,
-		    v[i].vendor_name, v[i].device_name);
-		count++;
-	}
-	free(pick);
-	free(v);
 	return count;
 }
