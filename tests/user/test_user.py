@@ -450,12 +450,23 @@ def pci_scenarios(t, kernel):
         last = vm.plug("rp3", kind="edu-audio")
         vm.sh("kill -CONT %d" % d.pid)
         ok = wait_driver(vm, last.bdfs, "vfio-pci")
-        time.sleep(1)
-        st = d.status()
-        ref = json.loads(vm.sh("egpuctl --json list"))
-        t.ok(ok and st["overruns"] >= 1 and st["resyncs"] == base["resyncs"] + 1 and
-             st["functions"] == len(ref["functions"]),
-             "burst overruns a tiny socket buffer: exactly one resync, state matches the module",
+        # The binds egpud does after its resync raise events of their own,
+        # and a 2 KiB buffer may overrun again on a slow guest: what must
+        # hold is at least one resync and never one without a cause (an
+        # overrun or a sequence gap; both seen in one read make one resync).
+        # Order, not time: wait until egpud's view equals the module's.
+        ref = {}
+        for _ in range(50):
+            st = d.status()
+            ref = json.loads(vm.sh("egpuctl --json list"))
+            if st["functions"] == len(ref["functions"]):
+                break
+            vm.sh("sleep 0.2")
+        causes = (st["overruns"] - base["overruns"]) + (st["gaps"] - base["gaps"])
+        t.ok(ok and st["overruns"] > base["overruns"] and
+             1 <= st["resyncs"] - base["resyncs"] <= causes and
+             st["functions"] == len(ref.get("functions", [])),
+             "burst overruns a tiny socket buffer: resynced, never without a cause; state matches the module",
              d.log()[-3000:] + "\nbefore %s\nafter %s" % (base, st))
 
         # -- reload with a bad config ---------------------------------------
