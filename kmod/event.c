@@ -181,27 +181,13 @@ void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 		event_close(&m, egpuhp_nl_put_dev(m.skb, d->pdev, d));
 }
 
-static int put_router(struct sk_buff *skb, const struct egpuhp_router *r)
-{
-	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_ROUTER);
-
-	if (!nest)
-		return -EMSGSIZE;
-	if (egpuhp_nl_put_router_attrs(skb, r)) {
-		nla_nest_cancel(skb, nest);
-		return -EMSGSIZE;
-	}
-	nla_nest_end(skb, nest);
-	return 0;
-}
-
 void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
 			 u32 flags, u64 ts_ns)
 {
 	struct event_msg m;
 
 	if (event_open(&m, ev, flags, ts_ns, GFP_KERNEL))
-		event_close(&m, put_router(m.skb, r));
+		event_close(&m, egpuhp_nl_put_router(m.skb, r));
 }
 
 /* Quirk and reset events name the function whether it is tracked or not. */

@@ -117,14 +117,10 @@ int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 
 		/* prev_seq != seq: the table changed since the last part */
 		cb->seq = gen;
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-				  cb->nlh->nlmsg_seq, &egpuhp_genl_family,
-				  NLM_F_MULTI, EGPUHP_CMD_GET_QUIRK);
+		hdr = egpuhp_nl_dump_put(skb, cb, EGPUHP_CMD_GET_QUIRK);
 		if (!hdr)
 			break;
-		genl_dump_check_consistent(cb, hdr);
-		if (egpuhp_nl_put_version(skb) ||
-		    put_quirk(skb, &q, devs, ndevs)) {
+		if (put_quirk(skb, &q, devs, ndevs)) {
 			genlmsg_cancel(skb, hdr);
 			break;
 		}
@@ -140,21 +136,6 @@ int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 static u16 get_id(struct nlattr **tb, int attr)
 {
 	return tb[attr] ? nla_get_u16(tb[attr]) : EGPUHP_QUIRK_ANY_ID;
-}
-
-static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
-{
-	struct sk_buff *msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
-
-	if (!msg)
-		return NULL;
-	*hdr = genlmsg_put_reply(msg, info, &egpuhp_genl_family, 0,
-				 info->genlhdr->cmd);
-	if (!*hdr || egpuhp_nl_put_version(msg)) {
-		nlmsg_free(msg);
-		return NULL;
-	}
-	return msg;
 }
 
 /*
@@ -274,7 +255,7 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	if (ret)
 		return ret;
 
-	msg = reply_new(info, &hdr);
+	msg = egpuhp_nl_reply_new(info, &hdr);
 	if (!msg)
 		return -ENOMEM;	/* entry added; the id is in the next dump */
 	nest = nla_nest_start(msg, EGPUHP_A_QUIRK);
@@ -283,8 +264,7 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EMSGSIZE;
 	}
 	nla_nest_end(msg, nest);
-	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
+	return egpuhp_nl_reply_send(msg, hdr, info);
 }
 
 int egpuhp_nl_del_quirk_doit(struct sk_buff *skb, struct genl_info *info)
@@ -357,7 +337,7 @@ int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 
 	ret = -ENOMEM;
-	msg = reply_new(info, &hdr);
+	msg = egpuhp_nl_reply_new(info, &hdr);
 	if (!msg)
 		goto out;
 	nest = nla_nest_start(msg, EGPUHP_A_RESET);
@@ -372,8 +352,7 @@ int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	nla_nest_end(msg, nest);
-	genlmsg_end(msg, hdr);
-	ret = genlmsg_reply(msg, info);
+	ret = egpuhp_nl_reply_send(msg, hdr, info);
 out:
 	pci_dev_put(pdev);
 	return ret;
