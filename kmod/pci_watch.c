@@ -23,6 +23,7 @@
  * may sleep (GFP_KERNEL, mutexes) but never waits on userspace.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define dev_fmt pr_fmt
 
 #include <linux/pci.h>
 #include <linux/pm_runtime.h>
@@ -114,7 +115,7 @@ static void track_add(struct pci_dev *pdev, u64 ts, u32 flags)
 		return;
 	d = egpuhp_dev_alloc(pdev);
 	if (!d) {
-		pr_warn("%s: out of memory, not tracked\n", pci_name(pdev));
+		pci_warn(pdev, "out of memory, not tracked\n");
 		return;
 	}
 	up = pci_upstream_bridge(pdev);

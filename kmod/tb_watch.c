@@ -38,6 +38,7 @@
  * against the notifiers' own locks.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define dev_fmt pr_fmt
 
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -216,8 +217,7 @@ static void router_add(struct device *dev, u64 ts, u32 flags)
 	char *buf = (char *)__get_free_page(GFP_KERNEL);
 
 	if (!r || !buf) {
-		pr_warn("%s: out of memory, router not tracked\n",
-			dev_name(dev));
+		dev_warn(dev, "out of memory, router not tracked\n");
 		goto out;
 	}
 	egpuhp_devtab_lock();
