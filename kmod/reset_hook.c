@@ -31,10 +31,17 @@
  *
  * Unload: unregister_ftrace_function() guarantees no callback runs after
  * it returns.  A reset already redirected holds a module reference taken
- * in the callback, so the module's unload cannot begin while it runs
- * (rmmod fails with EBUSY); what remains after its module_put() is the
- * return from hook_reset(), the window every function that drops its own
- * module's reference last has.
+ * in the callback, so unload cannot begin while it runs: delete_module()
+ * fails with EWOULDBLOCK (try_stop_module(), kernel/module/main.c).  What
+ * runs after its module_put() is the return from hook_reset().  While
+ * the hook is registered, unload's unregister_ftrace_function() waits for
+ * that too: hook_ops lives in module data, so ftrace treats it as dynamic
+ * and waits in synchronize_rcu_tasks() until every task has scheduled
+ * voluntarily or entered user space (ftrace_shutdown()).  If the hook was
+ * removed while the reset ran (its last quirk entry deleted), only
+ * free_module()'s synchronize_rcu() stands between that return and the
+ * freeing of the module's text, which covers it only on a kernel without
+ * full preemption.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
