@@ -80,6 +80,12 @@ static const struct nla_policy reset_policy[EGPUHP_A_MAX + 1] = {
 
 /* ---- message building ---- */
 
+/**
+ * egpuhp_nl_put_version() - put EGPUHP_A_VERSION, which starts every message
+ * @skb: the message
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
 int egpuhp_nl_put_version(struct sk_buff *skb)
 {
 	return nla_put_u32(skb, EGPUHP_A_VERSION, EGPUHP_GENL_VERSION);
@@ -157,7 +163,18 @@ static int put_dev_attrs(struct sk_buff *skb, struct pci_dev *pdev,
 	return 0;
 }
 
-/* Caller holds the devtab lock if @d is given. */
+/**
+ * egpuhp_nl_put_dev() - put an EGPUHP_A_DEV nest for a PCI function
+ * @skb: the message
+ * @pdev: the function, tracked or not
+ * @d: its table entry, whose fields are used, or NULL for an untracked
+ *     function (whose driver, presence and link are read now)
+ *
+ * The caller holds the table lock if @d is given.  On failure the nest is
+ * taken out again.
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
 int egpuhp_nl_put_dev(struct sk_buff *skb, struct pci_dev *pdev,
 		      struct egpuhp_dev *d)
 {
@@ -197,6 +214,15 @@ static int put_router_attrs(struct sk_buff *skb,
 	return 0;
 }
 
+/**
+ * egpuhp_nl_put_router() - put an EGPUHP_A_ROUTER nest for a router
+ * @skb: the message
+ * @r: the router's attributes
+ *
+ * On failure the nest is taken out again.
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
 int egpuhp_nl_put_router(struct sk_buff *skb, const struct egpuhp_router *r)
 {
 	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_ROUTER);
@@ -219,6 +245,14 @@ static int put_seq(struct sk_buff *skb)
 
 /* ---- request parsing ---- */
 
+/**
+ * egpuhp_nl_get_pdev() - the PCI function a request names
+ * @info: the request; EGPUHP_A_DEV/EGPUHP_DEV_A_NAME ("DDDD:BB:DD.F")
+ *
+ * Return: the pci_dev with a reference (pci_dev_put() it), or an ERR_PTR
+ * with an extack message set: -EINVAL for a missing or malformed name,
+ * -ENODEV if no such function exists.
+ */
 struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_DEV_A_MAX + 1];
@@ -256,6 +290,16 @@ struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info)
 	return pdev;
 }
 
+/**
+ * egpuhp_nl_reply_new() - start the reply to a request
+ * @info: the request
+ * @hdr: set to the reply's generic netlink header
+ *
+ * The reply has the request's command and EGPUHP_A_VERSION; finish it with
+ * egpuhp_nl_reply_send() or free it with nlmsg_free().
+ *
+ * Return: the message, or NULL without memory.
+ */
 struct sk_buff *egpuhp_nl_reply_new(struct genl_info *info, void **hdr)
 {
 	struct sk_buff *msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
@@ -271,6 +315,14 @@ struct sk_buff *egpuhp_nl_reply_new(struct genl_info *info, void **hdr)
 	return msg;
 }
 
+/**
+ * egpuhp_nl_reply_send() - finish and send a reply
+ * @msg: the reply from egpuhp_nl_reply_new(); consumed
+ * @hdr: its header
+ * @info: the request
+ *
+ * Return: 0, or a negative errno from genlmsg_reply().
+ */
 int egpuhp_nl_reply_send(struct sk_buff *msg, void *hdr,
 			 struct genl_info *info)
 {
@@ -290,6 +342,19 @@ static struct sk_buff *read_reply_new(struct genl_info *info, void **hdr)
 	return msg;
 }
 
+/**
+ * egpuhp_nl_dump_put() - start the next message of a dump
+ * @skb: the dump's buffer
+ * @cb: the dump; cb->seq holds the generation the message belongs to
+ * @cmd: the dump's command
+ *
+ * The message is flagged NLM_F_DUMP_INTR where the generation changed
+ * since the dump began (genl_dump_check_consistent()), and starts with
+ * EGPUHP_A_VERSION.  Finish it with genlmsg_end() or take it out with
+ * genlmsg_cancel().
+ *
+ * Return: the message's header, or NULL when @skb is full.
+ */
 void *egpuhp_nl_dump_put(struct sk_buff *skb, struct netlink_callback *cb,
 			 u8 cmd)
 {
@@ -741,6 +806,14 @@ struct genl_family egpuhp_genl_family __ro_after_init = {
 	.resv_start_op = 0,
 };
 
+/**
+ * egpuhp_netlink_init() - register the generic netlink family
+ *
+ * Events are switched on once it is registered; commands are refused with
+ * -EAGAIN until egpuhp_netlink_ready().
+ *
+ * Return: 0, or the error of genl_register_family().
+ */
 int egpuhp_netlink_init(void)
 {
 	int ret = genl_register_family(&egpuhp_genl_family);
@@ -751,12 +824,19 @@ int egpuhp_netlink_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_netlink_ready() - accept commands from now on
+ *
+ * Called once every part of the module is initialised.
+ */
 void egpuhp_netlink_ready(void)
 {
 	WRITE_ONCE(nl_ready, true);
 }
 
-/*
+/**
+ * egpuhp_netlink_exit() - stop events and unregister the family
+ *
  * genl_unregister_family() takes cb_lock for writing, which every request
  * holds for reading while it runs: it returns once no doit is running.
  * Dumps in progress hold a module reference, so none runs at unload.

@@ -100,6 +100,18 @@ cancel:
 	return -EMSGSIZE;
 }
 
+/**
+ * egpuhp_nl_get_quirk_dumpit() - EGPUHP_CMD_GET_QUIRK: dump the quirk table
+ * @skb: the dump's buffer
+ * @cb: the dump; cb->args[0] is the next entry
+ *
+ * Every entry comes with the functions it is applied to
+ * (EGPUHP_QUIRK_A_APPLIED_DEV, at most MAX_APPLIED_DEVS of them).  The
+ * entries are copied one at a time; a dump that raced with a change of the
+ * table is flagged NLM_F_DUMP_INTR.
+ *
+ * Return: the length of the dump's part, 0 at its end, or -ENOMEM.
+ */
 int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 			       struct netlink_callback *cb)
 {
@@ -186,6 +198,18 @@ static int parse_quirk_req(struct genl_info *info, struct nlattr **tb)
 				egpuhp_quirk_nl_policy, info->extack);
 }
 
+/**
+ * egpuhp_nl_add_quirk_doit() - EGPUHP_CMD_ADD_QUIRK: add a quirk entry and apply it
+ * @skb: the request
+ * @info: the request's attributes (an EGPUHP_A_QUIRK nest: actions
+ *        required; id, source and applied devices refused)
+ *
+ * The reply's EGPUHP_A_QUIRK carries the new entry's id.
+ *
+ * Return: 0, or a negative errno with an extack message.  -ENOMEM after
+ * the entry was added means only the reply was lost: the entry is in the
+ * next dump.
+ */
 int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
@@ -267,6 +291,13 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	return egpuhp_nl_reply_send(msg, hdr, info);
 }
 
+/**
+ * egpuhp_nl_del_quirk_doit() - EGPUHP_CMD_DEL_QUIRK: delete a quirk entry by id
+ * @skb: the request
+ * @info: the request's attributes (EGPUHP_A_QUIRK/EGPUHP_QUIRK_A_ID)
+ *
+ * Return: 0; -EINVAL without an id; -ENOENT for an unknown one.
+ */
 int egpuhp_nl_del_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
@@ -300,6 +331,19 @@ static bool reset_allowed(struct pci_dev *pdev)
 	return tracked;
 }
 
+/**
+ * egpuhp_nl_reset_doit() - EGPUHP_CMD_RESET: reset a function egpuhp tracks
+ * @skb: the request
+ * @info: the request's attributes (EGPUHP_A_DEV, and an optional
+ *        EGPUHP_A_RESET with the method, default auto)
+ *
+ * The reply's EGPUHP_A_RESET carries the method, the duration, the
+ * result and, for auto, the kernel's reset_method order.
+ *
+ * Context: process context; a reset may take seconds.
+ * Return: 0, or a negative errno with an extack message (-EPERM for a
+ * function egpuhp does not track).
+ */
 int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_RESET_A_MAX + 1] = { };

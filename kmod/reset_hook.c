@@ -73,6 +73,12 @@ static unsigned long hook_key(struct pci_dev *pdev)
 	       pci_dev_id(pdev);
 }
 
+/**
+ * egpuhp_reset_hook_state() - the state of the reset hook, for logs
+ * @msg: set to the reason, or NULL
+ *
+ * Return: enum egpuhp_reset_hook.
+ */
 u32 egpuhp_reset_hook_state(const char **msg)
 {
 	if (msg)
@@ -80,6 +86,14 @@ u32 egpuhp_reset_hook_state(const char **msg)
 	return READ_ONCE(hook_state);
 }
 
+/**
+ * egpuhp_quirks_put_info() - put the reset hook's state into a GET_INFO reply
+ * @skb: the reply
+ *
+ * Puts EGPUHP_A_RESET_HOOK and EGPUHP_A_RESET_HOOK_MSG.
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
 int egpuhp_quirks_put_info(struct sk_buff *skb)
 {
 	int ret = 0;
@@ -92,6 +106,13 @@ int egpuhp_quirks_put_info(struct sk_buff *skb)
 	return ret;
 }
 
+/**
+ * egpuhp_reset_hook_add() - route a function's device_specific reset to egpuhp
+ * @pdev: the function whose quirks have the egpuhp reset
+ *
+ * Return: true if recorded; false if the hook is not installed or memory
+ * ran out (nothing is recorded then).
+ */
 bool egpuhp_reset_hook_add(struct pci_dev *pdev)
 {
 	if (READ_ONCE(hook_state) != EGPUHP_RESET_HOOK_ACTIVE)
@@ -99,6 +120,10 @@ bool egpuhp_reset_hook_add(struct pci_dev *pdev)
 	return !xa_err(xa_store(&hook_devs, hook_key(pdev), pdev, GFP_KERNEL));
 }
 
+/**
+ * egpuhp_reset_hook_forget() - stop routing a function's device_specific reset
+ * @pdev: the function; nothing happens if it is not recorded
+ */
 void egpuhp_reset_hook_forget(struct pci_dev *pdev)
 {
 	xa_cmpxchg(&hook_devs, hook_key(pdev), pdev, NULL, GFP_KERNEL);
@@ -205,6 +230,14 @@ static void hook_remove(void)
 
 #endif
 
+/**
+ * egpuhp_reset_hook_init() - set the hook's initial state
+ *
+ * The hook itself is installed only once an entry needs it
+ * (egpuhp_reset_hook_want()), or never with reset_hook=0.
+ *
+ * Return: 0.
+ */
 int egpuhp_reset_hook_init(void)
 {
 	mutex_lock(&hook_mutex);
@@ -221,6 +254,15 @@ int egpuhp_reset_hook_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_reset_hook_want() - install or remove the reset hook
+ * @want: some quirk entry has the egpuhp reset
+ *
+ * The IPMODIFY ftrace hook is exclusive, so it is held only while it is
+ * used, and vendor-reset or a livepatch of the function can have it
+ * otherwise.  Where it cannot be installed the reason is logged and kept
+ * for GET_INFO.
+ */
 void egpuhp_reset_hook_want(bool want)
 {
 	mutex_lock(&hook_mutex);
@@ -247,6 +289,12 @@ void egpuhp_reset_hook_want(bool want)
 	mutex_unlock(&hook_mutex);
 }
 
+/**
+ * egpuhp_reset_hook_exit() - remove the reset hook and forget every function
+ *
+ * No callback runs once it returns (see the top of the file for a reset
+ * already redirected).
+ */
 void egpuhp_reset_hook_exit(void)
 {
 	mutex_lock(&hook_mutex);

@@ -375,6 +375,14 @@ out:
 	kfree(snap);
 }
 
+/**
+ * egpuhp_tb_watch_init() - watch the Thunderbolt bus, now or once thunderbolt.ko loads
+ *
+ * Routers present when the bus is found are added to the table; a module
+ * notifier finds the bus of a thunderbolt.ko loaded later.
+ *
+ * Return: 0, or the error of register_module_notifier().
+ */
 int egpuhp_tb_watch_init(void)
 {
 	int ret = register_module_notifier(&module_nb);
@@ -387,6 +395,9 @@ int egpuhp_tb_watch_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_tb_watch_exit() - stop watching the Thunderbolt bus and forget its routers
+ */
 void egpuhp_tb_watch_exit(void)
 {
 	unregister_module_notifier(&module_nb);
