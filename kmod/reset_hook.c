@@ -38,10 +38,11 @@
  * that too: hook_ops lives in module data, so ftrace treats it as dynamic
  * and waits in synchronize_rcu_tasks() until every task has scheduled
  * voluntarily or entered user space (ftrace_shutdown()).  If the hook was
- * removed while the reset ran (its last quirk entry deleted), only
- * free_module()'s synchronize_rcu() stands between that return and the
- * freeing of the module's text, which covers it only on a kernel without
- * full preemption.
+ * removed while the reset ran (its last quirk entry deleted), nothing of
+ * ftrace's waits at unload, and free_module()'s synchronize_rcu() covers
+ * that return only on a kernel without full preemption: so once any reset
+ * was redirected, egpuhp_reset_hook_exit() waits for a tasks-RCU grace
+ * period itself.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -50,6 +51,7 @@
 #include <linux/ftrace.h>
 #include <linux/xarray.h>
 #include <linux/ptrace.h>
+#include <linux/rcupdate.h>
 #include "egpuhp.h"
 #include "quirks.h"
 
@@ -66,6 +68,8 @@ static u32 hook_state = EGPUHP_RESET_HOOK_UNAVAILABLE;
 static char hook_msg[160] = "not initialised";
 /* hooked devices: key = domain:bus:devfn, value = the struct pci_dev * */
 static DEFINE_XARRAY(hook_devs);
+/* set once a reset was redirected: unload must wait for its return */
+static bool hook_redirected;
 
 static unsigned long hook_key(struct pci_dev *pdev)
 {
@@ -165,6 +169,7 @@ static void notrace hook_ftrace(unsigned long ip, unsigned long parent_ip,
 		return;
 	if (!try_module_get(THIS_MODULE))
 		return;
+	WRITE_ONCE(hook_redirected, true);
 	instruction_pointer_set(regs, (unsigned long)hook_reset);
 }
 
@@ -302,5 +307,12 @@ void egpuhp_reset_hook_exit(void)
 	hook_state = EGPUHP_RESET_HOOK_UNAVAILABLE;
 	strscpy(hook_msg, "module unloading", sizeof(hook_msg));
 	mutex_unlock(&hook_mutex);
+	/*
+	 * A redirected reset may still be returning from hook_reset() after
+	 * its module_put(), in our text: every task must have passed a
+	 * voluntary schedule or user space before that text goes.
+	 */
+	if (READ_ONCE(hook_redirected))
+		synchronize_rcu_tasks();
 	xa_destroy(&hook_devs);
 }
