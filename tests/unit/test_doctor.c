@@ -32,9 +32,11 @@ static void assemble(const char *name, char *root, size_t len)
 	snprintf(cmd, sizeof(cmd), "cp -a '%s/base/.' '%s/'", fixtures, root);
 	assert_int_equal(system(cmd), 0);
 	if (strcmp(name, "base")) {
-		snprintf(cmd, sizeof(cmd), "cp -a '%s/%s/.' '%s/' && if [ -f '%s/%s.remove' ]; "
-			 "then (cd '%s' && xargs rm -rf < '%s/%s.remove'); fi",
-			 fixtures, name, root, fixtures, name, root, fixtures, name);
+		/* a case that only takes away has no directory (git keeps none empty) */
+		snprintf(cmd, sizeof(cmd), "cd '%s' && [ -d '%s' -o -f '%s.remove' ] && "
+			 "{ [ ! -d '%s' ] || cp -a '%s/.' '%s/'; } && "
+			 "{ [ ! -f '%s.remove' ] || (cd '%s' && xargs rm -rf) < '%s.remove'; }",
+			 fixtures, name, name, name, name, root, name, root, name);
 		assert_int_equal(system(cmd), 0);
 	}
 }
