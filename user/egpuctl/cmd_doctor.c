@@ -5,7 +5,7 @@
  *   fail / n/a, what it saw, and the fix.  Reads files only, so it works
  *   without egpud and without the module.  DIR (or $EGPUHP_DOCTOR_ROOT)
  *   roots every path: a copy of /sys, /proc, /dev/kmsg and /etc in tests.
- *   Exit status 1 when a check failed.
+ *   Exit status 1 when a check failed (or DEV|ROUTER does not exist).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -116,7 +116,7 @@ static int run(int argc, char **argv, const struct egpuctl_opts *o)
 		return egpuctl_usage(&egpuctl_cmd_doctor);
 	if (doctor_init(&d, root, optind < argc ? argv[optind] : NULL, err, sizeof(err))) {
 		doctor_free(&d);
-		return egpuctl_error("doctor", EGPUCTL_USAGE, "not-found", "egpuctl doctor: %s", err);
+		return egpuctl_error("doctor", EGPUCTL_FAIL, "not-found", "egpuctl doctor: %s", err);
 	}
 	doctor_run(&d);
 	status = doctor_worst(&d) == DOCTOR_FAIL ? EGPUCTL_FAIL : EGPUCTL_OK;
