@@ -4,7 +4,9 @@
  * attribute, in the order tried; the attribute is absent when the device
  * has none, drivers/pci/pci.c), and whether the device-specific reset that
  * vendor-reset or egpuhp's hook provides is the one used: since 5.15 it is
- * only when reset_method names device_specific (first).
+ * only when reset_method names device_specific (first).  An empty
+ * attribute is a device whose methods were all disabled (writing "" to it,
+ * or quirks that took away the last one).
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,11 +30,15 @@ static void run(struct doctor *d)
 		if (!doctor_fn_is_gpu(fn) && !(d->target && !strcmp(d->target, fn->name)))
 			continue;	/* a GPU, or the function named */
 		gpus++;
-		if (doctor_pci_attr(d, fn->name, "reset_method", methods, sizeof(methods)) < 0) {
+		/* empty: all disabled (echo > reset_method, or a no_* quirk took the last) */
+		if (doctor_pci_attr(d, fn->name, "reset_method", methods, sizeof(methods)) < 0 ||
+		    !methods[0]) {
 			f = doctor_add(d, "reset-method", DOCTOR_FAIL, fn->name);
-			doctor_seen(f, "%s [%04x:%04x] has no reset method (no reset_method "
-				    "attribute): a hung GPU cannot be recovered, and vfio-pci "
-				    "cannot reset it between VMs", fn->name, fn->vendor, fn->device);
+			doctor_seen(f, "%s [%04x:%04x] has no reset method (reset_method %s): "
+				    "a hung GPU cannot be recovered, and vfio-pci cannot reset it "
+				    "between VMs", fn->name, fn->vendor, fn->device,
+				    doctor_exists_pci_attr(d, fn->name, "reset_method") ?
+				    "empty" : "absent");
 			doctor_fix(f, "egpuctl quirks add %04x:%04x:egpuhp_reset=pm/bus "
 				   "(egpuhp's PM cycle, then a bus reset; persistent in "
 				   "/etc/modprobe.d/egpuhp.conf: options egpuhp quirks=...)",

@@ -123,7 +123,9 @@ static void run(struct doctor *d)
 	enforcing = sb == 1 || !strcmp(enforce, "Y");
 	if (loaded) {
 		doctor_read(d, "sys/module/egpuhp/taint", taint, sizeof(taint));
-		f = doctor_add(d, "secure-boot", strchr(taint, 'E') ? DOCTOR_WARN : DOCTOR_OK, NULL);
+		/* unsigned but loaded: only a problem once signatures are enforced */
+		f = doctor_add(d, "secure-boot", !strchr(taint, 'E') ? DOCTOR_OK :
+			       enforcing ? DOCTOR_WARN : DOCTOR_NA, NULL);
 		doctor_seen(f, "Secure Boot %s; egpuhp is loaded%s", sb == 1 ? "on" :
 			    sb == 0 ? "off" : "n/a (no EFI)", strchr(taint, 'E') ?
 			    " without a valid signature (taint E): it would be refused "

@@ -78,6 +78,14 @@ int doctor_pci_attr(const struct doctor *d, const char *fn, const char *attr,
 	return egpu_sysfs_read(rel, buf, len);
 }
 
+bool doctor_exists_pci_attr(const struct doctor *d, const char *fn, const char *attr)
+{
+	char rel[256];
+
+	snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%.32s/%.64s", fn, attr);
+	return doctor_exists(d, rel);
+}
+
 bool doctor_module_loaded(const struct doctor *d, const char *name)
 {
 	char rel[128];

@@ -112,6 +112,8 @@ bool doctor_exists(const struct doctor *d, const char *rel);
 /* A PCI function's attribute: sys/bus/pci/devices/<fn>/<attr>. */
 int doctor_pci_attr(const struct doctor *d, const char *fn, const char *attr,
 		    char *buf, size_t len);
+/* Does sys/bus/pci/devices/<fn>/<attr> exist? */
+bool doctor_exists_pci_attr(const struct doctor *d, const char *fn, const char *attr);
 /* Is the module "name" loaded (sys/module/<name>)? */
 bool doctor_module_loaded(const struct doctor *d, const char *name);
 /*
