@@ -111,6 +111,8 @@ static const struct expect expected[] = {
 	  "egpuctl quirks add 10de:2684:egpuhp_reset=pm/bus" },
 	{ "reset-disabled", "reset-method", "0000:05:00.0", DOCTOR_FAIL,
 	  "no reset method (reset_method empty)", "egpuhp_reset=pm/bus" },
+	{ "reset-hook-unavailable", "reset-method", "egpuhp", DOCTOR_WARN,
+	  "reset hook is not installed", "egpuctl reset DEV --method egpuhp" },
 	{ "amd-no-flr", "reset-method", "0000:05:00.0", DOCTOR_WARN, "has no FLR",
 	  "egpuctl quirks add 1002:687f:egpuhp_reset=pm/bus" },
 	{ "vendor-reset-inactive", "reset-method", "0000:05:00.0", DOCTOR_WARN,

@@ -13,6 +13,37 @@
 
 #include "doctor/doctor.h"
 
+/*
+ * egpuhp's hook (kmod/reset_hook.c), which makes its reset the kernel's
+ * device_specific one for the devices whose quirks ask for it: the module
+ * logs "reset hook unavailable: WHY" when it cannot have it.  The last
+ * such line of the log is its state.
+ */
+static void hook_state(struct doctor *d)
+{
+	const struct doctor_log_line *l, *last = NULL;
+	struct doctor_finding *f;
+	size_t from = 0;
+
+	if (!doctor_module_loaded(d, "egpuhp"))
+		return;
+	while ((l = doctor_log_find(d, &from, "egpuhp: reset hook", NULL)))
+		last = l;
+	if (!last || strstr(last->text, "hook removed"))
+		return;		/* never wanted: no quirk entry asks for egpuhp's reset */
+	if (!strstr(last->text, "unavailable")) {
+		f = doctor_add(d, "reset-method", DOCTOR_OK, "egpuhp");
+		doctor_seen(f, "egpuhp's reset hook is installed: %s", last->text);
+		return;
+	}
+	f = doctor_add(d, "reset-method", DOCTOR_WARN, "egpuhp");
+	doctor_seen(f, "egpuhp's reset hook is not installed, so the kernel's own resets "
+		    "(sysfs reset, vfio-pci) do not run egpuhp's: %s", last->text);
+	doctor_fix(f, "egpuctl reset DEV --method egpuhp runs it; for the kernel's resets "
+		   "unload what holds pci_dev_specific_reset (modprobe -r vendor_reset) and "
+		   "reload egpuhp with reset_hook=1");
+}
+
 static void run(struct doctor *d)
 {
 	bool vendor_reset = doctor_module_loaded(d, "vendor_reset");
@@ -71,6 +102,7 @@ static void run(struct doctor *d)
 			    !specific ? "" : vendor_reset ? " (device_specific: vendor-reset)" :
 			    !strcmp(hook, "Y") ? " (device_specific: egpuhp's reset hook)" : "");
 	}
+	hook_state(d);
 	if (!gpus) {
 		f = doctor_add(d, "reset-method", DOCTOR_NA, d->target);
 		doctor_seen(f, "no eGPU function of display or accelerator class");
