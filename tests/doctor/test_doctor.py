@@ -44,7 +44,7 @@ def is_rt(kernel):
     return kernel.endswith("-rt")
 
 
-DOCK = dict(boot="doctor", ports=2, iommu=True, cmdline=rt_cmdline, timeout=240)
+DOCK = dict(boot="doctor", ports=2, iommu=True, cmdline=rt_cmdline, timeout=420)
 
 
 def doctor(vm, *args):
