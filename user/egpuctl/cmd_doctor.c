@@ -38,8 +38,7 @@ static void print_text(const struct doctor *d)
 
 		/* the subject is named in what was seen; JSON has it apart */
 		printf("%-4s  %-20s %s\n", v, f->check, f->seen);
-		if (f->fix[0] && (f->verdict == DOCTOR_FAIL || f->verdict == DOCTOR_WARN ||
-				  f->verdict == DOCTOR_NA))
+		if (f->fix[0])
 			printf("      fix: %s\n", f->fix);
 	}
 	count(d, n);
