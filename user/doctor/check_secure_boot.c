@@ -9,8 +9,8 @@
  * then the value (1 = on).  MokListRT is shim's list of EFI signature lists;
  * an enrolled DER certificate appears in it byte for byte.  A module file
  * with a signature ends with "~Module signature appended~\n"
- * (scripts/sign-file); a module loaded without one taints the kernel "E"
- * (sys/module/NAME/taint).
+ * (scripts/sign-file), and libkmod names its signer; a module loaded
+ * without one taints the kernel "E" (sys/module/NAME/taint).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libkmod.h>
 
 #include "common/file_read.h"
 #include "doctor/doctor.h"
@@ -88,18 +89,64 @@ static int dkms_key_enrolled(const struct doctor *d)
 	return ret;
 }
 
-/* 1 the file carries a signature, 0 it does not, -1 cannot tell (compressed) */
-static int module_file_signed(const struct doctor *d, const char *rel)
+/*
+ * libkmod's reading of the module's signature (it decompresses .ko.xz and
+ * .ko.zst): 1 signed, with the signer's name in signer ("" when libkmod
+ * cannot name it), 0 not signed, -1 libkmod could not read the file.
+ */
+static int kmod_signature(const char *path, char *signer, size_t len)
+{
+	struct kmod_list *info = NULL, *it;
+	const char *no_config = NULL;
+	struct kmod_module *mod;
+	struct kmod_ctx *ctx;
+	int ret = -1;
+
+	signer[0] = '\0';
+	ctx = kmod_new(NULL, &no_config);	/* no modprobe.d: only the file is read */
+	if (!ctx)
+		return -1;
+	if (kmod_module_new_from_path(ctx, path, &mod) == 0) {
+		if (kmod_module_get_info(mod, &info) >= 0) {
+			ret = 0;
+			kmod_list_foreach(it, info) {
+				const char *key = kmod_module_info_get_key(it);
+				const char *val = kmod_module_info_get_value(it);
+
+				if (!strcmp(key, "sig_id") || !strcmp(key, "signature"))
+					ret = 1;
+				if (!strcmp(key, "signer") && val) {
+					snprintf(signer, len, "%s", val);
+					ret = 1;
+				}
+			}
+			kmod_module_info_free_list(info);
+		}
+		kmod_module_unref(mod);
+	}
+	kmod_unref(ctx);
+	return ret;
+}
+
+/*
+ * 1 the file carries a signature (signer named when known), 0 it does not,
+ * -1 cannot tell
+ */
+static int module_file_signed(const struct doctor *d, const char *rel, char *signer,
+			      size_t len)
 {
 	char path[PATH_MAX], tail[sizeof(SIG_MAGIC)];
 	struct stat st;
-	int fd, ret = -1;
+	int fd, ret;
 	size_t ml = sizeof(SIG_MAGIC) - 1;
 
-	if (!strstr(rel, ".ko") || strcmp(strstr(rel, ".ko"), ".ko"))
-		return -1;	/* .ko.xz/.ko.zst: the signature is inside */
 	if (doctor_path(d, path, sizeof(path), rel))
 		return -1;
+	ret = kmod_signature(path, signer, len);
+	if (ret >= 0)
+		return ret;
+	if (!strstr(rel, ".ko") || strcmp(strstr(rel, ".ko"), ".ko"))
+		return -1;	/* .ko.xz/.ko.zst: the signature is inside */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -113,7 +160,7 @@ static int module_file_signed(const struct doctor *d, const char *rel)
 static void run(struct doctor *d)
 {
 	int sb = secure_boot_state(d), enrolled, sig = -1;
-	char enforce[8] = "", taint[16] = "", file[512] = "";
+	char enforce[8] = "", taint[16] = "", file[512] = "", signer[128] = "", by[160] = "";
 	bool enforcing, loaded = doctor_module_loaded(d, "egpuhp");
 	const struct doctor_log_line *rejected;
 	struct doctor_finding *f;
@@ -141,7 +188,9 @@ static void run(struct doctor *d)
 		return;
 	}
 	if (doctor_module_file(d, "egpuhp", file, sizeof(file)) == 0)
-		sig = module_file_signed(d, file);
+		sig = module_file_signed(d, file, signer, sizeof(signer));
+	if (signer[0])
+		snprintf(by, sizeof(by), " (signed by \"%s\")", signer);
 	/* kernel/module/signing.c: "Loading of unsigned module is rejected" */
 	rejected = doctor_log_find(d, &from, "Loading of ", " is rejected");
 	enrolled = dkms_key_enrolled(d);
@@ -154,19 +203,20 @@ static void run(struct doctor *d)
 	} else if (enrolled == 0) {
 		f = doctor_add(d, "secure-boot", DOCTOR_FAIL, NULL);
 		doctor_seen(f, "Secure Boot is on and DKMS's signing key (/var/lib/dkms/mok.pub) "
-			    "is not an enrolled MOK%s%s", rejected ? "; the kernel logged: " : "",
+			    "is not an enrolled MOK%s%s%s", by, rejected ? "; the kernel logged: " : "",
 			    rejected ? rejected->text : "");
 		doctor_fix(f, MOK_FIX);
 	} else if (rejected) {
 		f = doctor_add(d, "secure-boot", DOCTOR_FAIL, NULL);
-		doctor_seen(f, "Secure Boot is on; egpuhp is not loaded and the kernel logged: %s",
-			    rejected->text);
+		doctor_seen(f, "Secure Boot is on; egpuhp%s is not loaded and the kernel logged: %s",
+			    by, rejected->text);
 		doctor_fix(f, "sign egpuhp.ko with an enrolled key; for DKMS: %s", MOK_FIX);
 	} else {
 		f = doctor_add(d, "secure-boot", DOCTOR_OK, NULL);
-		doctor_seen(f, "Secure Boot is on; %s; no refused module in the kernel log",
+		doctor_seen(f, "Secure Boot is on; %s%s; no refused module in the kernel log",
 			    enrolled == 1 ? "DKMS's signing key is enrolled" :
-			    "the module's signature was not checked here");
+			    sig == 1 ? "egpuhp.ko is signed" :
+			    "the module's signature was not checked here", by);
 	}
 }
 
