@@ -248,6 +248,8 @@ static void test_target(void **state)
 	doctor_free(&d);
 	assert_int_equal(doctor_init(&d, root, "../../etc", err, sizeof(err)), -ENOENT);
 	doctor_free(&d);
+	assert_int_equal(doctor_init(&d, root, "..", err, sizeof(err)), -ENOENT);
+	doctor_free(&d);
 	drop(root);
 }
 

@@ -373,6 +373,20 @@ static void list_egpu_functions(struct doctor *d)
 		qsort(d->fns, d->n_fns, sizeof(*d->fns), cmp_fn);
 }
 
+/* "0000:05:00.0": domain:bus:device.function in hex, as sysfs names them */
+static bool pci_name(const char *s)
+{
+	static const char shape[] = "xxxx:xx:xx.x";
+	size_t i;
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (i = 0; shape[i]; i++)
+		if (shape[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != shape[i])
+			return false;
+	return true;
+}
+
 static int pick_target(struct doctor *d, char *err, size_t len)
 {
 	char names[8][EGPUHP_PCI_NAME_LEN], rel[256];
@@ -381,8 +395,7 @@ static int pick_target(struct doctor *d, char *err, size_t len)
 	int n;
 
 	snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%.32s", d->target);
-	if (strlen(d->target) < EGPUHP_PCI_NAME_LEN && !strchr(d->target, '/') &&
-	    doctor_exists(d, rel)) {
+	if (pci_name(d->target) && doctor_exists(d, rel)) {
 		/* a PCI function: it and the other functions of its slot */
 		n = egpu_pci_slot_functions(d->target, names, 8);
 		for (i = 0; n > 0 && i < (size_t)n; i++)
