@@ -198,13 +198,7 @@ class IommuDock(Dock):
     (the Debian kernels have no VFIO_NOIOMMU)."""
 
     def __init__(self, **kw):
-        kw["cmdline"] = (kw.get("cmdline", "") + " intel_iommu=on").strip()
-        super().__init__(**kw)
-
-    def _qemu_cmd(self, initrd):
-        cmd = super()._qemu_cmd(initrd)
-        i = cmd.index("-machine")
-        return cmd[:i + 2] + ["-device", "intel-iommu,intremap=off"] + cmd[i + 2:]
+        super().__init__(iommu=True, **kw)
 
 
 class Tap:

@@ -58,6 +58,8 @@ struct egpuctl_cmd {
 	EGPUCTL_CMD(migrate)						\
 	/* --- engineer "eject": eject --- */				\
 	EGPUCTL_CMD(eject)						\
+	/* --- engineer "doctor": doctor --- */				\
+	EGPUCTL_CMD(doctor)						\
 	/* --- end of list --- */
 
 #define EGPUCTL_DECLARE_CMD(x) extern const struct egpuctl_cmd egpuctl_cmd_##x;
