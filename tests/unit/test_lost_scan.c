@@ -172,6 +172,7 @@ static void test_scan_holders(void **state)
 	assert_non_null(h);
 	assert_string_equal(h->node, "/dev/zero");
 	assert_string_equal(h->comm, "cuda_app");	/* no spaces in event lines */
+	assert_int_equal(h->uid, getuid());		/* who may hear about it */
 	h = seen_pid(&s, 102);
 	assert_non_null(h);
 	assert_string_equal(h->node, "/dev/urandom");	/* through its mapping */

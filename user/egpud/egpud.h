@@ -234,11 +234,12 @@ void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
 /*
- * One event line (n bytes) about function pci of eGPU group to the
- * watchers of either, and to egpuctl monitor's connections if monitors.
+ * One event line about function pci of eGPU group to the watchers of
+ * either, and to egpuctl monitor's connections if monitors.  With owner
+ * (a line about a process), only privileged clients and that uid get it.
  */
 void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
-			 const char *line, bool monitors);
+			 const char *line, bool monitors, const uid_t *owner);
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
@@ -305,6 +306,8 @@ enum egpud_result egpud_info(struct egpud *d, int argc, char **argv, FILE *text,
 void egpud_lost_note_bound(struct egpud *d, const struct egpuhp_dev *dev);
 /* A surprise REMOVE of a GPU function: check its holders lost-grace-ms later. */
 void egpud_lost_removed(struct egpud *d, const struct egpuhp_nl_event *ev);
+/* Its driver went (unbind, removal): the node numbers it had are void. */
+void egpud_lost_forget(struct egpud *d, const char *pci);
 int egpud_lost_timeout_ms(struct egpud *d);	/* -1: nothing waiting */
 void egpud_lost_tick(struct egpud *d);		/* act on what is due */
 /*

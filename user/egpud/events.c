@@ -161,6 +161,8 @@ static void cb_dev_removed(void *ctx, const struct egpuhp_dev *dev, uint32_t fla
 
 		egpud_hooks_run(d, EGPU_HOOK_PCI_REMOVE, &env);
 		egpud_watchers_notify(d, &ev);
+		/* an event's removal is the event callback's (lost.c needs the nodes) */
+		egpud_lost_forget(d, dev->name);
 	}
 }
 
@@ -236,6 +238,8 @@ static void cb_event(void *ctx, const struct egpuhp_nl_event *ev)
 	egpud_hooks_run(d, h, &env);
 	if (ev->event == EGPUHP_EV_PCI_REMOVE)
 		egpud_lost_removed(d, ev);	/* surprise removals of GPUs only */
+	else if (ev->event == EGPUHP_EV_PCI_UNBIND && ev->has_dev)
+		egpud_lost_forget(d, ev->dev.name);
 	if (ev->event == EGPUHP_EV_PCI_BOUND && ev->has_dev && ev->dev.is_gpu) {
 		char report[1024], var[sizeof(report) + 32];
 		const char *vars[] = { var, NULL };

@@ -104,8 +104,21 @@ void egpud_lost_note_bound(struct egpud *d, const struct egpuhp_dev *dev)
 		memset(k, 0, sizeof(*k));
 		snprintf(k->pci, sizeof(k->pci), "%s", dev->name);
 	}
-	/* nodes a driver creates after binding are read at removal too */
+	/*
+	 * Afresh: the numbers of a driver bound before may be another
+	 * device's by now.  Nodes a driver creates after binding are read at
+	 * removal too.
+	 */
+	memset(&k->nodes, 0, sizeof(k->nodes));
 	egpud_lost_find_nodes(egpu_sysfs_root(), proc_root(), dev->name, &k->nodes);
+}
+
+void egpud_lost_forget(struct egpud *d, const char *pci)
+{
+	struct lost_known *k = d->lost ? known_find(d->lost, pci) : NULL;
+
+	if (k)
+		*k = d->lost->known[--d->lost->n_known];
 }
 
 void egpud_lost_removed(struct egpud *d, const struct egpuhp_nl_event *ev)
@@ -114,8 +127,12 @@ void egpud_lost_removed(struct egpud *d, const struct egpuhp_nl_event *ev)
 	struct lost_pending *p;
 	struct lost_known *k;
 
-	if (!l || !ev->has_dev || !ev->dev.is_gpu || !(ev->flags & EGPUHP_F_SURPRISE))
+	if (!l || !ev->has_dev)
 		return;
+	if (!ev->dev.is_gpu || !(ev->flags & EGPUHP_F_SURPRISE)) {
+		egpud_lost_forget(d, ev->dev.name);	/* orderly: nothing is lost */
+		return;
+	}
 	if (l->n_pending == LOST_MAX_PENDING) {
 		egpu_log("lost %s: %d removals are already waiting: its holders are not checked",
 			 ev->dev.name, LOST_MAX_PENDING);
@@ -250,7 +267,7 @@ static void on_holder(const struct egpud_lost_holder *h, void *arg)
 		 p->dev.name, (unsigned long long)p->seq,
 		 p->dev.group[0] ? p->dev.group : "-", (int)h->pid,
 		 egpud_lost_action_name(a), node, h->comm);
-	egpud_watchers_send(d, p->dev.name, p->dev.group, line, true);
+	egpud_watchers_send(d, p->dev.name, p->dev.group, line, true, &h->uid);
 
 	snprintf(pid_var, sizeof(pid_var), "EGPUHP_PID=%d", (int)h->pid);
 	snprintf(comm_var, sizeof(comm_var), "EGPUHP_COMM=%s", h->comm);

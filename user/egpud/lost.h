@@ -47,6 +47,7 @@ int egpud_lost_find_nodes(const char *sysfs_root, const char *proc_root,
 
 struct egpud_lost_holder {
 	pid_t pid;
+	uid_t uid;		/* owner of /proc/PID: who may hear about it */
 	char comm[32];		/* /proc/PID/comm, with anything but [A-Za-z0-9._+-] as '_' */
 	char node[96];		/* the path it has open (or mapped) */
 };

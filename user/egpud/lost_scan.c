@@ -291,7 +291,11 @@ bool egpud_lost_pid_holds(const char *proc_root, pid_t pid,
 		    (int)sizeof(dir))
 			return false;
 		if (dir_holds(dir, nodes, h->node, sizeof(h->node))) {
+			struct stat st;
+
+			snprintf(dir, sizeof(dir), "%s/%d", proc_root, (int)pid);
 			h->pid = pid;
+			h->uid = stat(dir, &st) == 0 ? st.st_uid : 0;
 			read_comm(proc_root, pid, h->comm, sizeof(h->comm));
 			return true;
 		}

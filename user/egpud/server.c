@@ -798,7 +798,7 @@ static const char *watch_kind(const struct egpuhp_nl_event *ev)
 }
 
 void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
-			 const char *line, bool monitors)
+			 const char *line, bool monitors, const uid_t *owner)
 {
 	size_t i, n = strlen(line);
 
@@ -807,6 +807,8 @@ void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
 
 		if (!c || !c->watching || (c->monitor_only && !monitors))
 			continue;
+		if (owner && !c->privileged && c->uid != *owner)
+			continue;	/* another user's process */
 		if (c->filter[0] && strcmp(c->filter, pci) && strcmp(c->filter, group))
 			continue;
 		if (send(c->fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
@@ -832,5 +834,5 @@ void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
 		 egpuhp_flags_str(ev->flags, flags, sizeof(flags))[0] ? flags : "-",
 		 ev->dev.group[0] ? ev->dev.group : "-");
 	/* the module's events reach egpuctl monitor straight from the module */
-	egpud_watchers_send(d, ev->dev.name, ev->dev.group, line, false);
+	egpud_watchers_send(d, ev->dev.name, ev->dev.group, line, false, NULL);
 }
