@@ -3,7 +3,7 @@
  * egpud's configuration: one INI-like file, see docs/egpud.conf.5.
  *
  *   [daemon]            socket, socket-group, store, sysfs, netlink-rcvbuf,
- *                       load-module, eject-grace-ms
+ *                       load-module, eject-grace-ms, lost-grace-ms, on-lost
  *   [authorization]     policy, owner
  *   [authorize-rule]    unique-id, vendor-name, device-name, generation, policy
  *                       (repeatable; first match wins)
@@ -38,6 +38,15 @@ enum egpu_owner {
 	EGPU_OWNER_NONE,	/* egpud never writes authorized */
 };
 
+/* What egpud does to processes still holding a lost GPU's device nodes. */
+enum egpu_on_lost {
+	EGPU_ON_LOST_KEEP,	/* nothing: log and tell */
+	EGPU_ON_LOST_TERM,	/* SIGTERM */
+	EGPU_ON_LOST_KILL,	/* SIGKILL */
+};
+
+const char *egpu_on_lost_name(enum egpu_on_lost a);
+
 struct egpu_auth_rule {
 	char *unique_id;	/* fnmatch globs; NULL matches anything */
 	char *vendor_name;
@@ -71,6 +80,9 @@ struct egpu_config {
 	int netlink_rcvbuf;	/* 0: kernel default */
 	bool load_module;
 	unsigned int eject_grace_ms;	/* libegpu watchers' time to let go */
+	/* after a surprise removal: the holders' time to let go, then on_lost */
+	unsigned int lost_grace_ms;
+	enum egpu_on_lost on_lost;
 	/* [authorization] */
 	enum egpu_policy policy;
 	enum egpu_owner owner;
@@ -101,6 +113,7 @@ enum egpu_hook_event {
 	EGPU_HOOK_DRIVER_SET,	/* egpud applied a driver rule */
 	EGPU_HOOK_RESET,
 	EGPU_HOOK_QUIRK,
+	EGPU_HOOK_WORKLOAD_LOST,	/* a process held a lost GPU (egpud/lost.c) */
 	EGPU_HOOK__COUNT,
 };
 

@@ -13,6 +13,7 @@
  *   records.c  checkpoint records of processes that are gone
  *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
+ *   lost*.c    holders of a GPU lost to a cable pull (lost.h)
  *   eject*.c   the requested eject (eject.h)
  */
 #ifndef EGPUD_H
@@ -84,6 +85,7 @@ struct egpud_client {
 	int fd;
 	uint64_t serial;	/* accept order: the oldest idle one is evicted */
 	bool watching;		/* libegpu watcher: gets event lines */
+	bool monitor_only;	/* egpuctl monitor: only egpud's own event lines */
 	uid_t uid;		/* of the peer, at connect time */
 	bool privileged;	/* root or socket-group member (admit.c) */
 	bool pending;		/* its reply comes when a job ends (jobs.c) */
@@ -142,6 +144,7 @@ struct egpud {
 	uint64_t events_handled;
 	struct egpud_eject *eject;	/* the eject in progress (eject.c) */
 	struct egpud_job *jobs[EGPUD_MAX_JOBS];
+	struct egpud_lost *lost;	/* lost.c */
 };
 
 /* main.c */
@@ -209,6 +212,7 @@ struct egpud_hook_env {
 	const struct egpuhp_router *router;	/* or NULL */
 	bool resync;
 	const char *reason;	/* decision text, or NULL */
+	const char *const *vars;	/* more "KEY=value", NULL-terminated, or NULL */
 };
 void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
 		     const struct egpud_hook_env *env);
@@ -229,6 +233,13 @@ void egpud_server_close(struct egpud *d);
 void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
+/*
+ * One event line about function pci of eGPU group to the watchers of
+ * either, and to egpuctl monitor's connections if monitors.  With owner
+ * (a line about a process), only privileged clients and that uid get it.
+ */
+void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
+			 const char *line, bool monitors, const uid_t *owner);
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
@@ -289,6 +300,24 @@ void egpud_status_json(struct egpud *d, FILE *out);	/* status's data */
 /* info ROUTER|UNIQUE_ID: text to text, or (data != NULL) its data object. */
 enum egpud_result egpud_info(struct egpud *d, int argc, char **argv, FILE *text,
 			     FILE *data);
+
+/* lost.c */
+/* A GPU function is bound: note its device nodes (they may be gone at removal). */
+void egpud_lost_note_bound(struct egpud *d, const struct egpuhp_dev *dev);
+/* A surprise REMOVE of a GPU function: check its holders lost-grace-ms later. */
+void egpud_lost_removed(struct egpud *d, const struct egpuhp_nl_event *ev);
+/* Its driver went (unbind, removal): the node numbers it had are void. */
+void egpud_lost_forget(struct egpud *d, const char *pci);
+int egpud_lost_timeout_ms(struct egpud *d);	/* -1: nothing waiting */
+void egpud_lost_tick(struct egpud *d);		/* act on what is due */
+/*
+ * dev (a GPU) is bound again: what was lost with the GPU of that identity
+ * (its router's unique_id, else its PCI name), "PID:COMM:ACTION ..." into
+ * buf and logged, and forgotten; NULL if nothing was.
+ */
+const char *egpud_lost_report(struct egpud *d, const struct egpuhp_dev *dev,
+			      char *buf, size_t len);
+void egpud_lost_free(struct egpud *d);
 
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */

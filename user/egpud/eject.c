@@ -119,7 +119,7 @@ static void notify_watchers(struct egpud *d, struct egpud_eject *e)
 		struct egpud_client *c = d->clients[i];
 		bool told = false, dropped = false;
 
-		if (!c || !c->watching)
+		if (!c || !c->watching || c->monitor_only)
 			continue;
 		for (k = 0; k < e->plan.n_fn && !dropped; k++) {
 			const char *fn = e->plan.fn[k], *grp = group_of(d, fn);

@@ -149,10 +149,13 @@ static int run(struct egpud *d)
 	while (!d->quit) {
 		int timeout = egpud_children_timeout_ms(d);
 		int grace = egpud_eject_timeout_ms(d);
+		int lost = egpud_lost_timeout_ms(d);
 		int n, i;
 
 		if (grace >= 0 && (timeout < 0 || grace < timeout))
 			timeout = grace;
+		if (lost >= 0 && (timeout < 0 || lost < timeout))
+			timeout = lost;
 
 		n = epoll_wait(d->ep, evs, 16, timeout);
 		if (n < 0) {
@@ -183,6 +186,7 @@ static int run(struct egpud *d)
 			egpud_resync(d);
 		egpud_children_expire(d);
 		egpud_eject_tick(d);
+		egpud_lost_tick(d);
 	}
 	return 0;
 }
@@ -298,6 +302,7 @@ out:
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);
 	egpu_tracker_free(&d.tracker);
+	egpud_lost_free(&d);
 	free(d.devs);
 	egpu_config_free(d.cfg);
 	return ret;

@@ -489,7 +489,9 @@ static int verb_watch(struct egpud *d, struct egpud_client *c, int argc, char **
 	if (argc > 2)
 		return -EINVAL;
 	c->watching = true;
-	if (argc == 2)
+	if (argc == 2 && !strcmp(argv[1], "--monitor"))
+		c->monitor_only = true;	/* egpuctl monitor: egpud's own events */
+	else if (argc == 2)
 		snprintf(c->filter, sizeof(c->filter), "%s", argv[1]);
 	if (send(c->fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		return -errno;
@@ -795,12 +797,31 @@ static const char *watch_kind(const struct egpuhp_nl_event *ev)
 	}
 }
 
+void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
+			 const char *line, bool monitors, const uid_t *owner)
+{
+	size_t i, n = strlen(line);
+
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
+		struct egpud_client *c = d->clients[i];
+
+		if (!c || !c->watching || (c->monitor_only && !monitors))
+			continue;
+		if (owner && !c->privileged && c->uid != *owner)
+			continue;	/* another user's process */
+		if (c->filter[0] && strcmp(c->filter, pci) && strcmp(c->filter, group))
+			continue;
+		if (send(c->fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
+			egpu_log("watcher fd %d too slow or gone: dropped", c->fd);
+			client_close(d, c);
+		}
+	}
+}
+
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
 {
 	char line[256], flags[64];
 	const char *kind;
-	size_t i;
-	int n;
 
 	if (!ev->has_dev)
 		return;
@@ -808,21 +829,10 @@ void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
 	if (!kind)
 		return;
 	/* "event KIND PCI SEQ FLAGS GROUP" -- see libegpu/egpu.h */
-	n = snprintf(line, sizeof(line), "event %s %s %llu %s %s\n", kind, ev->dev.name,
-		     (unsigned long long)ev->seq,
-		     egpuhp_flags_str(ev->flags, flags, sizeof(flags))[0] ? flags : "-",
-		     ev->dev.group[0] ? ev->dev.group : "-");
-	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
-		struct egpud_client *c = d->clients[i];
-
-		if (!c || !c->watching)
-			continue;
-		if (c->filter[0] && strcmp(c->filter, ev->dev.name) &&
-		    strcmp(c->filter, ev->dev.group))
-			continue;
-		if (send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
-			egpu_log("watcher fd %d too slow or gone: dropped", c->fd);
-			client_close(d, c);
-		}
-	}
+	snprintf(line, sizeof(line), "event %s %s %llu %s %s\n", kind, ev->dev.name,
+		 (unsigned long long)ev->seq,
+		 egpuhp_flags_str(ev->flags, flags, sizeof(flags))[0] ? flags : "-",
+		 ev->dev.group[0] ? ev->dev.group : "-");
+	/* the module's events reach egpuctl monitor straight from the module */
+	egpud_watchers_send(d, ev->dev.name, ev->dev.group, line, false, NULL);
 }

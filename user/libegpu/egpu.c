@@ -17,6 +17,7 @@ struct egpu {
 	int fd;
 	char buf[4096];
 	size_t len;
+	char detail[512];	/* "key=value ..." after the last event's fields */
 };
 
 static const char *const kind_names[] = {
@@ -28,6 +29,7 @@ static const char *const kind_names[] = {
 	[EGPU_EVENT_LOST] = "lost",
 	[EGPU_EVENT_RESET_BEGIN] = "reset-begin",
 	[EGPU_EVENT_RESET_END] = "reset-end",
+	[EGPU_EVENT_WORKLOAD_LOST] = "workload-lost",
 };
 
 EGPU_EXPORT const char *egpu_event_kind_name(enum egpu_event_kind kind)
@@ -151,23 +153,44 @@ EGPU_EXPORT int egpu_fd(const struct egpu *e)
 	return e->fd;
 }
 
+/* What follows the six fields of an event line, into e->detail. */
+static void keep_detail(struct egpu *e, const char *line)
+{
+	const char *p = line;
+	int field;
+
+	for (field = 0; field < 6 && *p; field++) {
+		p += strcspn(p, " ");
+		p += strspn(p, " ");
+	}
+	snprintf(e->detail, sizeof(e->detail), "%s", p);
+}
+
 EGPU_EXPORT int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	char line[256];
+	char line[512];
 
 	for (;;) {
 		int r;
 
-		while (take_line(e, line, sizeof(line)))
-			if (egpu_parse_line(line, ev) == 0)
+		while (take_line(e, line, sizeof(line))) {
+			if (egpu_parse_line(line, ev) == 0) {
+				keep_detail(e, line);
 				return 1;
+			}
+		}
 		r = fill(e, deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0));
 		if (r < 0)
 			return r;
 		if (r == 0 && deadline >= 0 && now_ms() >= deadline)
 			return 0;
 	}
+}
+
+EGPU_EXPORT const char *egpu_event_detail(const struct egpu *e)
+{
+	return e->detail;
 }
 
 EGPU_EXPORT int egpu_ack(struct egpu *e)

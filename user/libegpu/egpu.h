@@ -32,6 +32,14 @@ enum egpu_event_kind {
 	EGPU_EVENT_LOST,	/* surprise removal or stopped answering */
 	EGPU_EVENT_RESET_BEGIN,
 	EGPU_EVENT_RESET_END,
+	/*
+	 * After a LOST: egpud found a process still holding the lost GPU's
+	 * device nodes and applied its on-lost policy (egpud.conf(5)).
+	 * egpu_event_detail() says "pid=N action=kept|sigterm|sigkill|spared
+	 * node=PATH comm=NAME".  A program that closed its nodes on LOST is
+	 * never named.
+	 */
+	EGPU_EVENT_WORKLOAD_LOST,
 };
 
 struct egpu_event {
@@ -67,6 +75,12 @@ int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms);
  * (Closing with egpu_close() says the same.)  0 or -errno.
  */
 int egpu_ack(struct egpu *e);
+
+/*
+ * The "key=value ..." words that followed the last event egpu_next()
+ * returned ("" if none), valid until the next call of egpu_next().
+ */
+const char *egpu_event_detail(const struct egpu *e);
 
 void egpu_close(struct egpu *e);
 
