@@ -530,7 +530,8 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 		 * The engine's helper stays for the next request (gpuwork.h).
 		 * It acts only on processes the peer owns, unless it is root.
 		 */
-		status = gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, json);
+		status = json ? gw_dispatch_envelope(peer->uid, argv[0], argc - 1, argv + 1, out) :
+			 gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, false);
 		fflush(out);
 		n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
 		if (write(c->fd, tail, (size_t)n) < 0)
