@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* egpud control socket: framing, quoting and the peer credential check. */
 #include <errno.h>
-#include <grp.h>
+#include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -251,6 +250,7 @@ int egpud_peer_get(int fd, struct egpud_peer *peer)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return -errno;
+	peer->fd = fd;
 	peer->pid = cr.pid;
 	peer->uid = cr.uid;
 	peer->gid = cr.gid;
@@ -258,32 +258,50 @@ int egpud_peer_get(int fd, struct egpud_peer *peer)
 	len = sizeof(peer->groups);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0)
 		peer->ngroups = (int)(len / sizeof(gid_t));
+	else if (errno == ERANGE)
+		peer->ngroups = EGPUD_PEER_MORE_GROUPS;	/* len says how many */
 	else
-		peer->ngroups = -1;
+		peer->ngroups = 0;	/* unknown: its primary group only */
 	return 0;
+}
+
+/*
+ * More groups than peer->groups holds: ask the socket again with room for
+ * all of them (at most NGROUPS_MAX).  Never the group database: NSS may
+ * block on the network, and this runs on egpud's loop for every
+ * connection and request.
+ */
+static bool peer_in_more_groups(const struct egpud_peer *peer, gid_t want)
+{
+	socklen_t len = 0;
+	gid_t *all;
+	bool in = false;
+	size_t i;
+
+	if (getsockopt(peer->fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) < 0 && errno != ERANGE)
+		return false;
+	if (!len || len > NGROUPS_MAX * sizeof(gid_t))
+		return false;
+	all = malloc(len);
+	if (!all)
+		return false;
+	if (getsockopt(peer->fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0)
+		for (i = 0; i < len / sizeof(gid_t) && !in; i++)
+			in = all[i] == want;
+	free(all);
+	return in;
 }
 
 static bool peer_in_group(const struct egpud_peer *peer, gid_t want)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	gid_t groups[256];
-	int n = 256, i;
+	int i;
 
 	if (peer->gid == want)
 		return true;
-	if (peer->ngroups >= 0) {
-		for (i = 0; i < peer->ngroups; i++)
-			if (peer->groups[i] == want)
-				return true;
-		return false;
-	}
-	if (getpwuid_r(peer->uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-		return false;
-	if (getgrouplist(pw.pw_name, peer->gid, groups, &n) < 0)
-		return false;
-	for (i = 0; i < n; i++)
-		if (groups[i] == want)
+	if (peer->ngroups == EGPUD_PEER_MORE_GROUPS)
+		return peer_in_more_groups(peer, want);
+	for (i = 0; i < peer->ngroups; i++)
+		if (peer->groups[i] == want)
 			return true;
 	return false;
 }

@@ -76,7 +76,8 @@ static void reload(struct egpud *d)
 	c->socket_path = strdup(d->cfg->socket_path);
 	egpu_config_free(d->cfg);
 	d->cfg = c;
-	d->admin_gid = egpu_config_admin_gid(c);
+	egpud_admin_group_resolve(d);
+	egpud_boltd_refresh(d);
 	egpu_sysfs_set_root(c->sysfs_root);
 	egpu_sd_notify("RELOADING=1");
 	egpu_log("reloaded %s (%zu authorize rules, %zu driver rules, policy %s)",
@@ -239,10 +240,6 @@ int main(int argc, char **argv)
 		free(d.cfg->socket_path);
 		d.cfg->socket_path = strdup(socket_opt);
 	}
-	d.admin_gid = egpu_config_admin_gid(d.cfg);
-	if (d.cfg->socket_group && d.admin_gid == (gid_t)-1)
-		egpu_log("socket-group %s does not exist; only root may act",
-			 d.cfg->socket_group);
 	egpu_sysfs_set_root(d.cfg->sysfs_root);
 	umask(022);
 
@@ -273,6 +270,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* jobs from here on: the socket group answers when NSS does */
+	egpud_admin_group_resolve(&d);
+	/*
+	 * The first scan needs boltd's state; the loop does not run yet, so
+	 * asking here stalls no event handling (the bus client's timeouts
+	 * bound it); later checks are jobs.
+	 */
 	d.boltd_running = egpud_boltd_running();
 	egpu_log("started: policy %s, owner %s%s, store %s, socket %s",
 		 egpu_policy_name(d.cfg->policy),

@@ -80,7 +80,7 @@ void egpud_status_json(struct egpud *d, FILE *out)
 	fputc('{', out);
 	egpu_json_kv_str(out, &first, "policy", egpu_policy_name(d->cfg->policy));
 	egpu_json_kv_str(out, &first, "owner", owner_name(d->cfg->owner));
-	egpu_json_kv_bool(out, &first, "boltd_running", egpud_boltd_running());
+	egpu_json_kv_bool(out, &first, "boltd_running", d->boltd_running);
 	egpu_json_kv_bool(out, &first, "module_connected", d->nl_ev != NULL);
 	egpu_json_kv_str(out, &first, "config", d->config_path);
 	egpu_json_kv_str(out, &first, "store", d->cfg->store_dir);

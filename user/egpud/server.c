@@ -266,7 +266,7 @@ static enum egpud_result verb_status(struct egpud *d, FILE *out)
 		egpu_policy_name(d->cfg->policy),
 		d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
 		d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
-		egpud_boltd_running() ? "running" : "not running",
+		d->boltd_running ? "running" : "not running",
 		d->nl_ev ? "connected" : "not connected");
 	fprintf(out, "events: last seq %llu, handled %llu, skipped %llu, resyncs %llu, gaps %llu, overruns %llu\n",
 		(unsigned long long)d->tracker.last_seq,
