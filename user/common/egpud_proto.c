@@ -8,9 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "common/egpud_proto.h"
+#include "common/fd_io.h"
 
 const char *egpud_socket_path(const char *explicit_path)
 {
@@ -26,22 +26,27 @@ const char *egpud_socket_path(const char *explicit_path)
 
 int egpud_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	/* egpud_read_reply() bounds the wait itself (poll with a deadline) */
+	return egpu_unix_connect(path, 0);
+}
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
+int egpud_status_tail(char buf[EGPUD_STATUS_TAIL_LEN], int status)
+{
+	int n = snprintf(buf, EGPUD_STATUS_TAIL_LEN, "%c%d\n", '\0', status);
 
-		close(fd);
-		return -e;
-	}
-	return fd;
+	return n > 0 && n < EGPUD_STATUS_TAIL_LEN ? n : 0;
+}
+
+int egpud_reply_end(FILE *out, int status)
+{
+	char tail[EGPUD_STATUS_TAIL_LEN];
+	int n = egpud_status_tail(tail, status), ret = 0;
+
+	if (fwrite(tail, 1, (size_t)n, out) != (size_t)n || fflush(out))
+		ret = -errno;
+	if (fclose(out) && !ret)
+		ret = -errno;
+	return ret;
 }
 
 static bool needs_quote(unsigned char c)
@@ -73,23 +78,6 @@ int egpud_proto_quote(const char *word, char *buf, size_t len)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		/* never SIGPIPE: egpud may close first; libegpu must not kill its host */
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int egpud_send_request(int fd, bool json, int argc, char *const argv[])
 {
 	char line[EGPUD_PROTO_MAX_LINE];
@@ -116,7 +104,8 @@ int egpud_send_request(int fd, bool json, int argc, char *const argv[])
 		o += strlen(line + o);
 	}
 	line[o++] = '\n';
-	return write_all(fd, line, o);
+	/* never SIGPIPE: egpud may close first; libegpu must not kill its host */
+	return egpu_write_all(fd, line, o);
 }
 
 static long long now_ms(void)

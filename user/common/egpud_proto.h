@@ -37,6 +37,19 @@ const char *egpud_socket_path(const char *explicit_path);
 /* Connect; returns an fd or -errno. */
 int egpud_connect(const char *path);
 
+/*
+ * The end of every reply: a NUL, the exit status in decimal, "\n" (what
+ * egpud_read_reply() reads), written into buf; returns its length.
+ */
+#define EGPUD_STATUS_TAIL_LEN	16
+int egpud_status_tail(char buf[EGPUD_STATUS_TAIL_LEN], int status);
+
+/*
+ * End a reply written to out (a child answering for egpud): the status
+ * tail, then fclose(out).  0, or -errno if the reply could not be sent.
+ */
+int egpud_reply_end(FILE *out, int status);
+
 /* Write one request line for argv[0..argc-1] (json adds "--json"). */
 int egpud_send_request(int fd, bool json, int argc, char *const argv[]);
 

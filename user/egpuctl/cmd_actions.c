@@ -42,7 +42,7 @@ static int run_forget(int argc, char **argv, const struct egpuctl_opts *o)
  */
 static int import_bolt_direct(const struct egpuctl_opts *o, const char *dir)
 {
-	char err[512], *text = NULL, *data = NULL;
+	char err[512], *text = NULL;
 	struct egpu_config *c;
 	size_t len = 0;
 	FILE *out;
@@ -65,22 +65,19 @@ static int import_bolt_direct(const struct egpuctl_opts *o, const char *dir)
 		egpuctl_error("import-bolt", EGPUCTL_FAIL, "failed", "egpuctl: import-bolt %s: %s",
 			      dir, strerror(-ret));
 	} else if (o->json) {
-		size_t dlen = 0;
+		struct egpuctl_data dd;
 		int first = 1;
-		FILE *d = open_memstream(&data, &dlen);
 
-		if (d) {
-			fputc('{', d);
-			egpu_json_kv_str(d, &first, "via", "direct");
-			egpu_json_kv_int(d, &first, "imported", ret);
-			egpu_json_kv_str(d, &first, "store", c->store_dir);
-			fputc('}', d);
-			fclose(d);
+		if (egpuctl_data_open(&dd, "import-bolt")) {
+			fputc('{', dd.f);
+			egpu_json_kv_str(dd.f, &first, "via", "direct");
+			egpu_json_kv_int(dd.f, &first, "imported", ret);
+			egpu_json_kv_str(dd.f, &first, "store", c->store_dir);
+			fputc('}', dd.f);
+			egpuctl_data_close(&dd, EGPUCTL_OK, NULL, NULL, text);
 		}
-		egpuctl_print_data("import-bolt", data, text);
 	}
 	free(text);
-	free(data);
 	egpu_config_free(c);
 	return ret < 0 ? EGPUCTL_FAIL : EGPUCTL_OK;
 }

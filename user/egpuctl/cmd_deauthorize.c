@@ -63,8 +63,9 @@ static void deauthorized_one(const struct egpuhp_router *r, int err, void *arg)
 static int deauthorize_all_direct(const struct egpuctl_opts *o, const char *why_direct)
 {
 	struct direct_report rep = { 0 };
-	char *text = NULL, *routers = NULL, *data = NULL;
-	size_t tlen = 0, rlen = 0, dlen = 0;
+	char *text = NULL, *routers = NULL;
+	size_t tlen = 0, rlen = 0;
+	struct egpuctl_data dd;
 	struct egpuhp_dev *devs = NULL;
 	struct egpuhp_nl_err err;
 	struct egpuhp_nl *nl;
@@ -72,7 +73,6 @@ static int deauthorize_all_direct(const struct egpuctl_opts *o, const char *why_
 	bool module = false;
 	char why[256];
 	int ret, status;
-	FILE *dout;
 
 	rep.text = open_memstream(&text, &tlen);
 	rep.routers = open_memstream(&routers, &rlen);
@@ -112,18 +112,15 @@ static int deauthorize_all_direct(const struct egpuctl_opts *o, const char *why_
 		fputs(text ? text + strcspn(text, "\n") + 1 : "", stdout);
 		goto out;
 	}
-	dout = open_memstream(&data, &dlen);
-	if (dout) {
-		fprintf(dout, "{\"via\":\"sysfs\",\"routers\":[%s]}", routers ? routers : "");
-		fclose(dout);
+	if (egpuctl_data_open(&dd, "deauthorize")) {
+		fprintf(dd.f, "{\"via\":\"sysfs\",\"routers\":[%s]}", routers ? routers : "");
+		egpuctl_data_close(&dd, status, "failed", rep.fails ?
+				   "egpuctl: not every eGPU router could be de-authorized" : NULL,
+				   text);
 	}
-	egpuctl_envelope("deauthorize", status, "failed",
-			 rep.fails ? "egpuctl: not every eGPU router could be de-authorized" : NULL,
-			 data, text);
 out:
 	free(text);
 	free(routers);
-	free(data);
 	return status;
 }
 

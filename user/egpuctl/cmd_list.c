@@ -372,19 +372,14 @@ static int run_common(int argc, const struct egpuctl_opts *o, bool status,
 		return egpuctl_usage(cmd);
 	load(o, &v);
 	if (o->json) {
-		char *data = NULL;
-		size_t len = 0;
-		FILE *mem = open_memstream(&data, &len);
+		struct egpuctl_data dd;
 
-		if (!mem) {
+		if (!egpuctl_data_open(&dd, cmd->name)) {
 			unload(&v);
-			return egpuctl_error(cmd->name, EGPUCTL_FAIL, "failed",
-					     "egpuctl: out of memory");
+			return EGPUCTL_FAIL;
 		}
-		print_json(mem, &v, status);
-		fclose(mem);
-		egpuctl_print_data(cmd->name, data, NULL);
-		free(data);
+		print_json(dd.f, &v, status);
+		egpuctl_data_close(&dd, EGPUCTL_OK, NULL, NULL, NULL);
 	} else {
 		print_text(&v, status);
 	}

@@ -321,18 +321,13 @@ static int do_list(const struct egpuctl_opts *o)
 	}
 	nd = collect_devices(&l, d, MAX_ENTRIES);
 	if (o->json) {
-		char *data = NULL;
-		size_t len = 0;
-		FILE *mem = open_memstream(&data, &len);
+		struct egpuctl_data dd;
 
-		if (mem) {
-			print_json(mem, &l, &h, d, nd);
-			fclose(mem);
-			egpuctl_print_data("quirks", data, NULL);
+		ret = EGPUCTL_FAIL;
+		if (egpuctl_data_open(&dd, "quirks")) {
+			print_json(dd.f, &l, &h, d, nd);
+			ret = egpuctl_data_close(&dd, EGPUCTL_OK, NULL, NULL, NULL);
 		}
-		free(data);
-		ret = mem ? EGPUCTL_OK : egpuctl_error("quirks", EGPUCTL_FAIL, "failed",
-						      "egpuctl: out of memory");
 	} else {
 		print_text(&l, &h, d, nd);
 		ret = EGPUCTL_OK;

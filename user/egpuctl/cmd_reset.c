@@ -72,18 +72,31 @@ static int reset_reply(struct nlattr **tb, void *arg)
 	return 0;
 }
 
+/* data's first keys: what ran */
+static FILE *reset_data_open(struct egpuctl_data *dd, const char *dev, const char *method,
+			     int *first)
+{
+	FILE *out = egpuctl_data_open(dd, "reset");
+
+	if (out) {
+		fputc('{', out);
+		egpu_json_kv_str(out, first, "device", dev);
+		egpu_json_kv_str(out, first, "method", method);
+	}
+	return out;
+}
+
 /*
  * The one envelope of a reset under --json: data (the result's object,
  * also when it failed: what ran and how it ended), and the error.
  */
-static int reset_envelope(int ret, const char *err, const char *data)
+static int reset_data_close(struct egpuctl_data *dd, int ret, const char *err)
 {
-	int status = ret < 0 ? EGPUCTL_FAIL : EGPUCTL_OK;
-
-	egpuctl_envelope("reset", status, ret == -EPERM ? "refused" :
-			 ret == -ENODEV || ret == -ENOENT ? "not-found" : "failed",
-			 err, data, NULL);
-	return status;
+	fputc('}', dd->f);
+	return egpuctl_data_close(dd, ret < 0 ? EGPUCTL_FAIL : EGPUCTL_OK,
+				  ret == -EPERM ? "refused" :
+				  ret == -ENODEV || ret == -ENOENT ? "not-found" : "failed",
+				  err, NULL);
 }
 
 static int parse_method(const char *s, uint32_t *m)
@@ -121,28 +134,20 @@ static int do_netlink_reset(const struct egpuctl_opts *o, const char *dev, uint3
 			 egpuhp_reset_method_name(method), strerror(-ret),
 			 err.msg[0] ? ": " : "", err.msg);
 	if (o->json) {
-		char *data = NULL;
-		size_t len = 0;
-		FILE *out = open_memstream(&data, &len);
+		struct egpuctl_data dd;
 		int first = 1;
+		FILE *out = reset_data_open(&dd, dev, egpuhp_reset_method_name(method), &first);
 
 		if (!out)
-			return egpuctl_error("reset", EGPUCTL_FAIL, "failed", "egpuctl: out of memory");
-		fputc('{', out);
-		egpu_json_kv_str(out, &first, "device", dev);
-		egpu_json_kv_str(out, &first, "method", egpuhp_reset_method_name(method));
+			return EGPUCTL_FAIL;
 		egpu_json_kv_int(out, &first, "result", ret < 0 ? ret : res.result);
 		if (ret >= 0)
 			egpu_json_kv_uint(out, &first, "duration_ns", res.duration_ns);
 		if (res.kernel_methods[0])
 			egpu_json_kv_str(out, &first, "kernel_methods", res.kernel_methods);
-		fputc('}', out);
-		fclose(out);
 		if (ret < 0)
 			fprintf(stderr, "%s\n", msg);
-		ret = reset_envelope(ret, msg, data);
-		free(data);
-		return ret;
+		return reset_data_close(&dd, ret, msg);
 	}
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", msg);
@@ -203,16 +208,12 @@ static int do_tunnel(const struct egpuctl_opts *o, const char *dev, const char *
 	if (ret < 0)
 		fprintf(stderr, "egpuctl: reset %s --tunnel: %s\n", dev, tc.err);
 	if (o->json) {
-		char *data = NULL;
-		size_t len = 0;
-		FILE *out = open_memstream(&data, &len);
+		struct egpuctl_data dd;
 		int first = 1;
+		FILE *out = reset_data_open(&dd, dev, "tunnel", &first);
 
 		if (!out)
-			return egpuctl_error("reset", EGPUCTL_FAIL, "failed", "egpuctl: out of memory");
-		fputc('{', out);
-		egpu_json_kv_str(out, &first, "device", dev);
-		egpu_json_kv_str(out, &first, "method", "tunnel");
+			return EGPUCTL_FAIL;
 		egpu_json_kv_str(out, &first, "router", tc.router_name);
 		egpu_json_kv_str(out, &first, "security", tc.security);
 		egpu_json_kv_int(out, &first, "result", ret);
@@ -233,11 +234,8 @@ static int do_tunnel(const struct egpuctl_opts *o, const char *dev, const char *
 			egpu_json_kv_str(out, &f, "driver_override", tc.fn[i].override);
 			fputc('}', out);
 		}
-		fputs("]}", out);
-		fclose(out);
-		ret = reset_envelope(ret, tc.err, data);
-		free(data);
-		return ret;
+		fputc(']', out);
+		return reset_data_close(&dd, ret, tc.err);
 	}
 	if (ret < 0)
 		return EGPUCTL_FAIL;

@@ -130,4 +130,20 @@ void egpuctl_envelope(const char *verb, int status, const char *code, const char
 /* A listing's result: the envelope with status 0 around data; EGPUCTL_OK. */
 int egpuctl_print_data(const char *verb, const char *data, const char *messages);
 
+/*
+ * A result's data object written as it is built: egpuctl_data_open() gives
+ * the stream to write the object to (NULL: out of memory, after
+ * egpuctl_error() under verb), egpuctl_data_close() prints the envelope
+ * around it (as egpuctl_envelope()), frees it and returns status.
+ */
+struct egpuctl_data {
+	const char *verb;
+	FILE *f;
+	char *buf;
+	size_t len;
+};
+FILE *egpuctl_data_open(struct egpuctl_data *dd, const char *verb);
+int egpuctl_data_close(struct egpuctl_data *dd, int status, const char *code,
+		       const char *error, const char *messages);
+
 #endif /* EGPUCTL_COMMANDS_H */

@@ -55,6 +55,25 @@ int egpuctl_print_data(const char *verb, const char *data, const char *messages)
 	return EGPUCTL_OK;
 }
 
+FILE *egpuctl_data_open(struct egpuctl_data *dd, const char *verb)
+{
+	memset(dd, 0, sizeof(*dd));
+	dd->verb = verb;
+	dd->f = open_memstream(&dd->buf, &dd->len);
+	if (!dd->f)
+		egpuctl_error(verb, EGPUCTL_FAIL, "failed", "egpuctl: out of memory");
+	return dd->f;
+}
+
+int egpuctl_data_close(struct egpuctl_data *dd, int status, const char *code,
+		       const char *error, const char *messages)
+{
+	fclose(dd->f);
+	egpuctl_envelope(dd->verb, status, code, error, dd->buf, messages);
+	free(dd->buf);
+	return status;
+}
+
 int egpuctl_daemon_ask(const struct egpuctl_opts *o, int argc, char **argv, int timeout_ms,
 		       FILE *out, char *err, size_t errlen, const char **code)
 {

@@ -248,7 +248,6 @@ void egpud_server_close(struct egpud *d);
 void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
-struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 
@@ -260,7 +259,6 @@ void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 struct egpud_job *egpud_job_start(struct egpud *d, const char *key, const char *what,
 				  int (*work)(void *arg, FILE *out), void *arg,
 				  void (*done)(struct egpud *d, struct egpud_job *j));
-struct egpud_job *egpud_job_by_fd(struct egpud *d, int fd);
 struct egpud_job *egpud_job_for(struct egpud *d, const char *key);
 void egpud_job_readable(struct egpud *d, struct egpud_job *j);
 /* Block until j (or every job: at exit) has ended, and finish it. */

@@ -88,6 +88,21 @@ static void reload(struct egpud *d)
 	egpu_sd_notify("READY=1\nSTATUS=running (configuration reloaded)");
 }
 
+/*
+ * The entry of table[0..n-1] (clients, jobs: pointers to structs with an
+ * fd) that an epoll event's fd belongs to, or NULL: one lookup for every
+ * table of the loop.
+ */
+#define BY_FD(table, n, want) ({					\
+	__typeof__((table)[0]) found_ = NULL;				\
+	size_t i_;							\
+									\
+	for (i_ = 0; i_ < (n) && !found_; i_++)				\
+		if ((table)[i_] && (table)[i_]->fd == (want))		\
+			found_ = (table)[i_];				\
+	found_;								\
+})
+
 static void signals_readable(struct egpud *d)
 {
 	struct signalfd_siginfo si;
@@ -175,9 +190,9 @@ static int run(struct egpud *d)
 				egpud_uevent_readable(d);
 			else if (fd == d->listenfd)
 				egpud_server_accept(d);
-			else if ((c = egpud_client_by_fd(d, fd)))
+			else if ((c = BY_FD(d->clients, EGPUD_MAX_CLIENTS, fd)))
 				egpud_client_readable(d, c);
-			else if ((j = egpud_job_by_fd(d, fd)))
+			else if ((j = BY_FD(d->jobs, EGPUD_MAX_JOBS, fd)))
 				egpud_job_readable(d, j);
 		}
 		if (d->tracker.need_resync && d->nl_req)
