@@ -6,7 +6,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -135,18 +134,6 @@ void egpu_config_free(struct egpu_config *c)
 	free(c->sysfs_root);
 	free(c->hooks_dir);
 	free(c);
-}
-
-gid_t egpu_config_admin_gid(const struct egpu_config *c)
-{
-	struct group gr, *res = NULL;
-	char buf[4096];
-
-	if (!c->socket_group)
-		return (gid_t)-1;
-	if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &res) != 0 || !res)
-		return (gid_t)-1;
-	return gr.gr_gid;
 }
 
 /* --- parser --- */

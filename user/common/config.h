@@ -140,7 +140,4 @@ struct egpu_config *egpu_config_parse(const char *name, const char *text,
 
 void egpu_config_free(struct egpu_config *c);
 
-/* Group id of socket_group, or (gid_t)-1 if unset/unknown. */
-gid_t egpu_config_admin_gid(const struct egpu_config *c);
-
 #endif /* EGPU_CONFIG_H */

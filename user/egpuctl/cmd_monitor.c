@@ -208,9 +208,9 @@ static int run(int argc, char **argv, const struct egpuctl_opts *o)
 		return egpuctl_usage(&egpuctl_cmd_monitor);
 	nl = egpuhp_nl_open(&err);
 	if (!nl || egpuhp_nl_subscribe(nl, &err) < 0) {
-		fprintf(stderr, "egpuctl: %s\n", err.msg);
 		egpuhp_nl_close(nl);
-		return EGPUCTL_FAIL;
+		/* no stream began: under --json the envelope says why */
+		return egpuctl_error("monitor", EGPUCTL_FAIL, "failed", "egpuctl: %s", err.msg);
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -10,6 +10,7 @@
  *   server.c   the control socket and its verbs
  *   admit.c    who gets a slot on the control socket
  *   jobs.c     blocking work (sysfs writes that set up tunnels) in children
+ *   lookups.c  NSS group and boltd lookups, as jobs
  *   records.c  checkpoint records of processes that are gone
  *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
@@ -122,7 +123,7 @@ struct egpud_job {
 struct egpud {
 	struct egpu_config *cfg;
 	const char *config_path;
-	gid_t admin_gid;
+	gid_t admin_gid;	/* the socket group; (gid_t)-1 none (yet) */
 	int ep;			/* epoll */
 	int sigfd;
 	int uevfd;
@@ -130,7 +131,7 @@ struct egpud {
 	struct egpuhp_nl *nl_ev;	/* "events" subscription */
 	struct egpuhp_nl *nl_req;	/* requests and dumps */
 	struct egpu_tracker tracker;
-	bool boltd_running;
+	bool boltd_running;	/* as last seen (lookups.c) */
 	bool quit;
 	bool in_resync;
 	struct egpud_router_state routers[EGPUD_MAX_ROUTERS];
@@ -173,8 +174,26 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested,
 		      FILE *out);
 void egpud_auth_forget_router(struct egpud *d, const char *name);
 void egpud_auth_scan(struct egpud *d);	/* every router present now */
-/* Does boltd own org.freedesktop.bolt on the system bus now? */
+/*
+ * Does boltd own org.freedesktop.bolt on the system bus now?  Asks the bus:
+ * may block (up to 1 s for each socket call); the loop uses
+ * d->boltd_running, refreshed by egpud_boltd_refresh().
+ */
 bool egpud_boltd_running(void);
+
+/*
+ * lookups.c: blocking lookups as jobs.  egpud_admin_group_resolve() sets
+ * d->admin_gid to (gid_t)-1 and starts the lookup of the socket group
+ * (the gid is set when it answers); egpud_boltd_refresh() starts a check
+ * of boltd unless one runs (when boltd came or went, the policy is
+ * re-applied).
+ */
+void egpud_admin_group_resolve(struct egpud *d);
+void egpud_boltd_refresh(struct egpud *d);
+#ifdef EGPUHP_UNIT_TEST
+/* Stand-ins for getgrnam_r() and the bus (NULL: the real ones). */
+void egpud_lookups_set_ops(int (*group)(const char *name, gid_t *gid), int (*boltd)(void));
+#endif
 /*
  * After a reload: routers left waiting, deferred or refused are decided
  * again under the new configuration; a person's decision is never undone.
@@ -240,7 +259,6 @@ void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
  */
 void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
 			 const char *line, bool monitors, const uid_t *owner);
-struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 
@@ -252,7 +270,6 @@ void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 struct egpud_job *egpud_job_start(struct egpud *d, const char *key, const char *what,
 				  int (*work)(void *arg, FILE *out), void *arg,
 				  void (*done)(struct egpud *d, struct egpud_job *j));
-struct egpud_job *egpud_job_by_fd(struct egpud *d, int fd);
 struct egpud_job *egpud_job_for(struct egpud *d, const char *key);
 void egpud_job_readable(struct egpud *d, struct egpud_job *j);
 /* Block until j (or every job: at exit) has ended, and finish it. */

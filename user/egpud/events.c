@@ -176,6 +176,7 @@ static void cb_router_added(void *ctx, const struct egpuhp_router *r, bool resyn
 
 		egpud_hooks_run(d, EGPU_HOOK_ROUTER_ADD, &env);
 	}
+	egpud_boltd_refresh(d);		/* a change re-applies the policy */
 	egpud_auth_router(d, r->name, false, NULL);
 }
 
@@ -300,6 +301,7 @@ void egpud_uevent_readable(struct egpud *d)
 		if (!strcmp(ue.action, "remove")) {
 			egpud_auth_forget_router(d, ue.name);
 		} else if (!strcmp(ue.action, "add")) {
+			egpud_boltd_refresh(d);
 			egpud_auth_router(d, ue.name, false, NULL);
 		} else if (!strcmp(ue.action, "change") && ue.authorized >= 0) {
 			egpud_auth_saw_authorized(d, ue.name, ue.authorized);

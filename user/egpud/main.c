@@ -76,7 +76,8 @@ static void reload(struct egpud *d)
 	c->socket_path = strdup(d->cfg->socket_path);
 	egpu_config_free(d->cfg);
 	d->cfg = c;
-	d->admin_gid = egpu_config_admin_gid(c);
+	egpud_admin_group_resolve(d);
+	egpud_boltd_refresh(d);
 	egpu_sysfs_set_root(c->sysfs_root);
 	egpu_sd_notify("RELOADING=1");
 	egpu_log("reloaded %s (%zu authorize rules, %zu driver rules, policy %s)",
@@ -86,6 +87,21 @@ static void reload(struct egpud *d)
 	egpud_auth_reapply(d);
 	egpu_sd_notify("READY=1\nSTATUS=running (configuration reloaded)");
 }
+
+/*
+ * The entry of table[0..n-1] (clients, jobs: pointers to structs with an
+ * fd) that an epoll event's fd belongs to, or NULL: one lookup for every
+ * table of the loop.
+ */
+#define BY_FD(table, n, want) ({					\
+	__typeof__((table)[0]) found_ = NULL;				\
+	size_t i_;							\
+									\
+	for (i_ = 0; i_ < (n) && !found_; i_++)				\
+		if ((table)[i_] && (table)[i_]->fd == (want))		\
+			found_ = (table)[i_];				\
+	found_;								\
+})
 
 static void signals_readable(struct egpud *d)
 {
@@ -177,9 +193,9 @@ static int run(struct egpud *d)
 				egpud_uevent_readable(d);
 			else if (fd == d->listenfd)
 				egpud_server_accept(d);
-			else if ((c = egpud_client_by_fd(d, fd)))
+			else if ((c = BY_FD(d->clients, EGPUD_MAX_CLIENTS, fd)))
 				egpud_client_readable(d, c);
-			else if ((j = egpud_job_by_fd(d, fd)))
+			else if ((j = BY_FD(d->jobs, EGPUD_MAX_JOBS, fd)))
 				egpud_job_readable(d, j);
 		}
 		if (d->tracker.need_resync && d->nl_req)
@@ -243,10 +259,6 @@ int main(int argc, char **argv)
 		free(d.cfg->socket_path);
 		d.cfg->socket_path = strdup(socket_opt);
 	}
-	d.admin_gid = egpu_config_admin_gid(d.cfg);
-	if (d.cfg->socket_group && d.admin_gid == (gid_t)-1)
-		egpu_log("socket-group %s does not exist; only root may act",
-			 d.cfg->socket_group);
 	egpu_sysfs_set_root(d.cfg->sysfs_root);
 	umask(022);
 
@@ -277,6 +289,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* jobs from here on: the socket group answers when NSS does */
+	egpud_admin_group_resolve(&d);
+	/*
+	 * The first scan needs boltd's state; the loop does not run yet, so
+	 * asking here stalls no event handling (the bus client's timeouts
+	 * bound it); later checks are jobs.
+	 */
 	d.boltd_running = egpud_boltd_running();
 	egpu_log("started: policy %s, owner %s%s, store %s, socket %s",
 		 egpu_policy_name(d.cfg->policy),

@@ -113,16 +113,6 @@ void egpud_server_close(struct egpud *d)
 	}
 }
 
-struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd)
-{
-	size_t i;
-
-	for (i = 0; i < EGPUD_MAX_CLIENTS; i++)
-		if (d->clients[i] && d->clients[i]->fd == fd)
-			return d->clients[i];
-	return NULL;
-}
-
 /* A connection that gets no slot is told why, without blocking, and closed. */
 static void refuse_connection(int fd, const char *why)
 {
@@ -211,8 +201,8 @@ static void flush_reply(struct egpud *d, struct egpud_client *c)
 static void reply_and_close(struct egpud *d, struct egpud_client *c,
 			    const char *body, size_t len, int status)
 {
-	char tail[16];
-	int n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
+	char tail[EGPUD_STATUS_TAIL_LEN];
+	int n = egpud_status_tail(tail, status);
 
 	free(c->out);
 	c->out = malloc(len + (size_t)n);
@@ -266,7 +256,7 @@ static enum egpud_result verb_status(struct egpud *d, FILE *out)
 		egpu_policy_name(d->cfg->policy),
 		d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
 		d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
-		egpud_boltd_running() ? "running" : "not running",
+		d->boltd_running ? "running" : "not running",
 		d->nl_ev ? "connected" : "not connected");
 	fprintf(out, "events: last seq %llu, handled %llu, skipped %llu, resyncs %llu, gaps %llu, overruns %llu\n",
 		(unsigned long long)d->tracker.last_seq,
@@ -520,8 +510,6 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 	if (pid == 0) {
 		FILE *out;
 		int status;
-		char tail[16];
-		int n;
 
 		egpud_child_setup_signals();
 		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
@@ -532,12 +520,9 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 		 * The engine's helper stays for the next request (gpuwork.h).
 		 * It acts only on processes the peer owns, unless it is root.
 		 */
-		status = gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, json);
-		fflush(out);
-		n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
-		if (write(c->fd, tail, (size_t)n) < 0)
-			_exit(1);
-		_exit(0);
+		status = json ? gw_dispatch_envelope(peer->uid, argv[0], argc - 1, argv + 1, out) :
+			 gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, false);
+		_exit(egpud_reply_end(out, status) ? 1 : 0);
 	}
 	/* the worker's deadline: egpud kills it and answers in its place */
 	if (egpud_child_add_worker(d, pid, EGPUD_CHILD_WORKER, argv[0], EGPUD_WORKER_TIMEOUT_S,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/file_read.h"
+#include "common/store.h"
 #include "gpuwork/gw_internal.h"
 
 static int record_path(pid_t pid, char *buf, size_t len, const char *suffix)
@@ -25,38 +26,22 @@ static int record_path(pid_t pid, char *buf, size_t len, const char *suffix)
 
 int gw_record_save(const struct gw_record *rec)
 {
-	char dir[256], tmp[300], path[300];
-	FILE *f;
-	int fd, err = 0;
+	char dir[256], name[16], text[512];
+	int n;
 
-	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork") ||
-	    record_path(rec->pid, tmp, sizeof(tmp), ".tmp") ||
-	    record_path(rec->pid, path, sizeof(path), ""))
+	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork"))
 		return -ENAMETOOLONG;
 	mkdir(gw_root_dir(GW_ROOT_RUN), 0755);
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		unlink(tmp);
-		return err;
-	}
-	fprintf(f, "starttime=%llu\npci=%s\nuuid=%s\nchip=%04x:%04x\ngpu_bytes=%" PRIu64 "\n",
-		rec->starttime, rec->pci, rec->uuid, rec->vendor, rec->device, rec->gpu_bytes);
-	if (fflush(f) || fsync(fd))
-		err = -errno;
-	if (fclose(f) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	snprintf(name, sizeof(name), "%d", (int)rec->pid);
+	n = snprintf(text, sizeof(text),
+		     "starttime=%llu\npci=%s\nuuid=%s\nchip=%04x:%04x\ngpu_bytes=%" PRIu64 "\n",
+		     rec->starttime, rec->pci, rec->uuid, rec->vendor, rec->device,
+		     rec->gpu_bytes);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -ENOSPC;
+	return egpu_atomic_write(dir, name, text, (size_t)n, 0600);
 }
 
 int gw_record_load(pid_t pid, struct gw_record *rec)
