@@ -3,7 +3,8 @@
  * egpud's configuration: one INI-like file, see docs/egpud.conf.5.
  *
  *   [daemon]            socket, socket-group, store, sysfs, netlink-rcvbuf,
- *                       load-module, eject-grace-ms
+ *                       load-module, eject-grace-ms, metrics-textfile,
+ *                       metrics-refresh
  *   [authorization]     policy, owner
  *   [authorize-rule]    unique-id, vendor-name, device-name, generation, policy
  *                       (repeatable; first match wins)
@@ -71,6 +72,8 @@ struct egpu_config {
 	int netlink_rcvbuf;	/* 0: kernel default */
 	bool load_module;
 	unsigned int eject_grace_ms;	/* libegpu watchers' time to let go */
+	char *metrics_textfile;	/* node_exporter textfile (*.prom); NULL: none */
+	unsigned int metrics_refresh_s;	/* rewrite period while functions are tracked */
 	/* [authorization] */
 	enum egpu_policy policy;
 	enum egpu_owner owner;

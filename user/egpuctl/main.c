@@ -78,17 +78,31 @@ int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv)
 	return egpuctl_daemon_call_timeout(o, argc, argv, EGPUD_REPLY_TIMEOUT_MS);
 }
 
+/* egpud unreachable or not understood: o->unreachable_status says how to exit */
+static int unreachable(const struct egpuctl_opts *o, const char *verb, const char *code,
+		       const char *msg)
+{
+	if (!o->unreachable_status)
+		return egpuctl_error(verb, EGPUCTL_FAIL, code, "%s", msg);
+	if (!o->json)
+		printf("unknown: %s\n", msg);
+	return egpuctl_error(verb, o->unreachable_status, code, "%s", msg);
+}
+
 int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **argv,
 				int timeout_ms)
 {
 	const char *path = egpud_socket_path(o->socket_path);
+	char msg[512];
 	int fd, ret;
 
 	fd = egpud_connect(path);
-	if (fd < 0)
-		return egpuctl_error(argv[0], EGPUCTL_FAIL, "no-daemon",
-				     "egpuctl: cannot reach egpud at %s: %s (is egpud running?)",
-				     path, strerror(-fd));
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg),
+			 "egpuctl: cannot reach egpud at %s: %s (is egpud running?)",
+			 path, strerror(-fd));
+		return unreachable(o, argv[0], "no-daemon", msg);
+	}
 	ret = egpud_send_request(fd, o->json, argc, argv);
 	if (ret < 0) {
 		close(fd);
@@ -98,12 +112,16 @@ int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **a
 	}
 	ret = egpud_read_reply_timeout(fd, stdout, timeout_ms);
 	close(fd);
-	if (ret == -ETIMEDOUT)
-		return egpuctl_error(argv[0], EGPUCTL_FAIL, "protocol",
-				     "egpuctl: egpud did not answer within %d s", timeout_ms / 1000);
-	if (ret < 0)
-		return egpuctl_error(argv[0], EGPUCTL_FAIL, "protocol",
-				     "egpuctl: egpud closed the connection: %s", strerror(-ret));
+	if (ret == -ETIMEDOUT) {
+		snprintf(msg, sizeof(msg), "egpuctl: egpud did not answer within %d s",
+			 timeout_ms / 1000);
+		return unreachable(o, argv[0], "protocol", msg);
+	}
+	if (ret < 0) {
+		snprintf(msg, sizeof(msg), "egpuctl: egpud closed the connection: %s",
+			 strerror(-ret));
+		return unreachable(o, argv[0], "protocol", msg);
+	}
 	return ret;
 }
 
