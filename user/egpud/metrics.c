@@ -99,7 +99,8 @@ static void snapshot(struct egpud *d, struct egpu_metrics *m, struct egpu_metric
 	m->fns = fs;
 	m->n_fns = fs ? n_devs : 0;
 
-	if (egpu_store_list(d->cfg->store_dir, &enrolled, &n_enrolled) < 0)
+	/* without the module egpud cannot tell which are connected: none shown */
+	if (!m->module_connected || egpu_store_list(d->cfg->store_dir, &enrolled, &n_enrolled) < 0)
 		n_enrolled = 0;
 	rs = calloc(t->n_routers + n_enrolled + 1, sizeof(*rs));
 	for (i = 0; rs && m->module_connected && i < t->n_routers; i++) {
