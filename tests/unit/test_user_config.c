@@ -297,6 +297,34 @@ static void test_load_files(void **state)
 	rmdir(dir);
 }
 
+static void test_metrics_values(void **state)
+{
+	struct egpu_config *c;
+	char err[512];
+
+	c = egpu_config_parse("t.conf", "", err, sizeof(err));
+	assert_non_null(c);
+	assert_null(c->metrics_textfile);	/* off unless configured */
+	assert_int_equal(c->metrics_refresh_s, 60);
+	egpu_config_free(c);
+	c = egpu_config_parse("t.conf", "[daemon]\nmetrics-textfile = /var/lib/prometheus/"
+			      "node-exporter/egpuhp.prom\nmetrics-refresh = 0\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->metrics_textfile, "/var/lib/prometheus/node-exporter/egpuhp.prom");
+	assert_int_equal(c->metrics_refresh_s, 0);
+	egpu_config_free(c);
+	expect_error("[daemon]\nmetrics-textfile = egpuhp.prom",
+		     "t.conf:2:20: metrics-textfile: expected an absolute path of a file named *.prom, got \"egpuhp.prom\"");
+	expect_error("[daemon]\nmetrics-textfile = /tmp/egpuhp.txt",
+		     "t.conf:2:20: metrics-textfile: expected an absolute path of a file named *.prom, got \"/tmp/egpuhp.txt\"");
+	expect_error("[daemon]\nmetrics-textfile = /tmp/.prom",
+		     "t.conf:2:20: metrics-textfile: expected an absolute path of a file named *.prom, got \"/tmp/.prom\"");
+	expect_error("[daemon]\nmetrics-refresh = 86401",
+		     "t.conf:2:19: metrics-refresh: expected seconds 0..86400, got \"86401\"");
+	expect_error("[daemon]\nmetrics-refresh = -1",
+		     "t.conf:2:19: metrics-refresh: expected seconds 0..86400, got \"-1\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_load_files),
+		cmocka_unit_test(test_metrics_values),
 	};
 
 	return cmocka_run_group_tests_name("user_config", tests, NULL, NULL);

@@ -263,8 +263,13 @@ static void test_sysfs_pci(void **state)
 	get("bus/pci/drivers_probe", buf, sizeof(buf));
 	assert_string_equal(buf, "0000:05:00.1");
 	/* bound already (a symlink named driver): nothing is unbound */
+	assert_false(egpu_pci_driver_registered("vfio-pci"));
 	mkdir(strcat(strcpy(path, root), "/bus/pci/drivers"), 0755);
 	mkdir(strcat(path, "/vfio-pci"), 0755);
+	/* registered: egpud's binding skips libkmod; never a path out of drivers/ */
+	assert_true(egpu_pci_driver_registered("vfio-pci"));
+	assert_false(egpu_pci_driver_registered("../drivers/vfio-pci"));
+	assert_false(egpu_pci_driver_registered("pci-stub"));
 	snprintf(buf, sizeof(buf), "../../drivers/vfio-pci");
 	{
 		char link[512];

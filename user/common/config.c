@@ -98,6 +98,7 @@ struct egpu_config *egpu_config_new(void)
 	c->eject_grace_ms = 2000;
 	c->lost_grace_ms = 5000;
 	c->on_lost = EGPU_ON_LOST_TERM;
+	c->metrics_refresh_s = 60;
 	c->policy = EGPU_POLICY_IOMMU;
 	c->owner = EGPU_OWNER_AUTO;
 	c->hook_timeout_s = 30;
@@ -130,6 +131,7 @@ void egpu_config_free(struct egpu_config *c)
 	free(c->path);
 	free(c->socket_path);
 	free(c->socket_group);
+	free(c->metrics_textfile);
 	free(c->store_dir);
 	free(c->sysfs_root);
 	free(c->hooks_dir);
@@ -307,6 +309,8 @@ static const struct key_def keys[] = {
 	{ SEC_DAEMON, "eject-grace-ms" },
 	{ SEC_DAEMON, "lost-grace-ms" },
 	{ SEC_DAEMON, "on-lost" },
+	{ SEC_DAEMON, "metrics-textfile" },
+	{ SEC_DAEMON, "metrics-refresh" },
 	{ SEC_AUTHORIZATION, "policy" },
 	{ SEC_AUTHORIZATION, "owner" },
 	{ SEC_AUTH_RULE, "unique-id" },
@@ -463,6 +467,22 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 				}
 			}
 			return perr(p, vcol, "on-lost: expected keep, term or kill, got \"%s\"", v);
+		}
+		if (!strcmp(key, "metrics-textfile")) {
+			size_t n = strlen(v);
+			const char *slash = strrchr(v, '/');
+
+			/* node_exporter's textfile collector reads *.prom only */
+			if (v[0] != '/' || n < 6 || strcmp(v + n - 5, ".prom") ||
+			    !strcmp(slash, "/.prom"))
+				return perr(p, vcol, "metrics-textfile: expected an absolute path of a file named *.prom, got \"%s\"", v);
+			return set_str(&c->metrics_textfile, v);
+		}
+		if (!strcmp(key, "metrics-refresh")) {
+			if (parse_uint(v, 86400, &u) < 0)
+				return perr(p, vcol, "metrics-refresh: expected seconds 0..86400, got \"%s\"", v);
+			c->metrics_refresh_s = (unsigned int)u;
+			return 0;
 		}
 		if (!strcmp(key, "load-module")) {
 			if (parse_bool(v, &c->load_module) < 0)

@@ -3,7 +3,8 @@
  * egpud's configuration: one INI-like file, see docs/egpud.conf.5.
  *
  *   [daemon]            socket, socket-group, store, sysfs, netlink-rcvbuf,
- *                       load-module, eject-grace-ms, lost-grace-ms, on-lost
+ *                       load-module, eject-grace-ms, lost-grace-ms, on-lost,
+ *                       metrics-textfile, metrics-refresh
  *   [authorization]     policy, owner
  *   [authorize-rule]    unique-id, vendor-name, device-name, generation, policy
  *                       (repeatable; first match wins)
@@ -83,6 +84,8 @@ struct egpu_config {
 	/* after a surprise removal: the holders' time to let go, then on_lost */
 	unsigned int lost_grace_ms;
 	enum egpu_on_lost on_lost;
+	char *metrics_textfile;	/* node_exporter textfile (*.prom); NULL: none */
+	unsigned int metrics_refresh_s;	/* rewrite period while functions are tracked */
 	/* [authorization] */
 	enum egpu_policy policy;
 	enum egpu_owner owner;

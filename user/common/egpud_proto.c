@@ -315,7 +315,8 @@ bool egpud_peer_may_act(const struct egpud_peer *peer, gid_t admin_gid,
 bool egpud_verb_is_mutating(const char *verb)
 {
 	static const char *const ro[] = {
-		"status", "list", "watch", "workloads", "ping", "policy", "info", NULL,
+		"status", "list", "watch", "workloads", "ping", "policy", "info", "metrics",
+		"health", NULL,
 	};
 	int i;
 

@@ -33,6 +33,11 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
+size_t egpu_utf8_len(const char *s)
+{
+	return utf8_len((const unsigned char *)s);
+}
+
 /*
  * The one JSON string writer: always valid UTF-8 (DROM names and process
  * names are arbitrary bytes: a byte that is not part of a valid sequence

@@ -9,6 +9,11 @@
 
 /* Write s as a JSON string literal, quotes included. */
 void egpu_json_str(FILE *f, const char *s);
+/*
+ * Length of the valid UTF-8 sequence at s (1..4), or 0 when the byte at s
+ * does not start one (for other writers of text that must be UTF-8).
+ */
+size_t egpu_utf8_len(const char *s);
 /* "key": "value" with a leading comma unless first. */
 void egpu_json_kv_str(FILE *f, int *first, const char *key, const char *val);
 void egpu_json_kv_uint(FILE *f, int *first, const char *key, unsigned long long val);

@@ -292,6 +292,16 @@ int egpu_pci_driver(const char *pci, char *buf, size_t len)
 	return 0;
 }
 
+bool egpu_pci_driver_registered(const char *driver)
+{
+	char rel[128], path[4096];
+
+	if (strchr(driver, '/') ||
+	    (size_t)snprintf(rel, sizeof(rel), "bus/pci/drivers/%s", driver) >= sizeof(rel))
+		return false;
+	return full_path(rel, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+}
+
 int egpu_pci_set_driver(const char *pci, const char *driver)
 {
 	char rel[512], cur[64];

@@ -45,6 +45,9 @@ int egpu_tb_plug_id(const char *name, char *buf, size_t len);
 int egpu_tb_authorize(const char *name, const char *hexkey, int value);
 int egpu_tb_deauthorize(const char *name);
 
+/* Is a PCI driver of this name registered (bus/pci/drivers/NAME)? */
+bool egpu_pci_driver_registered(const char *driver);
+
 /* PCI: the bound driver's name into buf ("" if none). */
 int egpu_pci_driver(const char *pci, char *buf, size_t len);
 

@@ -28,10 +28,18 @@
 #define EGPUCTL_OK	0
 #define EGPUCTL_FAIL	1
 #define EGPUCTL_USAGE	2
+#define EGPUCTL_UNKNOWN	2	/* health: cannot tell (node-problem-detector) */
 
 struct egpuctl_opts {
 	bool json;		/* --json: machine readable output */
 	const char *socket_path; /* egpud's socket (--socket or default) */
+	/*
+	 * Exit status when egpud cannot be reached or its reply is not
+	 * understood (0: EGPUCTL_FAIL).  health sets EGPUCTL_UNKNOWN, and
+	 * then the message is on stdout too (node-problem-detector reads
+	 * only stdout).
+	 */
+	int unreachable_status;
 };
 
 struct egpuctl_cmd {
@@ -56,6 +64,9 @@ struct egpuctl_cmd {
 	EGPUCTL_CMD(forget)						\
 	EGPUCTL_CMD(import_bolt)					\
 	EGPUCTL_CMD(policy)						\
+	/* --- fleets: metrics (Prometheus), health (node-problem-detector) --- */ \
+	EGPUCTL_CMD(metrics)						\
+	EGPUCTL_CMD(health)						\
 	/* --- engineer "quirks": quirks, reset --- */			\
 	EGPUCTL_CMD(quirks)						\
 	EGPUCTL_CMD(reset)						\

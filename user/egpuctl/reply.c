@@ -165,6 +165,12 @@ int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **a
 		fclose(out);
 	if (ret < 0) {
 		free(text);
+		/* egpud unreachable or not understood: the caller says how to exit */
+		if (o->unreachable_status && !(code && !strcmp(code, "usage"))) {
+			if (!o->json)
+				printf("unknown: %s\n", err);
+			return egpuctl_error(argv[0], o->unreachable_status, code, "%s", err);
+		}
 		return egpuctl_error(argv[0], -ret, code, "%s", err);
 	}
 	if (o->json)

@@ -98,8 +98,13 @@ static int bind_work(void *arg, FILE *out)
 	char why[256];
 	int ret;
 
-	/* Make sure the driver exists (vfio-pci is a module). */
-	if (egpud_modprobe(b->driver, why, sizeof(why)) < 0)
+	/*
+	 * Make sure the driver exists (vfio-pci is a module).  Once it is
+	 * registered, libkmod's lookup (it reads the module indexes) is time
+	 * on the way to gpu-ready that buys nothing.
+	 */
+	if (!egpu_pci_driver_registered(b->driver) &&
+	    egpud_modprobe(b->driver, why, sizeof(why)) < 0)
 		egpu_dbg("modprobe %s: %s", b->driver, why);
 	ret = egpu_pci_set_driver(b->pci, b->driver);
 	if (ret < 0) {

@@ -15,6 +15,7 @@
  *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
  *   lost*.c    holders of a GPU lost to a cable pull (lost.h)
+ *   metrics.c  the node_exporter textfile, the metrics and health verbs
  *   eject*.c   the requested eject (eject.h)
  */
 #ifndef EGPUD_H
@@ -27,6 +28,7 @@
 
 #include "common/config.h"
 #include "common/egpuhp_nl.h"
+#include "common/metrics.h"
 #include "common/rules.h"
 #include "common/tracker.h"
 #include "egpud/eject.h"
@@ -146,6 +148,11 @@ struct egpud {
 	struct egpud_eject *eject;	/* the eject in progress (eject.c) */
 	struct egpud_job *jobs[EGPUD_MAX_JOBS];
 	struct egpud_lost *lost;	/* lost.c */
+	/* metrics.c */
+	struct egpu_metrics_counters counters;
+	bool metrics_dirty;		/* the textfile is behind */
+	uint64_t metrics_next_ms;	/* periodic rewrite (AER); 0 = none */
+	int metrics_error;		/* of the last write, logged once */
 };
 
 /* main.c */
@@ -295,6 +302,8 @@ int egpud_admit(struct egpud_client *const clients[], size_t n, uid_t uid,
  * Returns how many were dropped.
  */
 int egpud_checkpoint_records_prune(const char *run_dir);
+/* How many records of live processes there are (run_dir as above). */
+int egpud_checkpoint_records_live(const char *run_dir);
 
 /* replies.c: JSON replies (docs/egpuctl-json.md) */
 enum egpud_result {
@@ -335,6 +344,24 @@ void egpud_lost_tick(struct egpud *d);		/* act on what is due */
 const char *egpud_lost_report(struct egpud *d, const struct egpuhp_dev *dev,
 			      char *buf, size_t len);
 void egpud_lost_free(struct egpud *d);
+/* metrics.c: the node_exporter textfile and the metrics/health verbs */
+/* Something the snapshot shows changed: the textfile is rewritten at the
+ * end of this wake-up of the loop. */
+static inline void egpud_metrics_changed(struct egpud *d)
+{
+	d->metrics_dirty = true;
+}
+/* Count one handled module event (removals, resets, ...). */
+void egpud_metrics_count(struct egpud *d, const struct egpuhp_nl_event *ev);
+/* Write the textfile if it is behind or its periodic rewrite is due. */
+void egpud_metrics_flush(struct egpud *d);
+int egpud_metrics_timeout_ms(struct egpud *d);	/* -1: no rewrite pending */
+/* At exit: the textfile says egpuhp_egpud_up 0 and nothing else. */
+void egpud_metrics_stop(struct egpud *d);
+/* The metrics verb: the same text the textfile holds. */
+void egpud_metrics_render(struct egpud *d, FILE *out);
+/* The health verb: a line to text, (data != NULL) its data object. */
+enum egpud_result egpud_health(struct egpud *d, FILE *text, FILE *data);
 
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */

@@ -44,6 +44,7 @@ int egpud_nl_connect(struct egpud *d)
 
 void egpud_nl_disconnect(struct egpud *d)
 {
+	egpud_metrics_changed(d);
 	if (d->nl_ev) {
 		egpud_epoll_del(d, egpuhp_nl_fd(d->nl_ev));
 		egpuhp_nl_close(d->nl_ev);
@@ -86,6 +87,7 @@ int egpud_resync(struct egpud *d)
 	d->in_resync = true;
 	egpu_tracker_resync(&d->tracker, st.events, devs, n_devs, routers, n_routers);
 	d->in_resync = false;
+	egpud_metrics_changed(d);
 	free(routers);
 	free(devs);
 	return 0;
@@ -153,6 +155,11 @@ static void cb_dev_removed(void *ctx, const struct egpuhp_dev *dev, uint32_t fla
 	struct egpud *d = ctx;
 
 	egpud_driver_forget(d, dev->name);
+	if (resync) {
+		/* gone while no event told us how */
+		d->counters.removals[EGPU_REMOVAL_UNKNOWN]++;
+		egpud_metrics_changed(d);
+	}
 	if (resync) {
 		struct egpuhp_nl_event ev = { .event = EGPUHP_EV_PCI_REMOVE,
 					      .has_dev = true, .dev = *dev };
@@ -227,6 +234,7 @@ static void cb_event(void *ctx, const struct egpuhp_nl_event *ev)
 	enum egpu_hook_event h;
 
 	d->events_handled++;
+	egpud_metrics_count(d, ev);
 	egpu_dbg("event %llu %s %s%s", (unsigned long long)ev->seq,
 		 egpuhp_event_name(ev->event), ev->has_dev ? ev->dev.name : "",
 		 ev->has_router ? ev->router.name : "");
@@ -306,5 +314,6 @@ void egpud_uevent_readable(struct egpud *d)
 		} else if (!strcmp(ue.action, "change") && ue.authorized >= 0) {
 			egpud_auth_saw_authorized(d, ue.name, ue.authorized);
 		}
+		egpud_metrics_changed(d);
 	}
 }

@@ -103,6 +103,7 @@ static void job_finish(struct egpud *d, struct egpud_job *j)
 			d->jobs[i] = NULL;
 	if (j->done)
 		j->done(d, j);
+	egpud_metrics_changed(d);	/* an authorization or de-authorization ended */
 	free(j->ctx);
 	free(j->head);
 	free(j->text);

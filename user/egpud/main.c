@@ -80,6 +80,7 @@ static void reload(struct egpud *d)
 	egpud_boltd_refresh(d);
 	egpu_sysfs_set_root(c->sysfs_root);
 	egpu_sd_notify("RELOADING=1");
+	egpud_metrics_changed(d);	/* maybe a new textfile path */
 	egpu_log("reloaded %s (%zu authorize rules, %zu driver rules, policy %s)",
 		 d->config_path, c->n_auth_rules, c->n_driver_rules,
 		 egpu_policy_name(c->policy));
@@ -166,12 +167,15 @@ static int run(struct egpud *d)
 		int timeout = egpud_children_timeout_ms(d);
 		int grace = egpud_eject_timeout_ms(d);
 		int lost = egpud_lost_timeout_ms(d);
+		int refresh = egpud_metrics_timeout_ms(d);
 		int n, i;
 
 		if (grace >= 0 && (timeout < 0 || grace < timeout))
 			timeout = grace;
 		if (lost >= 0 && (timeout < 0 || lost < timeout))
 			timeout = lost;
+		if (refresh >= 0 && (timeout < 0 || refresh < timeout))
+			timeout = refresh;
 
 		n = epoll_wait(d->ep, evs, 16, timeout);
 		if (n < 0) {
@@ -203,6 +207,7 @@ static int run(struct egpud *d)
 		egpud_children_expire(d);
 		egpud_eject_tick(d);
 		egpud_lost_tick(d);
+		egpud_metrics_flush(d);
 	}
 	return 0;
 }
@@ -308,6 +313,8 @@ int main(int argc, char **argv)
 	egpud_auth_prune_decisions(&d);
 	egpud_auth_scan(&d);
 	egpud_checkpoint_records_prune(NULL);
+	egpud_metrics_changed(&d);
+	egpud_metrics_flush(&d);
 	/* Type=notify: ready once the first scan decided what is connected */
 	ret = egpu_sd_notify("READY=1\nSTATUS=running");
 	if (ret < 0)
@@ -317,6 +324,7 @@ int main(int argc, char **argv)
 	egpu_sd_notify("STOPPING=1");
 	/* an authorization being written finishes (hooks, replies) first */
 	egpud_jobs_wait(&d);
+	egpud_metrics_stop(&d);
 out:
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);

@@ -19,7 +19,12 @@
 #include "common/sysfs.h"
 #include "egpud/egpud.h"
 
-int egpud_checkpoint_records_prune(const char *run_dir)
+/*
+ * Walk the records: those of processes that exist are counted into *live;
+ * with prune, those of processes that are gone are dropped (counted in the
+ * return value).
+ */
+static int records_walk(const char *run_dir, bool prune, int *live)
 {
 	const char *env = getenv("EGPUHP_RUN_DIR");
 	char dir[4096];
@@ -27,6 +32,7 @@ int egpud_checkpoint_records_prune(const char *run_dir)
 	int dropped = 0;
 	DIR *d;
 
+	*live = 0;
 	if (!run_dir)
 		run_dir = env && *env ? env : "/run/egpuhp";
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/gpuwork", run_dir) >= sizeof(dir))
@@ -41,7 +47,11 @@ int egpud_checkpoint_records_prune(const char *run_dir)
 		if (!egpu_all_digits(e->d_name) || strlen(e->d_name) > 10)
 			continue;
 		snprintf(proc, sizeof(proc), "/proc/%s", e->d_name);
-		if (stat(proc, &st) == 0 || errno != ENOENT)
+		if (stat(proc, &st) == 0 || errno != ENOENT) {
+			(*live)++;
+			continue;
+		}
+		if (!prune)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (unlink(path) == 0) {
@@ -52,4 +62,19 @@ int egpud_checkpoint_records_prune(const char *run_dir)
 	}
 	closedir(d);
 	return dropped;
+}
+
+int egpud_checkpoint_records_prune(const char *run_dir)
+{
+	int live;
+
+	return records_walk(run_dir, true, &live);
+}
+
+int egpud_checkpoint_records_live(const char *run_dir)
+{
+	int live;
+
+	records_walk(run_dir, false, &live);
+	return live;
 }

@@ -82,6 +82,8 @@ static int client_detach(struct egpud *d, struct egpud_client *c)
 
 	egpud_eject_client_gone(d, c);
 	egpud_jobs_client_gone(d, c);
+	if (c->watching)
+		egpud_metrics_changed(d);	/* one protected program fewer */
 	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
 		if (d->clients[i] == c) {
 			d->clients[i] = NULL;
@@ -479,6 +481,7 @@ static int verb_watch(struct egpud *d, struct egpud_client *c, int argc, char **
 	if (argc > 2)
 		return -EINVAL;
 	c->watching = true;
+	egpud_metrics_changed(d);
 	if (argc == 2 && !strcmp(argv[1], "--monitor"))
 		c->monitor_only = true;	/* egpuctl monitor: egpud's own events */
 	else if (argc == 2)
@@ -595,6 +598,9 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	if (mutating) {
 		char why[160], msg[320];
 
+		/* enrolled routers, decisions: the snapshot may change */
+		egpud_metrics_changed(d);
+
 		if (!egpud_peer_may_act(&peer, d->admin_gid, d->cfg->socket_group,
 					why, sizeof(why))) {
 			/* the verb is the client's: up to a whole line long */
@@ -635,6 +641,20 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 			egpud_status_json(d, dout);
 		else
 			r = verb_status(d, out);
+	} else if (!strcmp(argv[0], "metrics")) {
+		if (argc != 1) {
+			fprintf(out, "usage: metrics\n");
+			r = EGPUD_R_USAGE;
+		} else {
+			egpud_metrics_render(d, out);
+		}
+	} else if (!strcmp(argv[0], "health")) {
+		if (argc != 1) {
+			fprintf(out, "usage: health\n");
+			r = EGPUD_R_USAGE;
+		} else {
+			r = egpud_health(d, out, dout);
+		}
 	} else if (!strcmp(argv[0], "info")) {
 		r = egpud_info(d, argc, argv, out, dout);
 	} else if (!strcmp(argv[0], "authorize")) {
