@@ -10,12 +10,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include "common/file_read.h"
+#include "common/sysfs.h"
 #include "gpuwork/gw_internal.h"
 
 static int record_path(pid_t pid, char *buf, size_t len, const char *suffix)
@@ -27,7 +31,7 @@ int gw_record_save(const struct gw_record *rec)
 {
 	char dir[256], tmp[300], path[300];
 	FILE *f;
-	int fd, err = 0;
+	int fd, err = 0, i;
 
 	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork") ||
 	    record_path(rec->pid, tmp, sizeof(tmp), ".tmp") ||
@@ -48,6 +52,15 @@ int gw_record_save(const struct gw_record *rec)
 	}
 	fprintf(f, "starttime=%llu\npci=%s\nuuid=%s\nchip=%04x:%04x\ngpu_bytes=%" PRIu64 "\n",
 		rec->starttime, rec->pci, rec->uuid, rec->vendor, rec->device, rec->gpu_bytes);
+	fprintf(f, "model=%s\nrouter=%s\nworkload=%s\nseen=", rec->model, rec->router,
+		rec->workload);
+	for (i = 0; i < rec->nseen && i < GW_MAX_GPUS; i++) {
+		char u[GW_UUID_LEN];
+
+		gw_uuid_format(&rec->seen[i], u, sizeof(u));
+		fprintf(f, "%s%s", i ? "," : "", u);
+	}
+	fputc('\n', f);
 	if (fflush(f) || fsync(fd))
 		err = -errno;
 	if (fclose(f) && !err)
@@ -59,9 +72,24 @@ int gw_record_save(const struct gw_record *rec)
 	return err;
 }
 
+/* "GPU-...,GPU-...": a malformed list is dropped whole (no map is built). */
+static void parse_seen(char *list, struct gw_record *rec)
+{
+	char *u, *save = NULL;
+
+	rec->nseen = 0;
+	for (u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		if (rec->nseen == GW_MAX_GPUS || gw_uuid_parse(u, &rec->seen[rec->nseen])) {
+			rec->nseen = 0;
+			return;
+		}
+		rec->nseen++;
+	}
+}
+
 int gw_record_load(pid_t pid, struct gw_record *rec)
 {
-	char path[300], text[1024], *line, *save = NULL;
+	char path[300], text[8192], *line, *save = NULL;
 	unsigned long long now_start;
 	ssize_t n;
 
@@ -84,6 +112,14 @@ int gw_record_load(pid_t pid, struct gw_record *rec)
 			rec->vendor = rec->device = 0;	/* unknown chip: --to refused */
 		else if (!strncmp(line, "gpu_bytes=", 10))
 			rec->gpu_bytes = strtoull(line + 10, NULL, 10);
+		else if (!strncmp(line, "model=", 6))
+			gw_copy(rec->model, sizeof(rec->model), line + 6);
+		else if (!strncmp(line, "router=", 7))
+			gw_copy(rec->router, sizeof(rec->router), line + 7);
+		else if (!strncmp(line, "workload=", 9))
+			gw_copy(rec->workload, sizeof(rec->workload), line + 9);
+		else if (!strncmp(line, "seen=", 5))
+			parse_seen(line + 5, rec);
 	}
 	if (gw_proc_starttime(pid, &now_start) || now_start != rec->starttime) {
 		/* Another process now has this pid: the record is stale. */
@@ -100,4 +136,44 @@ void gw_record_drop(pid_t pid)
 
 	if (!record_path(pid, path, sizeof(path), ""))
 		unlink(path);
+}
+
+int gw_records_list(struct gw_record **out)
+{
+	struct gw_record *v = NULL, *t;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	char dir[256];
+	DIR *d;
+
+	*out = NULL;
+	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork"))
+		return -ENAMETOOLONG;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		unsigned long pid;
+
+		if (!egpu_all_digits(e->d_name) || strlen(e->d_name) > 10)
+			continue;
+		pid = strtoul(e->d_name, NULL, 10);
+		if (!pid || pid > INT_MAX)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			t = realloc(v, cap * sizeof(*v));
+			if (!t) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = t;
+		}
+		if (!gw_record_load((pid_t)pid, &v[n]))
+			n++;
+	}
+	closedir(d);
+	*out = v;
+	return (int)n;
 }
