@@ -10,7 +10,8 @@
  *   server.c   the control socket and its verbs
  *   admit.c    who gets a slot on the control socket
  *   jobs.c     blocking work (sysfs writes that set up tunnels) in children
- *   records.c  checkpoint records of processes that are gone
+ *   records.c  checkpoint records: watched until their process exits
+ *   replug.c   restoring checkpointed work when an eGPU comes back
  *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
  *   eject*.c   the requested eject (eject.h)
@@ -29,6 +30,8 @@
 #include "common/tracker.h"
 #include "egpud/eject.h"
 #include "gpuwork/gpuwork.h"
+
+struct gw_record;	/* gpuwork/gw_internal.h: a checkpointed process */
 
 #define EGPUD_MAX_CLIENTS	128
 #define EGPUD_PRIV_SLOTS	32	/* only root and socket-group members take these */
@@ -95,6 +98,13 @@ struct egpud_client {
 };
 
 #define EGPUD_MAX_JOBS		16
+#define EGPUD_MAX_RECORD_WATCH	64
+
+/* A checkpointed process whose exit drops its record (records.c). */
+struct egpud_record_watch {
+	pid_t pid;
+	int pidfd;
+};
 
 /* Blocking work done by a child, finished in the loop (jobs.c). */
 struct egpud_job {
@@ -142,6 +152,8 @@ struct egpud {
 	uint64_t events_handled;
 	struct egpud_eject *eject;	/* the eject in progress (eject.c) */
 	struct egpud_job *jobs[EGPUD_MAX_JOBS];
+	struct egpud_record_watch record_watch[EGPUD_MAX_RECORD_WATCH];
+	size_t n_record_watch;
 };
 
 /* main.c */
@@ -267,6 +279,35 @@ int egpud_admit(struct egpud_client *const clients[], size_t n, uid_t uid,
  * Returns how many were dropped.
  */
 int egpud_checkpoint_records_prune(const char *run_dir);
+/*
+ * Watch every record's process (a pidfd in the loop) so that its record is
+ * dropped, with a log line, the moment it exits; call after anything that
+ * may have written records (a worker, an eject, a job ended) and at start.
+ */
+void egpud_records_watch(struct egpud *d);
+/* fd was a record's pidfd: handled (true), or not one (false). */
+bool egpud_records_readable(struct egpud *d, int fd);
+void egpud_records_unwatch_all(struct egpud *d);
+/*
+ * In a child that just checkpointed processes (worker, eject): add to
+ * their records what egpud knows and gpuwork does not, the unique_id of
+ * the router carrying the GPU they ran on.
+ */
+void egpud_records_annotate(struct egpud *d);
+
+/* replug.c */
+/*
+ * Can the work of rec go onto the GPU function dev (uuid: its UUID, "" if
+ * unknown) under policy?  why says why or why not (one log line's worth).
+ */
+bool egpud_replug_allows(enum egpu_replug policy, const struct gw_record *rec,
+			 const struct egpuhp_dev *dev, const char *uuid, char *why, size_t len);
+/*
+ * A GPU function's driver bound (event or resync): restore the workloads
+ * waiting for a GPU that policy lets them have, each in a job; one log
+ * line per workload decided.
+ */
+void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev);
 
 /* replies.c: JSON replies (docs/egpuctl-json.md) */
 enum egpud_result {

@@ -126,6 +126,7 @@ static void cb_dev_added(void *ctx, const struct egpuhp_dev *dev, bool resync)
 		if (dev->is_gpu && dev->driver[0]) {
 			env.event = "gpu-ready";
 			egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
+			egpud_replug_gpu_bound(d, dev);
 		}
 	}
 }
@@ -142,6 +143,7 @@ static void cb_dev_driver(void *ctx, const struct egpuhp_dev *dev, bool resync)
 					      .resync = true };
 
 		egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
+		egpud_replug_gpu_bound(d, dev);
 	}
 }
 
@@ -235,6 +237,7 @@ static void cb_event(void *ctx, const struct egpuhp_nl_event *ev)
 	if (ev->event == EGPUHP_EV_PCI_BOUND && ev->has_dev && ev->dev.is_gpu) {
 		env.event = "gpu-ready";
 		egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
+		egpud_replug_gpu_bound(d, &ev->dev);
 	}
 }
 

@@ -98,6 +98,8 @@ static void signals_readable(struct egpud *d)
 			break;
 		case SIGCHLD:
 			egpud_children_reap(d);
+			/* a worker or an eject may have checkpointed processes */
+			egpud_records_watch(d);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -178,6 +180,8 @@ static int run(struct egpud *d)
 				egpud_client_readable(d, c);
 			else if ((j = egpud_job_by_fd(d, fd)))
 				egpud_job_readable(d, j);
+			else
+				egpud_records_readable(d, fd);
 		}
 		if (d->tracker.need_resync && d->nl_req)
 			egpud_resync(d);
@@ -285,6 +289,7 @@ int main(int argc, char **argv)
 	egpud_auth_prune_decisions(&d);
 	egpud_auth_scan(&d);
 	egpud_checkpoint_records_prune(NULL);
+	egpud_records_watch(&d);
 	/* Type=notify: ready once the first scan decided what is connected */
 	ret = egpu_sd_notify("READY=1\nSTATUS=running");
 	if (ret < 0)

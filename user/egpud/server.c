@@ -531,6 +531,8 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 		 * It acts only on processes the peer owns, unless it is root.
 		 */
 		status = gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, json);
+		if (gw_verb_is_mutating(argv[0]))
+			egpud_records_annotate(d);
 		fflush(out);
 		n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
 		if (write(c->fd, tail, (size_t)n) < 0)

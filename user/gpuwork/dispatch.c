@@ -18,7 +18,9 @@ static const char usage_text[] =
 	"gpus                                      NVIDIA GPUs the driver reports\n"
 	"checkpoint PID [--timeout MS] [--force] [--only]\n"
 	"                                          move the GPU state of PID's workload to host memory\n"
-	"restore PID [--to PCI|UUID] [--only]      bring it back (same GPU or another of its chip)\n"
+	"restore PID [--to PCI|UUID [--replug]] [--only]\n"
+	"                                          bring it back (same GPU or another of its chip;\n"
+	"                                          --replug: only members whose GPU is gone move)\n"
 	"migrate PID --to PCI|UUID [--timeout MS] [--force] [--only]\n"
 	"                                          move it to another GPU of the same chip\n"
 	"  (PID names its whole workload: its process tree or service; --only: PID alone)\n";
@@ -88,6 +90,8 @@ static int parse_proc_args(const char *verb, int argc, char **argv, pid_t *pid,
 			o->force = true;
 		} else if (!strcmp(argv[i], "--only")) {
 			*only = true;
+		} else if (!strcmp(argv[i], "--replug")) {
+			o->replug = true;
 		} else if (!*pid && parse_uint(argv[i], INT_MAX, &v) && v > 0) {
 			*pid = (pid_t)v;
 		} else {
@@ -103,6 +107,8 @@ static int parse_proc_args(const char *verb, int argc, char **argv, pid_t *pid,
 		return usage(out, verb, "checkpoint takes no --to (use migrate)");
 	if (!strcmp(verb, "migrate") && !o->to)
 		return usage(out, verb, "needs --to PCI|UUID");
+	if (o->replug && (strcmp(verb, "restore") || !o->to))
+		return usage(out, verb, "--replug goes with restore --to");
 	return GW_OK;
 }
 

@@ -499,8 +499,22 @@ int gw_eng_finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gp
 	return GW_OK;
 }
 
+const char *gw_eng_restore_target(const struct gw_gpus *gpus, const struct gw_opts *o,
+				  const struct gw_record *rec)
+{
+	const struct gw_gpu *g;
+
+	if (!o->to || !rec || !rec->uuid[0])
+		return o->to;
+	if (o->replug && gw_gpus_find(gpus, rec->uuid))
+		return NULL;
+	g = gw_gpus_find(gpus, o->to);
+	return g && !strcmp(g->uuid, rec->uuid) ? NULL : o->to;
+}
+
 int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 {
+	struct gw_opts eff = *o;
 	struct gw_gpu_pair pairs[GW_MAX_GPUS], one;
 	const struct gw_cuda_api *api = NULL;
 	const struct gw_gpu *dst = NULL, *src;
@@ -516,6 +530,8 @@ int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 		return gw_eng_fail(r, true, "out of memory");
 	gw_gpus_load(gpus);
 	have_rec = !gw_record_load(pid, &rec);
+	eff.to = gw_eng_restore_target(gpus, o, have_rec ? &rec : NULL);
+	o = &eff;
 	if (have_rec) {
 		gw_copy(r->from_pci, sizeof(r->from_pci), rec.pci);
 		gw_copy(r->from_uuid, sizeof(r->from_uuid), rec.uuid);

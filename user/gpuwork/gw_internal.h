@@ -269,6 +269,7 @@ struct gw_opts {
 	unsigned int timeout_ms;	/* lock timeout */
 	const char *to;			/* target GPU: PCI or UUID, NULL same */
 	bool force;			/* skip the host RAM check */
+	bool replug;			/* restore: only processes whose GPU is gone go to "to" */
 };
 
 #define GW_DEFAULT_LOCK_TIMEOUT_MS	10000
@@ -305,6 +306,14 @@ void gw_record_drop(pid_t pid);
  * *out is malloc'ed.  Returns the count or -errno.
  */
 int gw_records_list(struct gw_record **out);
+
+/*
+ * Where a restore with options o puts the process of rec: o->to, or NULL
+ * (its own GPU) when o->to names that GPU (by UUID: re-plugged, maybe at
+ * another address) or, with o->replug, when its GPU is present.
+ */
+const char *gw_eng_restore_target(const struct gw_gpus *gpus, const struct gw_opts *o,
+				  const struct gw_record *rec);
 
 /* Steps of the engine, shared with the tree engine (tree.c). */
 double gw_eng_now_ms(void);

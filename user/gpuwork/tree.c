@@ -328,13 +328,16 @@ struct restore_plan {
 };
 
 static int restore_preflight(const struct gw_cuda_api **apip, const struct gw_gpus *gpus,
-			     const struct gw_opts *o, pid_t pid, struct restore_plan *p,
+			     const struct gw_opts *all, pid_t pid, struct restore_plan *p,
 			     struct gw_report *r)
 {
 	const struct gw_gpu *dst = NULL, *src;
+	struct gw_opts eff = *all;
+	const struct gw_opts *o = &eff;
 	int rc;
 
 	p->have_rec = !gw_record_load(pid, &p->rec);
+	eff.to = gw_eng_restore_target(gpus, all, p->have_rec ? &p->rec : NULL);
 	if (p->have_rec) {
 		gw_copy(r->from_pci, sizeof(r->from_pci), p->rec.pci);
 		gw_copy(r->from_uuid, sizeof(r->from_uuid), p->rec.uuid);
@@ -355,12 +358,6 @@ static int restore_preflight(const struct gw_cuda_api **apip, const struct gw_gp
 		if (!p->have_rec)
 			return gw_eng_fail(r, true, "no record of where process %d was "
 					   "checkpointed from; restore it without --to", (int)pid);
-		src = gw_gpus_find(gpus, o->to);
-		if (src && p->rec.uuid[0] && !strcmp(src->uuid, p->rec.uuid)) {
-			/* its own GPU again (re-plugged, perhaps at another address) */
-			fill_to(r, src);
-			return GW_OK;
-		}
 		rc = gw_eng_preflight_target(gpus, o->to, p->rec.uuid, p->rec.vendor,
 					     p->rec.device, p->rec.gpu_bytes, &dst, r);
 		if (rc == GW_OK) {
