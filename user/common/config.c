@@ -199,7 +199,7 @@ static int set_str(char **dst, const char *v)
 	return 0;
 }
 
-static int parse_uint(const char *v, unsigned long max, unsigned long *out)
+int egpu_config_uint(const char *v, unsigned long max, unsigned long *out)
 {
 	char *end;
 	unsigned long x;
@@ -391,6 +391,18 @@ static int finish_section(struct parser *p)
 	return ret;
 }
 
+/* One more zeroed element at the end of the array *v of *n; NULL: no memory. */
+static void *grow(void **v, size_t *n, size_t size)
+{
+	char *t = realloc(*v, (*n + 1) * size);
+
+	if (!t)
+		return NULL;
+	*v = t;
+	memset(t + *n * size, 0, size);
+	return t + (*n)++ * size;
+}
+
 static int start_section(struct parser *p, const char *name, unsigned int col)
 {
 	struct egpu_config *c = p->c;
@@ -408,37 +420,28 @@ static int start_section(struct parser *p, const char *name, unsigned int col)
 		p->first_line[s] = p->line;
 	}
 	if (s == SEC_AUTH_RULE) {
-		struct egpu_auth_rule *r;
+		struct egpu_auth_rule *r = grow((void **)&c->auth_rules, &c->n_auth_rules,
+						sizeof(*r));
 
-		r = realloc(c->auth_rules, (c->n_auth_rules + 1) * sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		c->auth_rules = r;
-		r = &r[c->n_auth_rules++];
-		memset(r, 0, sizeof(*r));
 		r->generation = -1;
 		r->line = p->line;
 	} else if (s == SEC_DRIVER_RULE) {
-		struct egpu_driver_rule *r;
+		struct egpu_driver_rule *r = grow((void **)&c->driver_rules, &c->n_driver_rules,
+						  sizeof(*r));
 
-		r = realloc(c->driver_rules, (c->n_driver_rules + 1) * sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		c->driver_rules = r;
-		r = &r[c->n_driver_rules++];
-		memset(r, 0, sizeof(*r));
 		r->vendor = -1;
 		r->device = -1;
 		r->line = p->line;
 	} else if (s == SEC_WORKLOAD_RULE) {
-		struct egpu_workload_rule *r;
+		struct egpu_workload_rule *r = grow((void **)&c->workload_rules,
+						    &c->n_workload_rules, sizeof(*r));
 
-		r = realloc(c->workload_rules, (c->n_workload_rules + 1) * sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		c->workload_rules = r;
-		r = &r[c->n_workload_rules++];
-		memset(r, 0, sizeof(*r));
 		r->vendor = -1;
 		r->device = -1;
 		r->line = p->line;
@@ -488,13 +491,13 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 			return set_str(&c->sysfs_root, v);
 		}
 		if (!strcmp(key, "netlink-rcvbuf")) {
-			if (parse_uint(v, INT_MAX, &u) < 0)
+			if (egpu_config_uint(v, INT_MAX, &u) < 0)
 				return perr(p, vcol, "netlink-rcvbuf: expected a byte count, got \"%s\"", v);
 			c->netlink_rcvbuf = (int)u;
 			return 0;
 		}
 		if (!strcmp(key, "eject-grace-ms")) {
-			if (parse_uint(v, 600000, &u) < 0)
+			if (egpu_config_uint(v, 600000, &u) < 0)
 				return perr(p, vcol, "eject-grace-ms: expected milliseconds 0..600000, got \"%s\"", v);
 			c->eject_grace_ms = (unsigned int)u;
 			return 0;
@@ -534,7 +537,7 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 		if (!strcmp(key, "device-name"))
 			return set_str(&r->device_name, v);
 		if (!strcmp(key, "generation")) {
-			if (parse_uint(v, 10, &u) < 0)
+			if (egpu_config_uint(v, 10, &u) < 0)
 				return perr(p, vcol, "generation: expected a number 0..10, got \"%s\"", v);
 			r->generation = (int)u;
 			return 0;
@@ -573,7 +576,7 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 			return set_str(&c->hooks_dir, v);
 		}
 		if (!strcmp(key, "timeout")) {
-			if (parse_uint(v, 3600, &u) < 0 || u == 0)
+			if (egpu_config_uint(v, 3600, &u) < 0 || u == 0)
 				return perr(p, vcol, "timeout: expected seconds 1..3600, got \"%s\"", v);
 			c->hook_timeout_s = (unsigned int)u;
 			return 0;

@@ -142,6 +142,8 @@ int egpu_workload_policy_key(struct egpu_workload_policy *p, const char *key, co
 /* p with every unset field taken from base (rule over [workloads]). */
 void egpu_workload_policy_merge(struct egpu_workload_policy *p,
 				const struct egpu_workload_policy *base);
+/* A decimal number 0..max of the file ("0x", signs, spaces refused): 0 or -EINVAL. */
+int egpu_config_uint(const char *v, unsigned long max, unsigned long *out);
 const char *egpu_replug_name(enum egpu_replug r);
 const char *egpu_strategy_name(enum egpu_strategy s);
 

@@ -5,7 +5,6 @@
  * comes back (egpud.conf(5)).  config.c finds the sections and the rule
  * matching keys; the values are read here.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,16 +46,12 @@ static int name_index(const char *const *names, int n, const char *v)
 	return 0;
 }
 
+/* A count 1..max (0 is no count: "unset" in a rule). */
 static int read_count(const char *v, unsigned int max, unsigned int *out)
 {
-	char *end;
 	unsigned long x;
 
-	if (!isdigit((unsigned char)v[0]))
-		return -EINVAL;
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno || *end || !x || x > max)
+	if (egpu_config_uint(v, max, &x) || !x)
 		return -EINVAL;
 	*out = (unsigned int)x;
 	return 0;
