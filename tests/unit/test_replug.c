@@ -29,6 +29,7 @@
 #include "gpuwork/gw_internal.h"
 #include "helpers/egpud_loop_stubs.h"
 #include "helpers/gw_fake.h"
+#include "helpers/log_capture.h"
 
 #define GIB	(1ULL << 30)
 
@@ -166,41 +167,6 @@ static void replug_policy_from_rules(void **state)
 	assert_non_null(strstr(err, "t.conf:2:12: warnings: expected a count"));
 }
 
-/* The log lines egpud wrote while f ran (stderr to a file). */
-static char logbuf[8192];
-
-static void capture_start(int *saved)
-{
-	char path[512];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/log", root);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	fflush(stderr);
-	*saved = dup(2);
-	dup2(fd, 2);
-	close(fd);
-}
-
-static const char *capture_end(int saved)
-{
-	char path[512];
-	FILE *f;
-	size_t n;
-
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	snprintf(path, sizeof(path), "%s/log", root);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	n = fread(logbuf, 1, sizeof(logbuf) - 1, f);
-	logbuf[n] = '\0';
-	fclose(f);
-	return logbuf;
-}
-
 static void fake_libcuda_bound_gpu_restores_waiting_work(void **state)
 {
 	struct gw_opts o = { 0 };
@@ -208,7 +174,7 @@ static void fake_libcuda_bound_gpu_restores_waiting_work(void **state)
 	struct gw_report r;
 	struct gw_record rec;
 	const char *log;
-	int saved;
+	char gone[512];
 
 	assert_int_equal(gw_engine_checkpoint(500, &o, &r), GW_OK);
 	/*
@@ -217,7 +183,8 @@ static void fake_libcuda_bound_gpu_restores_waiting_work(void **state)
 	 */
 	gw_uuid_parse("GPU-000000ee-1111-2222-3333-444455550000", &fake_cuda.uuid[0]);
 	snprintf(fake_cuda.pci[0], GW_PCI_LEN, "0000:07:00.0");
-	gwt_rmtree(strcat(strcpy(logbuf, root), "/proc/driver/nvidia/gpus/0000:01:00.0"));
+	snprintf(gone, sizeof(gone), "%s/proc/driver/nvidia/gpus/0000:01:00.0", root);
+	gwt_rmtree(gone);
 	gwt_write(root, "proc/driver/nvidia/gpus/0000:07:00.0/information",
 		  "Model: \t\t NVIDIA H200\nGPU UUID: \t GPU-000000ee-1111-2222-3333-444455550000\n"
 		  "Bus Location: \t 0000:07:00.0\nDevice Minor: \t 0\n");
@@ -226,20 +193,20 @@ static void fake_libcuda_bound_gpu_restores_waiting_work(void **state)
 	dev = gpu_dev("0000:07:00.0", 0x2335, "d0ck-0002");
 
 	/* same (the default): another GPU, so the work keeps waiting */
-	capture_start(&saved);
+	log_capture_start(root);
 	egpud_replug_gpu_bound(&d, &dev);
-	log = capture_end(saved);
+	log = log_capture_end();
 	assert_non_null(strstr(log, "workload tree:500 (pid 500) keeps waiting: "
 			       "restore-on-replug = same"));
 	assert_false(egpud_jobs_running(&d));
 
 	/* same-chip: restored onto it through the map old GPU 0 -> new GPU */
 	cfg->workloads.replug = EGPU_REPLUG_SAME_CHIP;
-	capture_start(&saved);
+	log_capture_start(root);
 	egpud_replug_gpu_bound(&d, &dev);
 	assert_true(egpud_jobs_running(&d));
 	egpud_jobs_wait(&d);
-	log = capture_end(saved);
+	log = log_capture_end();
 	assert_non_null(strstr(log, "restoring workload tree:500 (pid 500) onto it"));
 	assert_non_null(strstr(log, "replug: workload tree:500 (pid 500) restored onto "
 			       "0000:07:00.0"));
@@ -260,15 +227,14 @@ static void fake_libcuda_failed_replug_restore_says_why(void **state)
 	struct gw_report r;
 	struct gw_record rec;
 	const char *log;
-	int saved;
 
 	assert_int_equal(gw_engine_checkpoint(500, &o, &r), GW_OK);
 	/* the same GPU comes back, but its restore fails */
 	fake_cuda.proc[0].fail[FAKE_CU_RESTORE] = GW_CU_OUT_OF_MEMORY;
-	capture_start(&saved);
+	log_capture_start(root);
 	egpud_replug_gpu_bound(&d, &dev);
 	egpud_jobs_wait(&d);
-	log = capture_end(saved);
+	log = log_capture_end();
 	assert_non_null(strstr(log, "the same GPU " ));
 	assert_non_null(strstr(log, "onto 0000:01:00.0 failed: restore failed: "));
 	assert_non_null(strstr(log, "it stays checkpointed (egpuctl restore 500)"));
@@ -281,7 +247,7 @@ static void record_dropped_when_process_exits(void **state)
 	struct gw_record rec = { 0 };
 	struct pollfd pfd;
 	const char *log;
-	int p[2], saved;
+	int p[2];
 	pid_t child;
 	char c;
 
@@ -310,9 +276,9 @@ static void record_dropped_when_process_exits(void **state)
 	pfd.fd = d.record_watch[0].pidfd;
 	pfd.events = POLLIN;
 	assert_int_equal(poll(&pfd, 1, -1), 1);
-	capture_start(&saved);
+	log_capture_start(root);
 	assert_true(egpud_records_readable(&d, pfd.fd));
-	log = capture_end(saved);
+	log = log_capture_end();
 	assert_int_equal(waitpid(child, NULL, 0), child);
 	assert_non_null(strstr(log, "dropped: the process exited while checkpointed"));
 	assert_int_equal(gw_record_load(child, &rec), -ENOENT);

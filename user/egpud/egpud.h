@@ -99,6 +99,19 @@ struct egpud_client {
 
 #define EGPUD_MAX_JOBS		16
 #define EGPUD_MAX_RECORD_WATCH	64
+#define EGPUD_MAX_HEALTH	32
+#define EGPUD_WARN_HISTORY	32
+
+/* Warning signs of one eGPU function (strategy.c). */
+struct egpud_health {
+	char pci[EGPUHP_PCI_NAME_LEN];
+	uint64_t at[EGPUD_WARN_HISTORY];	/* when its warnings came (monotonic ms) */
+	size_t n;
+	bool evacuated;			/* once per life of the GPU */
+	bool aer_known;
+	unsigned long long aer;		/* TOTAL_ERR_COR last read */
+	uint32_t router_speed, router_lanes;	/* the carrying router's, last seen */
+};
 
 /* A checkpointed process whose exit drops its record (records.c). */
 struct egpud_record_watch {
@@ -154,6 +167,9 @@ struct egpud {
 	struct egpud_job *jobs[EGPUD_MAX_JOBS];
 	struct egpud_record_watch record_watch[EGPUD_MAX_RECORD_WATCH];
 	size_t n_record_watch;
+	struct egpud_health health[EGPUD_MAX_HEALTH];
+	size_t n_health;
+	uint64_t aer_next_ms;		/* next read of the AER counters; 0 none */
 };
 
 /* main.c */
@@ -241,6 +257,9 @@ void egpud_server_close(struct egpud *d);
 void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
+/* line (n bytes, "event ...\n") to the watchers of function pci or its group. */
+void egpud_watchers_send(struct egpud *d, const char *pci, const char *group, const char *line,
+			 size_t n);
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
@@ -308,6 +327,38 @@ bool egpud_replug_allows(enum egpu_replug policy, const struct gw_record *rec,
  * line per workload decided.
  */
 void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev);
+
+/* strategy.c */
+enum egpud_warning {
+	EGPUD_WARN_LINK,		/* trained below capability (speed or width) */
+	EGPUD_WARN_AER,			/* correctable AER errors rising */
+	EGPUD_WARN_WATCHDOG,		/* the module's watchdog lost a function */
+	EGPUD_WARN_ROUTER_LINK,		/* the carrying router's link slowed down */
+	EGPUD_WARN_ROUTER_DEAUTH,	/* router de-authorized by someone else */
+};
+const char *egpud_warning_name(enum egpud_warning w);
+int egpud_warning_from_name(const char *name);	/* -1 unknown */
+
+enum egpud_decision { EGPUD_DECIDE_NOTHING, EGPUD_DECIDE_EVACUATE };
+/*
+ * One more warning for the GPU of h at now_ms: what policy p does about
+ * it (why: the log line's reason).  Counts it in h.
+ */
+enum egpud_decision egpud_strategy_decide(const struct egpu_workload_policy *p,
+					  struct egpud_health *h, uint64_t now_ms,
+					  char *why, size_t len);
+/* A warning what of kind w for the GPU function gpu: decide, log, act. */
+void egpud_strategy_warn(struct egpud *d, const struct egpuhp_dev *gpu, enum egpud_warning w,
+			 const char *what);
+/* Module events that are (or end) warnings: link, watchdog, router, removal. */
+void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev);
+/* A router carrying unique_id was de-authorized, not by egpud. */
+void egpud_strategy_router_deauthorized(struct egpud *d, const char *unique_id,
+					const char *name);
+void egpud_strategy_forget(struct egpud *d, const char *pci);
+/* The AER poll: ms until due (-1: no GPU is guarded, no timer), and the read. */
+int egpud_strategy_timeout_ms(struct egpud *d);
+void egpud_strategy_tick(struct egpud *d);
 
 /* replies.c: JSON replies (docs/egpuctl-json.md) */
 enum egpud_result {

@@ -228,6 +228,7 @@ static void cb_event(void *ctx, const struct egpuhp_nl_event *ev)
 		 egpuhp_event_name(ev->event), ev->has_dev ? ev->dev.name : "",
 		 ev->has_router ? ev->router.name : "");
 	egpud_watchers_notify(d, ev);
+	egpud_strategy_event(d, ev);
 	h = hook_for(ev, &env.event);
 	if (h == EGPU_HOOK__COUNT)
 		return;

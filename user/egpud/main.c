@@ -151,10 +151,13 @@ static int run(struct egpud *d)
 	while (!d->quit) {
 		int timeout = egpud_children_timeout_ms(d);
 		int grace = egpud_eject_timeout_ms(d);
+		int aer = egpud_strategy_timeout_ms(d);	/* -1 unless a GPU is guarded */
 		int n, i;
 
 		if (grace >= 0 && (timeout < 0 || grace < timeout))
 			timeout = grace;
+		if (aer >= 0 && (timeout < 0 || aer < timeout))
+			timeout = aer;
 
 		n = epoll_wait(d->ep, evs, 16, timeout);
 		if (n < 0) {
@@ -187,6 +190,7 @@ static int run(struct egpud *d)
 			egpud_resync(d);
 		egpud_children_expire(d);
 		egpud_eject_tick(d);
+		egpud_strategy_tick(d);
 	}
 	return 0;
 }

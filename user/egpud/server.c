@@ -797,11 +797,29 @@ static const char *watch_kind(const struct egpuhp_nl_event *ev)
 	}
 }
 
+void egpud_watchers_send(struct egpud *d, const char *pci, const char *group, const char *line,
+			 size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
+		struct egpud_client *c = d->clients[i];
+
+		if (!c || !c->watching)
+			continue;
+		if (c->filter[0] && strcmp(c->filter, pci) && strcmp(c->filter, group))
+			continue;
+		if (send(c->fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
+			egpu_log("watcher fd %d too slow or gone: dropped", c->fd);
+			client_close(d, c);
+		}
+	}
+}
+
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
 {
 	char line[256], flags[64];
 	const char *kind;
-	size_t i;
 	int n;
 
 	if (!ev->has_dev)
@@ -814,17 +832,5 @@ void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
 		     (unsigned long long)ev->seq,
 		     egpuhp_flags_str(ev->flags, flags, sizeof(flags))[0] ? flags : "-",
 		     ev->dev.group[0] ? ev->dev.group : "-");
-	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
-		struct egpud_client *c = d->clients[i];
-
-		if (!c || !c->watching)
-			continue;
-		if (c->filter[0] && strcmp(c->filter, ev->dev.name) &&
-		    strcmp(c->filter, ev->dev.group))
-			continue;
-		if (send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
-			egpu_log("watcher fd %d too slow or gone: dropped", c->fd);
-			client_close(d, c);
-		}
-	}
+	egpud_watchers_send(d, ev->dev.name, ev->dev.group, line, (size_t)n);
 }

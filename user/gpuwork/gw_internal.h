@@ -101,6 +101,12 @@ int gw_gpus_load(struct gw_gpus *g);
 /* Find by PCI address or UUID string; NULL if none. */
 const struct gw_gpu *gw_gpus_find(const struct gw_gpus *g, const char *pci_or_uuid);
 const struct gw_gpu *gw_gpus_by_minor(const struct gw_gpus *g, int minor);
+/*
+ * Another GPU of the chip of the GPU at pci, the one with the most free
+ * memory (NVML): the balanced target of an evacuation.  Its PCI address
+ * into out; 0, or -ENODEV when there is none.
+ */
+int gw_pick_same_chip(const char *pci, char *out, size_t len);
 
 /* --- the driver API, loaded at run time (cudaapi.c) ----------------------- */
 

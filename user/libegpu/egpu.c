@@ -17,6 +17,7 @@ struct egpu {
 	int fd;
 	char buf[4096];
 	size_t len;
+	char detail[512];	/* of the last event returned */
 };
 
 static const char *const kind_names[] = {
@@ -28,6 +29,8 @@ static const char *const kind_names[] = {
 	[EGPU_EVENT_LOST] = "lost",
 	[EGPU_EVENT_RESET_BEGIN] = "reset-begin",
 	[EGPU_EVENT_RESET_END] = "reset-end",
+	[EGPU_EVENT_MIGRATED] = "migrated",
+	[EGPU_EVENT_CHECKPOINTED] = "checkpointed",
 };
 
 EGPU_EXPORT const char *egpu_event_kind_name(enum egpu_event_kind kind)
@@ -59,6 +62,25 @@ EGPU_EXPORT int egpu_parse_line(const char *line, struct egpu_event *ev)
 	ev->surprise = strstr(flags, "surprise") != NULL;
 	ev->orderly = strstr(flags, "orderly") != NULL;
 	return 0;
+}
+
+EGPU_EXPORT void egpu_parse_detail(const char *line, char *buf, size_t len)
+{
+	const char *p = line;
+	int field;
+
+	/* past "event KIND PCI SEQ FLAGS GROUP" */
+	for (field = 0; field < 6 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	snprintf(buf, len, "%s", p ? p : "");
+}
+
+EGPU_EXPORT const char *egpu_event_detail(const struct egpu *e)
+{
+	return e->detail;
 }
 
 /* One line out of the buffer, if a whole one is there. */
@@ -160,8 +182,10 @@ EGPU_EXPORT int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms)
 		int r;
 
 		while (take_line(e, line, sizeof(line)))
-			if (egpu_parse_line(line, ev) == 0)
+			if (egpu_parse_line(line, ev) == 0) {
+				egpu_parse_detail(line, e->detail, sizeof(e->detail));
 				return 1;
+			}
 		r = fill(e, deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0));
 		if (r < 0)
 			return r;

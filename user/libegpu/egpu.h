@@ -32,6 +32,14 @@ enum egpu_event_kind {
 	EGPU_EVENT_LOST,	/* surprise removal or stopped answering */
 	EGPU_EVENT_RESET_BEGIN,
 	EGPU_EVENT_RESET_END,
+	/*
+	 * After a LEAVING for a warning (egpud's strategies; the detail says
+	 * "reason=..."): the work was moved, the detail says "to=PCI", or
+	 * checkpointed into host memory, "to=host" (with "reason=no GPU
+	 * target: fall back to CPU" when no other GPU could take it).
+	 */
+	EGPU_EVENT_MIGRATED,
+	EGPU_EVENT_CHECKPOINTED,
 };
 
 struct egpu_event {
@@ -74,6 +82,14 @@ const char *egpu_event_kind_name(enum egpu_event_kind kind);
 
 /* Parse one line of egpud's watch stream (exposed for tests). 0 or -EINVAL. */
 int egpu_parse_line(const char *line, struct egpu_event *ev);
+
+/*
+ * The words after the fixed fields of the last event egpu_next() returned
+ * ("reason=... to=...", "" for none); valid until the next egpu_next().
+ */
+const char *egpu_event_detail(const struct egpu *e);
+/* The same for one line (exposed for tests). */
+void egpu_parse_detail(const char *line, char *buf, size_t len);
 
 #ifdef __cplusplus
 }
