@@ -386,4 +386,10 @@ enum egpud_result egpud_info(struct egpud *d, int argc, char **argv, FILE *text,
 /* Load a module by name or alias; 0, or -errno with why filled. */
 int egpud_modprobe(const char *name, char *why, size_t len);
 
+#ifdef EGPUD_TEST_HOOKS
+/* TEST-ONLY (egpud/test/inject.c, in egpud-test alone): the test-inject verb. */
+enum egpud_result egpud_test_inject(struct egpud *d, uid_t uid, int argc, char **argv,
+				    FILE *out);
+#endif
+
 #endif /* EGPUD_H */

@@ -682,6 +682,10 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	} else if (!strcmp(argv[0], "resync")) {
 		egpu_tracker_overrun(&d->tracker);
 		fprintf(out, "resync requested\n");
+#ifdef EGPUD_TEST_HOOKS
+	} else if (!strcmp(argv[0], "test-inject")) {
+		r = egpud_test_inject(d, peer.uid, argc, argv, out);
+#endif
 	} else {
 		fprintf(out, "unknown verb \"%s\"\n", argv[0]);
 		r = EGPUD_R_USAGE;
