@@ -156,6 +156,7 @@ void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev)
 	egpu_workload_policy_for(d->cfg, dev, &pol);
 	for (i = 0; i < n; i++) {
 		struct replug_job *rj;
+		struct egpud_job *j;
 		bool allowed = true, waiting = false;
 
 		/* one decision per workload, at its first record */
@@ -197,14 +198,14 @@ void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev)
 		}
 		egpu_log("replug: %s bound: restoring workload %s (pid %d) onto it: %s",
 			 dev->name, recs[i].workload, (int)recs[i].pid, why);
-		if (!egpud_job_start(d, key, "replug restore", replug_work, rj, replug_done)) {
+		j = egpud_job_start(d, key, "replug restore", replug_work, rj, replug_done);
+		if (!j) {
 			egpu_log("replug: no job slot for workload %s; egpuctl restore %d",
 				 recs[i].workload, (int)recs[i].pid);
 			free(rj);
 			continue;
 		}
-		/* the job frees its ctx */
-		egpud_job_for(d, key)->ctx = rj;
+		j->ctx = rj;	/* freed with the job */
 	}
 	free(gpus);
 	free(recs);
