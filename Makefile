@@ -8,7 +8,7 @@
 #   make check                install deps, fetch test kernels, build, run every test
 #   make check-gpu            CUDA checkpoint/migrate tests (machine with NVIDIA GPUs)
 #   make demo                 boot the virtual eGPU dock and show egpuhp's events
-#   make lint                 W=1 + sparse against every test kernel, checkpatch
+#   make lint                 W=1 + sparse against every test kernel, checkpatch, kernel-doc
 #   make install DESTDIR=...  install everything to the usual places
 #   make dkms-install / dkms-remove
 #   make vm-shell [KERNEL=6.12]  interactive virtual dock

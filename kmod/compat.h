@@ -32,8 +32,9 @@ static inline bool egpuhp_pci_disconnected(const struct pci_dev *pdev)
  * Generic netlink needs no shim: egpuhp uses struct genl_ops with
  * per-command policies (valid in 6.1 and 6.12; 6.2's genl_split_ops are
  * not needed), resv_start_op = 0 (strict checks for every command, 6.1+),
- * NL_SET_ERR_ATTR_MISS (6.0+), and parses no dump request attributes
- * (whose location moved in 6.2).
+ * GENL_REQ_ATTR_CHECK() (include/net/genetlink.h of 6.1 already has
+ * it), and parses no dump request attributes (whose location moved in
+ * 6.2).
  */
 
 /* ---- 7.2 (Debian sid, the "newest" test kernels) ---- */

@@ -23,16 +23,33 @@ static unsigned int dev_count, router_count;
 /* starts at 1: a dump's cb->seq of 0 would disable the consistency check */
 static unsigned int generation = 1;
 
+/**
+ * egpuhp_devtab_lock() - take the lock of the device and router tables
+ *
+ * Every table function but egpuhp_dev_alloc(), egpuhp_dev_put(), the
+ * counts and the *_clear() functions expects the caller to hold it.
+ *
+ * Context: process context; may sleep.
+ */
 void egpuhp_devtab_lock(void)
 {
 	mutex_lock(&devtab_mutex);
 }
 
+/**
+ * egpuhp_devtab_unlock() - release the lock egpuhp_devtab_lock() took
+ */
 void egpuhp_devtab_unlock(void)
 {
 	mutex_unlock(&devtab_mutex);
 }
 
+/**
+ * egpuhp_devtab_generation() - the tables' generation, for dump consistency
+ *
+ * Return: a number that changes whenever an entry is added, removed or
+ * changed, and is never 0 (a dump's cb->seq of 0 disables the check).
+ */
 unsigned int egpuhp_devtab_generation(void)
 {
 	return READ_ONCE(generation);
@@ -44,6 +61,16 @@ static void devtab_changed(void)
 	WRITE_ONCE(generation, generation + 1 ? generation + 1 : 1);
 }
 
+/**
+ * egpuhp_dev_alloc() - allocate a device table entry for a PCI function
+ * @pdev: the function; the entry holds a reference to it
+ *
+ * The caller fills the entry and gives it to egpuhp_dev_insert(), or drops
+ * it with egpuhp_dev_put().
+ *
+ * Context: process context; may sleep.
+ * Return: the entry with one reference, or NULL without memory.
+ */
 struct egpuhp_dev *egpuhp_dev_alloc(struct pci_dev *pdev)
 {
 	struct egpuhp_dev *d = kzalloc(sizeof(*d), GFP_KERNEL);
@@ -65,12 +92,25 @@ static void dev_release(struct kref *ref)
 	kfree(d);
 }
 
+/**
+ * egpuhp_dev_put() - drop a reference to a device table entry
+ * @d: the entry, or NULL
+ *
+ * The last reference frees the entry and its reference to the pci_dev.
+ */
 void egpuhp_dev_put(struct egpuhp_dev *d)
 {
 	if (d)
 		kref_put(&d->ref, dev_release);
 }
 
+/**
+ * egpuhp_devtab_list() - the list of tracked functions
+ *
+ * For egpuhp_for_each_dev(); the caller holds the table lock.
+ *
+ * Return: the list head.
+ */
 struct list_head *egpuhp_devtab_list(void)
 {
 	lockdep_assert_held(&devtab_mutex);
@@ -87,7 +127,15 @@ static struct egpuhp_dev *dev_find_locked(struct pci_dev *pdev)
 	return NULL;
 }
 
-/* Caller holds the lock; the table takes over the caller's reference. */
+/**
+ * egpuhp_dev_insert() - add an entry to the device table
+ * @d: the entry from egpuhp_dev_alloc(); on success the table takes over
+ *     the caller's reference
+ *
+ * The caller holds the table lock.
+ *
+ * Return: true if added, false if the function is tracked already.
+ */
 bool egpuhp_dev_insert(struct egpuhp_dev *d)
 {
 	lockdep_assert_held(&devtab_mutex);
@@ -99,7 +147,14 @@ bool egpuhp_dev_insert(struct egpuhp_dev *d)
 	return true;
 }
 
-/* Caller holds the lock.  Returns a new reference. */
+/**
+ * egpuhp_dev_find() - look up the entry of a PCI function
+ * @pdev: the function
+ *
+ * The caller holds the table lock.
+ *
+ * Return: the entry with a new reference, or NULL if @pdev is not tracked.
+ */
 struct egpuhp_dev *egpuhp_dev_find(struct pci_dev *pdev)
 {
 	struct egpuhp_dev *d;
@@ -111,6 +166,14 @@ struct egpuhp_dev *egpuhp_dev_find(struct pci_dev *pdev)
 	return d;
 }
 
+/**
+ * egpuhp_dev_find_name() - look up an entry by its PCI name
+ * @name: the function's name, "DDDD:BB:DD.F"
+ *
+ * The caller holds the table lock.
+ *
+ * Return: the entry with a new reference, or NULL.
+ */
 struct egpuhp_dev *egpuhp_dev_find_name(const char *name)
 {
 	struct egpuhp_dev *d;
@@ -125,7 +188,13 @@ struct egpuhp_dev *egpuhp_dev_find_name(const char *name)
 	return NULL;
 }
 
-/* Caller holds the lock; drops the table's reference. */
+/**
+ * egpuhp_dev_unlink() - remove an entry from the device table
+ * @d: the entry; nothing happens if it is no longer in the table
+ *
+ * Drops the table's reference.  The caller holds the table lock and a
+ * reference of its own.
+ */
 void egpuhp_dev_unlink(struct egpuhp_dev *d)
 {
 	lockdep_assert_held(&devtab_mutex);
@@ -137,12 +206,25 @@ void egpuhp_dev_unlink(struct egpuhp_dev *d)
 	egpuhp_dev_put(d);
 }
 
+/**
+ * egpuhp_dev_count() - how many functions are tracked
+ *
+ * Return: the number of entries in the device table (read without the
+ * lock).
+ */
 unsigned int egpuhp_dev_count(void)
 {
 	return READ_ONCE(dev_count);
 }
 
-/* Caller holds the lock.  Returns a new reference. */
+/**
+ * egpuhp_dev_nth() - the entry at a position of the device table, for dumps
+ * @idx: the position, from 0
+ *
+ * The caller holds the table lock.
+ *
+ * Return: the entry with a new reference, or NULL past the end.
+ */
 struct egpuhp_dev *egpuhp_dev_nth(unsigned int idx)
 {
 	struct egpuhp_dev *d;
@@ -157,6 +239,12 @@ struct egpuhp_dev *egpuhp_dev_nth(unsigned int idx)
 	return NULL;
 }
 
+/**
+ * egpuhp_devtab_clear() - remove every entry of the device table
+ *
+ * Takes the table lock.  Used at unload (or a failed load), once the PCI
+ * notifier that adds entries is gone.
+ */
 void egpuhp_devtab_clear(void)
 {
 	struct egpuhp_dev *d, *tmp;
@@ -179,7 +267,14 @@ static struct egpuhp_router *router_find_locked(struct device *dev)
 	return NULL;
 }
 
-/* Caller holds the lock; the table takes @r (kmalloc'ed) on success. */
+/**
+ * egpuhp_router_insert() - add a router to the router table
+ * @r: the entry, kmalloc'ed; its @dev gets a device reference
+ *
+ * The caller holds the table lock.  On success the table owns @r.
+ *
+ * Return: true if added, false if the router is known already.
+ */
 bool egpuhp_router_insert(struct egpuhp_router *r)
 {
 	lockdep_assert_held(&devtab_mutex);
@@ -192,7 +287,15 @@ bool egpuhp_router_insert(struct egpuhp_router *r)
 	return true;
 }
 
-/* Caller holds the lock.  Unlinks and returns the entry (caller frees). */
+/**
+ * egpuhp_router_take() - remove a router from the router table
+ * @dev: the router's device
+ *
+ * The caller holds the table lock; the table's device reference is
+ * dropped and the entry's @dev cleared.
+ *
+ * Return: the entry, which the caller frees, or NULL if @dev is unknown.
+ */
 struct egpuhp_router *egpuhp_router_take(struct device *dev)
 {
 	struct egpuhp_router *r;
@@ -209,9 +312,15 @@ struct egpuhp_router *egpuhp_router_take(struct device *dev)
 	return r;
 }
 
-/*
- * Caller holds the lock.  Copies the idx'th entry; no device reference is
- * taken: @out->dev stays valid only while the lock is held.
+/**
+ * egpuhp_router_copy_nth() - copy the router at a position of the table
+ * @idx: the position, from 0
+ * @out: where the copy goes
+ *
+ * The caller holds the table lock.  No device reference is taken:
+ * @out->dev stays valid only while the lock is held.
+ *
+ * Return: true if copied, false past the end.
  */
 bool egpuhp_router_copy_nth(unsigned int idx, struct egpuhp_router *out)
 {
@@ -228,6 +337,16 @@ bool egpuhp_router_copy_nth(unsigned int idx, struct egpuhp_router *out)
 	return false;
 }
 
+/**
+ * egpuhp_router_copy_name() - copy the router of a name
+ * @name: the router's device name, e.g. "0-1"
+ * @out: where the copy goes
+ *
+ * The caller holds the table lock.  No device reference is taken:
+ * @out->dev stays valid only while the lock is held.
+ *
+ * Return: true if copied, false if no router has that name.
+ */
 bool egpuhp_router_copy_name(const char *name, struct egpuhp_router *out)
 {
 	struct egpuhp_router *r;
@@ -243,9 +362,14 @@ bool egpuhp_router_copy_name(const char *name, struct egpuhp_router *out)
 	return false;
 }
 
-/*
- * Caller holds the lock.  Store a fresh snapshot @r of a known router;
- * returns true if anything changed.
+/**
+ * egpuhp_router_update() - store a fresh snapshot of a known router
+ * @r: the snapshot; @r->dev names the entry
+ *
+ * The caller holds the table lock.
+ *
+ * Return: true if anything changed (the generation moves on), false if
+ * nothing did or the router is not in the table.
  */
 bool egpuhp_router_update(struct egpuhp_router *r)
 {
@@ -265,16 +389,26 @@ bool egpuhp_router_update(struct egpuhp_router *r)
 	return true;
 }
 
+/**
+ * egpuhp_router_count() - how many routers are known
+ *
+ * Return: the number of entries in the router table (read without the
+ * lock).
+ */
 unsigned int egpuhp_router_count(void)
 {
 	return READ_ONCE(router_count);
 }
 
-/*
- * Caller holds the lock.  A PCI function below a tunnel can be linked to
- * a router only where that is unambiguous: exactly one authorized device
- * router (not a host router) exists.  Chains of several routers, or two
- * docks, leave the link unknown rather than guess.
+/**
+ * egpuhp_router_sole_uid() - the unique_id of the only authorized device router
+ * @uid: buffer for the unique_id, "" if there is none or several
+ * @len: size of @uid
+ *
+ * A PCI function below a tunnel can be linked to a router only where that
+ * is unambiguous: exactly one authorized device router (not a host
+ * router) exists.  Chains of several routers, or two docks, leave the link
+ * unknown rather than guess.  The caller holds the table lock.
  */
 void egpuhp_router_sole_uid(char *uid, size_t len)
 {
@@ -293,6 +427,13 @@ void egpuhp_router_sole_uid(char *uid, size_t len)
 		strscpy(uid, found->unique_id, len);
 }
 
+/**
+ * egpuhp_router_clear() - remove and free every entry of the router table
+ *
+ * Takes the table lock.  Used once the Thunderbolt notifier that adds
+ * entries is gone: when egpuhp stops watching the Thunderbolt bus, and at
+ * unload.
+ */
 void egpuhp_router_clear(void)
 {
 	struct egpuhp_router *r;

@@ -124,36 +124,27 @@ void egpuhp_netlink_ready(void);
 void egpuhp_netlink_exit(void);
 /* Every message starts with EGPUHP_A_VERSION. */
 int egpuhp_nl_put_version(struct sk_buff *skb);
+/* the reply to a request, and its sending (frees @msg) */
+struct sk_buff *egpuhp_nl_reply_new(struct genl_info *info, void **hdr);
+int egpuhp_nl_reply_send(struct sk_buff *msg, void *hdr,
+			 struct genl_info *info);
+/* the next message of a dump of @cmd */
+void *egpuhp_nl_dump_put(struct sk_buff *skb, struct netlink_callback *cb,
+			 u8 cmd);
 /*
  * Fill an EGPUHP_A_DEV nest for any PCI function (tracked or not); the
  * tracked entry's fields are used when @d is given.
  */
 int egpuhp_nl_put_dev(struct sk_buff *skb, struct pci_dev *pdev,
 		      struct egpuhp_dev *d);
-/* the attributes of a router (inside an EGPUHP_A_ROUTER nest) */
-int egpuhp_nl_put_router_attrs(struct sk_buff *skb,
-			       const struct egpuhp_router *r);
+/* an EGPUHP_A_ROUTER nest with the attributes of a router */
+int egpuhp_nl_put_router(struct sk_buff *skb, const struct egpuhp_router *r);
 /*
  * Look up the PCI function named by EGPUHP_A_DEV/EGPUHP_DEV_A_NAME in a
  * request.  Returns a referenced pci_dev (pci_dev_put() it) or an ERR_PTR
  * with an extack message set.
  */
 struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info);
-/*
- * A required top-level attribute: like GENL_REQ_ATTR_CHECK() (which only
- * names the missing type) plus a readable extack message.  True if missing.
- */
-#define EGPUHP_NL_REQUIRE(info, attr, msg) ({				\
-	struct genl_info *__i = (info);					\
-	int __a = (attr);						\
-	bool __missing = !__i->attrs[__a];				\
-									\
-	if (__missing) {						\
-		NL_SET_ERR_ATTR_MISS(__i->extack, NULL, __a);		\
-		NL_SET_ERR_MSG(__i->extack, msg);			\
-	}								\
-	__missing;							\
-})
 extern const struct nla_policy egpuhp_dev_nl_policy[EGPUHP_DEV_A_MAX + 1];
 
 /* devtab.c: the table of tracked functions and routers */

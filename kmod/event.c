@@ -41,6 +41,14 @@ static atomic64_t alloc_fail = ATOMIC64_INIT(0);
  */
 static bool events_on;		/* written under send_lock */
 
+/**
+ * egpuhp_event_enable() - switch sending events on or off
+ * @on: true once the family is registered, false before it is unregistered
+ *
+ * The switch is taken under the send lock, so no event is in flight once
+ * egpuhp_event_enable(false) returns; events built meanwhile are dropped
+ * without a sequence number.
+ */
 void egpuhp_event_enable(bool on)
 {
 	spin_lock_bh(&send_lock);
@@ -48,11 +56,21 @@ void egpuhp_event_enable(bool on)
 	spin_unlock_bh(&send_lock);
 }
 
+/**
+ * egpuhp_now_ns() - the time stamp of an event
+ *
+ * Return: CLOCK_BOOTTIME in ns, which keeps counting across suspend.
+ */
 u64 egpuhp_now_ns(void)
 {
 	return ktime_get_boottime_ns();
 }
 
+/**
+ * egpuhp_event_last_seq() - the sequence number of the last event sent
+ *
+ * Return: 0 before the first event.
+ */
 u64 egpuhp_event_last_seq(void)
 {
 	u64 seq;
@@ -63,6 +81,10 @@ u64 egpuhp_event_last_seq(void)
 	return seq;
 }
 
+/**
+ * egpuhp_event_get_stats() - read the event counters
+ * @st: where the counters go
+ */
 void egpuhp_event_get_stats(struct egpuhp_stats *st)
 {
 	spin_lock_bh(&send_lock);
@@ -172,6 +194,16 @@ static void event_close(struct event_msg *m, int fill_err)
 	event_send(m);
 }
 
+/**
+ * egpuhp_event_pci() - send an event about a tracked PCI function
+ * @ev: the event
+ * @d: the function's entry; the caller holds the table lock
+ * @flags: EGPUHP_F_* flags of the event
+ * @ts_ns: the time stamp taken at the hook (egpuhp_now_ns())
+ * @atomic: build the message with GFP_ATOMIC
+ *
+ * Context: may sleep unless @atomic is set.
+ */
 void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 		      u64 ts_ns, bool atomic)
 {
@@ -181,27 +213,22 @@ void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 		event_close(&m, egpuhp_nl_put_dev(m.skb, d->pdev, d));
 }
 
-static int put_router(struct sk_buff *skb, const struct egpuhp_router *r)
-{
-	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_ROUTER);
-
-	if (!nest)
-		return -EMSGSIZE;
-	if (egpuhp_nl_put_router_attrs(skb, r)) {
-		nla_nest_cancel(skb, nest);
-		return -EMSGSIZE;
-	}
-	nla_nest_end(skb, nest);
-	return 0;
-}
-
+/**
+ * egpuhp_event_router() - send an event about a Thunderbolt router
+ * @ev: the event
+ * @r: the router's attributes
+ * @flags: EGPUHP_F_* flags of the event
+ * @ts_ns: the time stamp taken at the hook (egpuhp_now_ns())
+ *
+ * Context: process context; may sleep.
+ */
 void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
 			 u32 flags, u64 ts_ns)
 {
 	struct event_msg m;
 
 	if (event_open(&m, ev, flags, ts_ns, GFP_KERNEL))
-		event_close(&m, put_router(m.skb, r));
+		event_close(&m, egpuhp_nl_put_router(m.skb, r));
 }
 
 /* Quirk and reset events name the function whether it is tracked or not. */
@@ -241,6 +268,13 @@ static int put_quirk_actions(struct sk_buff *skb, u32 actions)
 	return 0;
 }
 
+/**
+ * egpuhp_event_quirk_applied() - send EGPUHP_EV_QUIRK_APPLIED for a PCI function
+ * @pdev: the function, tracked or not
+ * @actions: the EGPUHP_QUIRK_* actions applied
+ *
+ * Context: process context; may sleep.  Takes the table lock.
+ */
 void egpuhp_event_quirk_applied(struct pci_dev *pdev, u32 actions)
 {
 	struct event_msg m;
@@ -267,6 +301,17 @@ static int put_reset(struct sk_buff *skb, enum egpuhp_event ev, u32 method,
 	return 0;
 }
 
+/**
+ * egpuhp_event_reset() - send a reset event for a PCI function
+ * @pdev: the function, tracked or not
+ * @ev: EGPUHP_EV_RESET_BEGIN, _END, _STEP_BEGIN or _STEP_END
+ * @method: the reset method (the step's, in step events)
+ * @step: the step's number in a sequence, from 1; 0 outside step events
+ * @duration_ns: how long it took (end events only)
+ * @result: 0 or a negative errno (end events only)
+ *
+ * Context: process context; may sleep.  Takes the table lock.
+ */
 void egpuhp_event_reset(struct pci_dev *pdev, enum egpuhp_event ev,
 			u32 method, u32 step, u64 duration_ns, int result)
 {

@@ -2,9 +2,11 @@
 /*
  * egpuhp: PCIe link speed and width of a tracked function's upstream link.
  *
- * Bandwidth-notification interrupts belong to the port driver, so changes
- * are found by polling: on every device dump and on each watchdog tick.
- * Reading two config registers per device keeps that cheap.
+ * Bandwidth-notification interrupts belong to the port driver, so the link
+ * is read when asked: a device read or dump shows it as it is then (and
+ * stores nothing), and each watchdog tick stores changes and sends
+ * EGPUHP_EV_LINK_CHANGE.  Reading two config registers per device keeps
+ * that cheap.
  */
 #include <linux/pci.h>
 
@@ -32,11 +34,15 @@ static bool is_downstream_port(struct pci_dev *pdev)
 	return type == PCI_EXP_TYPE_ROOT_PORT || type == PCI_EXP_TYPE_DOWNSTREAM;
 }
 
-/*
+/**
+ * egpuhp_link_read() - read speed and width of a function's upstream link
+ * @pdev: the function
+ * @link: where the values go; all 0 if nothing is readable
+ *
  * The link is read on the downstream port above the function where there
  * is one: its registers stay readable while the device itself may not.
  * A switch's downstream ports sit on a virtual internal link and report
- * nothing.
+ * nothing.  Sends nothing and stores nothing.
  */
 void egpuhp_link_read(struct pci_dev *pdev, struct egpuhp_link *link)
 {
@@ -65,6 +71,14 @@ void egpuhp_link_read(struct pci_dev *pdev, struct egpuhp_link *link)
 				    (cap_dev & PCI_EXP_LNKCAP_MLW) >> 4);
 }
 
+/**
+ * egpuhp_link_poll_all() - find link changes of every tracked function
+ *
+ * Stores each changed link in its entry and sends EGPUHP_EV_LINK_CHANGE;
+ * functions removed or lost are left out.  Takes the table lock.
+ *
+ * Context: process context (the watchdog's tick); may sleep.
+ */
 void egpuhp_link_poll_all(void)
 {
 	struct egpuhp_link link;

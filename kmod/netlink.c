@@ -80,6 +80,12 @@ static const struct nla_policy reset_policy[EGPUHP_A_MAX + 1] = {
 
 /* ---- message building ---- */
 
+/**
+ * egpuhp_nl_put_version() - put EGPUHP_A_VERSION, which starts every message
+ * @skb: the message
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
 int egpuhp_nl_put_version(struct sk_buff *skb)
 {
 	return nla_put_u32(skb, EGPUHP_A_VERSION, EGPUHP_GENL_VERSION);
@@ -157,7 +163,18 @@ static int put_dev_attrs(struct sk_buff *skb, struct pci_dev *pdev,
 	return 0;
 }
 
-/* Caller holds the devtab lock if @d is given. */
+/**
+ * egpuhp_nl_put_dev() - put an EGPUHP_A_DEV nest for a PCI function
+ * @skb: the message
+ * @pdev: the function, tracked or not
+ * @d: its table entry, whose fields are used, or NULL for an untracked
+ *     function (whose driver, presence and link are read now)
+ *
+ * The caller holds the table lock if @d is given.  On failure the nest is
+ * taken out again.
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
 int egpuhp_nl_put_dev(struct sk_buff *skb, struct pci_dev *pdev,
 		      struct egpuhp_dev *d)
 {
@@ -173,8 +190,8 @@ int egpuhp_nl_put_dev(struct sk_buff *skb, struct pci_dev *pdev,
 	return 0;
 }
 
-int egpuhp_nl_put_router_attrs(struct sk_buff *skb,
-			       const struct egpuhp_router *r)
+static int put_router_attrs(struct sk_buff *skb,
+			    const struct egpuhp_router *r)
 {
 	if (nla_put_string(skb, EGPUHP_ROUTER_A_NAME, r->name) ||
 	    put_str(skb, EGPUHP_ROUTER_A_UNIQUE_ID, r->unique_id) ||
@@ -197,6 +214,29 @@ int egpuhp_nl_put_router_attrs(struct sk_buff *skb,
 	return 0;
 }
 
+/**
+ * egpuhp_nl_put_router() - put an EGPUHP_A_ROUTER nest for a router
+ * @skb: the message
+ * @r: the router's attributes
+ *
+ * On failure the nest is taken out again.
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
+int egpuhp_nl_put_router(struct sk_buff *skb, const struct egpuhp_router *r)
+{
+	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_ROUTER);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (put_router_attrs(skb, r)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
 static int put_seq(struct sk_buff *skb)
 {
 	return nla_put_u64_64bit(skb, EGPUHP_A_SEQ, egpuhp_event_last_seq(),
@@ -205,6 +245,14 @@ static int put_seq(struct sk_buff *skb)
 
 /* ---- request parsing ---- */
 
+/**
+ * egpuhp_nl_get_pdev() - the PCI function a request names
+ * @info: the request; EGPUHP_A_DEV/EGPUHP_DEV_A_NAME ("DDDD:BB:DD.F")
+ *
+ * Return: the pci_dev with a reference (pci_dev_put() it), or an ERR_PTR
+ * with an extack message set: -EINVAL for a missing or malformed name,
+ * -ENODEV if no such function exists.
+ */
 struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_DEV_A_MAX + 1];
@@ -213,9 +261,10 @@ struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info)
 	char extra;
 	int ret;
 
-	if (EGPUHP_NL_REQUIRE(info, EGPUHP_A_DEV,
-			      "PCI function (EGPUHP_A_DEV) missing"))
+	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_DEV)) {
+		NL_SET_ERR_MSG(info->extack, "PCI function (EGPUHP_A_DEV) missing");
 		return ERR_PTR(-EINVAL);
+	}
 	ret = nla_parse_nested(tb, EGPUHP_DEV_A_MAX, info->attrs[EGPUHP_A_DEV],
 			       egpuhp_dev_nl_policy, info->extack);
 	if (ret)
@@ -241,7 +290,17 @@ struct pci_dev *egpuhp_nl_get_pdev(struct genl_info *info)
 	return pdev;
 }
 
-static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
+/**
+ * egpuhp_nl_reply_new() - start the reply to a request
+ * @info: the request
+ * @hdr: set to the reply's generic netlink header
+ *
+ * The reply has the request's command and EGPUHP_A_VERSION; finish it with
+ * egpuhp_nl_reply_send() or free it with nlmsg_free().
+ *
+ * Return: the message, or NULL without memory.
+ */
+struct sk_buff *egpuhp_nl_reply_new(struct genl_info *info, void **hdr)
 {
 	struct sk_buff *msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 
@@ -249,17 +308,81 @@ static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
 		return NULL;
 	*hdr = genlmsg_put_reply(msg, info, &egpuhp_genl_family, 0,
 				 info->genlhdr->cmd);
-	if (!*hdr || egpuhp_nl_put_version(msg) || put_seq(msg)) {
+	if (!*hdr || egpuhp_nl_put_version(msg)) {
 		nlmsg_free(msg);
 		return NULL;
 	}
 	return msg;
 }
 
-static int reply_send(struct sk_buff *msg, void *hdr, struct genl_info *info)
+/**
+ * egpuhp_nl_reply_send() - finish and send a reply
+ * @msg: the reply from egpuhp_nl_reply_new(); consumed
+ * @hdr: its header
+ * @info: the request
+ *
+ * Return: 0, or a negative errno from genlmsg_reply().
+ */
+int egpuhp_nl_reply_send(struct sk_buff *msg, void *hdr,
+			 struct genl_info *info)
 {
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
+}
+
+/* The reply to a read also carries the last event's sequence number. */
+static struct sk_buff *read_reply_new(struct genl_info *info, void **hdr)
+{
+	struct sk_buff *msg = egpuhp_nl_reply_new(info, hdr);
+
+	if (msg && put_seq(msg)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+/**
+ * egpuhp_nl_dump_put() - start the next message of a dump
+ * @skb: the dump's buffer
+ * @cb: the dump; cb->seq holds the generation the message belongs to
+ * @cmd: the dump's command
+ *
+ * The message is flagged NLM_F_DUMP_INTR where the generation changed
+ * since the dump began (genl_dump_check_consistent()), and starts with
+ * EGPUHP_A_VERSION.  Finish it with genlmsg_end() or take it out with
+ * genlmsg_cancel().
+ *
+ * Return: the message's header, or NULL when @skb is full.
+ */
+void *egpuhp_nl_dump_put(struct sk_buff *skb, struct netlink_callback *cb,
+			 u8 cmd)
+{
+	void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				cb->nlh->nlmsg_seq, &egpuhp_genl_family,
+				NLM_F_MULTI, cmd);
+
+	if (!hdr)
+		return NULL;
+	genl_dump_check_consistent(cb, hdr);
+	if (egpuhp_nl_put_version(skb)) {
+		genlmsg_cancel(skb, hdr);
+		return NULL;
+	}
+	return hdr;
+}
+
+/* A dump message of a read also carries the last event's sequence number. */
+static void *read_dump_put(struct sk_buff *skb, struct netlink_callback *cb,
+			   u8 cmd)
+{
+	void *hdr = egpuhp_nl_dump_put(skb, cb, cmd);
+
+	if (hdr && put_seq(skb)) {
+		genlmsg_cancel(skb, hdr);
+		return NULL;
+	}
+	return hdr;
 }
 
 /* ---- commands ---- */
@@ -270,7 +393,7 @@ static int get_info_doit(struct sk_buff *skb, struct genl_info *info)
 	struct sk_buff *msg;
 	void *hdr;
 
-	msg = reply_new(info, &hdr);
+	msg = read_reply_new(info, &hdr);
 	if (!msg)
 		return -ENOMEM;
 	if (nla_put_string(msg, EGPUHP_A_MODULE_VERSION, EGPUHP_MODULE_VERSION))
@@ -285,7 +408,7 @@ static int get_info_doit(struct sk_buff *skb, struct genl_info *info)
 	nla_nest_end(msg, nest);
 	if (egpuhp_quirks_put_info(msg))
 		goto nospace;
-	return reply_send(msg, hdr, info);
+	return egpuhp_nl_reply_send(msg, hdr, info);
 
 nospace:
 	nlmsg_free(msg);
@@ -299,7 +422,7 @@ static int get_stats_doit(struct sk_buff *skb, struct genl_info *info)
 	struct sk_buff *msg;
 	void *hdr;
 
-	msg = reply_new(info, &hdr);
+	msg = read_reply_new(info, &hdr);
 	if (!msg)
 		return -ENOMEM;
 	egpuhp_event_get_stats(&st);
@@ -319,7 +442,7 @@ static int get_stats_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EMSGSIZE;
 	}
 	nla_nest_end(msg, nest);
-	return reply_send(msg, hdr, info);
+	return egpuhp_nl_reply_send(msg, hdr, info);
 }
 
 /*
@@ -371,7 +494,7 @@ static int get_dev_doit(struct sk_buff *skb, struct genl_info *info)
 	pdev = egpuhp_nl_get_pdev(info);
 	if (IS_ERR(pdev))
 		return PTR_ERR(pdev);
-	msg = reply_new(info, &hdr);
+	msg = read_reply_new(info, &hdr);
 	if (!msg) {
 		ret = -ENOMEM;
 		goto out;
@@ -384,26 +507,10 @@ static int get_dev_doit(struct sk_buff *skb, struct genl_info *info)
 	if (ret)
 		nlmsg_free(msg);
 	else
-		ret = reply_send(msg, hdr, info);
+		ret = egpuhp_nl_reply_send(msg, hdr, info);
 out:
 	pci_dev_put(pdev);
 	return ret;
-}
-
-static void *dump_put(struct sk_buff *skb, struct netlink_callback *cb)
-{
-	void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-				cb->nlh->nlmsg_seq, &egpuhp_genl_family,
-				NLM_F_MULTI, EGPUHP_CMD_GET_DEV);
-
-	if (!hdr)
-		return NULL;
-	genl_dump_check_consistent(cb, hdr);
-	if (egpuhp_nl_put_version(skb) || put_seq(skb)) {
-		genlmsg_cancel(skb, hdr);
-		return NULL;
-	}
-	return hdr;
 }
 
 /*
@@ -424,7 +531,7 @@ static int get_dev_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 		d = egpuhp_dev_nth(idx);
 		if (!d)
 			break;
-		hdr = dump_put(skb, cb);
+		hdr = read_dump_put(skb, cb, EGPUHP_CMD_GET_DEV);
 		if (!hdr) {
 			egpuhp_dev_put(d);
 			ret = skb->len ? skb->len : -EMSGSIZE;
@@ -444,16 +551,6 @@ static int get_dev_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	return d ? ret : skb->len;
 }
 
-static int put_router(struct sk_buff *skb, const struct egpuhp_router *r)
-{
-	struct nlattr *nest = nla_nest_start(skb, EGPUHP_A_ROUTER);
-
-	if (!nest || egpuhp_nl_put_router_attrs(skb, r))
-		return -EMSGSIZE;
-	nla_nest_end(skb, nest);
-	return 0;
-}
-
 static int get_router_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_ROUTER_A_MAX + 1];
@@ -463,9 +560,10 @@ static int get_router_doit(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int ret;
 
-	if (EGPUHP_NL_REQUIRE(info, EGPUHP_A_ROUTER,
-			      "router (EGPUHP_A_ROUTER) missing"))
+	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_ROUTER)) {
+		NL_SET_ERR_MSG(info->extack, "router (EGPUHP_A_ROUTER) missing");
 		return -EINVAL;
+	}
 	ret = nla_parse_nested(tb, EGPUHP_ROUTER_A_MAX,
 			       info->attrs[EGPUHP_A_ROUTER], router_req_policy,
 			       info->extack);
@@ -491,14 +589,14 @@ static int get_router_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	ret = -ENOMEM;
-	msg = reply_new(info, &hdr);
+	msg = read_reply_new(info, &hdr);
 	if (!msg)
 		goto out;
-	ret = put_router(msg, r);
+	ret = egpuhp_nl_put_router(msg, r);
 	if (ret)
 		nlmsg_free(msg);
 	else
-		ret = reply_send(msg, hdr, info);
+		ret = egpuhp_nl_reply_send(msg, hdr, info);
 out:
 	kfree(r);
 	return ret;
@@ -520,16 +618,12 @@ static int get_router_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 		if (!egpuhp_router_copy_nth(idx, r))
 			break;
 		egpuhp_tb_read_now(r);
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-				  cb->nlh->nlmsg_seq, &egpuhp_genl_family,
-				  NLM_F_MULTI, EGPUHP_CMD_GET_ROUTER);
+		hdr = read_dump_put(skb, cb, EGPUHP_CMD_GET_ROUTER);
 		if (!hdr) {
 			more = true;
 			break;
 		}
-		genl_dump_check_consistent(cb, hdr);
-		if (egpuhp_nl_put_version(skb) || put_seq(skb) ||
-		    put_router(skb, r)) {
+		if (egpuhp_nl_put_router(skb, r)) {
 			genlmsg_cancel(skb, hdr);
 			more = true;
 			break;
@@ -554,9 +648,10 @@ static int set_config_doit(struct sk_buff *skb, struct genl_info *info)
 	u32 ms;
 	int ret;
 
-	if (EGPUHP_NL_REQUIRE(info, EGPUHP_A_CONFIG,
-			      "settings (EGPUHP_A_CONFIG) missing"))
+	if (GENL_REQ_ATTR_CHECK(info, EGPUHP_A_CONFIG)) {
+		NL_SET_ERR_MSG(info->extack, "settings (EGPUHP_A_CONFIG) missing");
 		return -EINVAL;
+	}
 	ret = nla_parse_nested(tb, EGPUHP_CONFIG_A_MAX,
 			       info->attrs[EGPUHP_A_CONFIG], config_policy,
 			       info->extack);
@@ -711,6 +806,14 @@ struct genl_family egpuhp_genl_family __ro_after_init = {
 	.resv_start_op = 0,
 };
 
+/**
+ * egpuhp_netlink_init() - register the generic netlink family
+ *
+ * Events are switched on once it is registered; commands are refused with
+ * -EAGAIN until egpuhp_netlink_ready().
+ *
+ * Return: 0, or the error of genl_register_family().
+ */
 int egpuhp_netlink_init(void)
 {
 	int ret = genl_register_family(&egpuhp_genl_family);
@@ -721,12 +824,19 @@ int egpuhp_netlink_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_netlink_ready() - accept commands from now on
+ *
+ * Called once every part of the module is initialised.
+ */
 void egpuhp_netlink_ready(void)
 {
 	WRITE_ONCE(nl_ready, true);
 }
 
-/*
+/**
+ * egpuhp_netlink_exit() - stop events and unregister the family
+ *
  * genl_unregister_family() takes cb_lock for writing, which every request
  * holds for reading while it runs: it returns once no doit is running.
  * Dumps in progress hold a module reference, so none runs at unload.

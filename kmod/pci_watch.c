@@ -23,6 +23,7 @@
  * may sleep (GFP_KERNEL, mutexes) but never waits on userspace.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define dev_fmt pr_fmt
 
 #include <linux/pci.h>
 #include <linux/pm_runtime.h>
@@ -114,7 +115,7 @@ static void track_add(struct pci_dev *pdev, u64 ts, u32 flags)
 		return;
 	d = egpuhp_dev_alloc(pdev);
 	if (!d) {
-		pr_warn("%s: out of memory, not tracked\n", pci_name(pdev));
+		pci_warn(pdev, "out of memory, not tracked\n");
 		return;
 	}
 	up = pci_upstream_bridge(pdev);
@@ -303,6 +304,19 @@ static void scan_present(void)
 		track_add(pdev, egpuhp_now_ns(), EGPUHP_F_PRELOAD);
 }
 
+/**
+ * egpuhp_pci_watch_init() - track the PCI functions present and the ones to come
+ *
+ * Registers the PCI bus notifier and announces the tracked functions
+ * already present (EGPUHP_EV_PCI_ADD with EGPUHP_F_PRELOAD) under the
+ * rescan lock, so no hotplug runs in between; then applies the quirks to
+ * every present function outside that lock: quirks take each function's
+ * device lock, and sriov_numvfs_store() takes the rescan lock inside the
+ * PF's device lock.  A function hot-added meanwhile has them from the
+ * notifier already; applying them again changes nothing.
+ *
+ * Return: 0, or the error of bus_register_notifier().
+ */
 int egpuhp_pci_watch_init(void)
 {
 	struct pci_dev *pdev = NULL;
@@ -327,16 +341,21 @@ int egpuhp_pci_watch_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_pci_watch_exit() - unregister the PCI bus notifier
+ */
 void egpuhp_pci_watch_exit(void)
 {
 	bus_unregister_notifier(&pci_bus_type, &pci_nb);
 }
 
-/*
- * track_hotplug changed.  Switched on, functions below hotplug ports that
- * are now tracked are announced like devices present at load; switched
- * off, entries tracked only for that reason are dropped silently (the
- * device did not go anywhere; a dump shows the new state).
+/**
+ * egpuhp_pci_rescan_tracking() - apply a change of egpuhp_track_hotplug
+ *
+ * Switched on, functions below hotplug ports that are now tracked are
+ * announced like devices present at load; switched off, entries tracked
+ * only for that reason are dropped silently (the device did not go
+ * anywhere; a dump shows the new state).  Takes the rescan lock.
  */
 void egpuhp_pci_rescan_tracking(void)
 {
@@ -387,13 +406,20 @@ static bool eject_member(struct egpuhp_dev *d, struct egpuhp_dev *target)
 	       (target->group[0] && !strcmp(d->group, target->group));
 }
 
-/*
- * Orderly removal of @pdev with its eGPU group (the GPU's sibling
- * functions) and everything below it (ejecting an enclosure's bridge
- * takes the enclosure).  Every member's REMOVE (EGPUHP_F_ORDERLY) is sent
- * before the first driver is asked to let go, then the functions are
- * removed deepest-first under the rescan lock, as pciehp would.  The slot
- * stays powered: the user unplugs the cable next.
+/**
+ * egpuhp_pci_eject() - orderly removal of a tracked function's eGPU
+ * @pdev: the function to eject
+ * @extack: for the reason of a refusal
+ *
+ * Removes @pdev with its eGPU group (the GPU's sibling functions) and
+ * everything below it (ejecting an enclosure's bridge takes the
+ * enclosure).  Every member's REMOVE (EGPUHP_F_ORDERLY) is sent before the
+ * first driver is asked to let go, then the functions are removed
+ * deepest-first under the rescan lock, as pciehp would.  The slot stays
+ * powered: the user unplugs the cable next.
+ *
+ * Context: process context; sleeps until every driver has let go.
+ * Return: 0; -ENODEV if @pdev is not tracked (or already removed); -ENOMEM.
  */
 int egpuhp_pci_eject(struct pci_dev *pdev, struct netlink_ext_ack *extack)
 {

@@ -100,6 +100,18 @@ cancel:
 	return -EMSGSIZE;
 }
 
+/**
+ * egpuhp_nl_get_quirk_dumpit() - EGPUHP_CMD_GET_QUIRK: dump the quirk table
+ * @skb: the dump's buffer
+ * @cb: the dump; cb->args[0] is the next entry
+ *
+ * Every entry comes with the functions it is applied to
+ * (EGPUHP_QUIRK_A_APPLIED_DEV, at most MAX_APPLIED_DEVS of them).  The
+ * entries are copied one at a time; a dump that raced with a change of the
+ * table is flagged NLM_F_DUMP_INTR.
+ *
+ * Return: the length of the dump's part, 0 at its end, or -ENOMEM.
+ */
 int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 			       struct netlink_callback *cb)
 {
@@ -117,14 +129,10 @@ int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 
 		/* prev_seq != seq: the table changed since the last part */
 		cb->seq = gen;
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-				  cb->nlh->nlmsg_seq, &egpuhp_genl_family,
-				  NLM_F_MULTI, EGPUHP_CMD_GET_QUIRK);
+		hdr = egpuhp_nl_dump_put(skb, cb, EGPUHP_CMD_GET_QUIRK);
 		if (!hdr)
 			break;
-		genl_dump_check_consistent(cb, hdr);
-		if (egpuhp_nl_put_version(skb) ||
-		    put_quirk(skb, &q, devs, ndevs)) {
+		if (put_quirk(skb, &q, devs, ndevs)) {
 			genlmsg_cancel(skb, hdr);
 			break;
 		}
@@ -140,21 +148,6 @@ int egpuhp_nl_get_quirk_dumpit(struct sk_buff *skb,
 static u16 get_id(struct nlattr **tb, int attr)
 {
 	return tb[attr] ? nla_get_u16(tb[attr]) : EGPUHP_QUIRK_ANY_ID;
-}
-
-static struct sk_buff *reply_new(struct genl_info *info, void **hdr)
-{
-	struct sk_buff *msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
-
-	if (!msg)
-		return NULL;
-	*hdr = genlmsg_put_reply(msg, info, &egpuhp_genl_family, 0,
-				 info->genlhdr->cmd);
-	if (!*hdr || egpuhp_nl_put_version(msg)) {
-		nlmsg_free(msg);
-		return NULL;
-	}
-	return msg;
 }
 
 /*
@@ -205,6 +198,18 @@ static int parse_quirk_req(struct genl_info *info, struct nlattr **tb)
 				egpuhp_quirk_nl_policy, info->extack);
 }
 
+/**
+ * egpuhp_nl_add_quirk_doit() - EGPUHP_CMD_ADD_QUIRK: add a quirk entry and apply it
+ * @skb: the request
+ * @info: the request's attributes (an EGPUHP_A_QUIRK nest: actions
+ *        required; id, source and applied devices refused)
+ *
+ * The reply's EGPUHP_A_QUIRK carries the new entry's id.
+ *
+ * Return: 0, or a negative errno with an extack message.  -ENOMEM after
+ * the entry was added means only the reply was lost: the entry is in the
+ * next dump.
+ */
 int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
@@ -274,7 +279,7 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 	if (ret)
 		return ret;
 
-	msg = reply_new(info, &hdr);
+	msg = egpuhp_nl_reply_new(info, &hdr);
 	if (!msg)
 		return -ENOMEM;	/* entry added; the id is in the next dump */
 	nest = nla_nest_start(msg, EGPUHP_A_QUIRK);
@@ -283,10 +288,16 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EMSGSIZE;
 	}
 	nla_nest_end(msg, nest);
-	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
+	return egpuhp_nl_reply_send(msg, hdr, info);
 }
 
+/**
+ * egpuhp_nl_del_quirk_doit() - EGPUHP_CMD_DEL_QUIRK: delete a quirk entry by id
+ * @skb: the request
+ * @info: the request's attributes (EGPUHP_A_QUIRK/EGPUHP_QUIRK_A_ID)
+ *
+ * Return: 0; -EINVAL without an id; -ENOENT for an unknown one.
+ */
 int egpuhp_nl_del_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
@@ -320,6 +331,19 @@ static bool reset_allowed(struct pci_dev *pdev)
 	return tracked;
 }
 
+/**
+ * egpuhp_nl_reset_doit() - EGPUHP_CMD_RESET: reset a function egpuhp tracks
+ * @skb: the request
+ * @info: the request's attributes (EGPUHP_A_DEV, and an optional
+ *        EGPUHP_A_RESET with the method, default auto)
+ *
+ * The reply's EGPUHP_A_RESET carries the method, the duration, the
+ * result and, for auto, the kernel's reset_method order.
+ *
+ * Context: process context; a reset may take seconds.
+ * Return: 0, or a negative errno with an extack message (-EPERM for a
+ * function egpuhp does not track).
+ */
 int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_RESET_A_MAX + 1] = { };
@@ -357,7 +381,7 @@ int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 
 	ret = -ENOMEM;
-	msg = reply_new(info, &hdr);
+	msg = egpuhp_nl_reply_new(info, &hdr);
 	if (!msg)
 		goto out;
 	nest = nla_nest_start(msg, EGPUHP_A_RESET);
@@ -372,8 +396,7 @@ int egpuhp_nl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	nla_nest_end(msg, nest);
-	genlmsg_end(msg, hdr);
-	ret = genlmsg_reply(msg, info);
+	ret = egpuhp_nl_reply_send(msg, hdr, info);
 out:
 	pci_dev_put(pdev);
 	return ret;

@@ -99,6 +99,12 @@ static int parse_method(const char *s, u32 *out)
 	return -EINVAL;
 }
 
+/**
+ * egpuhp_quirk_is_step() - whether a method may be a step of an egpuhp reset sequence
+ * @method: enum egpuhp_reset_method
+ *
+ * Return: true for the methods of EGPUHP_QUIRK_RESET_METHODS.
+ */
 bool egpuhp_quirk_is_step(u32 method)
 {
 	unsigned int i;
@@ -207,6 +213,17 @@ static int parse_action(char *a, struct egpuhp_quirk *q, const char **why)
 	return 0;
 }
 
+/**
+ * egpuhp_quirk_parse_entry() - parse one entry of the "quirks=" parameter
+ * @text: the entry, VENDOR:DEVICE[:SUBVENDOR:SUBDEVICE[:CLASS:CLASSMASK]]:ACTIONS
+ * @q: the entry parsed (cleared first; source EGPUHP_QUIRK_SRC_PARAM)
+ * @why: set to the reason where the entry is refused
+ *
+ * The syntax is at the top of this file.  The entry is not checked as a
+ * whole: egpuhp_quirk_check() does that.
+ *
+ * Return: 0, or -EINVAL with *@why set.
+ */
 int egpuhp_quirk_parse_entry(const char *text, struct egpuhp_quirk *q,
 			     const char **why)
 {

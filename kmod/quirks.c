@@ -112,6 +112,12 @@ static const char *kernel_reset_name(u8 m)
 	return "?";
 }
 
+/**
+ * egpuhp_reset_order_text() - a reset_methods[] order as text
+ * @methods: the kernel's method indices, 0-ended (pdev->reset_methods)
+ * @buf: where the text goes: the names joined by ' ' ("flr bus"), or ""
+ * @len: size of @buf; a longer text is cut
+ */
 void egpuhp_reset_order_text(const u8 *methods, char *buf, size_t len)
 {
 	size_t off = 0;
@@ -123,6 +129,14 @@ void egpuhp_reset_order_text(const u8 *methods, char *buf, size_t len)
 				 kernel_reset_name(methods[i]));
 }
 
+/**
+ * egpuhp_reset_order_parse() - parse a reset order into kernel method indices
+ * @text: method names joined by ' ', '/' or ',' ("bus/flr")
+ * @methods: PCI_NUM_RESET_METHODS bytes: the indices, 0-ended
+ * @why: set to the reason where @text is refused
+ *
+ * Return: 0, or -EINVAL (an unknown or repeated name, too many, none).
+ */
 int egpuhp_reset_order_parse(const char *text, u8 *methods, const char **why)
 {
 	char word[20];
@@ -198,6 +212,16 @@ static int reset_seq_check(const struct egpuhp_quirk *q, const char **why)
 	return 0;
 }
 
+/**
+ * egpuhp_quirk_check() - validate a quirk entry as a whole
+ * @q: the entry
+ * @why: set to the reason where the entry is refused
+ *
+ * Every source of entries (built-in, "quirks=", EGPUHP_CMD_ADD_QUIRK) is
+ * checked here before it is added.
+ *
+ * Return: 0, or -EINVAL with *@why set.
+ */
 int egpuhp_quirk_check(const struct egpuhp_quirk *q, const char **why)
 {
 	u8 order[PCI_NUM_RESET_METHODS];
@@ -618,6 +642,18 @@ static void quirks_update_device(struct pci_dev *pdev, bool retry)
 		egpuhp_event_quirk_applied(pdev, now);
 }
 
+/**
+ * egpuhp_quirks_device_added() - apply the quirks that match a PCI function
+ * @pdev: the function, just added or present at load
+ *
+ * Takes the function's device lock; sends EGPUHP_EV_QUIRK_APPLIED where
+ * something was applied.  ASPM states the link does not have yet are
+ * applied from a work item after the scan (see the top of the file).
+ *
+ * Context: process context: the PCI bus notifier (BUS_NOTIFY_ADD_DEVICE,
+ * before a driver binds) and, for the functions present at load, outside
+ * the rescan lock.
+ */
 void egpuhp_quirks_device_added(struct pci_dev *pdev)
 {
 	quirks_update_device(pdev, false);
@@ -670,6 +706,13 @@ static void aspm_work(struct work_struct *work)
 	kfree(r);
 }
 
+/**
+ * egpuhp_quirks_device_removed() - forget a PCI function that is going away
+ * @pdev: the function
+ *
+ * Drops its record and its reset hook entry; nothing is undone on a
+ * device that is leaving.
+ */
 void egpuhp_quirks_device_removed(struct pci_dev *pdev)
 {
 	struct egpuhp_qdev *qd;
@@ -690,6 +733,12 @@ void egpuhp_quirks_device_removed(struct pci_dev *pdev)
 	mutex_unlock(&quirk_lock);
 }
 
+/**
+ * egpuhp_quirks_applied() - the quirk actions a PCI function has now
+ * @pdev: the function
+ *
+ * Return: the EGPUHP_QUIRK_* actions applied, 0 if none.
+ */
 u32 egpuhp_quirks_applied(struct pci_dev *pdev)
 {
 	struct egpuhp_qdev *qd;
@@ -703,6 +752,13 @@ u32 egpuhp_quirks_applied(struct pci_dev *pdev)
 	return a;
 }
 
+/**
+ * egpuhp_quirk_reset_seq() - the egpuhp reset sequence a function's quirks give it
+ * @pdev: the function
+ * @seq: where the sequence goes; @seq->n is 0 if there is none
+ *
+ * Return: true if @pdev has one (EGPUHP_QUIRK_EGPUHP_RESET).
+ */
 bool egpuhp_quirk_reset_seq(struct pci_dev *pdev, struct egpuhp_reset_seq *seq)
 {
 	struct egpuhp_qdev *qd;
@@ -757,6 +813,17 @@ static bool table_wants_hook(void)
 	return want;
 }
 
+/**
+ * egpuhp_quirk_add() - add a quirk entry and apply it to every present function
+ * @q: the entry, checked with egpuhp_quirk_check(); copied
+ * @id: set to the new entry's id
+ *
+ * The reset hook is installed first where the entry needs it, so that the
+ * functions it matches get it.
+ *
+ * Context: process context; takes device locks.
+ * Return: 0, or -ENOMEM.
+ */
 int egpuhp_quirk_add(const struct egpuhp_quirk *q, u32 *id)
 {
 	int ret = quirk_insert(q, id);
@@ -769,6 +836,18 @@ int egpuhp_quirk_add(const struct egpuhp_quirk *q, u32 *id)
 	return 0;
 }
 
+/**
+ * egpuhp_quirk_del() - delete a quirk entry and re-apply the others
+ * @id: the entry's id
+ *
+ * Every present function gets what the remaining entries give it; what
+ * the deleted entry applied is undone where it can be (see the top of the
+ * file for what cannot).
+ * The reset hook is removed afterwards if no entry needs it any more.
+ *
+ * Context: process context; takes device locks.
+ * Return: 0, or -ENOENT if no entry has @id.
+ */
 int egpuhp_quirk_del(u32 id)
 {
 	struct egpuhp_quirk *q, *found = NULL;
@@ -791,6 +870,18 @@ int egpuhp_quirk_del(u32 id)
 	return 0;
 }
 
+/**
+ * egpuhp_quirk_copy_nth() - copy the entry at a position of the quirk table
+ * @idx: the position, from 0
+ * @out: where the entry goes
+ * @devs: where the names of the functions it is applied to go
+ * @max_devs: room in @devs
+ * @ndevs: set to the number of names in @devs
+ * @gen: set to the table's generation (it changes with every change of
+ *       the table or of what a function got)
+ *
+ * Return: true if copied, false past the end.
+ */
 bool egpuhp_quirk_copy_nth(unsigned int idx, struct egpuhp_quirk *out,
 			   struct egpuhp_pci_name *devs,
 			   unsigned int max_devs, unsigned int *ndevs,
@@ -861,6 +952,17 @@ static int quirks_load_param(void)
 	return 0;
 }
 
+/**
+ * egpuhp_quirks_init() - set up the quirk table and the resets
+ *
+ * Creates the workqueues, adds the built-in entries and those of the
+ * "quirks=" parameter (an entry that does not parse is refused with a log
+ * line; the others still apply), and installs the reset hook if an entry
+ * needs it.  Nothing is applied to devices yet: egpuhp_pci_watch_init()
+ * does that.
+ *
+ * Return: 0, or -ENOMEM.
+ */
 int egpuhp_quirks_init(void)
 {
 	unsigned int i;
@@ -898,6 +1000,12 @@ fail:
 	return ret;
 }
 
+/**
+ * egpuhp_quirks_exit() - undo the quirks of every function, free the table
+ *
+ * The reset hook goes first, so that no new reset is redirected; pending
+ * ASPM retries and removals run before the records go.
+ */
 void egpuhp_quirks_exit(void)
 {
 	struct egpuhp_quirk *q, *qn;

@@ -370,6 +370,12 @@ static const struct egpuhp_reset_ops *find_ops(u32 method)
 	return NULL;
 }
 
+/**
+ * egpuhp_reset_method_name() - the name of a reset method, for logs
+ * @method: enum egpuhp_reset_method
+ *
+ * Return: its name ("bus", "auto", ...), or "?" for an unknown one.
+ */
 const char *egpuhp_reset_method_name(u32 method)
 {
 	const struct egpuhp_reset_ops *ops = find_ops(method);
@@ -643,6 +649,19 @@ static int plan_probe(struct reset_ctx *c, const struct reset_plan *p,
 	return 0;
 }
 
+/**
+ * egpuhp_reset_probe() - whether a reset method can reset a function now
+ * @pdev: the function
+ * @method: enum egpuhp_reset_method; EGPUHP_RESET_EGPUHP probes every step
+ *          of the function's sequence
+ *
+ * Used as the probe of the kernel's "device_specific" method (the reset
+ * hook).
+ *
+ * Return: 0 if it can; -ENOTTY whatever the reason: the kernel's probe
+ * loop (pci_init_reset_methods()) stops at any other error, and the device
+ * would lose the methods after device_specific.
+ */
 int egpuhp_reset_probe(struct pci_dev *pdev, u32 method)
 {
 	struct reset_ctx c = { .pdev = pdev };
@@ -756,6 +775,28 @@ static int run_plan(struct reset_ctx *c, const struct reset_plan *p,
 	return ret;
 }
 
+/**
+ * egpuhp_reset_run() - reset a PCI function with a method
+ * @pdev: the function
+ * @method: enum egpuhp_reset_method; EGPUHP_RESET_EGPUHP runs the
+ *          function's sequence (egpuhp_quirk_reset_seq()), EGPUHP_RESET_AUTO
+ *          the kernel's own reset
+ * @locked: the caller holds the device lock and saves and restores the
+ *          config space (the kernel's reset path)
+ * @via_hook: the reset came through the kernel's reset path (the reset
+ *            hook); whole-bus steps are refused there while another
+ *            function on the bus has a driver
+ * @extack: for the reason of a failure, or NULL
+ * @duration_ns: set to how long the reset took, 0 if it did not run
+ *
+ * Sends the begin and end events, and the step events of a sequence.  A
+ * slot found empty after the reset has its functions removed from a work
+ * item, so that a cable pulled mid-reset still ends in a removal.
+ *
+ * Context: process context; sleeps for the reset.
+ * Return: 0, or a negative errno (with an extack message where @extack is
+ * given).
+ */
 int egpuhp_reset_run(struct pci_dev *pdev, u32 method, bool locked,
 		     bool via_hook, struct netlink_ext_ack *extack,
 		     u64 *duration_ns)
@@ -810,12 +851,20 @@ out_unlock:
 	return ret;
 }
 
+/**
+ * egpuhp_reset_init() - create the workqueue of removals after a reset
+ *
+ * Return: 0, or -ENOMEM.
+ */
 int egpuhp_reset_init(void)
 {
 	reset_wq = alloc_workqueue("egpuhp_reset", WQ_UNBOUND, 1);
 	return reset_wq ? 0 : -ENOMEM;
 }
 
+/**
+ * egpuhp_reset_exit() - run the removals still queued; free the workqueue
+ */
 void egpuhp_reset_exit(void)
 {
 	/* runs the removals still queued */

@@ -31,10 +31,18 @@
  *
  * Unload: unregister_ftrace_function() guarantees no callback runs after
  * it returns.  A reset already redirected holds a module reference taken
- * in the callback, so the module's unload cannot begin while it runs
- * (rmmod fails with EBUSY); what remains after its module_put() is the
- * return from hook_reset(), the window every function that drops its own
- * module's reference last has.
+ * in the callback, so unload cannot begin while it runs: delete_module()
+ * fails with EWOULDBLOCK (try_stop_module(), kernel/module/main.c).  What
+ * runs after its module_put() is the return from hook_reset().  While
+ * the hook is registered, unload's unregister_ftrace_function() waits for
+ * that too: hook_ops lives in module data, so ftrace treats it as dynamic
+ * and waits in synchronize_rcu_tasks() until every task has scheduled
+ * voluntarily or entered user space (ftrace_shutdown()).  If the hook was
+ * removed while the reset ran (its last quirk entry deleted), nothing of
+ * ftrace's waits at unload, and free_module()'s synchronize_rcu() covers
+ * that return only on a kernel without full preemption: so once any reset
+ * was redirected, egpuhp_reset_hook_exit() waits for a tasks-RCU grace
+ * period itself.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -43,6 +51,7 @@
 #include <linux/ftrace.h>
 #include <linux/xarray.h>
 #include <linux/ptrace.h>
+#include <linux/rcupdate.h>
 #include "egpuhp.h"
 #include "quirks.h"
 
@@ -59,6 +68,8 @@ static u32 hook_state = EGPUHP_RESET_HOOK_UNAVAILABLE;
 static char hook_msg[160] = "not initialised";
 /* hooked devices: key = domain:bus:devfn, value = the struct pci_dev * */
 static DEFINE_XARRAY(hook_devs);
+/* set once a reset was redirected: unload must wait for its return */
+static bool hook_redirected;
 
 static unsigned long hook_key(struct pci_dev *pdev)
 {
@@ -66,6 +77,12 @@ static unsigned long hook_key(struct pci_dev *pdev)
 	       pci_dev_id(pdev);
 }
 
+/**
+ * egpuhp_reset_hook_state() - the state of the reset hook, for logs
+ * @msg: set to the reason, or NULL
+ *
+ * Return: enum egpuhp_reset_hook.
+ */
 u32 egpuhp_reset_hook_state(const char **msg)
 {
 	if (msg)
@@ -73,6 +90,14 @@ u32 egpuhp_reset_hook_state(const char **msg)
 	return READ_ONCE(hook_state);
 }
 
+/**
+ * egpuhp_quirks_put_info() - put the reset hook's state into a GET_INFO reply
+ * @skb: the reply
+ *
+ * Puts EGPUHP_A_RESET_HOOK and EGPUHP_A_RESET_HOOK_MSG.
+ *
+ * Return: 0, or -EMSGSIZE.
+ */
 int egpuhp_quirks_put_info(struct sk_buff *skb)
 {
 	int ret = 0;
@@ -85,6 +110,13 @@ int egpuhp_quirks_put_info(struct sk_buff *skb)
 	return ret;
 }
 
+/**
+ * egpuhp_reset_hook_add() - route a function's device_specific reset to egpuhp
+ * @pdev: the function whose quirks have the egpuhp reset
+ *
+ * Return: true if recorded; false if the hook is not installed or memory
+ * ran out (nothing is recorded then).
+ */
 bool egpuhp_reset_hook_add(struct pci_dev *pdev)
 {
 	if (READ_ONCE(hook_state) != EGPUHP_RESET_HOOK_ACTIVE)
@@ -92,6 +124,10 @@ bool egpuhp_reset_hook_add(struct pci_dev *pdev)
 	return !xa_err(xa_store(&hook_devs, hook_key(pdev), pdev, GFP_KERNEL));
 }
 
+/**
+ * egpuhp_reset_hook_forget() - stop routing a function's device_specific reset
+ * @pdev: the function; nothing happens if it is not recorded
+ */
 void egpuhp_reset_hook_forget(struct pci_dev *pdev)
 {
 	xa_cmpxchg(&hook_devs, hook_key(pdev), pdev, NULL, GFP_KERNEL);
@@ -133,6 +169,7 @@ static void notrace hook_ftrace(unsigned long ip, unsigned long parent_ip,
 		return;
 	if (!try_module_get(THIS_MODULE))
 		return;
+	WRITE_ONCE(hook_redirected, true);
 	instruction_pointer_set(regs, (unsigned long)hook_reset);
 }
 
@@ -198,6 +235,14 @@ static void hook_remove(void)
 
 #endif
 
+/**
+ * egpuhp_reset_hook_init() - set the hook's initial state
+ *
+ * The hook itself is installed only once an entry needs it
+ * (egpuhp_reset_hook_want()), or never with reset_hook=0.
+ *
+ * Return: 0.
+ */
 int egpuhp_reset_hook_init(void)
 {
 	mutex_lock(&hook_mutex);
@@ -214,6 +259,15 @@ int egpuhp_reset_hook_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_reset_hook_want() - install or remove the reset hook
+ * @want: some quirk entry has the egpuhp reset
+ *
+ * The IPMODIFY ftrace hook is exclusive, so it is held only while it is
+ * used, and vendor-reset or a livepatch of the function can have it
+ * otherwise.  Where it cannot be installed the reason is logged and kept
+ * for GET_INFO.
+ */
 void egpuhp_reset_hook_want(bool want)
 {
 	mutex_lock(&hook_mutex);
@@ -240,6 +294,12 @@ void egpuhp_reset_hook_want(bool want)
 	mutex_unlock(&hook_mutex);
 }
 
+/**
+ * egpuhp_reset_hook_exit() - remove the reset hook and forget every function
+ *
+ * No callback runs once it returns (see the top of the file for a reset
+ * already redirected).
+ */
 void egpuhp_reset_hook_exit(void)
 {
 	mutex_lock(&hook_mutex);
@@ -247,5 +307,12 @@ void egpuhp_reset_hook_exit(void)
 	hook_state = EGPUHP_RESET_HOOK_UNAVAILABLE;
 	strscpy(hook_msg, "module unloading", sizeof(hook_msg));
 	mutex_unlock(&hook_mutex);
+	/*
+	 * A redirected reset may still be returning from hook_reset() after
+	 * its module_put(), in our text: every task must have passed a
+	 * voluntary schedule or user space before that text goes.
+	 */
+	if (READ_ONCE(hook_redirected))
+		synchronize_rcu_tasks();
 	xa_destroy(&hook_devs);
 }

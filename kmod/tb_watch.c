@@ -38,6 +38,7 @@
  * against the notifiers' own locks.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define dev_fmt pr_fmt
 
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -216,8 +217,7 @@ static void router_add(struct device *dev, u64 ts, u32 flags)
 	char *buf = (char *)__get_free_page(GFP_KERNEL);
 
 	if (!r || !buf) {
-		pr_warn("%s: out of memory, router not tracked\n",
-			dev_name(dev));
+		dev_warn(dev, "out of memory, router not tracked\n");
 		goto out;
 	}
 	egpuhp_devtab_lock();
@@ -375,6 +375,14 @@ out:
 	kfree(snap);
 }
 
+/**
+ * egpuhp_tb_watch_init() - watch the Thunderbolt bus, now or once thunderbolt.ko loads
+ *
+ * Routers present when the bus is found are added to the table; a module
+ * notifier finds the bus of a thunderbolt.ko loaded later.
+ *
+ * Return: 0, or the error of register_module_notifier().
+ */
 int egpuhp_tb_watch_init(void)
 {
 	int ret = register_module_notifier(&module_nb);
@@ -387,6 +395,9 @@ int egpuhp_tb_watch_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_tb_watch_exit() - stop watching the Thunderbolt bus and forget its routers
+ */
 void egpuhp_tb_watch_exit(void)
 {
 	unregister_module_notifier(&module_nb);

@@ -75,7 +75,12 @@ static void watchdog_tick(struct work_struct *work)
 	mutex_unlock(&watchdog_mutex);
 }
 
-/* Apply a new egpuhp_watchdog_ms (module parameter or SET_CONFIG). */
+/**
+ * egpuhp_watchdog_reconfigure() - apply a new egpuhp_watchdog_ms
+ *
+ * Called after the module parameter or EGPUHP_CMD_SET_CONFIG changed it: a
+ * period restarts the tick with it, 0 stops the tick.
+ */
 void egpuhp_watchdog_reconfigure(void)
 {
 	unsigned int ms = READ_ONCE(egpuhp_watchdog_ms);
@@ -91,6 +96,13 @@ void egpuhp_watchdog_reconfigure(void)
 	mutex_unlock(&watchdog_mutex);
 }
 
+/**
+ * egpuhp_watchdog_init() - create the watchdog's workqueue and start the tick
+ *
+ * The tick runs only while egpuhp_watchdog_ms is not 0.
+ *
+ * Return: 0, or -ENOMEM.
+ */
 int egpuhp_watchdog_init(void)
 {
 	struct workqueue_struct *wq;
@@ -111,6 +123,9 @@ int egpuhp_watchdog_init(void)
 	return 0;
 }
 
+/**
+ * egpuhp_watchdog_exit() - stop the tick and wait for it; free the workqueue
+ */
 void egpuhp_watchdog_exit(void)
 {
 	mutex_lock(&watchdog_mutex);

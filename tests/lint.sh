@@ -8,6 +8,11 @@
 #    sparse: tests/vm/kernels.sh make)
 #  - checkpatch.pl --strict from Debian's linux-source-6.12 over kmod/ (an
 #    out-of-tree module must test LINUX_VERSION_CODE: kmod/compat.h does)
+#  - kernel-doc from the same tarball: every /** comment in kmod/ parses
+#    without a warning (-none -Wall), and every function kmod/ does not
+#    make static has one; kernel-doc itself only reads the comments there
+#    are, so the functions come from the symbol tables of the objects the
+#    W=1 build made (6.12's, else the first kernel's)
 # With --tap, prints one TAP line per check (used by tests/runner.py).
 set -uo pipefail
 
@@ -62,18 +67,18 @@ for k in $kernels; do
 	fi
 done
 
-# checkpatch.pl and the data files it reads, unpacked once from Debian's
-# linux-source-6.12 tarball.
-cp_dir=$top/.cache/checkpatch
-if [[ ! -x $cp_dir/scripts/checkpatch.pl ]]; then
+# checkpatch.pl, kernel-doc and the data files they read, unpacked once
+# from Debian's linux-source-6.12 tarball.
+cp_dir=$top/.cache/linux-scripts
+if [[ ! -x $cp_dir/scripts/checkpatch.pl || ! -x $cp_dir/scripts/kernel-doc ]]; then
 	tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -1)
 	if [[ -z $tarball ]]; then
-		result fail "checkpatch (linux-source-6.12 not installed)"
+		result fail "checkpatch and kernel-doc (linux-source-6.12 not installed)"
 	else
 		mkdir -p "$cp_dir"
 		tar -xf "$tarball" -C "$cp_dir" --strip-components=1 \
 			--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
-			'*/scripts/const_structs.checkpatch'
+			'*/scripts/const_structs.checkpatch' '*/scripts/kernel-doc'
 	fi
 fi
 if [[ -x $cp_dir/scripts/checkpatch.pl ]]; then
@@ -85,6 +90,50 @@ if [[ -x $cp_dir/scripts/checkpatch.pl ]]; then
 		result ok "checkpatch --strict kmod/ tests/vm/modules/"
 	else
 		result fail "checkpatch --strict kmod/ tests/vm/modules/" "$out"
+	fi
+fi
+
+# kernel_doc_check OBJDIR: the findings on stdout
+kernel_doc_check() {
+	local kdoc=$cp_dir/scripts/kernel-doc objdir=$1 f obj documented sym
+
+	perl "$kdoc" -none -Wall kmod/*.c kmod/*.h 2>&1 ||
+		echo "kernel-doc -none exited $?"
+	for f in kmod/*.c; do
+		obj=$objdir/${f%.c}.o
+		if [[ ! -f $obj ]]; then
+			echo "$f: no object $obj to list its functions"
+			continue
+		fi
+		documented=$(perl "$kdoc" -rst -sphinx-version 3.0 "$f" 2>/dev/null |
+			sed -n 's/^\.\. c:function:: .*[ *]\([A-Za-z_][A-Za-z0-9_]*\) *(.*/\1/p')
+		# init_module/cleanup_module: aliases of the static functions
+		# module_init()/module_exit() name
+		for sym in $(nm --defined-only "$obj" |
+			awk '$2 == "T" && $3 != "init_module" && $3 != "cleanup_module" { print $3 }'); do
+			grep -qx "$sym" <<<"$documented" ||
+				echo "$f: $sym() is not static and has no kernel-doc comment"
+		done
+	done
+}
+
+if [[ -x $cp_dir/scripts/kernel-doc ]]; then
+	objdir=
+	for k in 6.12 $kernels; do
+		[[ " $kernels " == *" $k "* && -f $top/build/lint/$k/kmod/main.o ]] || continue
+		objdir=$top/build/lint/$k
+		break
+	done
+	out=$top/build/lint/kernel-doc.log
+	if [[ -z $objdir ]]; then
+		echo "no kernel's W=1 build left kmod/ objects to list functions from" >"$out"
+	else
+		kernel_doc_check "$objdir" >"$out"
+	fi
+	if [[ -s $out ]]; then
+		result fail "kernel-doc kmod/" "$out"
+	else
+		result ok "kernel-doc kmod/"
 	fi
 fi
 

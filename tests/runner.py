@@ -6,7 +6,7 @@ Stages, each reported as TAP-style results and counted:
   build   userspace (normal + ASan/UBSan), guest test programs, and the
           module plus test modules for every kernel in the matrix
   lint    W=1 + sparse module builds for every Debian kernel we support,
-          checkpatch over kmod/ (tests/lint.sh)
+          checkpatch and kernel-doc over kmod/ (tests/lint.sh)
   unit    build/asan/tests/test_* (cmocka, CMOCKA_MESSAGE_OUTPUT=TAP)
   vm      tests/*/test_*.py|sh run once per kernel with --kernel NAME
   once    test files marked "egpuhp-test: once" (e.g. the GPU tests) run

@@ -189,6 +189,10 @@ class Client:
             doc = json.loads(p.stdout)
         except ValueError:
             doc = {"unparsed": p.stdout + p.stderr}
+        # egpuctl prints the one envelope (docs/egpuctl-json.md): the verb's
+        # object is its data; without data its messages are the text
+        if isinstance(doc, dict) and "version" in doc and "messages" in doc:
+            doc = doc.get("data") or {"unparsed": "\n".join(doc["messages"]) + p.stderr}
         return p.returncode, doc, dt
 
 

@@ -50,6 +50,7 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
 
 from dock import Dock, DockError  # noqa: E402
+import egpuctl_json  # noqa: E402
 
 NVME_ID = "1b36:0010"
 RNG_ID = "1af4:1044"
@@ -131,7 +132,7 @@ class Q:
         return self.sh("cat /sys/bus/pci/devices/%s/reset_method" % bdf).strip()
 
     def quirks(self):
-        return json.loads(self.sh("egpuctl --json quirks"))
+        return egpuctl_json.data(self.sh("egpuctl --json quirks"))
 
     def events(self):
         out = self.sh("cat /tmp/ev.log 2>/dev/null || true")
@@ -248,7 +249,7 @@ def scenario(vm, t, kernel):
          q.reset_method(nb))
     info = q.quirks()
     hook = info["reset_hook"]
-    t.ok(hook["state"] == "active", "GET_INFO: reset hook installed (egpuctl quirks)",
+    t.ok(hook == "active", "GET_INFO: reset hook installed (egpuctl quirks)",
          json.dumps(hook))
     dev = [d for d in info["devices"] if d["name"] == nb]
     t.ok(dev and "no_flr" in dev[0]["actions"] and "egpuhp_reset=bus" in dev[0]["actions"],
@@ -292,7 +293,7 @@ def scenario(vm, t, kernel):
     # --- no-FLR at run time: next method -----------------------------------
     seq = q.last_seq()
     out = q.sh("egpuctl --json quirks add %s:*:*:no_flr --note 'test: virtio no FLR'" % RNG_ID)
-    rid = json.loads(out)["id"]
+    rid = egpuctl_json.data(out)["id"]
     t.ok(q.reset_method(rb) == "bus" or q.reset_method(rb) == "pm bus",
          "runtime no_flr entry: virtio reset_method drops flr", q.reset_method(rb))
     evs = q.wait_events(rb, ["quirk-applied"], seq)
@@ -302,7 +303,7 @@ def scenario(vm, t, kernel):
     seq = q.last_seq()
     rc, out = q.run("egpuctl --json reset %s" % rb)
     tr = q.trace_stop()
-    res = json.loads(out) if rc == 0 else {}
+    res = egpuctl_json.data(out) if rc == 0 else {}
     ran_flr = any("pcie_reset_flr" in line for line in tr)
     ran_next = any("pci_reset_bus_function" in line or "pci_pm_reset" in line for line in tr)
     t.ok(rc == 0 and not ran_flr and ran_next and "flr" not in res.get("kernel_methods", "flr"),
@@ -315,7 +316,7 @@ def scenario(vm, t, kernel):
     t.ok(q.reset_method(rb) == rng_before, "deleting the entry restores reset_method",
          q.reset_method(rb))
     out = q.sh("egpuctl --json quirks add %s:reset_order=bus/flr" % RNG_ID)
-    oid = json.loads(out)["id"]
+    oid = egpuctl_json.data(out)["id"]
     order = q.reset_method(rb)
     q.sh("egpuctl quirks del %d" % oid)
     t.ok(order == "bus flr" and q.reset_method(rb) == rng_before,
@@ -353,7 +354,7 @@ def scenario(vm, t, kernel):
     seq = q.last_seq()
     out = q.sh("egpuctl --json quirks add %s:no_bus_reset --note 'test: hda no bus reset'"
                % HDA_ID)
-    hda_id = json.loads(out)["id"]
+    hda_id = egpuctl_json.data(out)["id"]
     vm.sh("modprobe snd-hda-intel 2>/dev/null || true")
     edu = vm.plug("rp3", kind="edu-audio")
     fb, hb = edu.bdfs[0], edu.bdfs[1]
@@ -367,7 +368,7 @@ def scenario(vm, t, kernel):
 
     # ASPM at hot-add: the link state exists only after the slot's scan
     out = q.sh("egpuctl --json quirks add %s:aspm_l0s_off --note 'test: aspm'" % RNG_ID)
-    aspm_id = json.loads(out)["id"]
+    aspm_id = egpuctl_json.data(out)["id"]
     vrng = vm.plug("rp6", kind="virtio-rng")
     vb = vrng.bdf
     rc, _ = q.run("for i in $(seq 50); do egpuctl --json quirks | grep -q '\"%s\".*aspm_l0s_off' "
@@ -384,7 +385,7 @@ def scenario(vm, t, kernel):
         rc, out = q.run("egpuctl --json reset %s --method %s" % (nb, method))
         evs = q.wait_events(nb, ["reset-end"], seq)
         rc2, io = q.nvme_io()
-        t.ok(rc == 0 and json.loads(out).get("result") == 0 and rc2 == 0 and
+        t.ok(rc == 0 and egpuctl_json.data(out).get("result") == 0 and rc2 == 0 and
              any(e["event"] == "reset-end" for e in evs),
              "netlink reset --method %s: nvme does I/O after, end event" % method,
              "%s\n%s\n%s" % (out, io, json.dumps(evs)))
@@ -394,13 +395,13 @@ def scenario(vm, t, kernel):
     t.ok(rc != 0 and "No_Soft_Reset" in out and "pm" not in nvme_before.split(),
          "pm reset refused on a No_Soft_Reset device, as the kernel's pci_pm_reset()", out)
     rc, out = q.run("egpuctl --json reset %s --method pm" % vb)
-    t.ok(rc == 0 and json.loads(out).get("result") == 0,
+    t.ok(rc == 0 and egpuctl_json.data(out).get("result") == 0,
          "pm reset of a device without No_Soft_Reset (virtio)", out)
     # a D3hot delay quirk is what the PM step waits (twice: D3hot, then D0):
     # a lower bound, which a loaded machine cannot break
     out = q.sh("egpuctl --json quirks add %s:d3hot_delay=400" % RNG_ID)
-    did = json.loads(out)["id"]
-    slow = json.loads(q.sh("egpuctl --json reset %s --method pm" % vb))["duration_ns"]
+    did = egpuctl_json.data(out)["id"]
+    slow = egpuctl_json.data(q.sh("egpuctl --json reset %s --method pm" % vb))["duration_ns"]
     q.sh("egpuctl quirks del %d" % did)
     left = [d for d in q.quirks()["devices"] if d["name"] == vb and
             "d3hot_delay" in d["actions"]]
@@ -439,12 +440,12 @@ def scenario(vm, t, kernel):
 
     edu_before = q.reset_method(fb)
     out = q.sh("egpuctl --json quirks add 1234:11e8:no_bus_reset --note 'test: edu'")
-    nobus_id = json.loads(out)["id"]
+    nobus_id = egpuctl_json.data(out)["id"]
     t.ok(q.reset_method(fb) == "" and not has_reset_file(fb),
          "no reset method left: the sysfs reset file goes away",
          "before %r now %r" % (edu_before, q.reset_method(fb)))
     out = q.sh("egpuctl --json quirks add 1234:11e8:egpuhp_reset=link_retrain")
-    retrain_id = json.loads(out)["id"]
+    retrain_id = egpuctl_json.data(out)["id"]
     # through the kernel's per-function reset path a whole-bus step must
     # not reset the audio function while its driver uses it
     hda_drv = q.sh("basename $(readlink /sys/bus/pci/devices/%s/driver) 2>/dev/null || true"
@@ -492,7 +493,7 @@ def scenario(vm, t, kernel):
     info = q.quirks()
     text = q.sh("egpuctl quirks")
     t.ok("reset hook unavailable: disabled by module parameter" in dm and
-         info["reset_hook"]["state"] == "disabled" and
+         info["reset_hook"] == "disabled" and
          "egpuhp resets are reachable only through" in text and
          "only via netlink" in dm,
          "reset_hook=0: the module logs it, GET_INFO and egpuctl report it",
@@ -501,7 +502,7 @@ def scenario(vm, t, kernel):
          "without the hook device_specific is not put in reset_method", q.reset_method(nb))
     rc, out = q.run("egpuctl --json reset %s --method egpuhp" % nb)
     rc2, io = q.nvme_io()
-    t.ok(rc == 0 and json.loads(out).get("result") == 0 and rc2 == 0,
+    t.ok(rc == 0 and egpuctl_json.data(out).get("result") == 0 and rc2 == 0,
          "without the hook the egpuhp reset runs through netlink", out + io)
     vm.unload_module("egpuhp")
 
@@ -569,7 +570,7 @@ def sequences(vm, q, t, nb, vb):
     q.sh("egpuctl quirks del %d" % param[0]["id"])
     out = q.sh("egpuctl --json quirks add %s:egpuhp_reset=bus/link_retrain --note 'test: sequence'"
                % NVME_ID)
-    sid = json.loads(out)["id"]
+    sid = egpuctl_json.data(out)["id"]
     info = q.quirks()
     ent = [e for e in info["entries"] if e["id"] == sid]
     t.ok(ent and ent[0].get("reset_steps") == ["bus", "link_retrain"] and
@@ -598,7 +599,7 @@ def sequences(vm, q, t, nb, vb):
 
     seq = q.last_seq()
     rc, out = q.run("egpuctl --json reset %s --method egpuhp" % nb)
-    res = json.loads(out) if rc == 0 else {}
+    res = egpuctl_json.data(out) if rc == 0 else {}
     evs = q.wait_events(nb, ["reset-end"], seq)
     rc2, io = q.nvme_io()
     t.ok(rc == 0 and res.get("result") == 0 and res.get("method") == "egpuhp" and
@@ -611,7 +612,7 @@ def sequences(vm, q, t, nb, vb):
     for steps, why in (("bus/slot_power", "no slot power controller"),
                        ("pm/bus", "No_Soft_Reset")):
         out = q.sh("egpuctl --json quirks add %s:egpuhp_reset=%s" % (NVME_ID, steps))
-        sid = json.loads(out)["id"]
+        sid = egpuctl_json.data(out)["id"]
         seq = q.last_seq()
         rc, out = q.run("egpuctl reset %s --method egpuhp" % nb)
         evs = q.events_for(nb, seq)
@@ -666,7 +667,7 @@ def sequences(vm, q, t, nb, vb):
     # no entry has the egpuhp reset now: the exclusive IPMODIFY hook is not held
     info = q.quirks()
     traced = q.sh("grep pci_dev_specific_reset /sys/kernel/tracing/enabled_functions || true")
-    t.ok(info["reset_hook"]["state"] == "idle" and not traced.strip() and
+    t.ok(info["reset_hook"] == "idle" and not traced.strip() and
          not [e for e in info["entries"] if "egpuhp_reset" in e["actions"]],
          "reset hook released while no quirk entry needs it (others may hook the function)",
          "%s\n%s" % (json.dumps(info["reset_hook"]), traced))
@@ -715,7 +716,7 @@ def pulled_pm(vm, q, t, vb):
     runs, the whole reset ends with that step's error, and the removal,
     which waits for the device lock the reset holds, goes through after."""
     out = q.sh("egpuctl --json quirks add %s:egpuhp_reset=pm/bus+d3hot_delay=2000" % RNG_ID)
-    sid = json.loads(out)["id"]
+    sid = egpuctl_json.data(out)["id"]
     etimedout = -110
     pulled(vm, q, t, vb, "rp6", "egpuhp",
            [("reset-begin", "egpuhp", 0, 0), ("reset-step-begin", "pm", 1, 0)],
@@ -773,7 +774,7 @@ def tunnel_test(vm, q, t, internal_edu):
     # external-facing port, not to the same device on an internal port
     out = q.sh("egpuctl --json quirks add '*:*:*:*:00ff00:ffff00:external+no_d3cold'"
                " --note 'test: external edu'")
-    ext_id = json.loads(out)["id"]
+    ext_id = egpuctl_json.data(out)["id"]
     info = q.quirks()
     got = sorted(d["name"] for d in info["devices"] if "no_d3cold" in d["actions"])
     ent = [e for e in info["entries"] if e["id"] == ext_id]
@@ -799,7 +800,7 @@ def tunnel_test(vm, q, t, internal_edu):
     seq = q.last_seq()
     rc, out = q.run("egpuctl --json reset %s --tunnel --timeout 30000" % edu, timeout=120)
     line = out.strip().splitlines()[-1] if out.strip() else ""
-    res = json.loads(line) if line.startswith("{") else {}
+    res = egpuctl_json.data(line) if line.startswith("{") else {}
     after = {b: binding(b) for b in bdfs}
     evs = q.events_for(edu, seq)
     names = [e["event"] for e in evs]
@@ -835,7 +836,7 @@ def tunnel_test(vm, q, t, internal_edu):
     rc, out = q.run("egpuctl --json reset %s --tunnel --router 0-2 --store /tmp/qstore" % fn,
                     timeout=120)
     line = out.strip().splitlines()[-1] if out.strip() else ""
-    res = json.loads(line) if line.startswith("{") else {}
+    res = egpuctl_json.data(line) if line.startswith("{") else {}
     t.ok(rc == 0 and res.get("security") == "secure" and vm.guest_has(fn) and
          vm.tb_attr("0-2", "authorized") in ("1", "2"),
          "secure level: tunnel cycle re-authorizes with the stored key", out)

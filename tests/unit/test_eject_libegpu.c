@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * libegpu's side of a requested eject: the "leaving ... orderly,requested"
- * line egpud sends before anything is removed, and egpu_ack() answering it.
+ * line egpud sends before anything is removed, and egpu_ack() answering it;
+ * after a cable pull, the workload-lost line and egpu_event_detail().
  */
 // unit-test-links: libegpu/egpu.c
 #include <stdarg.h>
@@ -82,6 +83,49 @@ static void ack_reaches_egpud(void **state)
 	waitpid(pid, &status, 0);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* After LOST: what egpud did to a process that still held the GPU. */
+static void workload_lost_detail(void **state)
+{
+	char dir[] = "/tmp/egpu-lost-XXXXXX", path[128];
+	struct egpu_event ev;
+	struct egpu *e;
+	int lfd, status;
+	pid_t pid;
+
+	lfd = unix_listener(dir, path, sizeof(path));
+	pid = fork();
+	if (pid == 0) {
+		static const char lines[] =
+			"ok\nevent lost 0000:05:00.0 7 surprise 0000:05:00.0\n"
+			"event workload-lost 0000:05:00.0 7 surprise 0000:05:00.0 pid=321 "
+			"action=sigterm node=/dev/dri/renderD128 comm=ollama\n";
+		char buf[128];
+		int fd = accept(lfd, NULL, NULL);
+
+		if (read(fd, buf, sizeof(buf)) <= 0 || write(fd, lines, sizeof(lines) - 1) < 0)
+			_exit(3);
+		_exit(read(fd, buf, sizeof(buf)) == 0 ? 0 : 4);
+	}
+	e = egpu_open(path, NULL);
+	assert_non_null(e);
+	assert_int_equal(egpu_next(e, &ev, 2000), 1);
+	assert_int_equal(ev.kind, EGPU_EVENT_LOST);
+	assert_string_equal(egpu_event_detail(e), "");
+	assert_int_equal(egpu_next(e, &ev, 2000), 1);
+	assert_int_equal(ev.kind, EGPU_EVENT_WORKLOAD_LOST);
+	assert_string_equal(egpu_event_kind_name(ev.kind), "workload-lost");
+	assert_int_equal(ev.seq, 7);
+	assert_true(ev.surprise);
+	assert_string_equal(egpu_event_detail(e),
+			    "pid=321 action=sigterm node=/dev/dri/renderD128 comm=ollama");
+	egpu_close(e);
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	close(lfd);
 	unlink(path);
 	rmdir(dir);
@@ -178,6 +222,7 @@ int main(void)
 		cmocka_unit_test(requested_leaving_line),
 		cmocka_unit_test(ack_reaches_egpud),
 		cmocka_unit_test(ack_after_egpud_left),
+		cmocka_unit_test(workload_lost_detail),
 		cmocka_unit_test(request_to_closed_egpud_no_sigpipe),
 		cmocka_unit_test(reply_read_has_deadline),
 	};

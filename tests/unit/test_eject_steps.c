@@ -397,7 +397,11 @@ static void json_report(void **state)
 	/* one object, nothing before it */
 	assert_int_equal(t[0], '{');
 	assert_int_equal(strchr(t, '\n') - t + 1, (long)strlen(t));
-	assert_non_null(strstr(t, "\"verb\":\"eject\",\"ok\":false"));
+	/* the one envelope (docs/egpuctl-json.md), the report its data */
+	assert_int_equal(strncmp(t, "{\"version\":1,\"verb\":\"eject\",\"ok\":false,\"status\":1,"
+				 "\"data\":{\"target\":", 67), 0);
+	assert_non_null(strstr(t, "\"error\":\"eject of "));
+	assert_non_null(strstr(t, "\"code\":\"failed\",\"messages\":[]}\n"));
 	assert_non_null(strstr(t, "\"functions\":[\"0000:05:00.0\",\"0000:05:00.1\"]"));
 	assert_non_null(strstr(t, "\"router\":\"0-1\""));
 	assert_non_null(strstr(t, "\"stopped_at\":\"evacuate\""));

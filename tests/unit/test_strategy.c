@@ -40,12 +40,12 @@ static struct egpuhp_dev devs[2];
 /* What the watchers were told, line after line. */
 static char told[2048];
 
-void egpud_watchers_send(struct egpud *dd, const char *pci, const char *group, const char *line,
-			 size_t n)
+void egpud_watchers_send(struct egpud *dd, const char *pci, const char *group,
+			 const char *line, bool monitors, const uid_t *owner)
 {
 	size_t l = strlen(told);
 
-	snprintf(told + l, sizeof(told) - l, "%.*s", (int)n, line);
+	snprintf(told + l, sizeof(told) - l, "%s", line);
 }
 
 static uint64_t now;

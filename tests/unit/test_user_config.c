@@ -78,6 +78,31 @@ static void test_daemon_values(void **state)
 		     "t.conf:2:18: netlink-rcvbuf: expected a byte count, got \"99999999999\"");
 	expect_error("[daemon]\nload-module = maybe",
 		     "t.conf:2:15: load-module: expected yes or no, got \"maybe\"");
+	expect_error("[daemon]\non-lost = hup",
+		     "t.conf:2:11: on-lost: expected keep, term or kill, got \"hup\"");
+	expect_error("[daemon]\nlost-grace-ms = 600001",
+		     "t.conf:2:17: lost-grace-ms: expected milliseconds 0..600000, got \"600001\"");
+	expect_error("[daemon]\non-lost = kill\non-lost = keep",
+		     "t.conf:3:1: duplicate key \"on-lost\" in [daemon]");
+}
+
+static void test_lost_values(void **state)
+{
+	char err[256];
+	struct egpu_config *c = egpu_config_parse("t.conf",
+						  "[daemon]\nlost-grace-ms = 0\non-lost = kill\n",
+						  err, sizeof(err));
+
+	assert_non_null(c);
+	assert_int_equal(c->lost_grace_ms, 0);
+	assert_int_equal(c->on_lost, EGPU_ON_LOST_KILL);
+	assert_string_equal(egpu_on_lost_name(c->on_lost), "kill");
+	egpu_config_free(c);
+	c = egpu_config_parse("t.conf", "[daemon]\non-lost = keep\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->on_lost, EGPU_ON_LOST_KEEP);
+	egpu_config_free(c);
+	expect_ok("[hooks]\nevents = workload-lost gpu-ready\n");
 }
 
 static void test_authorization_values(void **state)
@@ -207,6 +232,8 @@ static void test_defaults(void **state)
 	assert_string_equal(c->store_dir, "/var/lib/egpuhp");
 	assert_true(c->load_module);
 	assert_null(c->socket_group);
+	assert_int_equal(c->on_lost, EGPU_ON_LOST_TERM);
+	assert_int_equal(c->lost_grace_ms, 5000);
 	egpu_config_free(c);
 }
 
@@ -276,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_section_errors),
 		cmocka_unit_test(test_line_errors),
 		cmocka_unit_test(test_daemon_values),
+		cmocka_unit_test(test_lost_values),
 		cmocka_unit_test(test_authorization_values),
 		cmocka_unit_test(test_driver_values),
 		cmocka_unit_test(test_hooks_values),

@@ -194,6 +194,36 @@ static void test_peer_credentials(void **state)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	close(cfd);
+
+	/*
+	 * More supplementary groups than struct egpud_peer holds: the socket
+	 * is asked again (never the group database, which may block and
+	 * does not know the groups a process was given: nobody is in none)
+	 */
+	pid = fork();
+	if (pid == 0) {
+		gid_t g[100];
+		int i, fd;
+
+		for (i = 0; i < 100; i++)
+			g[i] = 5000 + (gid_t)i;
+		g[99] = 4242;
+		if (setgroups(100, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		fd = egpud_connect(path);
+		if (fd >= 0)
+			pause();
+		_exit(1);
+	}
+	cfd = accept(lfd, NULL, NULL);
+	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	assert_int_equal(peer.ngroups, EGPUD_PEER_MORE_GROUPS);
+	assert_true(egpud_peer_may_act(&peer, 4242, "egpu", why, sizeof(why)));
+	assert_true(egpud_peer_may_act(&peer, 5000, "first", why, sizeof(why)));
+	assert_false(egpud_peer_may_act(&peer, 4343, "other", why, sizeof(why)));
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(cfd);
 out:
 	close(lfd);
 	unlink(path);

@@ -38,6 +38,7 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
 
 from dock import vmtest, main, Skip, DockError  # noqa: E402
+import egpuctl_json  # noqa: E402
 
 WATCH = "egpuhp-eject-watch"
 NOBODY = "egpuhp-eject-nobody"
@@ -122,7 +123,7 @@ def test_eject_gpu_audio_with_watchers(vm):
     dev = vm.plug("rp1", kind="vga")
     gpu, audio = dev.bdfs[0], dev.bdfs[1]
     bind_testdrv(vm, [gpu, audio])
-    listing = json.loads(vm.sh("egpuctl --json list"))
+    listing = egpuctl_json.data(vm.sh("egpuctl --json list"))
     fns = {f["name"]: f for f in listing["functions"]}
     assert gpu in fns and audio in fns, listing
     vm.sh("egpuctl --json monitor > /tmp/mon.json 2>/dev/null & echo $! > /tmp/mon.pid")
@@ -241,9 +242,10 @@ def test_eject_through_router(vm):
     start_watcher(vm, dev.bdf, "ignore", "/tmp/w-ignore.out")
     rc, out = vm.run("egpuctl --json eject %s --router 0-1 --timeout 700" % dev.bdf, timeout=90)
     assert rc == 0, "eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
-    rep = json.loads(out)
+    env = egpuctl_json.envelope(out)
+    rep = env["data"]
     steps = {s["step"]: s for s in rep["steps"]}
-    assert rep["ok"] and rep["safe_to_unplug"] and rep["router"] == "0-1", rep
+    assert env["ok"] and rep["safe_to_unplug"] and rep["router"] == "0-1", env
     assert sorted(rep["functions"]) == sorted(dev.bdfs), rep
     assert steps["notify"]["outcome"] == "ok" and steps["notify"]["ms"] >= 650 and \
         "0 acked, 0 closed, 1 still watching" in steps["notify"]["detail"], rep
@@ -283,7 +285,7 @@ def test_eject_by_router_name(vm):
     gpu, audio = dev.bdfs
     bind_testdrv(vm, dev.bdfs)
     uid = vm.tb_attr("0-1", "unique_id")
-    listing = json.loads(vm.sh("egpuctl --json list"))
+    listing = egpuctl_json.data(vm.sh("egpuctl --json list"))
     r = [x for x in listing["routers"] if x["name"] == "0-1"]
     assert r and sorted(f["name"] for f in r[0]["functions"]) == sorted(dev.bdfs), listing
     assert all(f["router_uid"] == uid and f["track"] == "removable"
@@ -292,9 +294,10 @@ def test_eject_by_router_name(vm):
     vm.wait_for("test -e /tmp/mon3.json", timeout=5)
     rc, out = vm.run("egpuctl --json eject 0-1", timeout=90)
     assert rc == 0, "eject 0-1 failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
-    rep = json.loads(out)
+    env = egpuctl_json.envelope(out)
+    rep = env["data"]
     steps = {s["step"]: s for s in rep["steps"]}
-    assert rep["ok"] and rep["safe_to_unplug"] and rep["router"] == "0-1", rep
+    assert env["ok"] and rep["safe_to_unplug"] and rep["router"] == "0-1", env
     assert sorted(rep["functions"]) == sorted(dev.bdfs), rep
     assert steps["remove"]["outcome"] == "ok" and steps["deauthorize"]["outcome"] == "ok", rep
     assert vm.tb_attr("0-1", "authorized").strip() == "0"

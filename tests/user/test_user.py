@@ -39,6 +39,7 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
 
 from dock import Dock, DockError  # noqa: E402
+import egpuctl_json  # noqa: E402
 
 GUEST_BIN = os.path.join(TOP, "build", "guest", "bin")
 DROPUID = "egpuhp-user-dropuid"
@@ -198,13 +199,7 @@ class IommuDock(Dock):
     (the Debian kernels have no VFIO_NOIOMMU)."""
 
     def __init__(self, **kw):
-        kw["cmdline"] = (kw.get("cmdline", "") + " intel_iommu=on").strip()
-        super().__init__(**kw)
-
-    def _qemu_cmd(self, initrd):
-        cmd = super()._qemu_cmd(initrd)
-        i = cmd.index("-machine")
-        return cmd[:i + 2] + ["-device", "intel-iommu,intremap=off"] + cmd[i + 2:]
+        super().__init__(iommu=True, **kw)
 
 
 class Tap:
@@ -271,9 +266,8 @@ class Egpud:
         return self.vm.sh("cat /tmp/egpud.log")
 
     def status(self):
-        j = json.loads(self.vm.sh("egpuctl --json policy"))
         # egpud's envelope (docs/egpuctl-json.md) holds the status in "data"
-        return j["data"] if "data" in j and "version" in j else j
+        return egpuctl_json.data(self.vm.sh("egpuctl --json policy"))
 
     def alive(self):
         return self.pid is not None and self.vm.run("kill -0 %d" % self.pid)[0] == 0
@@ -355,13 +349,13 @@ def pci_scenarios(t, kernel):
 
         # -- JSON listings ---------------------------------------------------
         try:
-            listing = json.loads(vm.sh("egpuctl --json list"))
+            listing = egpuctl_json.data(vm.sh("egpuctl --json list"))
             names = {f["name"]: f for f in listing["functions"]}
             good = (names[dev.bdfs[0]]["driver"] == "vfio-pci" and
                     names[audio]["driver"] == "vfio-pci" and names[gpu]["track"] == "hotplug")
             t.ok(good, "egpuctl --json list: functions, drivers, tracking", listing)
-            st = json.loads(vm.sh("egpuctl --json status"))
-            t.ok(st["module"] and st["egpud"] and st["stats"]["events"] >= 2,
+            st = egpuctl_json.data(vm.sh("egpuctl --json status"))
+            t.ok(st["module"] and st["egpud"] and st["events"] >= 2,
                  "egpuctl --json status: module counters and egpud reachable", st)
         except (ValueError, KeyError, DockError) as e:
             t.ok(False, "egpuctl --json list", e)
@@ -458,7 +452,7 @@ def pci_scenarios(t, kernel):
         ref = {}
         for _ in range(50):
             st = d.status()
-            ref = json.loads(vm.sh("egpuctl --json list"))
+            ref = egpuctl_json.data(vm.sh("egpuctl --json list"))
             if st["functions"] == len(ref["functions"]):
                 break
             vm.sh("sleep 0.2")
@@ -621,7 +615,7 @@ def tbsim_scenarios(t, kernel):
             elif inside:
                 block.append(line)
         try:
-            listing = json.loads(vm.sh("egpuctl --json list"))
+            listing = egpuctl_json.data(vm.sh("egpuctl --json list"))
             under = [f["name"] for r in listing["routers"] if r["name"] == r1
                      for f in r["functions"]]
         except (ValueError, KeyError) as e:

@@ -50,7 +50,9 @@ def vmtest(fn=None, *, boot=None, timeout=300, kernels=None, health_check=True, 
     seconds for the test (with the boot when it boots); KERNELS: flavours the
     test applies to (others report SKIP); health_check=False is only for the
     dock's own test of the health check (the VM is discarded after it);
-    other arguments go to Dock()."""
+    other arguments go to Dock().  KERNELS and a Dock argument may also be a
+    function of the kernel's name (one function object for all tests of a
+    boot: they must ask for the same arguments)."""
     def register(f):
         _CASES.append(_Case(f, boot, timeout, kernels, health_check, dock_kw))
         return f
@@ -98,7 +100,8 @@ class _Runner:
         vm = None
         try:
             for case in group:
-                if case.kernels and kernel not in case.kernels:
+                if case.kernels and not (case.kernels(kernel) if callable(case.kernels)
+                                         else kernel in case.kernels):
                     self.report(True, case.name, kernel, skip="not for kernel %s" % kernel)
                     continue
                 vm = self.run_case(case, kernel, vm)
@@ -116,7 +119,8 @@ class _Runner:
         try:
             if vm is None:
                 name = "%s-%s-%s" % (self.script, kernel, case.name)
-                vm = dock.Dock(kernel=kernel, name=name, **case.dock_kw)
+                kw = {k: v(kernel) if callable(v) else v for k, v in case.dock_kw.items()}
+                vm = dock.Dock(kernel=kernel, name=name, **kw)
                 vm.__enter__()
             else:
                 since = vm.console_mark()

@@ -6,7 +6,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,7 +32,19 @@ static const char *const hook_names[EGPU_HOOK__COUNT] = {
 	[EGPU_HOOK_DRIVER_SET] = "driver-set",
 	[EGPU_HOOK_RESET] = "reset",
 	[EGPU_HOOK_QUIRK] = "quirk",
+	[EGPU_HOOK_WORKLOAD_LOST] = "workload-lost",
 };
+
+static const char *const on_lost_names[] = {
+	[EGPU_ON_LOST_KEEP] = "keep",
+	[EGPU_ON_LOST_TERM] = "term",
+	[EGPU_ON_LOST_KILL] = "kill",
+};
+
+const char *egpu_on_lost_name(enum egpu_on_lost a)
+{
+	return (unsigned int)a <= EGPU_ON_LOST_KILL ? on_lost_names[a] : "keep";
+}
 
 const char *egpu_hook_event_name(enum egpu_hook_event ev)
 {
@@ -85,6 +96,8 @@ struct egpu_config *egpu_config_new(void)
 	c->hooks_dir = strdup(EGPU_DEFAULT_HOOKS);
 	c->load_module = true;
 	c->eject_grace_ms = 2000;
+	c->lost_grace_ms = 5000;
+	c->on_lost = EGPU_ON_LOST_TERM;
 	c->policy = EGPU_POLICY_IOMMU;
 	c->owner = EGPU_OWNER_AUTO;
 	c->hook_timeout_s = 30;
@@ -131,18 +144,6 @@ void egpu_config_free(struct egpu_config *c)
 	free(c->sysfs_root);
 	free(c->hooks_dir);
 	free(c);
-}
-
-gid_t egpu_config_admin_gid(const struct egpu_config *c)
-{
-	struct group gr, *res = NULL;
-	char buf[4096];
-
-	if (!c->socket_group)
-		return (gid_t)-1;
-	if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &res) != 0 || !res)
-		return (gid_t)-1;
-	return gr.gr_gid;
 }
 
 /* --- parser --- */
@@ -317,6 +318,8 @@ static const struct key_def keys[] = {
 	{ SEC_DAEMON, "netlink-rcvbuf" },
 	{ SEC_DAEMON, "load-module" },
 	{ SEC_DAEMON, "eject-grace-ms" },
+	{ SEC_DAEMON, "lost-grace-ms" },
+	{ SEC_DAEMON, "on-lost" },
 	{ SEC_AUTHORIZATION, "policy" },
 	{ SEC_AUTHORIZATION, "owner" },
 	{ SEC_AUTH_RULE, "unique-id" },
@@ -501,6 +504,21 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 				return perr(p, vcol, "eject-grace-ms: expected milliseconds 0..600000, got \"%s\"", v);
 			c->eject_grace_ms = (unsigned int)u;
 			return 0;
+		}
+		if (!strcmp(key, "lost-grace-ms")) {
+			if (egpu_config_uint(v, 600000, &u) < 0)
+				return perr(p, vcol, "lost-grace-ms: expected milliseconds 0..600000, got \"%s\"", v);
+			c->lost_grace_ms = (unsigned int)u;
+			return 0;
+		}
+		if (!strcmp(key, "on-lost")) {
+			for (u = EGPU_ON_LOST_KEEP; u <= EGPU_ON_LOST_KILL; u++) {
+				if (!strcmp(v, on_lost_names[u])) {
+					c->on_lost = (enum egpu_on_lost)u;
+					return 0;
+				}
+			}
+			return perr(p, vcol, "on-lost: expected keep, term or kill, got \"%s\"", v);
 		}
 		if (!strcmp(key, "load-module")) {
 			if (parse_bool(v, &c->load_module) < 0)

@@ -3,7 +3,7 @@
  * egpud's configuration: one INI-like file, see docs/egpud.conf.5.
  *
  *   [daemon]            socket, socket-group, store, sysfs, netlink-rcvbuf,
- *                       load-module, eject-grace-ms
+ *                       load-module, eject-grace-ms, lost-grace-ms, on-lost
  *   [authorization]     policy, owner
  *   [authorize-rule]    unique-id, vendor-name, device-name, generation, policy
  *                       (repeatable; first match wins)
@@ -40,6 +40,15 @@ enum egpu_owner {
 	EGPU_OWNER_EGPUD,	/* egpud authorizes even if boltd runs */
 	EGPU_OWNER_NONE,	/* egpud never writes authorized */
 };
+
+/* What egpud does to processes still holding a lost GPU's device nodes. */
+enum egpu_on_lost {
+	EGPU_ON_LOST_KEEP,	/* nothing: log and tell */
+	EGPU_ON_LOST_TERM,	/* SIGTERM */
+	EGPU_ON_LOST_KILL,	/* SIGKILL */
+};
+
+const char *egpu_on_lost_name(enum egpu_on_lost a);
 
 struct egpu_auth_rule {
 	char *unique_id;	/* fnmatch globs; NULL matches anything */
@@ -115,6 +124,9 @@ struct egpu_config {
 	int netlink_rcvbuf;	/* 0: kernel default */
 	bool load_module;
 	unsigned int eject_grace_ms;	/* libegpu watchers' time to let go */
+	/* after a surprise removal: the holders' time to let go, then on_lost */
+	unsigned int lost_grace_ms;
+	enum egpu_on_lost on_lost;
 	/* [authorization] */
 	enum egpu_policy policy;
 	enum egpu_owner owner;
@@ -164,6 +176,7 @@ enum egpu_hook_event {
 	EGPU_HOOK_DRIVER_SET,	/* egpud applied a driver rule */
 	EGPU_HOOK_RESET,
 	EGPU_HOOK_QUIRK,
+	EGPU_HOOK_WORKLOAD_LOST,	/* a process held a lost GPU (egpud/lost.c) */
 	EGPU_HOOK__COUNT,
 };
 
@@ -189,8 +202,5 @@ struct egpu_config *egpu_config_parse(const char *name, const char *text,
 				      char *err, size_t errlen);
 
 void egpu_config_free(struct egpu_config *c);
-
-/* Group id of socket_group, or (gid_t)-1 if unset/unknown. */
-gid_t egpu_config_admin_gid(const struct egpu_config *c);
 
 #endif /* EGPU_CONFIG_H */

@@ -11,10 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 
 #include "common/dbus_name.h"
+#include "common/fd_io.h"
 
 #define MSG_MAX		4096
 #define T_METHOD_CALL	1
@@ -93,50 +92,13 @@ static uint32_t get_u32(const unsigned char *p)
 	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int send_all(int fd, const void *p, size_t len)
-{
-	const char *c = p;
-
-	while (len) {
-		ssize_t n = send(fd, c, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPIPE;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes (the socket has a receive timeout). */
-static int recv_all(int fd, void *p, size_t len)
-{
-	char *c = p;
-
-	while (len) {
-		ssize_t n = recv(fd, c, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* One line of the authentication exchange, "\r\n" stripped. */
 static int recv_line(int fd, char *buf, size_t len)
 {
 	size_t n = 0;
 
 	while (n + 1 < len) {
-		int ret = recv_all(fd, buf + n, 1);
+		int ret = egpu_read_all(fd, buf + n, 1);
 
 		if (ret < 0)
 			return ret;
@@ -203,7 +165,7 @@ static int send_call(int fd, const char *member, const char *str_arg,
 
 		memcpy(w.b + 4, le, 4);
 	}
-	return send_all(fd, w.b, w.n);
+	return egpu_write_all(fd, w.b, w.n);
 }
 
 /* Walk the header fields (bytes 16..end of m), taking REPLY_SERIAL; 0 or -EPROTO. */
@@ -268,7 +230,7 @@ static int read_reply(int fd, uint32_t serial, uint32_t *reply)
 		size_t total, body_at;
 		int ret;
 
-		ret = recv_all(fd, m, 16);
+		ret = egpu_read_all(fd, m, 16);
 		if (ret < 0)
 			return ret;
 		if (m[0] != 'l' || m[3] != 1)
@@ -281,7 +243,7 @@ static int read_reply(int fd, uint32_t serial, uint32_t *reply)
 		total = body_at + body_len;
 		if (total > sizeof(m))
 			return -EPROTO;
-		ret = recv_all(fd, m + 16, total - 16);
+		ret = egpu_read_all(fd, m + 16, total - 16);
 		if (ret < 0)
 			return ret;
 		ret = parse_fields(m, 16 + (size_t)fields_len, &got_serial);
@@ -319,37 +281,24 @@ static const char *bus_path(const char *path)
 
 int egpu_dbus_open(const char *path, int timeout_ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = timeout_ms / 1000,
-			      .tv_usec = (timeout_ms % 1000) * 1000 };
 	char line[256], auth[64];
 	int fd, ret, n;
 
-	path = bus_path(path);
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = egpu_unix_connect(bus_path(path), timeout_ms);
 	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto fail;
-	}
+		return fd;
 	/* EXTERNAL: the bus checks our uid (SO_PEERCRED) against the hex we send */
 	n = snprintf(line, sizeof(line), "%u", (unsigned int)geteuid());
 	for (ret = 0; ret < n; ret++)
 		snprintf(auth + 2 * ret, 3, "%02x", (unsigned char)line[ret]);
 	n = snprintf(line, sizeof(line), "%cAUTH EXTERNAL %s\r\n", '\0', auth);
-	ret = send_all(fd, line, (size_t)n);
+	ret = egpu_write_all(fd, line, (size_t)n);
 	if (ret == 0)
 		ret = recv_line(fd, line, sizeof(line));
 	if (ret == 0 && strncmp(line, "OK ", 3))
 		ret = -EACCES;
 	if (ret == 0)
-		ret = send_all(fd, "BEGIN\r\n", 7);
+		ret = egpu_write_all(fd, "BEGIN\r\n", 7);
 	if (ret == 0)
 		ret = egpu_dbus_call_bus(fd, "Hello", NULL, NULL, NULL);
 	if (ret < 0)

@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /* egpud control socket: framing, quoting and the peer credential check. */
 #include <errno.h>
-#include <grp.h>
+#include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "common/egpud_proto.h"
+#include "common/fd_io.h"
 
 const char *egpud_socket_path(const char *explicit_path)
 {
@@ -27,22 +26,27 @@ const char *egpud_socket_path(const char *explicit_path)
 
 int egpud_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	/* egpud_read_reply() bounds the wait itself (poll with a deadline) */
+	return egpu_unix_connect(path, 0);
+}
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
+int egpud_status_tail(char buf[EGPUD_STATUS_TAIL_LEN], int status)
+{
+	int n = snprintf(buf, EGPUD_STATUS_TAIL_LEN, "%c%d\n", '\0', status);
 
-		close(fd);
-		return -e;
-	}
-	return fd;
+	return n > 0 && n < EGPUD_STATUS_TAIL_LEN ? n : 0;
+}
+
+int egpud_reply_end(FILE *out, int status)
+{
+	char tail[EGPUD_STATUS_TAIL_LEN];
+	int n = egpud_status_tail(tail, status), ret = 0;
+
+	if (fwrite(tail, 1, (size_t)n, out) != (size_t)n || fflush(out))
+		ret = -errno;
+	if (fclose(out) && !ret)
+		ret = -errno;
+	return ret;
 }
 
 static bool needs_quote(unsigned char c)
@@ -74,23 +78,6 @@ int egpud_proto_quote(const char *word, char *buf, size_t len)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		/* never SIGPIPE: egpud may close first; libegpu must not kill its host */
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int egpud_send_request(int fd, bool json, int argc, char *const argv[])
 {
 	char line[EGPUD_PROTO_MAX_LINE];
@@ -117,7 +104,8 @@ int egpud_send_request(int fd, bool json, int argc, char *const argv[])
 		o += strlen(line + o);
 	}
 	line[o++] = '\n';
-	return write_all(fd, line, o);
+	/* never SIGPIPE: egpud may close first; libegpu must not kill its host */
+	return egpu_write_all(fd, line, o);
 }
 
 static long long now_ms(void)
@@ -251,6 +239,7 @@ int egpud_peer_get(int fd, struct egpud_peer *peer)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return -errno;
+	peer->fd = fd;
 	peer->pid = cr.pid;
 	peer->uid = cr.uid;
 	peer->gid = cr.gid;
@@ -258,32 +247,50 @@ int egpud_peer_get(int fd, struct egpud_peer *peer)
 	len = sizeof(peer->groups);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0)
 		peer->ngroups = (int)(len / sizeof(gid_t));
+	else if (errno == ERANGE)
+		peer->ngroups = EGPUD_PEER_MORE_GROUPS;	/* len says how many */
 	else
-		peer->ngroups = -1;
+		peer->ngroups = 0;	/* unknown: its primary group only */
 	return 0;
+}
+
+/*
+ * More groups than peer->groups holds: ask the socket again with room for
+ * all of them (at most NGROUPS_MAX).  Never the group database: NSS may
+ * block on the network, and this runs on egpud's loop for every
+ * connection and request.
+ */
+static bool peer_in_more_groups(const struct egpud_peer *peer, gid_t want)
+{
+	socklen_t len = 0;
+	gid_t *all;
+	bool in = false;
+	size_t i;
+
+	if (getsockopt(peer->fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) < 0 && errno != ERANGE)
+		return false;
+	if (!len || len > NGROUPS_MAX * sizeof(gid_t))
+		return false;
+	all = malloc(len);
+	if (!all)
+		return false;
+	if (getsockopt(peer->fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0)
+		for (i = 0; i < len / sizeof(gid_t) && !in; i++)
+			in = all[i] == want;
+	free(all);
+	return in;
 }
 
 static bool peer_in_group(const struct egpud_peer *peer, gid_t want)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	gid_t groups[256];
-	int n = 256, i;
+	int i;
 
 	if (peer->gid == want)
 		return true;
-	if (peer->ngroups >= 0) {
-		for (i = 0; i < peer->ngroups; i++)
-			if (peer->groups[i] == want)
-				return true;
-		return false;
-	}
-	if (getpwuid_r(peer->uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-		return false;
-	if (getgrouplist(pw.pw_name, peer->gid, groups, &n) < 0)
-		return false;
-	for (i = 0; i < n; i++)
-		if (groups[i] == want)
+	if (peer->ngroups == EGPUD_PEER_MORE_GROUPS)
+		return peer_in_more_groups(peer, want);
+	for (i = 0; i < peer->ngroups; i++)
+		if (peer->groups[i] == want)
 			return true;
 	return false;
 }

@@ -37,6 +37,19 @@ const char *egpud_socket_path(const char *explicit_path);
 /* Connect; returns an fd or -errno. */
 int egpud_connect(const char *path);
 
+/*
+ * The end of every reply: a NUL, the exit status in decimal, "\n" (what
+ * egpud_read_reply() reads), written into buf; returns its length.
+ */
+#define EGPUD_STATUS_TAIL_LEN	16
+int egpud_status_tail(char buf[EGPUD_STATUS_TAIL_LEN], int status);
+
+/*
+ * End a reply written to out (a child answering for egpud): the status
+ * tail, then fclose(out).  0, or -errno if the reply could not be sent.
+ */
+int egpud_reply_end(FILE *out, int status);
+
 /* Write one request line for argv[0..argc-1] (json adds "--json"). */
 int egpud_send_request(int fd, bool json, int argc, char *const argv[]);
 
@@ -66,24 +79,29 @@ int egpud_proto_quote(const char *word, char *buf, size_t len);
 int egpud_proto_split(char *line, char **argv, int max);
 
 #define EGPUD_PEER_MAX_GROUPS	64
+#define EGPUD_PEER_MORE_GROUPS	(-1)	/* ngroups: more than groups[] holds */
 
 /* Who is asking: SO_PEERCRED, and SO_PEERGROUPS for its supplementary groups. */
 struct egpud_peer {
+	int fd;			/* the socket asked (again, for more groups) */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	int ngroups;		/* -1: unknown (then the group database is asked) */
+	int ngroups;		/* in groups[], or EGPUD_PEER_MORE_GROUPS */
 	gid_t groups[EGPUD_PEER_MAX_GROUPS];
 };
 
-/* Fill peer from the connected socket fd (SO_PEERCRED, SO_PEERGROUPS). */
+/*
+ * Fill peer from the connected socket fd (SO_PEERCRED, SO_PEERGROUPS);
+ * fd must stay open while peer is used.
+ */
 int egpud_peer_get(int fd, struct egpud_peer *peer);
 
 /*
  * May peer run a mutating verb?  Root may; so may a member of admin_gid
  * (when not (gid_t)-1): its primary gid, or one of the supplementary groups
- * the peer process holds (or, if those are unknown, that the group database
- * gives its user).  Returns true/false; on false, why holds the reason.
+ * the peer process holds (SO_PEERGROUPS; the group database is never
+ * asked: it may block).  Returns true/false; on false, why holds the reason.
  */
 bool egpud_peer_may_act(const struct egpud_peer *peer, gid_t admin_gid,
 			const char *admin_group_name, char *why, size_t len);

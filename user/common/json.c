@@ -100,10 +100,75 @@ void egpu_json_kv_int(FILE *f, int *first, const char *key, long long val)
 	fprintf(f, "%lld", val);
 }
 
+void egpu_json_kv_hex(FILE *f, int *first, const char *key, int width, unsigned long long val)
+{
+	egpu_json_key(f, first, key);
+	fprintf(f, "\"%0*llx\"", width, val);
+}
+
+void egpu_json_kv_mask(FILE *f, int *first, const char *key, unsigned long long val)
+{
+	egpu_json_key(f, first, key);
+	fprintf(f, "\"0x%llx\"", val);
+}
+
 void egpu_json_kv_bool(FILE *f, int *first, const char *key, int val)
 {
 	egpu_json_key(f, first, key);
 	fputs(val ? "true" : "false", f);
+}
+
+/* The first line of text (up to its "\n"), copied; NULL if out of memory. */
+static char *first_line(const char *text)
+{
+	return strndup(text, strcspn(text, "\n"));
+}
+
+void egpu_json_envelope(FILE *f, const char *verb, int status, const char *code,
+			const char *error, const char *data, const char *messages)
+{
+	const char *s = messages ? messages : "";
+	int first = 1;
+
+	fputc('{', f);
+	egpu_json_kv_uint(f, &first, "version", 1);
+	egpu_json_kv_str(f, &first, "verb", verb ? verb : "");
+	egpu_json_kv_bool(f, &first, "ok", status == 0);
+	egpu_json_kv_int(f, &first, "status", status);
+	if (data && data[0]) {
+		size_t n = strlen(data);
+
+		/* writers end their object with "\n": the envelope is one line */
+		while (n && (data[n - 1] == '\n' || data[n - 1] == ' '))
+			n--;
+		egpu_json_key(f, &first, "data");
+		fwrite(data, 1, n, f);
+	}
+	if (status) {
+		char *line = error ? NULL : first_line(s);
+		const char *e = error ? error : line;
+
+		egpu_json_kv_str(f, &first, "error", e && e[0] ? e : "failed");
+		egpu_json_kv_str(f, &first, "code", code ? code : "failed");
+		free(line);
+	}
+	egpu_json_key(f, &first, "messages");
+	fputc('[', f);
+	first = 1;
+	while (*s) {
+		size_t n = strcspn(s, "\n");
+		char *line = strndup(s, n);
+
+		if (!first)
+			fputc(',', f);
+		first = 0;
+		egpu_json_str(f, line ? line : "");
+		free(line);
+		s += n;
+		if (*s)
+			s++;
+	}
+	fputs("]}\n", f);
 }
 
 /* --- reading ---------------------------------------------------------------- */

@@ -14,8 +14,26 @@ void egpu_json_kv_str(FILE *f, int *first, const char *key, const char *val);
 void egpu_json_kv_uint(FILE *f, int *first, const char *key, unsigned long long val);
 void egpu_json_kv_int(FILE *f, int *first, const char *key, long long val);
 void egpu_json_kv_bool(FILE *f, int *first, const char *key, int val);
+/*
+ * "key": "10de": an identifier people read as hex, width lowercase digits
+ * without a prefix (PCI/Thunderbolt IDs: 4; a PCI class: 6).
+ */
+void egpu_json_kv_hex(FILE *f, int *first, const char *key, int width, unsigned long long val);
+/* "key": "0x1f": a bit mask in lowercase hex. */
+void egpu_json_kv_mask(FILE *f, int *first, const char *key, unsigned long long val);
 /* "key": followed by whatever the caller writes next. */
 void egpu_json_key(FILE *f, int *first, const char *key);
+
+/*
+ * The one envelope of egpud's and egpuctl's JSON (docs/egpuctl-json.md),
+ * on one line ended by "\n": version, verb, ok (status == 0), status,
+ * data (the JSON object text data, left out when NULL or ""), and when
+ * status != 0 error (error, else the first line of messages, else
+ * "failed") and code (code, else "failed"); messages holds the lines of
+ * messages (NULL: none).
+ */
+void egpu_json_envelope(FILE *f, const char *verb, int status, const char *code,
+			const char *error, const char *data, const char *messages);
 
 /*
  * Reading egpud's replies (docs/egpuctl-json.md): a whole document parsed

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "common/file_read.h"
+#include "common/fd_io.h"
 #include "common/store.h"
 #include "common/sysfs.h"
 
@@ -33,7 +34,6 @@ int egpu_atomic_write(const char *dir, const char *name, const void *data,
 		      size_t len, mode_t mode)
 {
 	char tmp[4096], dst[4096];
-	const char *p = data;
 	int fd, ret = 0;
 
 	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst) ||
@@ -47,18 +47,8 @@ int egpu_atomic_write(const char *dir, const char *name, const void *data,
 	/* The umask must not widen or narrow what we asked for (keys: 0600). */
 	if (fchmod(fd, mode) < 0)
 		ret = -errno;
-	while (!ret && len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			break;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
+	if (!ret)
+		ret = egpu_write_all(fd, data, len);
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && !ret)

@@ -4,12 +4,14 @@
  * policy.  (deauthorize has its own file: it also works without egpud.)
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/bolt_import.h"
 #include "common/config.h"
 #include "common/egpud_proto.h"
+#include "common/json.h"
 #include "egpuctl/commands.h"
 
 static int run_authorize(int argc, char **argv, const struct egpuctl_opts *o)
@@ -33,23 +35,49 @@ static int run_forget(int argc, char **argv, const struct egpuctl_opts *o)
 	return egpuctl_daemon_call(o, argc, argv);
 }
 
-/* Without egpud (first install, before it ever ran): root imports directly. */
-static int import_bolt_direct(const char *dir)
+/*
+ * Without egpud (first install, before it ever ran): root imports directly.
+ * Under --json: data {"via":"direct","imported":N,"store":DIR}, the
+ * import's lines as messages.
+ */
+static int import_bolt_direct(const struct egpuctl_opts *o, const char *dir)
 {
+	char err[512], *text = NULL;
 	struct egpu_config *c;
-	char err[512];
+	size_t len = 0;
+	FILE *out;
 	int ret;
 
 	c = egpu_config_load(EGPU_DEFAULT_CONFIG, true, err, sizeof(err));
-	if (!c) {
-		fprintf(stderr, "egpuctl: %s\n", err);
-		return EGPUCTL_FAIL;
+	if (!c)
+		return egpuctl_error("import-bolt", EGPUCTL_FAIL, "failed", "egpuctl: %s", err);
+	out = o->json ? open_memstream(&text, &len) : stdout;
+	if (!out) {
+		egpu_config_free(c);
+		return egpuctl_error("import-bolt", EGPUCTL_FAIL, "failed", "egpuctl: out of memory");
 	}
-	ret = egpu_bolt_import(dir, c->store_dir, stdout);
-	if (ret < 0)
-		fprintf(stderr, "egpuctl: import-bolt %s: %s\n", dir, strerror(-ret));
-	else
-		printf("%d devices imported from %s into %s\n", ret, dir, c->store_dir);
+	ret = egpu_bolt_import(dir, c->store_dir, out);
+	if (ret >= 0)
+		fprintf(out, "%d devices imported from %s into %s\n", ret, dir, c->store_dir);
+	if (o->json)
+		fclose(out);
+	if (ret < 0) {
+		egpuctl_error("import-bolt", EGPUCTL_FAIL, "failed", "egpuctl: import-bolt %s: %s",
+			      dir, strerror(-ret));
+	} else if (o->json) {
+		struct egpuctl_data dd;
+		int first = 1;
+
+		if (egpuctl_data_open(&dd, "import-bolt")) {
+			fputc('{', dd.f);
+			egpu_json_kv_str(dd.f, &first, "via", "direct");
+			egpu_json_kv_int(dd.f, &first, "imported", ret);
+			egpu_json_kv_str(dd.f, &first, "store", c->store_dir);
+			fputc('}', dd.f);
+			egpuctl_data_close(&dd, EGPUCTL_OK, NULL, NULL, text);
+		}
+	}
+	free(text);
 	egpu_config_free(c);
 	return ret < 0 ? EGPUCTL_FAIL : EGPUCTL_OK;
 }
@@ -64,7 +92,7 @@ static int run_import_bolt(int argc, char **argv, const struct egpuctl_opts *o)
 	fd = egpud_connect(egpud_socket_path(o->socket_path));
 	if (fd < 0 && geteuid() == 0) {
 		fprintf(stderr, "egpuctl: egpud not running: importing directly\n");
-		return import_bolt_direct(args[1]);
+		return import_bolt_direct(o, args[1]);
 	}
 	if (fd >= 0)
 		close(fd);

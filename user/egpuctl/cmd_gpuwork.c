@@ -59,15 +59,16 @@ static const struct egpuctl_cmd *const gpuwork_cmds[] = {
 	&egpuctl_cmd_restore, &egpuctl_cmd_migrate,
 };
 
+/* gw_ctl() itself refuses only what it cannot hold; its verbs check the rest */
+#define GPUWORK_MAX_ARGS	64
+
 static int run_gpuwork(int argc, char **argv, const struct egpuctl_opts *o)
 {
-	int rc = gw_ctl(argc, argv, o->json, via_egpud, (void *)o);
-	size_t i;
+	size_t i, n = sizeof(gpuwork_cmds) / sizeof(gpuwork_cmds[0]);
 
-	if (rc != GW_USAGE)
-		return rc;
-	for (i = 0; i < sizeof(gpuwork_cmds) / sizeof(gpuwork_cmds[0]); i++)
-		if (argc > 0 && !strcmp(argv[0], gpuwork_cmds[i]->name))
-			return egpuctl_usage(gpuwork_cmds[i]);
-	return rc;
+	if (argc <= GPUWORK_MAX_ARGS)
+		return gw_ctl(argc, argv, o->json, via_egpud, (void *)o);
+	for (i = 0; i + 1 < n && strcmp(argv[0], gpuwork_cmds[i]->name); i++)
+		;
+	return egpuctl_usage(gpuwork_cmds[i]);
 }

@@ -2,7 +2,8 @@
 /*
  * list / status: routers with their PCI functions (driver, link speed and
  * width against what the device can do, quirks), authorization and
- * egpud's policy decision for each.
+ * egpud's policy decision for each, and the enrolled devices that are not
+ * connected now.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ struct view {
 	size_t n_devs;
 	struct decision *dec;
 	size_t n_dec;
+	struct egpu_jval *status_doc;		/* egpud's status reply */
+	const struct egpu_jval *enrolled;	/* its data.enrolled[] */
 	bool module;
 	bool daemon;
 	struct egpuhp_stats stats;
@@ -38,7 +41,8 @@ struct view {
 /*
  * egpud's decisions: its "status" reply as JSON (docs/egpuctl-json.md: the
  * envelope's data, or the bare object of an egpud from before the
- * envelope), routers[] with name, decision and reason.
+ * envelope), routers[] with name, decision and reason, and enrolled[]
+ * (kept in v->status_doc).
  */
 static void load_decisions(const struct egpuctl_opts *o, struct view *v)
 {
@@ -66,6 +70,10 @@ static void load_decisions(const struct egpuctl_opts *o, struct view *v)
 		doc = egpu_json_parse(text, len);
 	data = egpu_json_get(doc, "version") ? egpu_json_get(doc, "data") : doc;
 	routers = egpu_json_get(data, "routers");
+	v->status_doc = doc;
+	v->enrolled = egpu_json_get(data, "enrolled");
+	if (v->enrolled && v->enrolled->type != EGPU_J_ARR)
+		v->enrolled = NULL;
 	for (i = 0; routers && routers->type == EGPU_J_ARR && i < routers->n; i++) {
 		const struct egpu_jval *r = &routers->kids[i];
 		const char *name = egpu_json_get_str(r, "name");
@@ -85,7 +93,6 @@ static void load_decisions(const struct egpuctl_opts *o, struct view *v)
 		snprintf(t->verdict, sizeof(t->verdict), "%s", verdict ? verdict : "");
 		snprintf(t->reason, sizeof(t->reason), "%s", reason ? reason : "");
 	}
-	egpu_json_free(doc);
 	free(text);
 }
 
@@ -126,6 +133,21 @@ static void unload(struct view *v)
 	free(v->routers);
 	free(v->devs);
 	free(v->dec);
+	egpu_json_free(v->status_doc);
+}
+
+static bool jbool(const struct egpu_jval *obj, const char *key)
+{
+	const struct egpu_jval *b = egpu_json_get(obj, key);
+
+	return b && b->type == EGPU_J_BOOL && b->b;
+}
+
+static const char *jstr(const struct egpu_jval *obj, const char *key)
+{
+	const char *s = egpu_json_get_str(obj, key);
+
+	return s && s[0] ? s : "-";
 }
 
 static double gts(uint32_t mbps)
@@ -196,118 +218,149 @@ static void print_text(const struct view *v, bool status)
 		printf("function (%s)\n", egpuhp_track_name(v->devs[k].track));
 		print_dev_text(&v->devs[k], "  ");
 	}
-	if (!v->n_routers && !v->n_devs)
+	for (i = 0; v->enrolled && i < v->enrolled->n; i++) {
+		const struct egpu_jval *e = &v->enrolled->kids[i];
+
+		if (jbool(e, "connected"))
+			continue;	/* shown as its router above */
+		printf("enrolled %s %s %s: not connected\n", jstr(e, "unique_id"),
+		       jstr(e, "vendor_name"), jstr(e, "device_name"));
+		printf("  policy %s%s\n", jstr(e, "policy"), jbool(e, "key") ? "  key stored" : "");
+	}
+	if (!v->n_routers && !v->n_devs && !(v->enrolled && v->enrolled->n))
 		printf("no eGPU routers or functions\n");
 	free(shown);
 }
 
-static void dev_json(const struct egpuhp_dev *d)
+/* One function: a flat object (docs/egpuctl-json.md conventions). */
+static void dev_json(FILE *out, const struct egpuhp_dev *d)
 {
 	int f = 1;
-	char buf[8];
 
-	fputc('{', stdout);
-	egpu_json_kv_str(stdout, &f, "name", d->name);
-	snprintf(buf, sizeof(buf), "%04x", d->vendor);
-	egpu_json_kv_str(stdout, &f, "vendor", buf);
-	snprintf(buf, sizeof(buf), "%04x", d->device);
-	egpu_json_kv_str(stdout, &f, "device", buf);
-	egpu_json_kv_uint(stdout, &f, "class", d->class_code);
-	egpu_json_kv_bool(stdout, &f, "is_gpu", d->is_gpu);
-	egpu_json_kv_str(stdout, &f, "driver", d->driver);
-	egpu_json_kv_str(stdout, &f, "group", d->group);
-	egpu_json_kv_str(stdout, &f, "parent", d->parent);
-	egpu_json_kv_str(stdout, &f, "port", d->port);
-	egpu_json_kv_str(stdout, &f, "router_uid", d->router_uid);
-	egpu_json_kv_str(stdout, &f, "track", egpuhp_track_name(d->track));
+	fputc('{', out);
+	egpu_json_kv_str(out, &f, "name", d->name);
+	egpu_json_kv_hex(out, &f, "vendor", 4, d->vendor);
+	egpu_json_kv_hex(out, &f, "device", 4, d->device);
+	egpu_json_kv_hex(out, &f, "class", 6, d->class_code);
+	egpu_json_kv_bool(out, &f, "is_gpu", d->is_gpu);
+	egpu_json_kv_str(out, &f, "driver", d->driver);
+	egpu_json_kv_str(out, &f, "group", d->group);
+	egpu_json_kv_str(out, &f, "parent", d->parent);
+	egpu_json_kv_str(out, &f, "port", d->port);
+	egpu_json_kv_str(out, &f, "router_uid", d->router_uid);
+	egpu_json_kv_str(out, &f, "track", egpuhp_track_name(d->track));
 	if (d->has_present)
-		egpu_json_kv_bool(stdout, &f, "present", d->present);
+		egpu_json_kv_bool(out, &f, "present", d->present);
 	if (d->link.valid) {
-		int g = 1;
-
-		egpu_json_key(stdout, &f, "link");
-		fputc('{', stdout);
-		egpu_json_kv_uint(stdout, &g, "cur_speed_mbps", d->link.cur_speed);
-		egpu_json_kv_uint(stdout, &g, "cur_width", d->link.cur_width);
-		egpu_json_kv_uint(stdout, &g, "max_speed_mbps", d->link.max_speed);
-		egpu_json_kv_uint(stdout, &g, "max_width", d->link.max_width);
-		fputc('}', stdout);
+		egpu_json_kv_uint(out, &f, "cur_speed_mbps", d->link.cur_speed);
+		egpu_json_kv_uint(out, &f, "cur_width", d->link.cur_width);
+		egpu_json_kv_uint(out, &f, "max_speed_mbps", d->link.max_speed);
+		egpu_json_kv_uint(out, &f, "max_width", d->link.max_width);
 	}
-	egpu_json_kv_uint(stdout, &f, "quirks", d->quirks);
-	fputc('}', stdout);
+	egpu_json_kv_mask(out, &f, "quirks", d->quirks);
+	fputc('}', out);
 }
 
-static void print_json(const struct view *v, bool status)
+/* A flat object of egpud's reply written again as it is. */
+static void flat_json(FILE *out, const struct egpu_jval *obj)
+{
+	size_t i;
+	int f = 1;
+
+	fputc('{', out);
+	for (i = 0; obj->type == EGPU_J_OBJ && i < obj->n; i++) {
+		const struct egpu_jval *m = &obj->kids[i];
+
+		if (m->type == EGPU_J_STR)
+			egpu_json_kv_str(out, &f, m->key, m->str);
+		else if (m->type == EGPU_J_BOOL)
+			egpu_json_kv_bool(out, &f, m->key, m->b);
+		else if (m->type == EGPU_J_NUM)
+			egpu_json_kv_int(out, &f, m->key, (long long)m->num);
+	}
+	fputc('}', out);
+}
+
+/* data of list and status (docs/egpuctl-json.md "egpuctl list") */
+static void print_json(FILE *out, const struct view *v, bool status)
 {
 	size_t i, k;
 	int f = 1;
 
-	fputc('{', stdout);
-	egpu_json_kv_bool(stdout, &f, "module", v->module);
+	fputc('{', out);
+	egpu_json_kv_bool(out, &f, "module", v->module);
 	if (!v->module)
-		egpu_json_kv_str(stdout, &f, "module_error", v->module_err);
-	egpu_json_kv_bool(stdout, &f, "egpud", v->daemon);
+		egpu_json_kv_str(out, &f, "module_error", v->module_err);
+	egpu_json_kv_bool(out, &f, "egpud", v->daemon);
 	if (status && v->module) {
-		int g = 1;
-
-		egpu_json_key(stdout, &f, "stats");
-		fputc('{', stdout);
-		egpu_json_kv_uint(stdout, &g, "events", v->stats.events);
-		egpu_json_kv_uint(stdout, &g, "mcast_fail", v->stats.mcast_fail);
-		egpu_json_kv_uint(stdout, &g, "no_listener", v->stats.no_listener);
-		egpu_json_kv_uint(stdout, &g, "alloc_fail", v->stats.alloc_fail);
-		egpu_json_kv_uint(stdout, &g, "devices", v->stats.devices);
-		egpu_json_kv_uint(stdout, &g, "routers", v->stats.routers);
-		fputc('}', stdout);
+		egpu_json_kv_uint(out, &f, "events", v->stats.events);
+		egpu_json_kv_uint(out, &f, "mcast_fail", v->stats.mcast_fail);
+		egpu_json_kv_uint(out, &f, "no_listener", v->stats.no_listener);
+		egpu_json_kv_uint(out, &f, "alloc_fail", v->stats.alloc_fail);
+		egpu_json_kv_uint(out, &f, "module_devices", v->stats.devices);
+		egpu_json_kv_uint(out, &f, "module_routers", v->stats.routers);
 	}
-	egpu_json_key(stdout, &f, "routers");
-	fputc('[', stdout);
+	egpu_json_key(out, &f, "routers");
+	fputc('[', out);
 	for (i = 0; i < v->n_routers; i++) {
 		const struct egpuhp_router *r = &v->routers[i];
 		const struct decision *dec = decision_for(v, r->name);
 		int g = 1, first = 1;
 
-		fputs(i ? ",{" : "{", stdout);
-		egpu_json_kv_str(stdout, &g, "name", r->name);
-		egpu_json_kv_str(stdout, &g, "unique_id", r->unique_id);
-		egpu_json_kv_str(stdout, &g, "vendor_name", r->vendor_name);
-		egpu_json_kv_str(stdout, &g, "device_name", r->device_name);
-		egpu_json_kv_uint(stdout, &g, "vendor", r->vendor);
-		egpu_json_kv_uint(stdout, &g, "device", r->device);
-		egpu_json_kv_uint(stdout, &g, "generation", r->generation);
-		egpu_json_kv_uint(stdout, &g, "authorized", r->authorized);
-		egpu_json_kv_str(stdout, &g, "security", r->security);
-		egpu_json_kv_uint(stdout, &g, "iommu_dma_protection", r->iommu_prot);
-		egpu_json_kv_uint(stdout, &g, "depth", r->depth);
-		egpu_json_kv_uint(stdout, &g, "rx_speed", r->rx_speed);
-		egpu_json_kv_uint(stdout, &g, "rx_lanes", r->rx_lanes);
-		egpu_json_kv_uint(stdout, &g, "tx_speed", r->tx_speed);
-		egpu_json_kv_uint(stdout, &g, "tx_lanes", r->tx_lanes);
+		fputs(i ? ",{" : "{", out);
+		egpu_json_kv_str(out, &g, "name", r->name);
+		egpu_json_kv_str(out, &g, "unique_id", r->unique_id);
+		egpu_json_kv_str(out, &g, "vendor_name", r->vendor_name);
+		egpu_json_kv_str(out, &g, "device_name", r->device_name);
+		egpu_json_kv_hex(out, &g, "vendor", 4, r->vendor);
+		egpu_json_kv_hex(out, &g, "device", 4, r->device);
+		egpu_json_kv_uint(out, &g, "generation", r->generation);
+		egpu_json_kv_uint(out, &g, "authorized", r->authorized);
+		if (r->security[0])
+			egpu_json_kv_str(out, &g, "security", r->security);
+		egpu_json_kv_bool(out, &g, "iommu_dma_protection", r->iommu_prot);
+		egpu_json_kv_uint(out, &g, "depth", r->depth);
+		egpu_json_kv_uint(out, &g, "rx_speed", r->rx_speed);
+		egpu_json_kv_uint(out, &g, "rx_lanes", r->rx_lanes);
+		egpu_json_kv_uint(out, &g, "tx_speed", r->tx_speed);
+		egpu_json_kv_uint(out, &g, "tx_lanes", r->tx_lanes);
 		if (dec) {
-			egpu_json_kv_str(stdout, &g, "decision", dec->verdict);
-			egpu_json_kv_str(stdout, &g, "reason", dec->reason);
+			egpu_json_kv_str(out, &g, "decision", dec->verdict);
+			egpu_json_kv_str(out, &g, "reason", dec->reason);
 		}
-		egpu_json_key(stdout, &g, "functions");
-		fputc('[', stdout);
+		egpu_json_key(out, &g, "functions");
+		fputc('[', out);
 		for (k = 0; k < v->n_devs; k++) {
 			if (r->unique_id[0] && !strcasecmp(v->devs[k].router_uid, r->unique_id)) {
 				if (!first)
-					fputc(',', stdout);
+					fputc(',', out);
 				first = 0;
-				dev_json(&v->devs[k]);
+				dev_json(out, &v->devs[k]);
 			}
 		}
-		fputs("]}", stdout);
+		fputs("]}", out);
 	}
-	fputc(']', stdout);
-	egpu_json_key(stdout, &f, "functions");
-	fputc('[', stdout);
+	fputc(']', out);
+	egpu_json_key(out, &f, "functions");
+	fputc('[', out);
 	for (k = 0; k < v->n_devs; k++) {
 		if (k)
-			fputc(',', stdout);
-		dev_json(&v->devs[k]);
+			fputc(',', out);
+		dev_json(out, &v->devs[k]);
 	}
-	fputs("]}\n", stdout);
+	fputc(']', out);
+	/* egpud's store, connected or not (absent: only from egpud) */
+	if (v->enrolled) {
+		egpu_json_key(out, &f, "enrolled");
+		fputc('[', out);
+		for (i = 0; i < v->enrolled->n; i++) {
+			if (i)
+				fputc(',', out);
+			flat_json(out, &v->enrolled->kids[i]);
+		}
+		fputc(']', out);
+	}
+	fputs("}", out);
 }
 
 static int run_common(int argc, const struct egpuctl_opts *o, bool status,
@@ -318,10 +371,18 @@ static int run_common(int argc, const struct egpuctl_opts *o, bool status,
 	if (argc != 1)
 		return egpuctl_usage(cmd);
 	load(o, &v);
-	if (o->json)
-		print_json(&v, status);
-	else
+	if (o->json) {
+		struct egpuctl_data dd;
+
+		if (!egpuctl_data_open(&dd, cmd->name)) {
+			unload(&v);
+			return EGPUCTL_FAIL;
+		}
+		print_json(dd.f, &v, status);
+		egpuctl_data_close(&dd, EGPUCTL_OK, NULL, NULL, NULL);
+	} else {
 		print_text(&v, status);
+	}
 	unload(&v);
 	return EGPUCTL_OK;
 }

@@ -170,85 +170,82 @@ static size_t collect_devices(const struct qlist *l, struct qdevrow *d, size_t m
 }
 
 /* "reset_steps": ["pm","bus"], for entries and devices with egpuhp_reset */
-static void json_steps(int *first, const struct egpu_quirk_entry *q)
+static void json_steps(FILE *out, int *first, const struct egpu_quirk_entry *q)
 {
 	uint32_t i;
 
 	if (!(q->actions & EGPUHP_QUIRK_EGPUHP_RESET))
 		return;
-	egpu_json_key(stdout, first, "reset_steps");
-	printf("[");
+	egpu_json_key(out, first, "reset_steps");
+	fputc('[', out);
 	for (i = 0; i < q->nsteps; i++) {
-		printf("%s", i ? "," : "");
-		egpu_json_str(stdout, egpu_reset_step_name(q->reset_steps[i]));
+		if (i)
+			fputc(',', out);
+		egpu_json_str(out, egpu_reset_step_name(q->reset_steps[i]));
 	}
-	printf("]");
+	fputc(']', out);
 }
 
-static void print_json(const struct qlist *l, const struct hook_info *h,
+/* data of "quirks" (docs/egpuctl-json.md) */
+static void print_json(FILE *out, const struct qlist *l, const struct hook_info *h,
 		       const struct qdevrow *d, size_t nd)
 {
 	char buf[256];
 	size_t i, j;
 	int first = 1;
 
-	printf("{");
-	egpu_json_key(stdout, &first, "reset_hook");
-	{
-		int f2 = 1;
-
-		printf("{");
-		egpu_json_kv_str(stdout, &f2, "state", h->valid ? hook_state_name(h->state) : "unknown");
-		egpu_json_kv_str(stdout, &f2, "message", h->msg);
-		printf("}");
-	}
-	egpu_json_key(stdout, &first, "entries");
-	printf("[");
+	fputc('{', out);
+	egpu_json_kv_str(out, &first, "reset_hook", h->valid ? hook_state_name(h->state) : "unknown");
+	if (h->msg[0])
+		egpu_json_kv_str(out, &first, "reset_hook_message", h->msg);
+	egpu_json_key(out, &first, "entries");
+	fputc('[', out);
 	for (i = 0; i < l->n; i++) {
 		const struct qrow *r = &l->rows[i];
 		int f = 1;
 
-		printf("%s{", i ? "," : "");
-		egpu_json_kv_uint(stdout, &f, "id", r->q.id);
-		egpu_json_kv_str(stdout, &f, "source", egpu_quirk_source_name(r->q.source));
-		egpu_json_kv_str(stdout, &f, "match", egpu_quirk_match_str(&r->q, buf, sizeof(buf)));
-		egpu_json_kv_uint(stdout, &f, "vendor", r->q.vendor);
-		egpu_json_kv_uint(stdout, &f, "device", r->q.device);
-		egpu_json_kv_uint(stdout, &f, "subsys_vendor", r->q.subsys_vendor);
-		egpu_json_kv_uint(stdout, &f, "subsys_device", r->q.subsys_device);
-		egpu_json_kv_uint(stdout, &f, "class", r->q.class_code);
-		egpu_json_kv_uint(stdout, &f, "class_mask", r->q.class_mask);
-		egpu_json_kv_uint(stdout, &f, "action_bits", r->q.actions);
-		egpu_json_kv_str(stdout, &f, "actions", egpu_quirk_actions_str(&r->q, buf, sizeof(buf)));
-		json_steps(&f, &r->q);
-		egpu_json_kv_str(stdout, &f, "note", r->q.note);
-		egpu_json_key(stdout, &f, "applied_to");
-		printf("[");
+		fputs(i ? ",{" : "{", out);
+		egpu_json_kv_uint(out, &f, "id", r->q.id);
+		egpu_json_kv_str(out, &f, "source", egpu_quirk_source_name(r->q.source));
+		egpu_json_kv_str(out, &f, "match", egpu_quirk_match_str(&r->q, buf, sizeof(buf)));
+		egpu_json_kv_hex(out, &f, "vendor", 4, r->q.vendor);
+		egpu_json_kv_hex(out, &f, "device", 4, r->q.device);
+		egpu_json_kv_hex(out, &f, "subsys_vendor", 4, r->q.subsys_vendor);
+		egpu_json_kv_hex(out, &f, "subsys_device", 4, r->q.subsys_device);
+		egpu_json_kv_hex(out, &f, "class", 6, r->q.class_code);
+		egpu_json_kv_mask(out, &f, "class_mask", r->q.class_mask);
+		egpu_json_kv_mask(out, &f, "action_bits", r->q.actions);
+		egpu_json_kv_str(out, &f, "actions", egpu_quirk_actions_str(&r->q, buf, sizeof(buf)));
+		json_steps(out, &f, &r->q);
+		egpu_json_kv_str(out, &f, "note", r->q.note);
+		egpu_json_key(out, &f, "applied_to");
+		fputc('[', out);
 		for (j = 0; j < r->napplied; j++) {
-			printf("%s", j ? "," : "");
-			egpu_json_str(stdout, r->applied[j]);
+			if (j)
+				fputc(',', out);
+			egpu_json_str(out, r->applied[j]);
 		}
-		printf("]}");
+		fputs("]}", out);
 	}
-	printf("]");
-	egpu_json_key(stdout, &first, "devices");
-	printf("[");
+	fputc(']', out);
+	egpu_json_key(out, &first, "devices");
+	fputc('[', out);
 	for (i = 0; i < nd; i++) {
 		int f = 1;
 
-		printf("%s{", i ? "," : "");
-		egpu_json_kv_str(stdout, &f, "name", d[i].name);
-		egpu_json_kv_uint(stdout, &f, "action_bits", d[i].sum.actions);
-		egpu_json_kv_str(stdout, &f, "actions",
+		fputs(i ? ",{" : "{", out);
+		egpu_json_kv_str(out, &f, "name", d[i].name);
+		egpu_json_kv_mask(out, &f, "action_bits", d[i].sum.actions);
+		egpu_json_kv_str(out, &f, "actions",
 				 egpu_quirk_actions_str(&d[i].sum, buf, sizeof(buf)));
-		json_steps(&f, &d[i].sum);
-		egpu_json_key(stdout, &f, "entries");
-		printf("[");
+		json_steps(out, &f, &d[i].sum);
+		egpu_json_key(out, &f, "entries");
+		fputc('[', out);
 		for (j = 0; j < d[i].nids; j++)
-			printf("%s%u", j ? "," : "", d[i].ids[j]);
-		printf("]}");
+			fprintf(out, "%s%u", j ? "," : "", d[i].ids[j]);
+		fputs("]}", out);
 	}
-	printf("]}\n");
+	fputs("]}", out);
 }
 
 static void print_text(const struct qlist *l, const struct hook_info *h,
@@ -300,8 +297,8 @@ static int do_list(const struct egpuctl_opts *o)
 
 	nl = egpuhp_nl_open(&err);
 	if (!nl) {
-		fprintf(stderr, "egpuctl: %s\n", err.msg[0] ? err.msg : "egpuhp module not loaded");
-		return EGPUCTL_FAIL;
+		return egpuctl_error("quirks", EGPUCTL_FAIL, "failed", "egpuctl: %s",
+				     err.msg[0] ? err.msg : "egpuhp module not loaded");
 	}
 	l.rows = calloc(MAX_ENTRIES, sizeof(*l.rows));
 	d = calloc(MAX_ENTRIES, sizeof(*d));
@@ -309,8 +306,7 @@ static int do_list(const struct egpuctl_opts *o)
 		egpuhp_nl_close(nl);
 		free(l.rows);
 		free(d);
-		fprintf(stderr, "egpuctl: out of memory\n");
-		return EGPUCTL_FAIL;
+		return egpuctl_error("quirks", EGPUCTL_FAIL, "failed", "egpuctl: out of memory");
 	}
 	ret = egpuhp_nl_request(nl, EGPUHP_CMD_GET_INFO, false, NULL, NULL, info_reply, &h, &err);
 	if (ret >= 0)
@@ -318,19 +314,27 @@ static int do_list(const struct egpuctl_opts *o)
 					quirk_reply, &l, &err);
 	egpuhp_nl_close(nl);
 	if (ret < 0) {
-		fprintf(stderr, "egpuctl: quirks: %s\n", err.msg[0] ? err.msg : strerror(-ret));
 		free(l.rows);
 		free(d);
-		return EGPUCTL_FAIL;
+		return egpuctl_error("quirks", EGPUCTL_FAIL, ret == -EPERM ? "refused" : "failed",
+				     "egpuctl: quirks: %s", err.msg[0] ? err.msg : strerror(-ret));
 	}
 	nd = collect_devices(&l, d, MAX_ENTRIES);
-	if (o->json)
-		print_json(&l, &h, d, nd);
-	else
+	if (o->json) {
+		struct egpuctl_data dd;
+
+		ret = EGPUCTL_FAIL;
+		if (egpuctl_data_open(&dd, "quirks")) {
+			print_json(dd.f, &l, &h, d, nd);
+			ret = egpuctl_data_close(&dd, EGPUCTL_OK, NULL, NULL, NULL);
+		}
+	} else {
 		print_text(&l, &h, d, nd);
+		ret = EGPUCTL_OK;
+	}
 	free(l.rows);
 	free(d);
-	return EGPUCTL_OK;
+	return ret;
 }
 
 struct add_req {
@@ -416,21 +420,25 @@ static int do_change(const struct egpuctl_opts *o, uint8_t cmd,
 	int ret;
 
 	if (!nl) {
-		fprintf(stderr, "egpuctl: %s\n", err.msg[0] ? err.msg : "egpuhp module not loaded");
-		return EGPUCTL_FAIL;
+		return egpuctl_error("quirks", EGPUCTL_FAIL, "failed", "egpuctl: %s",
+				     err.msg[0] ? err.msg : "egpuhp module not loaded");
 	}
 	ret = egpuhp_nl_request(nl, cmd, false, build, barg, id ? id_reply : NULL, id, &err);
 	egpuhp_nl_close(nl);
 	if (ret < 0) {
-		fprintf(stderr, "egpuctl: quirks: %s%s%s\n", strerror(-ret),
-			err.msg[0] ? ": " : "", err.msg);
-		return EGPUCTL_FAIL;
+		return egpuctl_error("quirks", EGPUCTL_FAIL,
+				     ret == -EPERM ? "refused" : ret == -ENOENT ? "not-found" :
+				     ret == -EINVAL ? "bad-request" : "failed",
+				     "egpuctl: quirks: %s%s%s", strerror(-ret),
+				     err.msg[0] ? ": " : "", err.msg);
 	}
-	if (id) {
-		if (o->json)
-			printf("{\"id\":%u}\n", *id);
-		else
-			printf("added quirk entry %u\n", *id);
+	if (o->json) {
+		char data[32];
+
+		snprintf(data, sizeof(data), "{\"id\":%u}", id ? *id : 0);
+		egpuctl_print_data("quirks", id ? data : NULL, NULL);
+	} else if (id) {
+		printf("added quirk entry %u\n", *id);
 	}
 	return EGPUCTL_OK;
 }

@@ -72,6 +72,33 @@ static int reset_reply(struct nlattr **tb, void *arg)
 	return 0;
 }
 
+/* data's first keys: what ran */
+static FILE *reset_data_open(struct egpuctl_data *dd, const char *dev, const char *method,
+			     int *first)
+{
+	FILE *out = egpuctl_data_open(dd, "reset");
+
+	if (out) {
+		fputc('{', out);
+		egpu_json_kv_str(out, first, "device", dev);
+		egpu_json_kv_str(out, first, "method", method);
+	}
+	return out;
+}
+
+/*
+ * The one envelope of a reset under --json: data (the result's object,
+ * also when it failed: what ran and how it ended), and the error.
+ */
+static int reset_data_close(struct egpuctl_data *dd, int ret, const char *err)
+{
+	fputc('}', dd->f);
+	return egpuctl_data_close(dd, ret < 0 ? EGPUCTL_FAIL : EGPUCTL_OK,
+				  ret == -EPERM ? "refused" :
+				  ret == -ENODEV || ret == -ENOENT ? "not-found" : "failed",
+				  err, NULL);
+}
+
 static int parse_method(const char *s, uint32_t *m)
 {
 	if (!strcmp(s, "auto")) {
@@ -91,44 +118,46 @@ static int do_netlink_reset(const struct egpuctl_opts *o, const char *dev, uint3
 	struct egpuhp_nl_err err = { 0 };
 	struct reset_res res = { 0 };
 	struct egpuhp_nl *nl;
+	char msg[512] = "";
 	int ret;
 
 	nl = egpuhp_nl_open(&err);
 	if (!nl) {
-		fprintf(stderr, "egpuctl: %s\n", err.msg[0] ? err.msg : "egpuhp module not loaded");
-		return EGPUCTL_FAIL;
+		return egpuctl_error("reset", EGPUCTL_FAIL, "failed", "egpuctl: %s",
+				     err.msg[0] ? err.msg : "egpuhp module not loaded");
 	}
 	ret = egpuhp_nl_request(nl, EGPUHP_CMD_RESET, false, build_reset, &req,
 				reset_reply, &res, &err);
 	egpuhp_nl_close(nl);
+	if (ret < 0)
+		snprintf(msg, sizeof(msg), "egpuctl: reset %s (%s): %s%s%s", dev,
+			 egpuhp_reset_method_name(method), strerror(-ret),
+			 err.msg[0] ? ": " : "", err.msg);
 	if (o->json) {
+		struct egpuctl_data dd;
 		int first = 1;
+		FILE *out = reset_data_open(&dd, dev, egpuhp_reset_method_name(method), &first);
 
-		printf("{");
-		egpu_json_kv_str(stdout, &first, "device", dev);
-		egpu_json_kv_str(stdout, &first, "method", egpuhp_reset_method_name(method));
-		egpu_json_kv_int(stdout, &first, "result", ret < 0 ? ret : res.result);
-		if (ret < 0)
-			egpu_json_kv_str(stdout, &first, "error", err.msg[0] ? err.msg : strerror(-ret));
-		else
-			egpu_json_kv_uint(stdout, &first, "duration_ns", res.duration_ns);
+		if (!out)
+			return EGPUCTL_FAIL;
+		egpu_json_kv_int(out, &first, "result", ret < 0 ? ret : res.result);
+		if (ret >= 0)
+			egpu_json_kv_uint(out, &first, "duration_ns", res.duration_ns);
 		if (res.kernel_methods[0])
-			egpu_json_kv_str(stdout, &first, "kernel_methods", res.kernel_methods);
-		printf("}\n");
+			egpu_json_kv_str(out, &first, "kernel_methods", res.kernel_methods);
+		if (ret < 0)
+			fprintf(stderr, "%s\n", msg);
+		return reset_data_close(&dd, ret, msg);
 	}
 	if (ret < 0) {
-		fprintf(stderr, "egpuctl: reset %s (%s): %s%s%s\n", dev,
-			egpuhp_reset_method_name(method), strerror(-ret),
-			err.msg[0] ? ": " : "", err.msg);
+		fprintf(stderr, "%s\n", msg);
 		return EGPUCTL_FAIL;
 	}
-	if (!o->json) {
-		printf("%s: %s reset done in %.1f ms", dev, egpuhp_reset_method_name(method),
-		       res.duration_ns / 1e6);
-		if (res.kernel_methods[0])
-			printf(" (kernel reset_method order: %s)", res.kernel_methods);
-		printf("\n");
-	}
+	printf("%s: %s reset done in %.1f ms", dev, egpuhp_reset_method_name(method),
+	       res.duration_ns / 1e6);
+	if (res.kernel_methods[0])
+		printf(" (kernel reset_method order: %s)", res.kernel_methods);
+	printf("\n");
 	return EGPUCTL_OK;
 }
 
@@ -176,48 +205,46 @@ static int do_tunnel(const struct egpuctl_opts *o, const char *dev, const char *
 	tc.store_root = store;
 	tc.timeout_ms = timeout_ms;
 	ret = egpu_tunnel_cycle(&tc);
+	if (ret < 0)
+		fprintf(stderr, "egpuctl: reset %s --tunnel: %s\n", dev, tc.err);
 	if (o->json) {
+		struct egpuctl_data dd;
 		int first = 1;
+		FILE *out = reset_data_open(&dd, dev, "tunnel", &first);
 
-		printf("{");
-		egpu_json_kv_str(stdout, &first, "device", dev);
-		egpu_json_kv_str(stdout, &first, "method", "tunnel");
-		egpu_json_kv_str(stdout, &first, "router", tc.router_name);
-		egpu_json_kv_str(stdout, &first, "security", tc.security);
-		egpu_json_kv_int(stdout, &first, "result", ret);
-		if (ret < 0)
-			egpu_json_kv_str(stdout, &first, "error", tc.err);
-		egpu_json_kv_uint(stdout, &first, "gone_ns", tc.gone_ns);
-		egpu_json_kv_uint(stdout, &first, "back_ns", tc.back_ns);
-		egpu_json_kv_uint(stdout, &first, "rebind_ns", tc.rebind_ns);
-		egpu_json_kv_uint(stdout, &first, "duration_ns", tc.total_ns);
-		egpu_json_key(stdout, &first, "functions");
-		printf("[");
+		if (!out)
+			return EGPUCTL_FAIL;
+		egpu_json_kv_str(out, &first, "router", tc.router_name);
+		egpu_json_kv_str(out, &first, "security", tc.security);
+		egpu_json_kv_int(out, &first, "result", ret);
+		egpu_json_kv_uint(out, &first, "gone_ns", tc.gone_ns);
+		egpu_json_kv_uint(out, &first, "back_ns", tc.back_ns);
+		egpu_json_kv_uint(out, &first, "rebind_ns", tc.rebind_ns);
+		egpu_json_kv_uint(out, &first, "duration_ns", tc.total_ns);
+		egpu_json_key(out, &first, "functions");
+		fputc('[', out);
 		for (i = 0; i < tc.nfn; i++) {
 			int f = 1;
 
-			printf("%s{", i ? "," : "");
-			egpu_json_kv_str(stdout, &f, "name", tc.fn[i].name);
-			egpu_json_kv_bool(stdout, &f, "back", tc.fn[i].back);
-			egpu_json_kv_str(stdout, &f, "driver_before", tc.fn[i].driver);
-			egpu_json_kv_str(stdout, &f, "driver_after", tc.fn[i].driver_after);
-			egpu_json_kv_str(stdout, &f, "driver_override", tc.fn[i].override);
-			printf("}");
+			fputs(i ? ",{" : "{", out);
+			egpu_json_kv_str(out, &f, "name", tc.fn[i].name);
+			egpu_json_kv_bool(out, &f, "back", tc.fn[i].back);
+			egpu_json_kv_str(out, &f, "driver_before", tc.fn[i].driver);
+			egpu_json_kv_str(out, &f, "driver_after", tc.fn[i].driver_after);
+			egpu_json_kv_str(out, &f, "driver_override", tc.fn[i].override);
+			fputc('}', out);
 		}
-		printf("]}\n");
+		fputc(']', out);
+		return reset_data_close(&dd, ret, tc.err);
 	}
-	if (ret < 0) {
-		fprintf(stderr, "egpuctl: reset %s --tunnel: %s\n", dev, tc.err);
+	if (ret < 0)
 		return EGPUCTL_FAIL;
-	}
-	if (!o->json) {
-		printf("%s: tunnel cycle of router %s done in %.1f ms (gone %.1f, back %.1f, rebind %.1f)\n",
-		       dev, tc.router_name, tc.total_ns / 1e6, tc.gone_ns / 1e6,
-		       tc.back_ns / 1e6, tc.rebind_ns / 1e6);
-		for (i = 0; i < tc.nfn; i++)
-			printf("  %s  driver %s\n", tc.fn[i].name,
-			       tc.fn[i].driver_after[0] ? tc.fn[i].driver_after : "(none)");
-	}
+	printf("%s: tunnel cycle of router %s done in %.1f ms (gone %.1f, back %.1f, rebind %.1f)\n",
+	       dev, tc.router_name, tc.total_ns / 1e6, tc.gone_ns / 1e6,
+	       tc.back_ns / 1e6, tc.rebind_ns / 1e6);
+	for (i = 0; i < tc.nfn; i++)
+		printf("  %s  driver %s\n", tc.fn[i].name,
+		       tc.fn[i].driver_after[0] ? tc.fn[i].driver_after : "(none)");
 	return EGPUCTL_OK;
 }
 

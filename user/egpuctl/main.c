@@ -5,14 +5,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/egpud_proto.h"
-#include "common/json.h"
 #include "common/log.h"
 #include "egpuctl/commands.h"
 
@@ -23,8 +21,6 @@ static const struct egpuctl_cmd *const commands[] = {
 #undef EGPUCTL_CMD_PTR
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static bool json_out;	/* --json: errors are envelopes on stdout too */
 
 static void help(FILE *f)
 {
@@ -38,76 +34,32 @@ static void help(FILE *f)
 		snprintf(syn, sizeof(syn), "%s %s", commands[i]->name, commands[i]->args);
 		fprintf(f, "  %-40s %s\n", syn, commands[i]->help);
 	}
-	fprintf(f, "\n--json works with every listing (monitor: one object per line).\n"
+	fprintf(f, "\n--json: every command prints one JSON envelope (monitor: one object per line).\n"
 		"The socket defaults to $" EGPUD_SOCKET_ENV " or " EGPUD_DEFAULT_SOCKET ".\n");
 }
 
-int egpuctl_error(const char *verb, int status, const char *code, const char *fmt, ...)
+/* help on stdout; under --json its lines are the envelope's messages */
+static int print_help(bool json)
 {
-	char msg[512];
-	va_list ap;
-	int first = 1;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s\n", msg);
-	if (!json_out)
-		return status;
-	fputc('{', stdout);
-	egpu_json_kv_int(stdout, &first, "version", 1);
-	egpu_json_kv_str(stdout, &first, "verb", verb);
-	egpu_json_kv_bool(stdout, &first, "ok", 0);
-	egpu_json_kv_int(stdout, &first, "status", status);
-	egpu_json_kv_str(stdout, &first, "error", msg);
-	egpu_json_kv_str(stdout, &first, "code", code);
-	egpu_json_key(stdout, &first, "messages");
-	fputs("[]}\n", stdout);
-	fflush(stdout);
-	return status;
-}
-
-int egpuctl_usage(const struct egpuctl_cmd *cmd)
-{
-	return egpuctl_error(cmd->name, EGPUCTL_USAGE, "usage", "usage: egpuctl %s %s",
-			     cmd->name, cmd->args);
-}
-
-int egpuctl_daemon_call(const struct egpuctl_opts *o, int argc, char **argv)
-{
-	return egpuctl_daemon_call_timeout(o, argc, argv, EGPUD_REPLY_TIMEOUT_MS);
-}
-
-int egpuctl_daemon_call_timeout(const struct egpuctl_opts *o, int argc, char **argv,
-				int timeout_ms)
-{
-	const char *path = egpud_socket_path(o->socket_path);
-	int fd, ret;
-
-	fd = egpud_connect(path);
-	if (fd < 0)
-		return egpuctl_error(argv[0], EGPUCTL_FAIL, "no-daemon",
-				     "egpuctl: cannot reach egpud at %s: %s (is egpud running?)",
-				     path, strerror(-fd));
-	ret = egpud_send_request(fd, o->json, argc, argv);
-	if (ret < 0) {
-		close(fd);
-		return egpuctl_error(argv[0], ret == -E2BIG || ret == -EINVAL ? EGPUCTL_USAGE :
-				     EGPUCTL_FAIL, ret == -E2BIG || ret == -EINVAL ? "usage" :
-				     "no-daemon", "egpuctl: sending to egpud: %s", strerror(-ret));
+	if (!json) {
+		help(stdout);
+		return EGPUCTL_OK;
 	}
-	ret = egpud_read_reply_timeout(fd, stdout, timeout_ms);
-	close(fd);
-	if (ret == -ETIMEDOUT)
-		return egpuctl_error(argv[0], EGPUCTL_FAIL, "protocol",
-				     "egpuctl: egpud did not answer within %d s", timeout_ms / 1000);
-	if (ret < 0)
-		return egpuctl_error(argv[0], EGPUCTL_FAIL, "protocol",
-				     "egpuctl: egpud closed the connection: %s", strerror(-ret));
-	return ret;
+	mem = open_memstream(&text, &len);
+	if (!mem)
+		return egpuctl_error("help", EGPUCTL_FAIL, "failed", "egpuctl: out of memory");
+	help(mem);
+	fclose(mem);
+	egpuctl_print_data("help", NULL, text);
+	free(text);
+	return EGPUCTL_OK;
 }
 
-int main(int argc, char **argv)
+int egpuctl_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -120,15 +72,19 @@ int main(int argc, char **argv)
 	int c, i;
 	size_t k;
 
-	egpu_log_init("egpuctl", false);
+	egpuctl_set_json(false);
 	/* Options before the command only; the command parses its own. */
 	while ((c = getopt_long(argc, argv, "+js:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': o.json = json_out = true; break;
+		case 'j': o.json = true; egpuctl_set_json(true); break;
 		case 's': o.socket_path = optarg; break;
-		case 'h': help(stdout); return EGPUCTL_OK;
+		case 'h': return print_help(o.json);
 		default:
-			if (json_out)
+			/* "egpuctl --bad list --json" wants JSON too */
+			for (i = optind; i < argc && !o.json; i++)
+				o.json = !strcmp(argv[i], "--json");
+			egpuctl_set_json(o.json);
+			if (o.json)
 				return egpuctl_error("", EGPUCTL_USAGE, "usage",
 						     "egpuctl: unknown option (see egpuctl help)");
 			help(stderr);
@@ -142,24 +98,31 @@ int main(int argc, char **argv)
 		return egpuctl_cmd_list.run(1, list_argv, &o);
 	}
 	name = argv[optind];
-	if (!strcmp(name, "help")) {
-		help(stdout);
-		return EGPUCTL_OK;
-	}
 	argc -= optind;
 	argv += optind;
 	/* --json may also follow the command ("egpuctl list --json"). */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j")) {
-			o.json = json_out = true;
+			o.json = true;
+			egpuctl_set_json(true);
 			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
 			argc--;
 			i--;
 		}
 	}
+	if (!strcmp(name, "help"))
+		return print_help(o.json);
 	for (k = 0; k < N_COMMANDS; k++)
 		if (!strcmp(commands[k]->name, name))
 			return commands[k]->run(argc, argv, &o);
 	return egpuctl_error(name, EGPUCTL_USAGE, "usage",
 			     "egpuctl: unknown command \"%s\" (see egpuctl help)", name);
 }
+
+#ifndef EGPUHP_UNIT_TEST
+int main(int argc, char **argv)
+{
+	egpu_log_init("egpuctl", false);
+	return egpuctl_main(argc, argv);
+}
+#endif

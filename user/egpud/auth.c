@@ -384,7 +384,8 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested, FILE *o
 	in.router = &r;
 	if (egpu_store_get_dev(d->cfg->store_dir, r.unique_id, &sd) == 0)
 		in.stored_policy = sd.policy;
-	in.boltd_running = d->boltd_running = egpud_boltd_running();
+	/* as last seen: asking the bus here would stall the loop (lookups.c) */
+	in.boltd_running = d->boltd_running;
 	egpu_auth_decide(d->cfg, &in, &dec);
 	st->decided = true;
 	st->verdict = dec.verdict;

@@ -10,10 +10,12 @@
  *   server.c   the control socket and its verbs
  *   admit.c    who gets a slot on the control socket
  *   jobs.c     blocking work (sysfs writes that set up tunnels) in children
+ *   lookups.c  NSS group and boltd lookups, as jobs
  *   records.c  checkpoint records: watched until their process exits
  *   replug.c   restoring checkpointed work when an eGPU comes back
  *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
+ *   lost*.c    holders of a GPU lost to a cable pull (lost.h)
  *   eject*.c   the requested eject (eject.h)
  */
 #ifndef EGPUD_H
@@ -87,6 +89,7 @@ struct egpud_client {
 	int fd;
 	uint64_t serial;	/* accept order: the oldest idle one is evicted */
 	bool watching;		/* libegpu watcher: gets event lines */
+	bool monitor_only;	/* egpuctl monitor: only egpud's own event lines */
 	uid_t uid;		/* of the peer, at connect time */
 	bool privileged;	/* root or socket-group member (admit.c) */
 	bool pending;		/* its reply comes when a job ends (jobs.c) */
@@ -143,7 +146,7 @@ struct egpud_job {
 struct egpud {
 	struct egpu_config *cfg;
 	const char *config_path;
-	gid_t admin_gid;
+	gid_t admin_gid;	/* the socket group; (gid_t)-1 none (yet) */
 	int ep;			/* epoll */
 	int sigfd;
 	int uevfd;
@@ -151,7 +154,7 @@ struct egpud {
 	struct egpuhp_nl *nl_ev;	/* "events" subscription */
 	struct egpuhp_nl *nl_req;	/* requests and dumps */
 	struct egpu_tracker tracker;
-	bool boltd_running;
+	bool boltd_running;	/* as last seen (lookups.c) */
 	bool quit;
 	bool in_resync;
 	struct egpud_router_state routers[EGPUD_MAX_ROUTERS];
@@ -170,6 +173,7 @@ struct egpud {
 	struct egpud_health health[EGPUD_MAX_HEALTH];
 	size_t n_health;
 	uint64_t aer_next_ms;		/* next read of the AER counters; 0 none */
+	struct egpud_lost *lost;	/* lost.c */
 };
 
 /* main.c */
@@ -198,8 +202,26 @@ int egpud_auth_router(struct egpud *d, const char *name, bool requested,
 		      FILE *out);
 void egpud_auth_forget_router(struct egpud *d, const char *name);
 void egpud_auth_scan(struct egpud *d);	/* every router present now */
-/* Does boltd own org.freedesktop.bolt on the system bus now? */
+/*
+ * Does boltd own org.freedesktop.bolt on the system bus now?  Asks the bus:
+ * may block (up to 1 s for each socket call); the loop uses
+ * d->boltd_running, refreshed by egpud_boltd_refresh().
+ */
 bool egpud_boltd_running(void);
+
+/*
+ * lookups.c: blocking lookups as jobs.  egpud_admin_group_resolve() sets
+ * d->admin_gid to (gid_t)-1 and starts the lookup of the socket group
+ * (the gid is set when it answers); egpud_boltd_refresh() starts a check
+ * of boltd unless one runs (when boltd came or went, the policy is
+ * re-applied).
+ */
+void egpud_admin_group_resolve(struct egpud *d);
+void egpud_boltd_refresh(struct egpud *d);
+#ifdef EGPUHP_UNIT_TEST
+/* Stand-ins for getgrnam_r() and the bus (NULL: the real ones). */
+void egpud_lookups_set_ops(int (*group)(const char *name, gid_t *gid), int (*boltd)(void));
+#endif
 /*
  * After a reload: routers left waiting, deferred or refused are decided
  * again under the new configuration; a person's decision is never undone.
@@ -237,6 +259,7 @@ struct egpud_hook_env {
 	const struct egpuhp_router *router;	/* or NULL */
 	bool resync;
 	const char *reason;	/* decision text, or NULL */
+	const char *const *vars;	/* more "KEY=value", NULL-terminated, or NULL */
 };
 void egpud_hooks_run(struct egpud *d, enum egpu_hook_event ev,
 		     const struct egpud_hook_env *env);
@@ -257,9 +280,13 @@ void egpud_server_close(struct egpud *d);
 void egpud_server_accept(struct egpud *d);
 void egpud_client_readable(struct egpud *d, struct egpud_client *c);
 void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
-/* line (n bytes, "event ...\n") to the watchers of function pci or its group. */
-void egpud_watchers_send(struct egpud *d, const char *pci, const char *group, const char *line,
-			 size_t n);
+/*
+ * One event line about function pci of eGPU group to the watchers of
+ * either, and to egpuctl monitor's connections if monitors.  With owner
+ * (a line about a process), only privileged clients and that uid get it.
+ */
+void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
+			 const char *line, bool monitors, const uid_t *owner);
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
@@ -272,7 +299,6 @@ void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 struct egpud_job *egpud_job_start(struct egpud *d, const char *key, const char *what,
 				  int (*work)(void *arg, FILE *out), void *arg,
 				  void (*done)(struct egpud *d, struct egpud_job *j));
-struct egpud_job *egpud_job_by_fd(struct egpud *d, int fd);
 struct egpud_job *egpud_job_for(struct egpud *d, const char *key);
 void egpud_job_readable(struct egpud *d, struct egpud_job *j);
 /* Block until j (or every job: at exit) has ended, and finish it. */
@@ -381,6 +407,24 @@ void egpud_status_json(struct egpud *d, FILE *out);	/* status's data */
 /* info ROUTER|UNIQUE_ID: text to text, or (data != NULL) its data object. */
 enum egpud_result egpud_info(struct egpud *d, int argc, char **argv, FILE *text,
 			     FILE *data);
+
+/* lost.c */
+/* A GPU function is bound: note its device nodes (they may be gone at removal). */
+void egpud_lost_note_bound(struct egpud *d, const struct egpuhp_dev *dev);
+/* A surprise REMOVE of a GPU function: check its holders lost-grace-ms later. */
+void egpud_lost_removed(struct egpud *d, const struct egpuhp_nl_event *ev);
+/* Its driver went (unbind, removal): the node numbers it had are void. */
+void egpud_lost_forget(struct egpud *d, const char *pci);
+int egpud_lost_timeout_ms(struct egpud *d);	/* -1: nothing waiting */
+void egpud_lost_tick(struct egpud *d);		/* act on what is due */
+/*
+ * dev (a GPU) is bound again: what was lost with the GPU of that identity
+ * (its router's unique_id, else its PCI name), "PID:COMM:ACTION ..." into
+ * buf and logged, and forgotten; NULL if nothing was.
+ */
+const char *egpud_lost_report(struct egpud *d, const struct egpuhp_dev *dev,
+			      char *buf, size_t len);
+void egpud_lost_free(struct egpud *d);
 
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */

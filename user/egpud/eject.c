@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "common/egpud_proto.h"
+#include "common/fd_io.h"
 #include "common/log.h"
 #include "egpud/egpud.h"
 #include "egpud/eject.h"
@@ -119,7 +121,7 @@ static void notify_watchers(struct egpud *d, struct egpud_eject *e)
 		struct egpud_client *c = d->clients[i];
 		bool told = false, dropped = false;
 
-		if (!c || !c->watching)
+		if (!c || !c->watching || c->monitor_only)
 			continue;
 		for (k = 0; k < e->plan.n_fn && !dropped; k++) {
 			const char *fn = e->plan.fn[k], *grp = group_of(d, fn);
@@ -247,10 +249,10 @@ void egpud_eject_tick(struct egpud *d)
 
 static void write_status(int fd, int status)
 {
-	char tail[16];
-	int n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
+	char tail[EGPUD_STATUS_TAIL_LEN];
+	int n = egpud_status_tail(tail, status);
 
-	if (write(fd, tail, (size_t)n) < 0)
+	if (egpu_write_all(fd, tail, (size_t)n) < 0)
 		egpu_dbg("eject: requester went away");
 }
 
@@ -291,8 +293,8 @@ static void worker_main(struct egpud *d, struct egpud_eject *e)
 	else
 		egpu_log("eject %s: safe to unplug", e->plan.target);
 	egpu_eject_report(&e->plan, &e->opts, &e->res, out);
-	fflush(out);
-	write_status(e->fd, rc ? 1 : 0);
+	if (egpud_reply_end(out, rc ? 1 : 0) < 0)
+		egpu_dbg("eject: requester went away");
 	_exit(0);
 }
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -280,15 +281,14 @@ int egpu_eject_run(const struct egpu_eject_plan *plan, const struct egpu_eject_o
 	return 0;
 }
 
-static void report_json(const struct egpu_eject_plan *plan, const struct egpu_eject_opts *o,
-			const struct egpu_eject_result *res, FILE *out)
+/* The report as the envelope's data (docs/egpuctl-json.md "eject"). */
+static void report_data(const struct egpu_eject_plan *plan, const struct egpu_eject_result *res,
+			FILE *out)
 {
 	int first = 1, f;
 	size_t i;
 
 	fputc('{', out);
-	egpu_json_kv_str(out, &first, "verb", "eject");
-	egpu_json_kv_bool(out, &first, "ok", res->safe_to_unplug);
 	egpu_json_kv_str(out, &first, "target", plan->target);
 	egpu_json_key(out, &first, "functions");
 	fputc('[', out);
@@ -298,18 +298,13 @@ static void report_json(const struct egpu_eject_plan *plan, const struct egpu_ej
 		egpu_json_str(out, plan->fn[i]);
 	}
 	fputc(']', out);
-	egpu_json_key(out, &first, "router");
-	if (plan->router[0])
-		egpu_json_str(out, plan->router);
-	else
-		fputs("null", out);
+	if (plan->router[0])	/* unknown: left out */
+		egpu_json_kv_str(out, &first, "router", plan->router);
 	egpu_json_kv_bool(out, &first, "safe_to_unplug", res->safe_to_unplug);
 	egpu_json_kv_bool(out, &first, "removed", res->removed);
-	egpu_json_key(out, &first, "stopped_at");
 	if (res->stopped_at >= 0)
-		egpu_json_str(out, egpu_eject_step_name((enum egpu_eject_step)res->stopped_at));
-	else
-		fputs("null", out);
+		egpu_json_kv_str(out, &first, "stopped_at",
+				 egpu_eject_step_name((enum egpu_eject_step)res->stopped_at));
 	egpu_json_kv_str(out, &first, "state", res->state);
 	egpu_json_key(out, &first, "restore");
 	fputc('[', out);
@@ -329,8 +324,26 @@ static void report_json(const struct egpu_eject_plan *plan, const struct egpu_ej
 		egpu_json_kv_str(out, &f, "detail", r->detail);
 		fputc('}', out);
 	}
-	fputs("]}\n", out);
-	(void)o;
+	fputs("]}", out);
+}
+
+/* The one envelope: ok when safe to unplug, else the error says where it stopped. */
+static void report_json(const struct egpu_eject_plan *plan, const struct egpu_eject_result *res,
+			FILE *out)
+{
+	char *data = NULL, error[512];
+	size_t len = 0;
+	FILE *mem = open_memstream(&data, &len);
+
+	if (mem) {
+		report_data(plan, res, mem);
+		fclose(mem);
+	}
+	snprintf(error, sizeof(error), "eject of %s stopped at %s: %s", plan->target,
+		 res->stopped_at >= 0 ?
+		 egpu_eject_step_name((enum egpu_eject_step)res->stopped_at) : "?", res->state);
+	egpu_json_envelope(out, "eject", res->safe_to_unplug ? 0 : 1, "failed", error, data, NULL);
+	free(data);
 }
 
 void egpu_eject_report(const struct egpu_eject_plan *plan, const struct egpu_eject_opts *o,
@@ -340,7 +353,7 @@ void egpu_eject_report(const struct egpu_eject_plan *plan, const struct egpu_eje
 	size_t i;
 
 	if (o->json) {
-		report_json(plan, o, res, out);
+		report_json(plan, res, out);
 		return;
 	}
 	for (i = 0; i < EGPU_EJECT__STEPS; i++)

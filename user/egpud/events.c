@@ -124,6 +124,7 @@ static void cb_dev_added(void *ctx, const struct egpuhp_dev *dev, bool resync)
 		/* Found by a dump: hooks still hear about it, marked as such. */
 		egpud_hooks_run(d, EGPU_HOOK_PCI_ADD, &env);
 		if (dev->is_gpu && dev->driver[0]) {
+			egpud_lost_note_bound(d, dev);
 			env.event = "gpu-ready";
 			egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
 			egpud_replug_gpu_bound(d, dev);
@@ -142,6 +143,7 @@ static void cb_dev_driver(void *ctx, const struct egpuhp_dev *dev, bool resync)
 		struct egpud_hook_env env = { .event = "gpu-ready", .dev = dev,
 					      .resync = true };
 
+		egpud_lost_note_bound(d, dev);
 		egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
 		egpud_replug_gpu_bound(d, dev);
 	}
@@ -161,6 +163,8 @@ static void cb_dev_removed(void *ctx, const struct egpuhp_dev *dev, uint32_t fla
 
 		egpud_hooks_run(d, EGPU_HOOK_PCI_REMOVE, &env);
 		egpud_watchers_notify(d, &ev);
+		/* an event's removal is the event callback's (lost.c needs the nodes) */
+		egpud_lost_forget(d, dev->name);
 	}
 }
 
@@ -174,6 +178,7 @@ static void cb_router_added(void *ctx, const struct egpuhp_router *r, bool resyn
 
 		egpud_hooks_run(d, EGPU_HOOK_ROUTER_ADD, &env);
 	}
+	egpud_boltd_refresh(d);		/* a change re-applies the policy */
 	egpud_auth_router(d, r->name, false, NULL);
 }
 
@@ -235,7 +240,19 @@ static void cb_event(void *ctx, const struct egpuhp_nl_event *ev)
 	env.dev = ev->has_dev ? &ev->dev : NULL;
 	env.router = ev->has_router ? &ev->router : NULL;
 	egpud_hooks_run(d, h, &env);
+	if (ev->event == EGPUHP_EV_PCI_REMOVE)
+		egpud_lost_removed(d, ev);	/* surprise removals of GPUs only */
+	else if (ev->event == EGPUHP_EV_PCI_UNBIND && ev->has_dev)
+		egpud_lost_forget(d, ev->dev.name);
 	if (ev->event == EGPUHP_EV_PCI_BOUND && ev->has_dev && ev->dev.is_gpu) {
+		char report[1024], var[sizeof(report) + 32];
+		const char *vars[] = { var, NULL };
+
+		egpud_lost_note_bound(d, &ev->dev);
+		if (egpud_lost_report(d, &ev->dev, report, sizeof(report))) {
+			snprintf(var, sizeof(var), "EGPUHP_LOST_WORKLOADS=%s", report);
+			env.vars = vars;
+		}
 		env.event = "gpu-ready";
 		egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
 		egpud_replug_gpu_bound(d, &ev->dev);
@@ -288,6 +305,7 @@ void egpud_uevent_readable(struct egpud *d)
 		if (!strcmp(ue.action, "remove")) {
 			egpud_auth_forget_router(d, ue.name);
 		} else if (!strcmp(ue.action, "add")) {
+			egpud_boltd_refresh(d);
 			egpud_auth_router(d, ue.name, false, NULL);
 		} else if (!strcmp(ue.action, "change") && ue.authorized >= 0) {
 			egpud_auth_saw_authorized(d, ue.name, ue.authorized);

@@ -193,6 +193,7 @@ static void put_env_fmt(const char *k, const char *fmt, ...)
 static void hook_environment(const struct egpud_hook_env *env)
 {
 	char flags[64];
+	size_t i;
 
 	clearenv();
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
@@ -234,6 +235,16 @@ static void hook_environment(const struct egpud_hook_env *env)
 	}
 	if (env->reason)
 		put_env("EGPUHP_REASON", env->reason);
+	for (i = 0; env->vars && env->vars[i]; i++) {
+		const char *eq = strchr(env->vars[i], '=');
+		char key[64];
+
+		if (!eq || eq == env->vars[i] || (size_t)(eq - env->vars[i]) >= sizeof(key))
+			continue;
+		memcpy(key, env->vars[i], (size_t)(eq - env->vars[i]));
+		key[eq - env->vars[i]] = '\0';
+		put_env(key, eq + 1);
+	}
 }
 
 /* Root's and only root's to change?  (egpud's uid: root, but for unit tests.) */

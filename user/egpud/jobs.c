@@ -17,20 +17,11 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 
+#include "common/egpud_proto.h"
 #include "common/log.h"
 #include "egpud/egpud.h"
 
 #define JOB_TIMEOUT_S	120
-
-struct egpud_job *egpud_job_by_fd(struct egpud *d, int fd)
-{
-	size_t i;
-
-	for (i = 0; i < EGPUD_MAX_JOBS; i++)
-		if (d->jobs[i] && d->jobs[i]->fd == fd)
-			return d->jobs[i];
-	return NULL;
-}
 
 struct egpud_job *egpud_job_for(struct egpud *d, const char *key)
 {
@@ -71,9 +62,6 @@ struct egpud_job *egpud_job_start(struct egpud *d, const char *key, const char *
 	}
 	if (pid == 0) {
 		FILE *out;
-		int status;
-		char tail[16];
-		int n;
 
 		egpud_child_setup_signals();
 		/* only the pipe (and stderr, the log): a job that hangs must not
@@ -84,11 +72,7 @@ struct egpud_job *egpud_job_start(struct egpud *d, const char *key, const char *
 		out = fdopen(3, "w");
 		if (!out)
 			_exit(1);
-		status = work(arg, out);
-		n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
-		fwrite(tail, 1, (size_t)n, out);
-		fclose(out);
-		_exit(0);
+		_exit(egpud_reply_end(out, work(arg, out)) ? 1 : 0);
 	}
 	close(p[1]);
 	fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);

@@ -76,7 +76,8 @@ static void reload(struct egpud *d)
 	c->socket_path = strdup(d->cfg->socket_path);
 	egpu_config_free(d->cfg);
 	d->cfg = c;
-	d->admin_gid = egpu_config_admin_gid(c);
+	egpud_admin_group_resolve(d);
+	egpud_boltd_refresh(d);
 	egpu_sysfs_set_root(c->sysfs_root);
 	egpu_sd_notify("RELOADING=1");
 	egpu_log("reloaded %s (%zu authorize rules, %zu driver rules, policy %s)",
@@ -86,6 +87,21 @@ static void reload(struct egpud *d)
 	egpud_auth_reapply(d);
 	egpu_sd_notify("READY=1\nSTATUS=running (configuration reloaded)");
 }
+
+/*
+ * The entry of table[0..n-1] (clients, jobs: pointers to structs with an
+ * fd) that an epoll event's fd belongs to, or NULL: one lookup for every
+ * table of the loop.
+ */
+#define BY_FD(table, n, want) ({					\
+	__typeof__((table)[0]) found_ = NULL;				\
+	size_t i_;							\
+									\
+	for (i_ = 0; i_ < (n) && !found_; i_++)				\
+		if ((table)[i_] && (table)[i_]->fd == (want))		\
+			found_ = (table)[i_];				\
+	found_;								\
+})
 
 static void signals_readable(struct egpud *d)
 {
@@ -152,12 +168,15 @@ static int run(struct egpud *d)
 		int timeout = egpud_children_timeout_ms(d);
 		int grace = egpud_eject_timeout_ms(d);
 		int aer = egpud_strategy_timeout_ms(d);	/* -1 unless a GPU is guarded */
+		int lost = egpud_lost_timeout_ms(d);
 		int n, i;
 
 		if (grace >= 0 && (timeout < 0 || grace < timeout))
 			timeout = grace;
 		if (aer >= 0 && (timeout < 0 || aer < timeout))
 			timeout = aer;
+		if (lost >= 0 && (timeout < 0 || lost < timeout))
+			timeout = lost;
 
 		n = epoll_wait(d->ep, evs, 16, timeout);
 		if (n < 0) {
@@ -179,9 +198,9 @@ static int run(struct egpud *d)
 				egpud_uevent_readable(d);
 			else if (fd == d->listenfd)
 				egpud_server_accept(d);
-			else if ((c = egpud_client_by_fd(d, fd)))
+			else if ((c = BY_FD(d->clients, EGPUD_MAX_CLIENTS, fd)))
 				egpud_client_readable(d, c);
-			else if ((j = egpud_job_by_fd(d, fd)))
+			else if ((j = BY_FD(d->jobs, EGPUD_MAX_JOBS, fd)))
 				egpud_job_readable(d, j);
 			else
 				egpud_records_readable(d, fd);
@@ -191,6 +210,7 @@ static int run(struct egpud *d)
 		egpud_children_expire(d);
 		egpud_eject_tick(d);
 		egpud_strategy_tick(d);
+		egpud_lost_tick(d);
 	}
 	return 0;
 }
@@ -247,10 +267,6 @@ int main(int argc, char **argv)
 		free(d.cfg->socket_path);
 		d.cfg->socket_path = strdup(socket_opt);
 	}
-	d.admin_gid = egpu_config_admin_gid(d.cfg);
-	if (d.cfg->socket_group && d.admin_gid == (gid_t)-1)
-		egpu_log("socket-group %s does not exist; only root may act",
-			 d.cfg->socket_group);
 	egpu_sysfs_set_root(d.cfg->sysfs_root);
 	umask(022);
 
@@ -281,6 +297,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* jobs from here on: the socket group answers when NSS does */
+	egpud_admin_group_resolve(&d);
+	/*
+	 * The first scan needs boltd's state; the loop does not run yet, so
+	 * asking here stalls no event handling (the bus client's timeouts
+	 * bound it); later checks are jobs.
+	 */
 	d.boltd_running = egpud_boltd_running();
 	egpu_log("started: policy %s, owner %s%s, store %s, socket %s",
 		 egpu_policy_name(d.cfg->policy),
@@ -307,6 +330,7 @@ out:
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);
 	egpu_tracker_free(&d.tracker);
+	egpud_lost_free(&d);
 	free(d.devs);
 	egpu_config_free(d.cfg);
 	return ret;

@@ -40,56 +40,13 @@ const char *egpud_result_code(enum egpud_result r)
 void egpud_json_envelope(FILE *out, const char *verb, enum egpud_result r,
 			 const char *data, const char *text)
 {
-	const char *s = text ? text : "";
-	int first = 1, status = egpud_result_status(r);
-
-	fputc('{', out);
-	egpu_json_kv_uint(out, &first, "version", 1);
-	egpu_json_kv_str(out, &first, "verb", verb ? verb : "");
-	egpu_json_kv_bool(out, &first, "ok", status == 0);
-	egpu_json_kv_int(out, &first, "status", status);
-	if (data && data[0]) {
-		egpu_json_key(out, &first, "data");
-		fputs(data, out);
-	}
-	if (status) {
-		size_t n = strcspn(s, "\n");
-		char *line = strndup(s, n);
-
-		egpu_json_kv_str(out, &first, "error", line && line[0] ? line : "failed");
-		egpu_json_kv_str(out, &first, "code", egpud_result_code(r));
-		free(line);
-	}
-	egpu_json_key(out, &first, "messages");
-	fputc('[', out);
-	first = 1;
-	while (*s) {
-		size_t n = strcspn(s, "\n");
-		char *line = strndup(s, n);
-
-		if (!first)
-			fputc(',', out);
-		first = 0;
-		egpu_json_str(out, line ? line : "");
-		free(line);
-		s += n;
-		if (*s)
-			s++;
-	}
-	fputs("]}\n", out);
+	egpu_json_envelope(out, verb, egpud_result_status(r), egpud_result_code(r), NULL,
+			   data, text);
 }
 
 static const char *owner_name(enum egpu_owner o)
 {
 	return o == EGPU_OWNER_EGPUD ? "egpud" : o == EGPU_OWNER_NONE ? "none" : "auto";
-}
-
-static void kv_hex4(FILE *out, int *first, const char *key, unsigned int v)
-{
-	char buf[16];
-
-	snprintf(buf, sizeof(buf), "%04x", v & 0xffff);
-	egpu_json_kv_str(out, first, key, buf);
 }
 
 /* The decision keys of a router egpud has decided on. */
@@ -123,7 +80,7 @@ void egpud_status_json(struct egpud *d, FILE *out)
 	fputc('{', out);
 	egpu_json_kv_str(out, &first, "policy", egpu_policy_name(d->cfg->policy));
 	egpu_json_kv_str(out, &first, "owner", owner_name(d->cfg->owner));
-	egpu_json_kv_bool(out, &first, "boltd_running", egpud_boltd_running());
+	egpu_json_kv_bool(out, &first, "boltd_running", d->boltd_running);
 	egpu_json_kv_bool(out, &first, "module_connected", d->nl_ev != NULL);
 	egpu_json_kv_str(out, &first, "config", d->config_path);
 	egpu_json_kv_str(out, &first, "store", d->cfg->store_dir);
@@ -230,8 +187,8 @@ enum egpud_result egpud_info(struct egpud *d, int argc, char **argv, FILE *text,
 		egpu_json_kv_str(data, &f, "name", r.name);
 		egpu_json_kv_str(data, &f, "vendor_name", r.vendor_name);
 		egpu_json_kv_str(data, &f, "device_name", r.device_name);
-		kv_hex4(data, &f, "vendor", r.vendor);
-		kv_hex4(data, &f, "device", r.device);
+		egpu_json_kv_hex(data, &f, "vendor", 4, r.vendor);
+		egpu_json_kv_hex(data, &f, "device", 4, r.device);
 		egpu_json_kv_uint(data, &f, "generation", r.generation);
 		egpu_json_kv_uint(data, &f, "authorized", r.authorized);
 		egpu_json_kv_str(data, &f, "security", r.security);

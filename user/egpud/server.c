@@ -113,16 +113,6 @@ void egpud_server_close(struct egpud *d)
 	}
 }
 
-struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd)
-{
-	size_t i;
-
-	for (i = 0; i < EGPUD_MAX_CLIENTS; i++)
-		if (d->clients[i] && d->clients[i]->fd == fd)
-			return d->clients[i];
-	return NULL;
-}
-
 /* A connection that gets no slot is told why, without blocking, and closed. */
 static void refuse_connection(int fd, const char *why)
 {
@@ -211,8 +201,8 @@ static void flush_reply(struct egpud *d, struct egpud_client *c)
 static void reply_and_close(struct egpud *d, struct egpud_client *c,
 			    const char *body, size_t len, int status)
 {
-	char tail[16];
-	int n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
+	char tail[EGPUD_STATUS_TAIL_LEN];
+	int n = egpud_status_tail(tail, status);
 
 	free(c->out);
 	c->out = malloc(len + (size_t)n);
@@ -266,7 +256,7 @@ static enum egpud_result verb_status(struct egpud *d, FILE *out)
 		egpu_policy_name(d->cfg->policy),
 		d->cfg->owner == EGPU_OWNER_EGPUD ? "egpud" :
 		d->cfg->owner == EGPU_OWNER_NONE ? "none" : "auto",
-		egpud_boltd_running() ? "running" : "not running",
+		d->boltd_running ? "running" : "not running",
 		d->nl_ev ? "connected" : "not connected");
 	fprintf(out, "events: last seq %llu, handled %llu, skipped %llu, resyncs %llu, gaps %llu, overruns %llu\n",
 		(unsigned long long)d->tracker.last_seq,
@@ -489,7 +479,9 @@ static int verb_watch(struct egpud *d, struct egpud_client *c, int argc, char **
 	if (argc > 2)
 		return -EINVAL;
 	c->watching = true;
-	if (argc == 2)
+	if (argc == 2 && !strcmp(argv[1], "--monitor"))
+		c->monitor_only = true;	/* egpuctl monitor: egpud's own events */
+	else if (argc == 2)
 		snprintf(c->filter, sizeof(c->filter), "%s", argv[1]);
 	if (send(c->fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		return -errno;
@@ -518,8 +510,6 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 	if (pid == 0) {
 		FILE *out;
 		int status;
-		char tail[16];
-		int n;
 
 		egpud_child_setup_signals();
 		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
@@ -530,14 +520,11 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 		 * The engine's helper stays for the next request (gpuwork.h).
 		 * It acts only on processes the peer owns, unless it is root.
 		 */
-		status = gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, json);
+		status = json ? gw_dispatch_envelope(peer->uid, argv[0], argc - 1, argv + 1, out) :
+			 gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, false);
 		if (gw_verb_is_mutating(argv[0]))
 			egpud_records_annotate(d);
-		fflush(out);
-		n = snprintf(tail, sizeof(tail), "%c%d\n", '\0', status);
-		if (write(c->fd, tail, (size_t)n) < 0)
-			_exit(1);
-		_exit(0);
+		_exit(egpud_reply_end(out, status) ? 1 : 0);
 	}
 	/* the worker's deadline: egpud kills it and answers in its place */
 	if (egpud_child_add_worker(d, pid, EGPUD_CHILD_WORKER, argv[0], EGPUD_WORKER_TIMEOUT_S,
@@ -801,16 +788,18 @@ static const char *watch_kind(const struct egpuhp_nl_event *ev)
 	}
 }
 
-void egpud_watchers_send(struct egpud *d, const char *pci, const char *group, const char *line,
-			 size_t n)
+void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
+			 const char *line, bool monitors, const uid_t *owner)
 {
-	size_t i;
+	size_t i, n = strlen(line);
 
 	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
 		struct egpud_client *c = d->clients[i];
 
-		if (!c || !c->watching)
+		if (!c || !c->watching || (c->monitor_only && !monitors))
 			continue;
+		if (owner && !c->privileged && c->uid != *owner)
+			continue;	/* another user's process */
 		if (c->filter[0] && strcmp(c->filter, pci) && strcmp(c->filter, group))
 			continue;
 		if (send(c->fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
@@ -824,7 +813,6 @@ void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
 {
 	char line[256], flags[64];
 	const char *kind;
-	int n;
 
 	if (!ev->has_dev)
 		return;
@@ -832,9 +820,10 @@ void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev)
 	if (!kind)
 		return;
 	/* "event KIND PCI SEQ FLAGS GROUP" -- see libegpu/egpu.h */
-	n = snprintf(line, sizeof(line), "event %s %s %llu %s %s\n", kind, ev->dev.name,
-		     (unsigned long long)ev->seq,
-		     egpuhp_flags_str(ev->flags, flags, sizeof(flags))[0] ? flags : "-",
-		     ev->dev.group[0] ? ev->dev.group : "-");
-	egpud_watchers_send(d, ev->dev.name, ev->dev.group, line, (size_t)n);
+	snprintf(line, sizeof(line), "event %s %s %llu %s %s\n", kind, ev->dev.name,
+		 (unsigned long long)ev->seq,
+		 egpuhp_flags_str(ev->flags, flags, sizeof(flags))[0] ? flags : "-",
+		 ev->dev.group[0] ? ev->dev.group : "-");
+	/* the module's events reach egpuctl monitor straight from the module */
+	egpud_watchers_send(d, ev->dev.name, ev->dev.group, line, false, NULL);
 }

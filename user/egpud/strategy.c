@@ -150,8 +150,9 @@ static void watchers_line(struct egpud *d, const struct evac_job *ej, const char
 	/* "event KIND PCI SEQ FLAGS GROUP DETAIL": libegpu's egpu_event_detail() */
 	n = snprintf(line, sizeof(line), "event %s %s 0 warning %s %s\n", kind, ej->pci,
 		     ej->group[0] ? ej->group : "-", detail);
+	/* egpuctl monitor shows them too: they are egpud's own decisions */
 	if (n > 0 && (size_t)n < sizeof(line))
-		egpud_watchers_send(d, ej->pci, ej->group, line, (size_t)n);
+		egpud_watchers_send(d, ej->pci, ej->group, line, true, NULL);
 }
 
 static void evac_done(struct egpud *d, struct egpud_job *j)

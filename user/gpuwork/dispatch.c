@@ -595,6 +595,41 @@ int gw_dispatch_as(uid_t caller, const char *verb, int argc, char **argv, FILE *
 	return gw_helper_call(caller, verb, argc, argv, out, json);
 }
 
+int gw_dispatch_envelope(uid_t caller, const char *verb, int argc, char **argv, FILE *out)
+{
+	const char *code = NULL, *error = NULL;
+	struct egpu_jval *doc = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	int rc;
+
+	if (!mem) {
+		egpu_json_envelope(out, verb, GW_FAIL, "failed", "out of memory", NULL, NULL);
+		return GW_FAIL;
+	}
+	rc = gw_dispatch_as(caller, verb, argc, argv, mem, true);
+	fclose(mem);
+	/* the verbs' JSON writers print one object; everything else is text */
+	if (text && text[0] == '{')
+		doc = egpu_json_parse(text, len);
+	if (rc == GW_USAGE) {
+		code = "usage";
+	} else if (rc != GW_OK) {
+		const struct egpu_jval *refused = egpu_json_get(doc, "refused");
+
+		code = refused && refused->type == EGPU_J_BOOL && refused->b ? "refused" :
+		       "failed";
+		error = egpu_json_get_str(doc, "reason");
+		if (error && !error[0])
+			error = NULL;
+	}
+	egpu_json_envelope(out, verb, rc, code, error, doc ? text : NULL, doc ? NULL : text);
+	egpu_json_free(doc);
+	free(text);
+	return rc;
+}
+
 int gw_dispatch(const char *verb, int argc, char **argv, FILE *out, bool json)
 {
 	return gw_dispatch_as(0, verb, argc, argv, out, json);
@@ -627,5 +662,7 @@ int gw_ctl(int argc, char **argv, bool json,
 		return daemon(ctx, n, args);
 	gw_set_inprocess(true);
 	/* in this process: the driver checks our own rights; refuse early all the same */
-	return gw_dispatch_as(geteuid(), args[0], n - 1, args + 1, stdout, json);
+	if (json)
+		return gw_dispatch_envelope(geteuid(), args[0], n - 1, args + 1, stdout);
+	return gw_dispatch_as(geteuid(), args[0], n - 1, args + 1, stdout, false);
 }

@@ -72,6 +72,15 @@ int gw_dispatch(const char *verb, int argc, char **argv, FILE *out, bool json);
 int gw_dispatch_as(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
 		   bool json);
 
+/*
+ * gw_dispatch_as() in JSON, wrapped in the one envelope of egpud's and
+ * egpuctl's replies (docs/egpuctl-json.md), for egpud's workers and
+ * egpuctl --direct: the verb's JSON object is the envelope's data; what
+ * it wrote as text instead (a usage error, a failure before any result)
+ * is the envelope's messages.  Returns the exit status.
+ */
+int gw_dispatch_envelope(uid_t caller, const char *verb, int argc, char **argv, FILE *out);
+
 /* True if verb is one of gw_dispatch()'s verbs. */
 bool gw_is_verb(const char *verb);
 

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fd_io.h"
 #include "gpuwork/gw_internal.h"
 
 #define GW_MAX_FRAME	(16u << 20)
@@ -68,50 +69,14 @@ static unsigned int call_timeout_ms(void)
 	return v > 0 && v <= INT_MAX ? (unsigned int)v : GW_CALL_TIMEOUT_MS;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPIPE;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return -ETIMEDOUT;	/* SO_RCVTIMEO: the deadline passed */
-		if (n <= 0)
-			return n < 0 ? -errno : -EPIPE;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int write_u32(int fd, uint32_t v)
 {
-	return write_all(fd, &v, sizeof(v));
+	return egpu_write_all(fd, &v, sizeof(v));
 }
 
 static int read_u32(int fd, uint32_t *v)
 {
-	return read_all(fd, v, sizeof(*v));
+	return egpu_read_all(fd, v, sizeof(*v));
 }
 
 static int sock_path(struct sockaddr_un *sa)
@@ -121,7 +86,7 @@ static int sock_path(struct sockaddr_un *sa)
 	return gw_path(sa->sun_path, sizeof(sa->sun_path), GW_ROOT_RUN, "gpuwork.sock");
 }
 
-/* Reads on fd fail with EAGAIN (-ETIMEDOUT in read_all) after ms. */
+/* Reads on fd fail with EAGAIN (-ETIMEDOUT in egpu_read_all()) after ms. */
 static void set_deadline(int fd, unsigned int ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
@@ -142,7 +107,7 @@ static int serve_one(int fd)
 	FILE *out;
 	int rc = 0;
 
-	if (write_all(fd, &greet, 1) || read_u32(fd, &json) || read_u32(fd, &caller) ||
+	if (egpu_write_all(fd, &greet, 1) || read_u32(fd, &json) || read_u32(fd, &caller) ||
 	    read_u32(fd, &argc) ||
 	    argc < 1 || argc > GW_MAX_ARGS)
 		return 0;
@@ -150,7 +115,7 @@ static int serve_one(int fd)
 		if (read_u32(fd, &len) || len > 65536)
 			goto out;
 		argv[i] = calloc(1, len + 1);
-		if (!argv[i] || read_all(fd, argv[i], len))
+		if (!argv[i] || egpu_read_all(fd, argv[i], len))
 			goto out;
 	}
 	if (!strcmp(argv[0], GW_QUIT_VERB)) {
@@ -163,7 +128,7 @@ static int serve_one(int fd)
 	rc = gw_dispatch_local((uid_t)caller, argv[0], (int)argc - 1, argv + 1, out, json != 0);
 	fclose(out);
 	if (!write_u32(fd, (uint32_t)rc) && !write_u32(fd, (uint32_t)text_len))
-		write_all(fd, text, text_len);
+		egpu_write_all(fd, text, text_len);
 	rc = 0;
 out:
 	free(text);
@@ -371,7 +336,7 @@ static int send_request(int fd, uid_t caller, const char *verb, int argc, char *
 
 		err = write_u32(fd, (uint32_t)len);
 		if (!err)
-			err = write_all(fd, s, len);
+			err = egpu_write_all(fd, s, len);
 	}
 	return err;
 }
@@ -430,7 +395,7 @@ int gw_helper_call(uid_t caller, const char *verb, int argc, char **argv, FILE *
 		return GW_FAIL;
 	}
 	text = malloc(len + 1);
-	if (!text || read_all(fd, text, len)) {
+	if (!text || egpu_read_all(fd, text, len)) {
 		free(text);
 		close(fd);
 		fprintf(out, "%s: reply from the GPU engine helper broke off\n", verb);

@@ -20,6 +20,7 @@
 
 #include "common/file_read.h"
 #include "common/sysfs.h"
+#include "common/store.h"
 #include "gpuwork/gw_internal.h"
 
 static int record_path(pid_t pid, char *buf, size_t len, const char *suffix)
@@ -29,47 +30,37 @@ static int record_path(pid_t pid, char *buf, size_t len, const char *suffix)
 
 int gw_record_save(const struct gw_record *rec)
 {
-	char dir[256], tmp[300], path[300];
-	FILE *f;
-	int fd, err = 0, i;
+	char dir[256], name[16], text[4096];
+	size_t off;
+	int n, i;
 
-	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork") ||
-	    record_path(rec->pid, tmp, sizeof(tmp), ".tmp") ||
-	    record_path(rec->pid, path, sizeof(path), ""))
+	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork"))
 		return -ENAMETOOLONG;
 	mkdir(gw_root_dir(GW_ROOT_RUN), 0755);
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		unlink(tmp);
-		return err;
-	}
-	fprintf(f, "starttime=%llu\npci=%s\nuuid=%s\nchip=%04x:%04x\ngpu_bytes=%" PRIu64 "\n",
-		rec->starttime, rec->pci, rec->uuid, rec->vendor, rec->device, rec->gpu_bytes);
-	fprintf(f, "model=%s\nrouter=%s\nworkload=%s\nseen=", rec->model, rec->router,
-		rec->workload);
+	snprintf(name, sizeof(name), "%d", (int)rec->pid);
+	n = snprintf(text, sizeof(text),
+		     "starttime=%llu\npci=%s\nuuid=%s\nchip=%04x:%04x\ngpu_bytes=%" PRIu64 "\n"
+		     "model=%s\nrouter=%s\nworkload=%s\nseen=",
+		     rec->starttime, rec->pci, rec->uuid, rec->vendor, rec->device,
+		     rec->gpu_bytes, rec->model, rec->router, rec->workload);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -ENOSPC;
+	off = (size_t)n;
 	for (i = 0; i < rec->nseen && i < GW_MAX_GPUS; i++) {
 		char u[GW_UUID_LEN];
 
 		gw_uuid_format(&rec->seen[i], u, sizeof(u));
-		fprintf(f, "%s%s", i ? "," : "", u);
+		n = snprintf(text + off, sizeof(text) - off, "%s%s", i ? "," : "", u);
+		if (n < 0 || (size_t)n >= sizeof(text) - off)
+			return -ENOSPC;
+		off += (size_t)n;
 	}
-	fputc('\n', f);
-	if (fflush(f) || fsync(fd))
-		err = -errno;
-	if (fclose(f) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	if (off + 1 >= sizeof(text))
+		return -ENOSPC;
+	text[off++] = '\n';
+	return egpu_atomic_write(dir, name, text, off, 0600);
 }
 
 /* "GPU-...,GPU-...": a malformed list is dropped whole (no map is built). */

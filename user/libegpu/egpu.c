@@ -17,7 +17,7 @@ struct egpu {
 	int fd;
 	char buf[4096];
 	size_t len;
-	char detail[512];	/* of the last event returned */
+	char detail[512];	/* "key=value ..." after the last event's fields */
 };
 
 static const char *const kind_names[] = {
@@ -29,6 +29,7 @@ static const char *const kind_names[] = {
 	[EGPU_EVENT_LOST] = "lost",
 	[EGPU_EVENT_RESET_BEGIN] = "reset-begin",
 	[EGPU_EVENT_RESET_END] = "reset-end",
+	[EGPU_EVENT_WORKLOAD_LOST] = "workload-lost",
 	[EGPU_EVENT_MIGRATED] = "migrated",
 	[EGPU_EVENT_CHECKPOINTED] = "checkpointed",
 };
@@ -62,25 +63,6 @@ EGPU_EXPORT int egpu_parse_line(const char *line, struct egpu_event *ev)
 	ev->surprise = strstr(flags, "surprise") != NULL;
 	ev->orderly = strstr(flags, "orderly") != NULL;
 	return 0;
-}
-
-EGPU_EXPORT void egpu_parse_detail(const char *line, char *buf, size_t len)
-{
-	const char *p = line;
-	int field;
-
-	/* past "event KIND PCI SEQ FLAGS GROUP" */
-	for (field = 0; field < 6 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	snprintf(buf, len, "%s", p ? p : "");
-}
-
-EGPU_EXPORT const char *egpu_event_detail(const struct egpu *e)
-{
-	return e->detail;
 }
 
 /* One line out of the buffer, if a whole one is there. */
@@ -173,25 +155,49 @@ EGPU_EXPORT int egpu_fd(const struct egpu *e)
 	return e->fd;
 }
 
+/* What follows the six fields of an event line, into e->detail. */
+EGPU_EXPORT void egpu_parse_detail(const char *line, char *buf, size_t len)
+{
+	const char *p = line;
+	int field;
+
+	for (field = 0; field < 6 && *p; field++) {
+		p += strcspn(p, " ");
+		p += strspn(p, " ");
+	}
+	snprintf(buf, len, "%s", p);
+}
+
+static void keep_detail(struct egpu *e, const char *line)
+{
+	egpu_parse_detail(line, e->detail, sizeof(e->detail));
+}
+
 EGPU_EXPORT int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	char line[256];
+	char line[512];
 
 	for (;;) {
 		int r;
 
-		while (take_line(e, line, sizeof(line)))
+		while (take_line(e, line, sizeof(line))) {
 			if (egpu_parse_line(line, ev) == 0) {
-				egpu_parse_detail(line, e->detail, sizeof(e->detail));
+				keep_detail(e, line);
 				return 1;
 			}
+		}
 		r = fill(e, deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0));
 		if (r < 0)
 			return r;
 		if (r == 0 && deadline >= 0 && now_ms() >= deadline)
 			return 0;
 	}
+}
+
+EGPU_EXPORT const char *egpu_event_detail(const struct egpu *e)
+{
+	return e->detail;
 }
 
 EGPU_EXPORT int egpu_ack(struct egpu *e)

@@ -33,6 +33,14 @@ enum egpu_event_kind {
 	EGPU_EVENT_RESET_BEGIN,
 	EGPU_EVENT_RESET_END,
 	/*
+	 * After a LOST: egpud found a process still holding the lost GPU's
+	 * device nodes and applied its on-lost policy (egpud.conf(5)).
+	 * egpu_event_detail() says "pid=N action=kept|sigterm|sigkill|spared
+	 * node=PATH comm=NAME".  A program that closed its nodes on LOST is
+	 * never named.
+	 */
+	EGPU_EVENT_WORKLOAD_LOST,
+	/*
 	 * After a LEAVING for a warning (egpud's strategies; the detail says
 	 * "reason=..."): the work was moved, the detail says "to=PCI", or
 	 * checkpointed into host memory, "to=host" (with "reason=no GPU
@@ -76,6 +84,12 @@ int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms);
  */
 int egpu_ack(struct egpu *e);
 
+/*
+ * The "key=value ..." words that followed the last event egpu_next()
+ * returned ("" if none), valid until the next call of egpu_next().
+ */
+const char *egpu_event_detail(const struct egpu *e);
+
 void egpu_close(struct egpu *e);
 
 const char *egpu_event_kind_name(enum egpu_event_kind kind);
@@ -83,12 +97,7 @@ const char *egpu_event_kind_name(enum egpu_event_kind kind);
 /* Parse one line of egpud's watch stream (exposed for tests). 0 or -EINVAL. */
 int egpu_parse_line(const char *line, struct egpu_event *ev);
 
-/*
- * The words after the fixed fields of the last event egpu_next() returned
- * ("reason=... to=...", "" for none); valid until the next egpu_next().
- */
-const char *egpu_event_detail(const struct egpu *e);
-/* The same for one line (exposed for tests). */
+/* egpu_event_detail() of one line (exposed for tests). */
 void egpu_parse_detail(const char *line, char *buf, size_t len);
 
 #ifdef __cplusplus

@@ -28,6 +28,17 @@
  * until 0 is written, or 60 s: a removal that takes as long as the test
  * wants, as a GPU driver waiting for its clients does.
  *
+ * open_node (module parameter, read at probe): each bound function gets a
+ * character device, /dev/egpuhp_testdrv/<BDF> (a misc device whose parent
+ * is the function, so sysfs shows it below the function as DRM's nodes
+ * are), and remove() waits until every file opened on it is closed, as
+ * nvidia's driver does for a GPU it takes for an internal one.  The wait is
+ * bounded by open_wait_ms (clamped below the hung-task limit), so a test
+ * can never hang the guest.  It appends "remove_wait BDF t=... open=N"
+ * before waiting and then "remove_done BDF t=... open=0" or
+ * "remove_timeout BDF t=... open=N".  Opening it appends "open BDF pid=N",
+ * the last close "closed BDF".
+ *
  * hold_lock: writing a function's name makes a thread take that function's
  * device lock, append "lock_held BDF t=...", and wait; writing anything to
  * release_lock makes it take the PCI rescan lock too (still inside the
@@ -38,13 +49,18 @@
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/io.h>
+#include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/kernel.h>
+#include <linux/kref.h>
 #include <linux/kthread.h>
+#include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/pm_runtime.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
 #include <linux/wait.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
@@ -63,8 +79,33 @@
 
 #define EVENTS_SIZE		(32 * 1024)
 
+/* below the kernel's default hung-task limit (120 s) */
+#define OPEN_WAIT_MAX_MS	90000
+
+static bool open_node;
+module_param(open_node, bool, 0644);
+MODULE_PARM_DESC(open_node, "give each bound function a character device whose remove() waits for its open files");
+
+static unsigned int open_wait_ms = 60000;
+module_param(open_wait_ms, uint, 0644);
+MODULE_PARM_DESC(open_wait_ms, "longest wait of remove() for open files, ms (at most 90000)");
+
+/*
+ * A function's character device.  Reference counted: an open file keeps
+ * it after remove() gave up waiting and the function is gone.
+ */
+struct testdrv_node {
+	struct kref ref;
+	atomic_t open;
+	wait_queue_head_t wq;
+	struct miscdevice misc;
+	char bdf[16];
+	char name[48];
+};
+
 struct testdrv_dev {
 	void __iomem *bar0;
+	struct testdrv_node *node;
 };
 
 static DEFINE_MUTEX(events_lock);
@@ -139,6 +180,90 @@ static int edu_io_check(struct testdrv_dev *td)
 	return 0;
 }
 
+static void node_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct testdrv_node, ref));
+}
+
+static int node_open(struct inode *inode, struct file *file)
+{
+	/* misc_open() put our miscdevice there */
+	struct testdrv_node *node = container_of(file->private_data,
+						 struct testdrv_node, misc);
+
+	kref_get(&node->ref);
+	atomic_inc(&node->open);
+	file->private_data = node;
+	record_event("open %s pid=%d", node->bdf, task_tgid_nr(current));
+	return 0;
+}
+
+static int node_release(struct inode *inode, struct file *file)
+{
+	struct testdrv_node *node = file->private_data;
+
+	if (atomic_dec_and_test(&node->open)) {
+		record_event("closed %s", node->bdf);
+		wake_up_all(&node->wq);
+	}
+	kref_put(&node->ref, node_free);
+	return 0;
+}
+
+static const struct file_operations node_fops = {
+	.owner = THIS_MODULE,
+	.open = node_open,
+	.release = node_release,
+	.llseek = noop_llseek,
+};
+
+static int node_create(struct pci_dev *pdev, struct testdrv_dev *td)
+{
+	struct testdrv_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
+	int ret;
+
+	if (!node)
+		return -ENOMEM;
+	kref_init(&node->ref);
+	atomic_set(&node->open, 0);
+	init_waitqueue_head(&node->wq);
+	strscpy(node->bdf, pci_name(pdev), sizeof(node->bdf));
+	/* "!" becomes "/" in the devtmpfs name */
+	snprintf(node->name, sizeof(node->name), DRV_NAME "!%s", pci_name(pdev));
+	node->misc.minor = MISC_DYNAMIC_MINOR;
+	node->misc.name = node->name;
+	node->misc.fops = &node_fops;
+	node->misc.parent = &pdev->dev;
+	ret = misc_register(&node->misc);
+	if (ret) {
+		kfree(node);
+		return ret;
+	}
+	td->node = node;
+	return 0;
+}
+
+/* remove(): wait (bounded) until nobody has the node open, then drop it. */
+static void node_remove(struct testdrv_node *node)
+{
+	unsigned int wait_ms = min_t(unsigned int, READ_ONCE(open_wait_ms),
+				     OPEN_WAIT_MAX_MS);
+	int open = atomic_read(&node->open);
+
+	if (open) {
+		record_event("remove_wait %s t=%llu open=%d", node->bdf,
+			     ktime_get_boottime_ns(), open);
+		wait_event_timeout(node->wq, !atomic_read(&node->open),
+				   msecs_to_jiffies(wait_ms));
+		open = atomic_read(&node->open);
+		record_event("%s %s t=%llu open=%d",
+			     open ? "remove_timeout" : "remove_done", node->bdf,
+			     ktime_get_boottime_ns(), open);
+	}
+	misc_deregister(&node->misc);
+	kref_put(&node->ref, node_free);
+}
+
 static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct testdrv_dev *td;
@@ -183,6 +308,11 @@ static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		io = "ok";
 	}
 
+	if (READ_ONCE(open_node)) {
+		ret = node_create(pdev, td);
+		if (ret)
+			return ret;
+	}
 	pci_set_drvdata(pdev, td);
 	record_event("probe %s t=%llu vendor=0x%04x device=0x%04x io=%s",
 		     pci_name(pdev), ktime_get_boottime_ns(), vendor,
@@ -211,6 +341,8 @@ static void testdrv_remove(struct pci_dev *pdev)
 
 	record_event("remove %s t=%llu present=%d vendor=0x%04x offline=%d mmio=0x%08x",
 		     pci_name(pdev), now, present, vendor, offline, mmio);
+	if (td && td->node)
+		node_remove(td->node);
 	wait_event_timeout(remove_wq, !READ_ONCE(remove_hold), 60 * HZ);
 }
 
