@@ -313,14 +313,14 @@ def run_tests(tap, c, worker, gpus, log, workers):
     tap.result(rc == 0 and len(mine) == 1 and mine[0]["checkpointable"] and
                mine[0]["kind"] == "nvidia", TESTS[0], json.dumps(doc)[:600])
 
-    rc, doc, _ = c.call("checkpoint", w.pid)
+    rc, doc, _ = c.call("checkpoint", w.pid, "--only")
     tap.result(rc == 0 and doc.get("ok") and doc.get("state_after") == "checkpointed",
                TESTS[1], json.dumps(doc))
     mem = proc_gpu_mem(w.pid)
     tap.result(rc == 0 and not any(mem.values()) and w.alive(), TESTS[2],
                "nvidia-smi memory of pid: %s" % mem)
     time.sleep(1.0)
-    rc, doc, _ = c.call("restore", w.pid)
+    rc, doc, _ = c.call("restore", w.pid, "--only")
     tap.result(rc == 0 and doc.get("ok") and doc.get("state_after") == "running",
                TESTS[3], json.dumps(doc))
     os.unlink(hold)
@@ -335,7 +335,7 @@ def run_tests(tap, c, worker, gpus, log, workers):
     if w.wait_ready():
         time.sleep(0.5)
         log_maps(w.pid, "managed worker", log)
-        rc, doc, _ = c.call("checkpoint", w.pid)
+        rc, doc, _ = c.call("checkpoint", w.pid, "--only")
         tap.result(rc == 1 and doc.get("refused") and doc.get("state_after") == "running"
                    and w.alive(), TESTS[5], json.dumps(doc))
         # The same without the pre-flight check: the driver refuses (801) and
@@ -370,11 +370,11 @@ def run_tests(tap, c, worker, gpus, log, workers):
         os.unlink(hold)
         return
     time.sleep(1.0)
-    rc, doc, _ = c.call("migrate", w.pid, "--to", gpu0)
+    rc, doc, _ = c.call("migrate", w.pid, "--to", gpu0, "--only")
     tap.result(rc == 1 and doc.get("refused") and w.alive(), TESTS[8], json.dumps(doc))
-    rc, doc, _ = c.call("migrate", w.pid, "--to", "0000:7f:1f.7")
+    rc, doc, _ = c.call("migrate", w.pid, "--to", "0000:7f:1f.7", "--only")
     tap.result(rc == 1 and doc.get("refused") and w.alive(), TESTS[9], json.dumps(doc))
-    rc, doc, _ = c.call("migrate", w.pid, "--to", gpu1)
+    rc, doc, _ = c.call("migrate", w.pid, "--to", gpu1, "--only")
     tap.result(rc == 0 and doc.get("ok") and doc.get("state_after") == "running" and
                doc.get("to", {}).get("pci") == gpu1, TESTS[10], json.dumps(doc))
     mem = proc_gpu_mem(w.pid)
@@ -393,10 +393,10 @@ def run_tests(tap, c, worker, gpus, log, workers):
     ok = w.wait_ready()
     if ok:
         time.sleep(1.0)
-        rc, doc, _ = c.call("checkpoint", w.pid)
+        rc, doc, _ = c.call("checkpoint", w.pid, "--only")
         ok = rc == 0 and doc.get("ok")
     if ok:
-        rc, doc, _ = c.call("restore", w.pid, "--to", gpu1)
+        rc, doc, _ = c.call("restore", w.pid, "--to", gpu1, "--only")
         mem = proc_gpu_mem(w.pid)
         ok = rc == 0 and doc.get("ok") and mem.get(gpu1, 0) > 0 and not mem.get(gpu0, 0)
         doc["nvidia_smi_memory"] = mem
@@ -416,7 +416,7 @@ def run_tests(tap, c, worker, gpus, log, workers):
     ok = w.wait_ready()
     if ok:
         time.sleep(1.0)
-        rc, doc, _ = c.call("migrate", w.pid, "--to", gpu1)
+        rc, doc, _ = c.call("migrate", w.pid, "--to", gpu1, "--only")
         mem = proc_gpu_mem(w.pid)
         ok = rc == 0 and doc.get("ok") and mem.get(gpu1, 0) > 0 and not mem.get(gpu0, 0)
         doc["nvidia_smi_memory"] = mem

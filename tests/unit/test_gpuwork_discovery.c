@@ -204,25 +204,13 @@ static void no_nvidia_driver(void **state)
 	setup(state);
 }
 
-static char *run_verb(const char *verb, int argc, char **argv, bool json, int *rc)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-
-	assert_non_null(out);
-	*rc = gw_dispatch_local(0, verb, argc, argv, out, json);
-	fclose(out);
-	return text;
-}
-
 static void workloads_verb(void **state)
 {
 	char *argv[1] = { (char *)"0000:04:00.0" };
 	char *t;
 	int rc;
 
-	t = run_verb("workloads", 0, NULL, true, &rc);
+	t = gwt_run_verb("workloads", 0, NULL, true, &rc);
 	assert_int_equal(rc, GW_OK);
 	assert_non_null(strstr(t, "{\"workloads\":[{\"pid\":100,\"comm\":\"trainer\","
 			       "\"pci\":\"0000:01:00.0\",\"kind\":\"nvidia\",\"node\":"
@@ -230,7 +218,7 @@ static void workloads_verb(void **state)
 	assert_non_null(strstr(t, "\"kind\":\"vfio\""));
 	assert_non_null(strstr(t, "\"gpu_bytes\":null"));
 	free(t);
-	t = run_verb("workloads", 1, argv, false, &rc);
+	t = gwt_run_verb("workloads", 1, argv, false, &rc);
 	assert_int_equal(rc, GW_OK);
 	assert_non_null(strstr(t, "qemu-system-x86"));
 	assert_non_null(strstr(t, "passed through: not checkpointable"));
@@ -238,19 +226,19 @@ static void workloads_verb(void **state)
 	free(t);
 	/* by UUID */
 	argv[0] = (char *)fake_cuda_uuid_str(1);
-	t = run_verb("workloads", 1, argv, false, &rc);
+	t = gwt_run_verb("workloads", 1, argv, false, &rc);
 	assert_int_equal(rc, GW_OK);
 	assert_non_null(strstr(t, "two-gpus"));
 	free(t);
 	argv[0] = (char *)"GPU-nope";
-	t = run_verb("workloads", 1, argv, false, &rc);
+	t = gwt_run_verb("workloads", 1, argv, false, &rc);
 	assert_int_equal(rc, GW_USAGE);
 	free(t);
-	t = run_verb("gpus", 0, NULL, true, &rc);
+	t = gwt_run_verb("gpus", 0, NULL, true, &rc);
 	assert_int_equal(rc, GW_OK);
 	assert_non_null(strstr(t, "\"chip\":\"10de:2335\""));
 	free(t);
-	t = run_verb("nonsense", 0, NULL, false, &rc);
+	t = gwt_run_verb("nonsense", 0, NULL, false, &rc);
 	assert_int_equal(rc, GW_USAGE);
 	free(t);
 }

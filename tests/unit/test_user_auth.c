@@ -408,8 +408,11 @@ static void test_outside_deauthorization_kept(void **state)
 
 	assert_int_equal(auth(d, "0-1", false, NULL), 0);
 	put("bus/thunderbolt/devices/0-1/authorized", "0");	/* echo 0 > authorized */
+	stub_router_deauthorized = 0;
 	egpud_auth_saw_authorized(d, "0-1", 0);
 	assert_true(decision_kept("aaaa-0001"));
+	/* a warning for the strategies: someone else de-authorized it */
+	assert_int_equal(stub_router_deauthorized, 1);
 	assert_string_equal(egpud_auth_state(d, "0-1")->held_by, "sysfs");
 	free_daemon(d);
 	d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");

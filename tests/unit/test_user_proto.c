@@ -250,6 +250,33 @@ static void test_libegpu_parse(void **state)
 	assert_int_equal(egpu_parse_line("garbage", &ev), -EINVAL);
 }
 
+/* egpud's strategies: LEAVING with a reason, then MIGRATED / CHECKPOINTED with the target. */
+static void test_libegpu_strategy_events(void **state)
+{
+	struct egpu_event ev;
+	char detail[128];
+
+	assert_int_equal(egpu_parse_line("event leaving 0000:05:00.0 0 warning 0000:05:00.0 "
+					 "reason=aer: 3 new correctable AER errors", &ev), 0);
+	assert_int_equal(ev.kind, EGPU_EVENT_LEAVING);
+	egpu_parse_detail("event leaving 0000:05:00.0 0 warning 0000:05:00.0 "
+			  "reason=aer: 3 new correctable AER errors", detail, sizeof(detail));
+	assert_string_equal(detail, "reason=aer: 3 new correctable AER errors");
+	assert_int_equal(egpu_parse_line("event migrated 0000:05:00.0 0 warning 0000:05:00.0 "
+					 "to=0000:41:00.0", &ev), 0);
+	assert_int_equal(ev.kind, EGPU_EVENT_MIGRATED);
+	assert_string_equal(egpu_event_kind_name(ev.kind), "migrated");
+	assert_int_equal(egpu_parse_line("event checkpointed 0000:05:00.0 0 warning - to=host "
+					 "reason=no GPU target: fall back to CPU", &ev), 0);
+	assert_int_equal(ev.kind, EGPU_EVENT_CHECKPOINTED);
+	egpu_parse_detail("event checkpointed 0000:05:00.0 0 warning - to=host reason=no GPU "
+			  "target: fall back to CPU", detail, sizeof(detail));
+	assert_string_equal(detail, "to=host reason=no GPU target: fall back to CPU");
+	/* the events of before carry no detail */
+	egpu_parse_detail("event ready 0000:05:00.0 7 - -", detail, sizeof(detail));
+	assert_string_equal(detail, "");
+}
+
 /* libegpu against a minimal stand-in for egpud's watch verb. */
 static void test_libegpu_stream(void **state)
 {
@@ -334,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_verbs),
 		cmocka_unit_test(test_peer_credentials),
 		cmocka_unit_test(test_libegpu_parse),
+		cmocka_unit_test(test_libegpu_strategy_events),
 		cmocka_unit_test(test_libegpu_stream),
 		cmocka_unit_test(test_uevent_parse),
 	};

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "egpud/egpud.h"
+#include "helpers/egpud_loop_stubs.h"
 
 static void touch(const char *dir, const char *name)
 {

@@ -103,6 +103,11 @@ struct egpu_config *egpu_config_new(void)
 	c->owner = EGPU_OWNER_AUTO;
 	c->hook_timeout_s = 30;
 	c->hook_events = (1U << EGPU_HOOK__COUNT) - 1;
+	c->workloads.replug = EGPU_REPLUG_SAME;
+	c->workloads.strategy = EGPU_STRATEGY_LAZY;
+	c->workloads.evacuate = EGPU_EVAC_HOST;
+	c->workloads.warnings = 3;
+	c->workloads.within_s = 600;
 	if (!c->socket_path || !c->store_dir || !c->sysfs_root || !c->hooks_dir) {
 		egpu_config_free(c);
 		return NULL;
@@ -126,8 +131,13 @@ void egpu_config_free(struct egpu_config *c)
 		free(c->driver_rules[i].slot);
 		free(c->driver_rules[i].driver);
 	}
+	for (i = 0; i < c->n_workload_rules; i++) {
+		free(c->workload_rules[i].router);
+		free(c->workload_rules[i].slot);
+	}
 	free(c->auth_rules);
 	free(c->driver_rules);
+	free(c->workload_rules);
 	free(c->path);
 	free(c->socket_path);
 	free(c->socket_group);
@@ -147,7 +157,10 @@ enum section {
 	SEC_AUTH_RULE,
 	SEC_DRIVER_RULE,
 	SEC_HOOKS,
+	SEC_WORKLOADS,
+	SEC_WORKLOAD_RULE,
 };
+#define SEC_LAST	SEC_WORKLOAD_RULE
 
 struct parser {
 	const char *name;
@@ -156,7 +169,7 @@ struct parser {
 	enum section sec;
 	unsigned int sec_line;
 	uint64_t seen;		/* keys seen in this section (bit per key id) */
-	unsigned int first_line[SEC_HOOKS + 1];	/* of each one-only section */
+	unsigned int first_line[SEC_LAST + 1];	/* of each one-only section */
 	char *err;
 	size_t errlen;
 };
@@ -189,7 +202,7 @@ static int set_str(char **dst, const char *v)
 	return 0;
 }
 
-static int parse_uint(const char *v, unsigned long max, unsigned long *out)
+int egpu_config_uint(const char *v, unsigned long max, unsigned long *out)
 {
 	char *end;
 	unsigned long x;
@@ -325,6 +338,19 @@ static const struct key_def keys[] = {
 	{ SEC_HOOKS, "dir" },
 	{ SEC_HOOKS, "timeout" },
 	{ SEC_HOOKS, "events" },
+	{ SEC_WORKLOADS, "restore-on-replug" },
+	{ SEC_WORKLOADS, "strategy" },
+	{ SEC_WORKLOADS, "evacuate-to" },
+	{ SEC_WORKLOADS, "warnings" },
+	{ SEC_WORKLOADS, "within-s" },
+	{ SEC_WORKLOAD_RULE, "ids" },
+	{ SEC_WORKLOAD_RULE, "router" },
+	{ SEC_WORKLOAD_RULE, "slot" },
+	{ SEC_WORKLOAD_RULE, "restore-on-replug" },
+	{ SEC_WORKLOAD_RULE, "strategy" },
+	{ SEC_WORKLOAD_RULE, "evacuate-to" },
+	{ SEC_WORKLOAD_RULE, "warnings" },
+	{ SEC_WORKLOAD_RULE, "within-s" },
 };
 
 static const char *section_name(enum section s)
@@ -335,6 +361,8 @@ static const char *section_name(enum section s)
 	case SEC_AUTH_RULE: return "authorize-rule";
 	case SEC_DRIVER_RULE: return "driver-rule";
 	case SEC_HOOKS: return "hooks";
+	case SEC_WORKLOADS: return "workloads";
+	case SEC_WORKLOAD_RULE: return "workload-rule";
 	default: return "";
 	}
 }
@@ -370,42 +398,57 @@ static int finish_section(struct parser *p)
 	return ret;
 }
 
+/* One more zeroed element at the end of the array *v of *n; NULL: no memory. */
+static void *grow(void **v, size_t *n, size_t size)
+{
+	char *t = realloc(*v, (*n + 1) * size);
+
+	if (!t)
+		return NULL;
+	*v = t;
+	memset(t + *n * size, 0, size);
+	return t + (*n)++ * size;
+}
+
 static int start_section(struct parser *p, const char *name, unsigned int col)
 {
 	struct egpu_config *c = p->c;
 	enum section s;
 
-	for (s = SEC_DAEMON; s <= SEC_HOOKS; s++)
+	for (s = SEC_DAEMON; s <= SEC_LAST; s++)
 		if (!strcmp(name, section_name(s)))
 			break;
-	if (s > SEC_HOOKS)
+	if (s > SEC_LAST)
 		return perr(p, col, "unknown section [%s]", name);
-	if (s != SEC_AUTH_RULE && s != SEC_DRIVER_RULE) {
+	if (s != SEC_AUTH_RULE && s != SEC_DRIVER_RULE && s != SEC_WORKLOAD_RULE) {
 		if (p->first_line[s])
 			return perr(p, col, "section [%s] repeated (first at line %u)", name,
 				    p->first_line[s]);
 		p->first_line[s] = p->line;
 	}
 	if (s == SEC_AUTH_RULE) {
-		struct egpu_auth_rule *r;
+		struct egpu_auth_rule *r = grow((void **)&c->auth_rules, &c->n_auth_rules,
+						sizeof(*r));
 
-		r = realloc(c->auth_rules, (c->n_auth_rules + 1) * sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		c->auth_rules = r;
-		r = &r[c->n_auth_rules++];
-		memset(r, 0, sizeof(*r));
 		r->generation = -1;
 		r->line = p->line;
 	} else if (s == SEC_DRIVER_RULE) {
-		struct egpu_driver_rule *r;
+		struct egpu_driver_rule *r = grow((void **)&c->driver_rules, &c->n_driver_rules,
+						  sizeof(*r));
 
-		r = realloc(c->driver_rules, (c->n_driver_rules + 1) * sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		c->driver_rules = r;
-		r = &r[c->n_driver_rules++];
-		memset(r, 0, sizeof(*r));
+		r->vendor = -1;
+		r->device = -1;
+		r->line = p->line;
+	} else if (s == SEC_WORKLOAD_RULE) {
+		struct egpu_workload_rule *r = grow((void **)&c->workload_rules,
+						    &c->n_workload_rules, sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
 		r->vendor = -1;
 		r->device = -1;
 		r->line = p->line;
@@ -413,6 +456,19 @@ static int start_section(struct parser *p, const char *name, unsigned int col)
 	p->sec = s;
 	p->sec_line = p->line;
 	p->seen = 0;
+	return 0;
+}
+
+static int workload_key(struct parser *p, struct egpu_workload_policy *pol, const char *key,
+			const char *v, unsigned int vcol)
+{
+	char why[256];
+	int ret = egpu_workload_policy_key(pol, key, v, why, sizeof(why));
+
+	if (ret == -EINVAL)
+		return perr(p, vcol, "%s", why);
+	if (ret < 0)
+		return perr(p, 1, "unknown key \"%s\" in [%s]", key, section_name(p->sec));
 	return 0;
 }
 
@@ -442,19 +498,19 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 			return set_str(&c->sysfs_root, v);
 		}
 		if (!strcmp(key, "netlink-rcvbuf")) {
-			if (parse_uint(v, INT_MAX, &u) < 0)
+			if (egpu_config_uint(v, INT_MAX, &u) < 0)
 				return perr(p, vcol, "netlink-rcvbuf: expected a byte count, got \"%s\"", v);
 			c->netlink_rcvbuf = (int)u;
 			return 0;
 		}
 		if (!strcmp(key, "eject-grace-ms")) {
-			if (parse_uint(v, 600000, &u) < 0)
+			if (egpu_config_uint(v, 600000, &u) < 0)
 				return perr(p, vcol, "eject-grace-ms: expected milliseconds 0..600000, got \"%s\"", v);
 			c->eject_grace_ms = (unsigned int)u;
 			return 0;
 		}
 		if (!strcmp(key, "lost-grace-ms")) {
-			if (parse_uint(v, 600000, &u) < 0)
+			if (egpu_config_uint(v, 600000, &u) < 0)
 				return perr(p, vcol, "lost-grace-ms: expected milliseconds 0..600000, got \"%s\"", v);
 			c->lost_grace_ms = (unsigned int)u;
 			return 0;
@@ -479,7 +535,7 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 			return set_str(&c->metrics_textfile, v);
 		}
 		if (!strcmp(key, "metrics-refresh")) {
-			if (parse_uint(v, 86400, &u) < 0)
+			if (egpu_config_uint(v, 86400, &u) < 0)
 				return perr(p, vcol, "metrics-refresh: expected seconds 0..86400, got \"%s\"", v);
 			c->metrics_refresh_s = (unsigned int)u;
 			return 0;
@@ -519,7 +575,7 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 		if (!strcmp(key, "device-name"))
 			return set_str(&r->device_name, v);
 		if (!strcmp(key, "generation")) {
-			if (parse_uint(v, 10, &u) < 0)
+			if (egpu_config_uint(v, 10, &u) < 0)
 				return perr(p, vcol, "generation: expected a number 0..10, got \"%s\"", v);
 			r->generation = (int)u;
 			return 0;
@@ -558,7 +614,7 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 			return set_str(&c->hooks_dir, v);
 		}
 		if (!strcmp(key, "timeout")) {
-			if (parse_uint(v, 3600, &u) < 0 || u == 0)
+			if (egpu_config_uint(v, 3600, &u) < 0 || u == 0)
 				return perr(p, vcol, "timeout: expected seconds 1..3600, got \"%s\"", v);
 			c->hook_timeout_s = (unsigned int)u;
 			return 0;
@@ -566,6 +622,22 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 		if (!strcmp(key, "events"))
 			return parse_events(p, v, vcol, &c->hook_events);
 		break;
+	case SEC_WORKLOADS:
+		return workload_key(p, &c->workloads, key, v, vcol);
+	case SEC_WORKLOAD_RULE: {
+		struct egpu_workload_rule *r = &c->workload_rules[c->n_workload_rules - 1];
+
+		if (!strcmp(key, "ids")) {
+			if (parse_ids(v, &r->vendor, &r->device, &bad) < 0)
+				return perr(p, vcol + bad, "ids: expected VVVV:DDDD (hex, or * for any), got \"%s\"", v);
+			return 0;
+		}
+		if (!strcmp(key, "router"))
+			return set_str(&r->router, v);
+		if (!strcmp(key, "slot"))
+			return set_str(&r->slot, v);
+		return workload_key(p, &r->policy, key, v, vcol);
+	}
 	default:
 		break;
 	}

@@ -10,6 +10,9 @@
  *                       (repeatable; first match wins)
  *   [driver-rule]       ids, router, slot, driver (repeatable; first match wins)
  *   [hooks]             dir, timeout, events
+ *   [workloads]         restore-on-replug, strategy, evacuate-to, warnings, within-s
+ *   [workload-rule]     ids, router, slot + the keys of [workloads] (repeatable;
+ *                       first match wins; unset keys come from [workloads])
  *
  * Errors are reported as "FILE:LINE:COL: reason".
  */
@@ -71,6 +74,47 @@ struct egpu_driver_rule {
 	unsigned int line;
 };
 
+/* What egpud does with checkpointed work when an eGPU comes back. */
+enum egpu_replug {
+	EGPU_REPLUG_UNSET,
+	EGPU_REPLUG_SAME,	/* only onto the same GPU (UUID) / router and chip */
+	EGPU_REPLUG_SAME_CHIP,	/* onto any GPU of the chip it ran on */
+	EGPU_REPLUG_NO,		/* never by itself (egpuctl restore by hand) */
+};
+
+/* What egpud does on warning signs of an eGPU (link, AER, watchdog, router). */
+enum egpu_strategy {
+	EGPU_STRATEGY_UNSET,
+	EGPU_STRATEGY_LAZY,		/* nothing until it is lost */
+	EGPU_STRATEGY_EAGER,		/* evacuate on the first warning */
+	EGPU_STRATEGY_PREEMPTIVE,	/* evacuate when warnings recur (N within T) */
+};
+
+enum egpu_evacuate_to {
+	EGPU_EVAC_UNSET,
+	EGPU_EVAC_SAME_CHIP,	/* the GPU of that chip with the most free memory */
+	EGPU_EVAC_GPU,		/* the GPU named by evacuate_gpu (PCI or UUID) */
+	EGPU_EVAC_HOST,		/* checkpoint into host memory */
+};
+
+/* The workload policy of [workloads], or of one [workload-rule]. */
+struct egpu_workload_policy {
+	enum egpu_replug replug;
+	enum egpu_strategy strategy;
+	enum egpu_evacuate_to evacuate;
+	char evacuate_gpu[48];		/* with EGPU_EVAC_GPU */
+	unsigned int warnings;		/* preemptive: N warnings ... */
+	unsigned int within_s;		/* ... within T seconds; 0: unset */
+};
+
+struct egpu_workload_rule {
+	int vendor, device;	/* -1: any */
+	char *router;		/* unique_id glob of the carrying router */
+	char *slot;		/* glob on the GPU's PCI name, parent or port */
+	struct egpu_workload_policy policy;
+	unsigned int line;
+};
+
 struct egpu_config {
 	char *path;
 	/* [daemon] */
@@ -97,7 +141,26 @@ struct egpu_config {
 	size_t n_auth_rules;
 	struct egpu_driver_rule *driver_rules;
 	size_t n_driver_rules;
+	/* [workloads] and [workload-rule] (config_workloads.c) */
+	struct egpu_workload_policy workloads;
+	struct egpu_workload_rule *workload_rules;
+	size_t n_workload_rules;
 };
+
+/*
+ * One key of [workloads] (rule false) or [workload-rule] (rule true, but
+ * not ids/router/slot) into p.  Returns 0, -ENOENT for a key it does not
+ * know, -EINVAL with why filled for a bad value.
+ */
+int egpu_workload_policy_key(struct egpu_workload_policy *p, const char *key, const char *v,
+			     char *why, size_t len);
+/* p with every unset field taken from base (rule over [workloads]). */
+void egpu_workload_policy_merge(struct egpu_workload_policy *p,
+				const struct egpu_workload_policy *base);
+/* A decimal number 0..max of the file ("0x", signs, spaces refused): 0 or -EINVAL. */
+int egpu_config_uint(const char *v, unsigned long max, unsigned long *out);
+const char *egpu_replug_name(enum egpu_replug r);
+const char *egpu_strategy_name(enum egpu_strategy s);
 
 /* Events hooks can be run for; names in egpu_hook_event_name(). */
 enum egpu_hook_event {

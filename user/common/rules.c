@@ -27,6 +27,23 @@ const struct egpu_auth_rule *egpu_match_auth_rule(const struct egpu_config *c,
 	return NULL;
 }
 
+/* A rule's ids, router and slot against the function d (driver and workload rules). */
+static bool dev_matches(int vendor, int device, const char *router, const char *slot,
+			const struct egpuhp_dev *d)
+{
+	if (vendor >= 0 && vendor != d->vendor)
+		return false;
+	if (device >= 0 && device != d->device)
+		return false;
+	if (router && (!d->router_uid[0] || fnmatch(router, d->router_uid, 0)))
+		return false;
+	if (slot && fnmatch(slot, d->name, 0) &&
+	    (!d->parent[0] || fnmatch(slot, d->parent, 0)) &&
+	    (!d->port[0] || fnmatch(slot, d->port, 0)))
+		return false;
+	return true;
+}
+
 const struct egpu_driver_rule *egpu_match_driver_rule(const struct egpu_config *c,
 						      const struct egpuhp_dev *d)
 {
@@ -35,20 +52,30 @@ const struct egpu_driver_rule *egpu_match_driver_rule(const struct egpu_config *
 	for (i = 0; i < c->n_driver_rules; i++) {
 		const struct egpu_driver_rule *rule = &c->driver_rules[i];
 
-		if (rule->vendor >= 0 && rule->vendor != d->vendor)
-			continue;
-		if (rule->device >= 0 && rule->device != d->device)
-			continue;
-		if (rule->router && (!d->router_uid[0] ||
-				     fnmatch(rule->router, d->router_uid, 0)))
-			continue;
-		if (rule->slot && fnmatch(rule->slot, d->name, 0) &&
-		    (!d->parent[0] || fnmatch(rule->slot, d->parent, 0)) &&
-		    (!d->port[0] || fnmatch(rule->slot, d->port, 0)))
-			continue;
-		return rule;
+		if (dev_matches(rule->vendor, rule->device, rule->router, rule->slot, d))
+			return rule;
 	}
 	return NULL;
+}
+
+const struct egpu_workload_rule *egpu_workload_policy_for(const struct egpu_config *c,
+							  const struct egpuhp_dev *d,
+							  struct egpu_workload_policy *out)
+{
+	const struct egpu_workload_rule *rule = NULL;
+	size_t i;
+
+	for (i = 0; d && i < c->n_workload_rules && !rule; i++)
+		if (dev_matches(c->workload_rules[i].vendor, c->workload_rules[i].device,
+				c->workload_rules[i].router, c->workload_rules[i].slot, d))
+			rule = &c->workload_rules[i];
+	if (rule) {
+		*out = rule->policy;
+		egpu_workload_policy_merge(out, &c->workloads);
+	} else {
+		*out = c->workloads;
+	}
+	return rule;
 }
 
 const char *egpu_auth_verdict_name(enum egpu_auth_verdict v)

@@ -24,6 +24,15 @@ const struct egpu_auth_rule *egpu_match_auth_rule(const struct egpu_config *c,
 const struct egpu_driver_rule *egpu_match_driver_rule(const struct egpu_config *c,
 						      const struct egpuhp_dev *d);
 
+/*
+ * The workload policy for the GPU function d: the first [workload-rule]
+ * matching it (as driver rules match), its unset keys from [workloads];
+ * or [workloads] alone.  Returns the rule, or NULL.
+ */
+const struct egpu_workload_rule *egpu_workload_policy_for(const struct egpu_config *c,
+							  const struct egpuhp_dev *d,
+							  struct egpu_workload_policy *out);
+
 enum egpu_auth_verdict {
 	EGPU_AUTH_ALLOW,	/* write authorized now */
 	EGPU_AUTH_WAIT,		/* leave it; a user may authorize it */

@@ -33,22 +33,24 @@ const struct egpuctl_cmd egpuctl_cmd_gpus = {
 
 const struct egpuctl_cmd egpuctl_cmd_checkpoint = {
 	.name = "checkpoint",
-	.args = "PID [--timeout MS] [--force] [--direct]",
-	.help = "move a CUDA process' GPU state into its host memory (it pauses)",
+	.args = "PID [--timeout MS] [--force] [--only] [--direct]",
+	.help = "move the GPU state of PID's workload (its process tree or service; --only: "
+		"PID alone) into host memory (it pauses), all or nothing",
 	.run = run_gpuwork,
 };
 
 const struct egpuctl_cmd egpuctl_cmd_restore = {
 	.name = "restore",
-	.args = "PID [--to PCI|UUID] [--direct]",
-	.help = "restore a checkpointed CUDA process (same GPU, or another of its chip) and resume it",
+	.args = "PID [--to PCI|UUID [--replug]] [--only] [--direct]",
+	.help = "restore PID's checkpointed workload (same GPU, or another of its chip) and "
+		"resume it",
 	.run = run_gpuwork,
 };
 
 const struct egpuctl_cmd egpuctl_cmd_migrate = {
 	.name = "migrate",
-	.args = "PID --to PCI|UUID [--timeout MS] [--force] [--direct]",
-	.help = "move a running CUDA process to another GPU of the same chip",
+	.args = "PID --to PCI|UUID [--timeout MS] [--force] [--only] [--direct]",
+	.help = "move PID's running workload to another GPU of the same chip",
 	.run = run_gpuwork,
 };
 

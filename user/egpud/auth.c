@@ -164,6 +164,8 @@ void egpud_auth_saw_authorized(struct egpud *d, const char *name, int authorized
 		return;
 	/* de-authorized, not by egpud's policy: an eject, or a person */
 	egpud_auth_note_deauthorized(d, name, d->eject ? "eject" : "sysfs");
+	if (!d->eject)
+		egpud_strategy_router_deauthorized(d, r.unique_id, name);
 	egpu_log("%s de-authorized by %s: kept so until unplugged", name, st->held_by);
 }
 

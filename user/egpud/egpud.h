@@ -11,7 +11,8 @@
  *   admit.c    who gets a slot on the control socket
  *   jobs.c     blocking work (sysfs writes that set up tunnels) in children
  *   lookups.c  NSS group and boltd lookups, as jobs
- *   records.c  checkpoint records of processes that are gone
+ *   records.c  checkpoint records: watched until their process exits
+ *   replug.c   restoring checkpointed work when an eGPU comes back
  *   replies.c  JSON replies: the envelope, status and info data
  *   modload.c  loading modules with libkmod
  *   lost*.c    holders of a GPU lost to a cable pull (lost.h)
@@ -33,6 +34,8 @@
 #include "common/tracker.h"
 #include "egpud/eject.h"
 #include "gpuwork/gpuwork.h"
+
+struct gw_record;	/* gpuwork/gw_internal.h: a checkpointed process */
 
 #define EGPUD_MAX_CLIENTS	128
 #define EGPUD_PRIV_SLOTS	32	/* only root and socket-group members take these */
@@ -100,6 +103,26 @@ struct egpud_client {
 };
 
 #define EGPUD_MAX_JOBS		16
+#define EGPUD_MAX_RECORD_WATCH	64
+#define EGPUD_MAX_HEALTH	32
+#define EGPUD_WARN_HISTORY	32
+
+/* Warning signs of one eGPU function (strategy.c). */
+struct egpud_health {
+	char pci[EGPUHP_PCI_NAME_LEN];
+	uint64_t at[EGPUD_WARN_HISTORY];	/* when its warnings came (monotonic ms) */
+	size_t n;
+	bool evacuated;			/* once per life of the GPU */
+	bool aer_known;
+	unsigned long long aer;		/* TOTAL_ERR_COR last read */
+	uint32_t router_speed, router_lanes;	/* the carrying router's, last seen */
+};
+
+/* A checkpointed process whose exit drops its record (records.c). */
+struct egpud_record_watch {
+	pid_t pid;
+	int pidfd;
+};
 
 /* Blocking work done by a child, finished in the loop (jobs.c). */
 struct egpud_job {
@@ -147,6 +170,11 @@ struct egpud {
 	uint64_t events_handled;
 	struct egpud_eject *eject;	/* the eject in progress (eject.c) */
 	struct egpud_job *jobs[EGPUD_MAX_JOBS];
+	struct egpud_record_watch record_watch[EGPUD_MAX_RECORD_WATCH];
+	size_t n_record_watch;
+	struct egpud_health health[EGPUD_MAX_HEALTH];
+	size_t n_health;
+	uint64_t aer_next_ms;		/* next read of the AER counters; 0 none */
 	struct egpud_lost *lost;	/* lost.c */
 	/* metrics.c */
 	struct egpu_metrics_counters counters;
@@ -266,6 +294,7 @@ void egpud_watchers_notify(struct egpud *d, const struct egpuhp_nl_event *ev);
  */
 void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
 			 const char *line, bool monitors, const uid_t *owner);
+struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 
@@ -304,6 +333,67 @@ int egpud_admit(struct egpud_client *const clients[], size_t n, uid_t uid,
 int egpud_checkpoint_records_prune(const char *run_dir);
 /* How many records of live processes there are (run_dir as above). */
 int egpud_checkpoint_records_live(const char *run_dir);
+/*
+ * Watch every record's process (a pidfd in the loop) so that its record is
+ * dropped, with a log line, the moment it exits; call after anything that
+ * may have written records (a worker, an eject, a job ended) and at start.
+ */
+void egpud_records_watch(struct egpud *d);
+/* fd was a record's pidfd: handled (true), or not one (false). */
+bool egpud_records_readable(struct egpud *d, int fd);
+void egpud_records_unwatch_all(struct egpud *d);
+/*
+ * In a child that just checkpointed processes (worker, eject): add to
+ * their records what egpud knows and gpuwork does not, the unique_id of
+ * the router carrying the GPU they ran on.
+ */
+void egpud_records_annotate(struct egpud *d);
+
+/* replug.c */
+/*
+ * Can the work of rec go onto the GPU function dev (uuid: its UUID, "" if
+ * unknown) under policy?  why says why or why not (one log line's worth).
+ */
+bool egpud_replug_allows(enum egpu_replug policy, const struct gw_record *rec,
+			 const struct egpuhp_dev *dev, const char *uuid, char *why, size_t len);
+/*
+ * A GPU function's driver bound (event or resync): restore the workloads
+ * waiting for a GPU that policy lets them have, each in a job; one log
+ * line per workload decided.
+ */
+void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev);
+
+/* strategy.c */
+enum egpud_warning {
+	EGPUD_WARN_LINK,		/* trained below capability (speed or width) */
+	EGPUD_WARN_AER,			/* correctable AER errors rising */
+	EGPUD_WARN_WATCHDOG,		/* the module's watchdog lost a function */
+	EGPUD_WARN_ROUTER_LINK,		/* the carrying router's link slowed down */
+	EGPUD_WARN_ROUTER_DEAUTH,	/* router de-authorized by someone else */
+};
+const char *egpud_warning_name(enum egpud_warning w);
+int egpud_warning_from_name(const char *name);	/* -1 unknown */
+
+enum egpud_decision { EGPUD_DECIDE_NOTHING, EGPUD_DECIDE_EVACUATE };
+/*
+ * One more warning for the GPU of h at now_ms: what policy p does about
+ * it (why: the log line's reason).  Counts it in h.
+ */
+enum egpud_decision egpud_strategy_decide(const struct egpu_workload_policy *p,
+					  struct egpud_health *h, uint64_t now_ms,
+					  char *why, size_t len);
+/* A warning what of kind w for the GPU function gpu: decide, log, act. */
+void egpud_strategy_warn(struct egpud *d, const struct egpuhp_dev *gpu, enum egpud_warning w,
+			 const char *what);
+/* Module events that are (or end) warnings: link, watchdog, router, removal. */
+void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev);
+/* A router carrying unique_id was de-authorized, not by egpud. */
+void egpud_strategy_router_deauthorized(struct egpud *d, const char *unique_id,
+					const char *name);
+void egpud_strategy_forget(struct egpud *d, const char *pci);
+/* The AER poll: ms until due (-1: no GPU is guarded, no timer), and the read. */
+int egpud_strategy_timeout_ms(struct egpud *d);
+void egpud_strategy_tick(struct egpud *d);
 
 /* replies.c: JSON replies (docs/egpuctl-json.md) */
 enum egpud_result {
@@ -366,5 +456,11 @@ enum egpud_result egpud_health(struct egpud *d, FILE *text, FILE *data);
 /* modload.c */
 /* Load a module by name or alias; 0, or -errno with why filled. */
 int egpud_modprobe(const char *name, char *why, size_t len);
+
+#ifdef EGPUD_TEST_HOOKS
+/* TEST-ONLY (egpud/test/inject.c, in egpud-test alone): the test-inject verb. */
+enum egpud_result egpud_test_inject(struct egpud *d, uid_t uid, int argc, char **argv,
+				    FILE *out);
+#endif
 
 #endif /* EGPUD_H */

@@ -256,7 +256,7 @@ static void write_status(int fd, int status)
 		egpu_dbg("eject: requester went away");
 }
 
-static void worker_main(struct egpud_eject *e)
+static void worker_main(struct egpud *d, struct egpud_eject *e)
 {
 	FILE *out;
 	size_t i;
@@ -276,6 +276,8 @@ static void worker_main(struct egpud_eject *e)
 		egpu_eject_step_print(&e->res, EGPU_EJECT_NOTIFY, &e->opts, out);
 	}
 	rc = egpu_eject_run(&e->plan, &e->opts, &egpu_eject_real_ops, NULL, &e->res, out);
+	/* this child's copy of the tracker still knows the routers of the GPUs */
+	egpud_records_annotate(d);
 	for (i = EGPU_EJECT_EVACUATE; i < EGPU_EJECT__STEPS; i++) {
 		const struct egpu_eject_step_result *r = &e->res.step[i];
 
@@ -314,7 +316,7 @@ static void start_worker(struct egpud *d, struct egpud_eject *e)
 	}
 	if (pid == 0) {
 		egpud_child_setup_signals();
-		worker_main(e);
+		worker_main(d, e);
 	}
 	e->worker = pid;
 	/* past its deadline egpud kills it and answers the requester itself */

@@ -129,6 +129,7 @@ static void cb_dev_added(void *ctx, const struct egpuhp_dev *dev, bool resync)
 			egpud_lost_note_bound(d, dev);
 			env.event = "gpu-ready";
 			egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
+			egpud_replug_gpu_bound(d, dev);
 		}
 	}
 }
@@ -146,6 +147,7 @@ static void cb_dev_driver(void *ctx, const struct egpuhp_dev *dev, bool resync)
 
 		egpud_lost_note_bound(d, dev);
 		egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
+		egpud_replug_gpu_bound(d, dev);
 	}
 }
 
@@ -239,6 +241,7 @@ static void cb_event(void *ctx, const struct egpuhp_nl_event *ev)
 		 egpuhp_event_name(ev->event), ev->has_dev ? ev->dev.name : "",
 		 ev->has_router ? ev->router.name : "");
 	egpud_watchers_notify(d, ev);
+	egpud_strategy_event(d, ev);
 	h = hook_for(ev, &env.event);
 	if (h == EGPU_HOOK__COUNT)
 		return;
@@ -260,6 +263,7 @@ static void cb_event(void *ctx, const struct egpuhp_nl_event *ev)
 		}
 		env.event = "gpu-ready";
 		egpud_hooks_run(d, EGPU_HOOK_GPU_READY, &env);
+		egpud_replug_gpu_bound(d, &ev->dev);
 	}
 }
 

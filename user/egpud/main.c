@@ -115,6 +115,8 @@ static void signals_readable(struct egpud *d)
 			break;
 		case SIGCHLD:
 			egpud_children_reap(d);
+			/* a worker or an eject may have checkpointed processes */
+			egpud_records_watch(d);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -166,12 +168,15 @@ static int run(struct egpud *d)
 	while (!d->quit) {
 		int timeout = egpud_children_timeout_ms(d);
 		int grace = egpud_eject_timeout_ms(d);
+		int aer = egpud_strategy_timeout_ms(d);	/* -1 unless a GPU is guarded */
 		int lost = egpud_lost_timeout_ms(d);
 		int refresh = egpud_metrics_timeout_ms(d);
 		int n, i;
 
 		if (grace >= 0 && (timeout < 0 || grace < timeout))
 			timeout = grace;
+		if (aer >= 0 && (timeout < 0 || aer < timeout))
+			timeout = aer;
 		if (lost >= 0 && (timeout < 0 || lost < timeout))
 			timeout = lost;
 		if (refresh >= 0 && (timeout < 0 || refresh < timeout))
@@ -201,11 +206,14 @@ static int run(struct egpud *d)
 				egpud_client_readable(d, c);
 			else if ((j = BY_FD(d->jobs, EGPUD_MAX_JOBS, fd)))
 				egpud_job_readable(d, j);
+			else
+				egpud_records_readable(d, fd);
 		}
 		if (d->tracker.need_resync && d->nl_req)
 			egpud_resync(d);
 		egpud_children_expire(d);
 		egpud_eject_tick(d);
+		egpud_strategy_tick(d);
 		egpud_lost_tick(d);
 		egpud_metrics_flush(d);
 	}
@@ -315,6 +323,7 @@ int main(int argc, char **argv)
 	egpud_checkpoint_records_prune(NULL);
 	egpud_metrics_changed(&d);
 	egpud_metrics_flush(&d);
+	egpud_records_watch(&d);
 	/* Type=notify: ready once the first scan decided what is connected */
 	ret = egpu_sd_notify("READY=1\nSTATUS=running");
 	if (ret < 0)

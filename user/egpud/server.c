@@ -525,6 +525,8 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 		 */
 		status = json ? gw_dispatch_envelope(peer->uid, argv[0], argc - 1, argv + 1, out) :
 			 gw_dispatch_as(peer->uid, argv[0], argc - 1, argv + 1, out, false);
+		if (gw_verb_is_mutating(argv[0]))
+			egpud_records_annotate(d);
 		_exit(egpud_reply_end(out, status) ? 1 : 0);
 	}
 	/* the worker's deadline: egpud kills it and answers in its place */
@@ -687,6 +689,10 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 	} else if (!strcmp(argv[0], "resync")) {
 		egpu_tracker_overrun(&d->tracker);
 		fprintf(out, "resync requested\n");
+#ifdef EGPUD_TEST_HOOKS
+	} else if (!strcmp(argv[0], "test-inject")) {
+		r = egpud_test_inject(d, peer.uid, argc, argv, out);
+#endif
 	} else {
 		fprintf(out, "unknown verb \"%s\"\n", argv[0]);
 		r = EGPUD_R_USAGE;

@@ -16,10 +16,14 @@
 static const char usage_text[] =
 	"workloads [PCI|UUID|all]                  processes using a GPU\n"
 	"gpus                                      NVIDIA GPUs the driver reports\n"
-	"checkpoint PID [--timeout MS] [--force]   move a CUDA process' GPU state to host memory\n"
-	"restore PID [--to PCI|UUID]               bring it back (same GPU or another of its chip)\n"
-	"migrate PID --to PCI|UUID [--timeout MS] [--force]\n"
-	"                                          move it to another GPU of the same chip\n";
+	"checkpoint PID [--timeout MS] [--force] [--only]\n"
+	"                                          move the GPU state of PID's workload to host memory\n"
+	"restore PID [--to PCI|UUID [--replug]] [--only]\n"
+	"                                          bring it back (same GPU or another of its chip;\n"
+	"                                          --replug: only members whose GPU is gone move)\n"
+	"migrate PID --to PCI|UUID [--timeout MS] [--force] [--only]\n"
+	"                                          move it to another GPU of the same chip\n"
+	"  (PID names its whole workload: its process tree or service; --only: PID alone)\n";
 
 const char *gw_usage(void)
 {
@@ -63,15 +67,16 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *v)
 	return !errno && !*end && *v <= max;
 }
 
-/* PID [--to X] [--timeout MS] [--force] */
+/* PID [--to X] [--timeout MS] [--force] [--only] */
 static int parse_proc_args(const char *verb, int argc, char **argv, pid_t *pid,
-			   struct gw_opts *o, FILE *out)
+			   struct gw_opts *o, bool *only, FILE *out)
 {
 	unsigned long v;
 	int i;
 
 	memset(o, 0, sizeof(*o));
 	*pid = 0;
+	*only = false;
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--to")) {
 			if (++i >= argc)
@@ -83,6 +88,10 @@ static int parse_proc_args(const char *verb, int argc, char **argv, pid_t *pid,
 			o->timeout_ms = (unsigned int)v;
 		} else if (!strcmp(argv[i], "--force")) {
 			o->force = true;
+		} else if (!strcmp(argv[i], "--only")) {
+			*only = true;
+		} else if (!strcmp(argv[i], "--replug")) {
+			o->replug = true;
 		} else if (!*pid && parse_uint(argv[i], INT_MAX, &v) && v > 0) {
 			*pid = (pid_t)v;
 		} else {
@@ -98,6 +107,8 @@ static int parse_proc_args(const char *verb, int argc, char **argv, pid_t *pid,
 		return usage(out, verb, "checkpoint takes no --to (use migrate)");
 	if (!strcmp(verb, "migrate") && !o->to)
 		return usage(out, verb, "needs --to PCI|UUID");
+	if (o->replug && (strcmp(verb, "restore") || !o->to))
+		return usage(out, verb, "--replug goes with restore --to");
 	return GW_OK;
 }
 
@@ -114,26 +125,85 @@ static bool refuse_foreign(uid_t caller, pid_t pid, const char *op, struct gw_re
 	return true;
 }
 
-static int verb_process(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
-			bool json)
+static int one_process(uid_t caller, const char *verb, pid_t pid, const struct gw_opts *o,
+		       FILE *out, bool json)
 {
 	struct gw_report r;
-	struct gw_opts o;
-	pid_t pid;
 	int rc;
 
-	rc = parse_proc_args(verb, argc, argv, &pid, &o, out);
-	if (rc != GW_OK)
-		return rc;
 	if (refuse_foreign(caller, pid, verb, &r))
 		rc = GW_FAIL;
 	else if (!strcmp(verb, "checkpoint"))
-		rc = gw_engine_checkpoint(pid, &o, &r);
+		rc = gw_engine_checkpoint(pid, o, &r);
 	else if (!strcmp(verb, "restore"))
-		rc = gw_engine_restore(pid, &o, &r);
+		rc = gw_engine_restore(pid, o, &r);
 	else
-		rc = gw_engine_migrate(pid, &o, &r);
+		rc = gw_engine_migrate(pid, o, &r);
 	gw_report_print(&r, out, json);
+	return rc;
+}
+
+/* verb on every member of w, all or nothing (tree.c). */
+static int whole_workload(uid_t caller, const char *verb, const struct gw_workload *w,
+			  const struct gw_opts *o, FILE *out, bool json)
+{
+	struct gw_tree_report *t;
+	size_t i;
+	int rc;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return GW_FAIL;
+	for (i = 0; i < w->n; i++) {
+		if (refuse_foreign(caller, w->pid[i], verb, &t->r[0])) {
+			t->op = verb;
+			t->refused = true;
+			snprintf(t->reason, sizeof(t->reason), "member %d: %.180s; no member "
+				 "was touched", (int)w->pid[i], t->r[0].reason);
+			t->n = 0;
+			gw_tree_report_print(t, w, out, json);
+			free(t);
+			return GW_FAIL;
+		}
+	}
+	if (!strcmp(verb, "checkpoint"))
+		rc = gw_tree_checkpoint(w, o, t);
+	else if (!strcmp(verb, "restore"))
+		rc = gw_tree_restore(w, o, t);
+	else
+		rc = gw_tree_migrate(w, o, t);
+	gw_tree_report_print(t, w, out, json);
+	free(t);
+	return rc;
+}
+
+static int verb_process(uid_t caller, const char *verb, int argc, char **argv, FILE *out,
+			bool json)
+{
+	struct gw_workload *w;
+	struct gw_opts o;
+	bool only;
+	pid_t pid;
+	int rc, err;
+
+	rc = parse_proc_args(verb, argc, argv, &pid, &o, &only, out);
+	if (rc != GW_OK)
+		return rc;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return GW_FAIL;
+	err = only ? -ENOENT : gw_workload_of(pid, false, w);
+	if (err == -E2BIG) {
+		fprintf(out, "%s: the workload of %d has more than %d GPU processes; act on "
+			"them one by one with --only\n", verb, (int)pid, GW_WL_MAX);
+		rc = GW_FAIL;
+	} else if (err || (w->n == 1 && w->pid[0] == pid)) {
+		/* --only, or a workload of one: the process' own report */
+		rc = one_process(caller, verb, pid, &o, out, json);
+	} else {
+		rc = whole_workload(caller, verb, w, &o, out, json);
+	}
+	free(w);
 	return rc;
 }
 
@@ -202,6 +272,135 @@ static int resolve_gpu(const char *arg, char *pci, size_t len)
 	return rc;
 }
 
+/* "checkpointed, waiting for NVIDIA H200 GPU-... (0000:05:00.0, 10de:2335, router X)" */
+static void print_waiting(const struct gw_record *rec, FILE *out, bool json)
+{
+	if (json) {
+		fputs("\"state\":\"checkpointed\",\"waiting_for\":{\"pci\":", out);
+		egpu_json_str(out, rec->pci);
+		fputs(",\"uuid\":", out);
+		egpu_json_str(out, rec->uuid);
+		fputs(",\"model\":", out);
+		egpu_json_str(out, rec->model);
+		fprintf(out, ",\"chip\":\"%04x:%04x\",\"router\":", rec->vendor, rec->device);
+		egpu_json_str(out, rec->router);
+		fputc('}', out);
+		return;
+	}
+	fprintf(out, "checkpointed, waiting for %s %s (%s, %04x:%04x%s%s)",
+		rec->model[0] ? rec->model : "GPU", rec->uuid[0] ? rec->uuid : "?",
+		rec->pci[0] ? rec->pci : "?", rec->vendor, rec->device,
+		rec->router[0] ? ", router " : "", rec->router);
+}
+
+/*
+ * The workloads: GPU users (u) grouped by gw_workload_key(), with the
+ * checkpointed processes of each (records); filter (a PCI address or
+ * NULL) keeps records of that GPU only.
+ */
+static void print_trees(const struct gw_users *u, const char *filter, FILE *out, bool json)
+{
+	struct gw_record *recs = NULL;
+	char (*keys)[GW_WL_KEY_LEN];
+	size_t i, j, nk = 0, total;
+	int nrec = gw_records_list(&recs);
+
+	if (nrec < 0)
+		nrec = 0;
+	total = u->n + (size_t)nrec;
+	keys = calloc(total ? total : 1, sizeof(*keys));
+	if (!keys) {
+		free(recs);
+		return;
+	}
+	/* each distinct key once, in the order first seen */
+	for (i = 0; i < total; i++) {
+		char k[GW_WL_KEY_LEN];
+
+		if (i < u->n) {
+			if (gw_workload_key(u->v[i].pid, k, sizeof(k), NULL))
+				continue;
+		} else {
+			const struct gw_record *rec = &recs[i - u->n];
+
+			if (filter && strcmp(rec->pci, filter))
+				continue;
+			snprintf(k, sizeof(k), "%s", rec->workload[0] ? rec->workload : "?");
+		}
+		for (j = 0; j < nk && strcmp(keys[j], k); j++)
+			;
+		if (j == nk)
+			memcpy(keys[nk++], k, sizeof(k));
+	}
+	if (json)
+		fputs(",\"trees\":[", out);
+	for (j = 0; j < nk; j++) {
+		bool first = true;
+
+		if (json) {
+			fprintf(out, "%s{\"workload\":", j ? "," : "");
+			egpu_json_str(out, keys[j]);
+			fputs(",\"members\":[", out);
+		} else {
+			fprintf(out, "%sworkload %s:\n", j ? "" : "\n", keys[j]);
+		}
+		for (i = 0; i < u->n; i++) {
+			char k[GW_WL_KEY_LEN];
+			size_t d;
+
+			if (gw_workload_key(u->v[i].pid, k, sizeof(k), NULL) || strcmp(k, keys[j]))
+				continue;
+			for (d = 0; d < i && u->v[d].pid != u->v[i].pid; d++)
+				;
+			if (d < i)
+				continue;	/* a process on two GPUs: listed once */
+			for (d = 0; d < (size_t)nrec && recs[d].pid != u->v[i].pid; d++)
+				;
+			if (d < (size_t)nrec)
+				continue;	/* checkpointed: listed with its record */
+			if (json) {
+				fprintf(out, "%s{\"pid\":%d,\"comm\":", first ? "" : ",",
+					(int)u->v[i].pid);
+				egpu_json_str(out, u->v[i].comm);
+				fputs(",\"state\":\"running\"}", out);
+			} else {
+				fprintf(out, "  %8d  %-16s running on %s\n", (int)u->v[i].pid,
+					u->v[i].comm, u->v[i].pci);
+			}
+			first = false;
+		}
+		for (i = 0; i < (size_t)nrec; i++) {
+			const struct gw_record *rec = &recs[i];
+			char comm[GW_COMM_LEN];
+
+			if (strcmp(rec->workload[0] ? rec->workload : "?", keys[j]) ||
+			    (filter && strcmp(rec->pci, filter)))
+				continue;
+			if (gw_proc_comm(rec->pid, comm, sizeof(comm)))
+				snprintf(comm, sizeof(comm), "?");
+			if (json) {
+				fprintf(out, "%s{\"pid\":%d,\"comm\":", first ? "" : ",",
+					(int)rec->pid);
+				egpu_json_str(out, comm);
+				fputc(',', out);
+				print_waiting(rec, out, true);
+				fputc('}', out);
+			} else {
+				fprintf(out, "  %8d  %-16s ", (int)rec->pid, comm);
+				print_waiting(rec, out, false);
+				fputc('\n', out);
+			}
+			first = false;
+		}
+		if (json)
+			fputs("]}", out);
+	}
+	if (json)
+		fputc(']', out);
+	free(keys);
+	free(recs);
+}
+
 static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 {
 	char pci[GW_PCI_LEN];
@@ -242,7 +441,9 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 			else
 				fputs("null}", out);
 		}
-		fputs("]}\n", out);
+		fputs("]", out);
+		print_trees(&u, filter, out, true);
+		fputs("}\n", out);
 	} else {
 		if (!u.n)
 			fputs("no processes use a GPU\n", out);
@@ -262,19 +463,24 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 				e->kind == GW_NODE_VFIO ? "  (passed through: not checkpointable)" :
 				"");
 		}
+		print_trees(&u, filter, out, false);
 	}
 	gw_users_free(&u);
 	return GW_OK;
 }
 
-/* evacuate PCI [--to X]: checkpoint or migrate every CUDA user of a GPU. */
+/*
+ * evacuate PCI [--to X]: checkpoint or migrate every CUDA user of a GPU,
+ * each with its whole workload (all or nothing per workload).
+ */
 static int verb_evacuate(uid_t caller, int argc, char **argv, FILE *out, bool json)
 {
 	struct gw_opts o = { 0 };
-	char pci[GW_PCI_LEN];
+	char pci[GW_PCI_LEN], (*done_keys)[GW_WL_KEY_LEN] = NULL;
+	struct gw_workload *w = NULL;
 	struct gw_users u;
-	size_t i;
-	int rc = GW_OK, err, done = 0;
+	size_t i, k, nkeys = 0;
+	int rc = GW_OK, err, printed = 0;
 
 	if (argc == 3 && !strcmp(argv[1], "--to"))
 		o.to = argv[2];
@@ -287,11 +493,37 @@ static int verb_evacuate(uid_t caller, int argc, char **argv, FILE *out, bool js
 		fprintf(out, "evacuate: scan failed: %s\n", strerror(-err));
 		return GW_FAIL;
 	}
+	w = calloc(1, sizeof(*w));
+	done_keys = calloc(u.n ? u.n : 1, sizeof(*done_keys));
+	if (!w || !done_keys) {
+		free(w);
+		free(done_keys);
+		gw_users_free(&u);
+		return GW_FAIL;
+	}
 	if (json)
 		fputs("{\"evacuate\":[", out);
 	for (i = 0; i < u.n; i++) {
 		struct gw_report r;
+		bool tree = false;
+		int one;
 
+		if (u.v[i].checkpointable && !gw_workload_of(u.v[i].pid, false, w) && w->n > 1) {
+			for (k = 0; k < nkeys && strcmp(done_keys[k], w->key); k++)
+				;
+			if (k < nkeys)
+				continue;	/* its workload went already */
+			memcpy(done_keys[nkeys++], w->key, GW_WL_KEY_LEN);
+			tree = true;
+		}
+		if (json && printed++)
+			fputc(',', out);
+		if (tree) {
+			if (whole_workload(caller, o.to ? "migrate" : "checkpoint", w, &o, out,
+					   json) != GW_OK)
+				rc = GW_FAIL;
+			continue;
+		}
 		if (refuse_foreign(caller, u.v[i].pid, "evacuate", &r)) {
 			rc = GW_FAIL;
 		} else if (!u.v[i].checkpointable) {
@@ -300,14 +532,12 @@ static int verb_evacuate(uid_t caller, int argc, char **argv, FILE *out, bool js
 				 gw_node_kind_name(u.v[i].kind), u.v[i].node);
 			r.refused = true;
 			rc = GW_FAIL;
-		} else if (o.to) {
-			if (gw_engine_migrate(u.v[i].pid, &o, &r) != GW_OK)
+		} else {
+			one = o.to ? gw_engine_migrate(u.v[i].pid, &o, &r) :
+				gw_engine_checkpoint(u.v[i].pid, &o, &r);
+			if (one != GW_OK)
 				rc = GW_FAIL;
-		} else if (gw_engine_checkpoint(u.v[i].pid, &o, &r) != GW_OK) {
-			rc = GW_FAIL;
 		}
-		if (json && done++)
-			fputc(',', out);
 		gw_report_print(&r, out, json);
 	}
 	if (json)
@@ -315,6 +545,8 @@ static int verb_evacuate(uid_t caller, int argc, char **argv, FILE *out, bool js
 	else if (!u.n)
 		fprintf(out, "evacuate: no process uses %s\n", pci);
 	gw_users_free(&u);
+	free(w);
+	free(done_keys);
 	return rc;
 }
 

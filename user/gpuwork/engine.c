@@ -21,7 +21,7 @@
 
 #include "gpuwork/gw_internal.h"
 
-static double now_ms(void)
+double gw_eng_now_ms(void)
 {
 	struct timespec ts;
 
@@ -58,10 +58,7 @@ void gw_report_init(struct gw_report *r, pid_t pid, const char *op)
 	r->state_after = -1;
 }
 
-static int fail(struct gw_report *r, bool refused, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct gw_report *r, bool refused, const char *fmt, ...)
+int gw_eng_fail(struct gw_report *r, bool refused, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -73,7 +70,7 @@ static int fail(struct gw_report *r, bool refused, const char *fmt, ...)
 	return GW_FAIL;
 }
 
-static int state_of(const struct gw_cuda_api *api, pid_t pid)
+int gw_eng_state_of(const struct gw_cuda_api *api, pid_t pid)
 {
 	int st = -1;
 
@@ -82,44 +79,44 @@ static int state_of(const struct gw_cuda_api *api, pid_t pid)
 	return st;
 }
 
-static void step_done(struct gw_report *r, enum gw_step s, double t0, gw_cures err)
+void gw_eng_step_done(struct gw_report *r, enum gw_step s, double t0, gw_cures err)
 {
 	r->step[s].ran = true;
-	r->step[s].ms += now_ms() - t0;
+	r->step[s].ms += gw_eng_now_ms() - t0;
 	r->step[s].cu_err = err;
 	r->step[s].ok = err == GW_CU_SUCCESS;
 }
 
-static gw_cures call_unlock(const struct gw_cuda_api *api, pid_t pid, struct gw_report *r,
+gw_cures gw_eng_unlock(const struct gw_cuda_api *api, pid_t pid, struct gw_report *r,
 			    enum gw_step s)
 {
 	struct gw_cu_plain_args ua;
-	double t0 = now_ms();
+	double t0 = gw_eng_now_ms();
 	gw_cures err;
 
 	memset(&ua, 0, sizeof(ua));
 	err = api->unlock(pid, &ua);
-	step_done(r, s, t0, err);
+	gw_eng_step_done(r, s, t0, err);
 	return err;
 }
 
-static gw_cures call_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_report *r,
+gw_cures gw_eng_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_report *r,
 			     struct gw_gpu_pair *pairs, int n, enum gw_step s)
 {
 	struct gw_cu_restore_args ra;
-	double t0 = now_ms();
+	double t0 = gw_eng_now_ms();
 	gw_cures err;
 
 	memset(&ra, 0, sizeof(ra));
 	ra.gpu_pairs = n > 0 ? pairs : NULL;
 	ra.gpu_pairs_count = n > 0 ? (unsigned int)n : 0;
 	err = api->restore(pid, &ra);
-	step_done(r, s, t0, err);
+	gw_eng_step_done(r, s, t0, err);
 	return err;
 }
 
 /* Driver present, new enough for the operation, pid known to it. */
-static int preflight_driver(const struct gw_cuda_api **apip, pid_t pid, int min_version,
+int gw_eng_preflight_driver(const struct gw_cuda_api **apip, pid_t pid, int min_version,
 			    struct gw_report *r)
 {
 	const struct gw_cuda_api *api;
@@ -129,21 +126,21 @@ static int preflight_driver(const struct gw_cuda_api **apip, pid_t pid, int min_
 
 	api = gw_cuda_get(why, sizeof(why));
 	if (!api)
-		return fail(r, true, "%s", why[0] ? why : "no NVIDIA CUDA driver");
+		return gw_eng_fail(r, true, "%s", why[0] ? why : "no NVIDIA CUDA driver");
 	if (api->driver_get_version(&version) != GW_CU_SUCCESS)
 		version = 0;
 	if (!api->get_state || !api->lock || !api->checkpoint || !api->restore ||
 	    !api->unlock || version < GW_CUDA_MIN_CHECKPOINT)
-		return fail(r, true, "driver too old: CUDA %d.%d has no process checkpoint "
+		return gw_eng_fail(r, true, "driver too old: CUDA %d.%d has no process checkpoint "
 			    "(needs driver 570 / CUDA 12.8)", version / 1000, version % 1000 / 10);
 	if (version < min_version)
-		return fail(r, true, "driver too old: CUDA %d.%d cannot restore onto another "
+		return gw_eng_fail(r, true, "driver too old: CUDA %d.%d cannot restore onto another "
 			    "GPU (needs driver 580 / CUDA 13.0)", version / 1000,
 			    version % 1000 / 10);
 	err = api->get_state(pid, &r->state_before);
 	if (err != GW_CU_SUCCESS) {
 		r->state_before = -1;
-		return fail(r, true, "process %d is not a CUDA process the driver knows: %s",
+		return gw_eng_fail(r, true, "process %d is not a CUDA process the driver knows: %s",
 			    (int)pid, gw_cuda_errname(err, e, sizeof(e)));
 	}
 	r->state_after = r->state_before;
@@ -201,25 +198,25 @@ static void fill_gpu(char *pci, char *uuid, const struct gw_gpu *g)
 }
 
 /* Checks on the process and host shared by checkpoint and migrate. */
-static int preflight_process(pid_t pid, const struct gw_opts *o, const struct gw_gpus *gpus,
+int gw_eng_preflight_process(pid_t pid, const struct gw_opts *o, const struct gw_gpus *gpus,
 			     const struct gw_gpu **src, int *nsrc, struct gw_report *r)
 {
 	uint64_t avail = 0;
 	int managed;
 
 	if (r->state_before != GW_CU_STATE_RUNNING)
-		return fail(r, true, "process %d is %s, not running", (int)pid,
+		return gw_eng_fail(r, true, "process %d is %s, not running", (int)pid,
 			    gw_state_name(r->state_before));
 	managed = gw_proc_uses_managed(pid);
 	if (managed > 0)
-		return fail(r, true, "process %d uses managed (unified) memory, which the "
+		return gw_eng_fail(r, true, "process %d uses managed (unified) memory, which the "
 			    "driver cannot checkpoint", (int)pid);
 	*nsrc = locate(pid, gpus, src, &r->gpu_bytes);
 	if (*src)
 		fill_gpu(r->from_pci, r->from_uuid, *src);
 	if (!o->force && r->gpu_bytes && !gw_host_mem_available(&avail) &&
 	    r->gpu_bytes + GW_CHECKPOINT_OVERHEAD > avail)
-		return fail(r, true, "not enough host memory: the checkpoint needs %" PRIu64
+		return gw_eng_fail(r, true, "not enough host memory: the checkpoint needs %" PRIu64
 			    " MiB, %" PRIu64 " MiB available (--force skips this check)",
 			    (uint64_t)((r->gpu_bytes + GW_CHECKPOINT_OVERHEAD) >> 20), avail >> 20);
 	return GW_OK;
@@ -238,42 +235,42 @@ static int do_checkpoint(const struct gw_cuda_api *api, pid_t pid, const struct 
 
 	memset(&la, 0, sizeof(la));
 	la.timeout_ms = o->timeout_ms ? o->timeout_ms : GW_DEFAULT_LOCK_TIMEOUT_MS;
-	t0 = now_ms();
+	t0 = gw_eng_now_ms();
 	err = api->lock(pid, &la);
-	step_done(r, GW_STEP_LOCK, t0, err);
+	gw_eng_step_done(r, GW_STEP_LOCK, t0, err);
 	if (err != GW_CU_SUCCESS) {
-		st = state_of(api, pid);
+		st = gw_eng_state_of(api, pid);
 		if (st == GW_CU_STATE_LOCKED)
-			call_unlock(api, pid, r, GW_STEP_RECOVER);
-		r->state_after = state_of(api, pid);
-		return fail(r, false, "lock failed: %s%s; process left %s",
+			gw_eng_unlock(api, pid, r, GW_STEP_RECOVER);
+		r->state_after = gw_eng_state_of(api, pid);
+		return gw_eng_fail(r, false, "lock failed: %s%s; process left %s",
 			    gw_cuda_errname(err, e, sizeof(e)),
 			    err == GW_CU_NOT_READY || err == GW_CU_TIMEOUT ?
 			    " (busy past the timeout)" : "", gw_state_name(r->state_after));
 	}
 	memset(&ca, 0, sizeof(ca));
-	t0 = now_ms();
+	t0 = gw_eng_now_ms();
 	err = api->checkpoint(pid, &ca);
-	step_done(r, GW_STEP_CHECKPOINT, t0, err);
+	gw_eng_step_done(r, GW_STEP_CHECKPOINT, t0, err);
 	if (err == GW_CU_SUCCESS) {
 		r->state_after = GW_CU_STATE_CHECKPOINTED;
 		return GW_OK;
 	}
 	/* The driver leaves the process LOCKED (or, oddly, checkpointed): undo. */
-	st = state_of(api, pid);
+	st = gw_eng_state_of(api, pid);
 	uerr = GW_CU_SUCCESS;
 	if (st == GW_CU_STATE_CHECKPOINTED &&
-	    call_restore(api, pid, r, NULL, 0, GW_STEP_RECOVER) == GW_CU_SUCCESS)
+	    gw_eng_restore(api, pid, r, NULL, 0, GW_STEP_RECOVER) == GW_CU_SUCCESS)
 		st = GW_CU_STATE_LOCKED;
 	if (st == GW_CU_STATE_LOCKED)
-		uerr = call_unlock(api, pid, r, GW_STEP_RECOVER);
-	r->state_after = state_of(api, pid);
+		uerr = gw_eng_unlock(api, pid, r, GW_STEP_RECOVER);
+	r->state_after = gw_eng_state_of(api, pid);
 	if (uerr != GW_CU_SUCCESS)
-		return fail(r, false, "checkpoint failed: %s; unlock failed too: %s; process "
+		return gw_eng_fail(r, false, "checkpoint failed: %s; unlock failed too: %s; process "
 			    "is %s", gw_cuda_errname(err, e, sizeof(e)),
 			    gw_cuda_errname(uerr, e2, sizeof(e2)),
 			    gw_state_name(r->state_after));
-	return fail(r, false, "checkpoint failed: %s%s; process left %s",
+	return gw_eng_fail(r, false, "checkpoint failed: %s%s; process left %s",
 		    gw_cuda_errname(err, e, sizeof(e)),
 		    err == GW_CU_NOT_SUPPORTED ?
 		    " (the driver cannot checkpoint this process: managed memory or "
@@ -281,9 +278,21 @@ static int do_checkpoint(const struct gw_cuda_api *api, pid_t pid, const struct 
 		    gw_state_name(r->state_after));
 }
 
-static void save_record(pid_t pid, const struct gw_gpu *src, const struct gw_report *r)
+static int cuda_gpus(const struct gw_cuda_api *api, struct gw_uuid *uuids,
+		     char (*pcis)[GW_PCI_LEN], int max);
+
+/*
+ * Remember where pid was checkpointed from: the GPU (PCI, UUID, chip,
+ * model), every GPU the driver showed it (the old side of a UUID map
+ * after a re-plug), and its workload.  The carrying router is added by
+ * egpud, which knows it (egpud/replug.c).
+ */
+void gw_eng_save_record(const struct gw_cuda_api *api, pid_t pid, const struct gw_gpu *src,
+			const struct gw_report *r)
 {
+	char pcis[GW_MAX_GPUS][GW_PCI_LEN];
 	struct gw_record rec;
+	int n;
 
 	memset(&rec, 0, sizeof(rec));
 	rec.pid = pid;
@@ -293,8 +302,12 @@ static void save_record(pid_t pid, const struct gw_gpu *src, const struct gw_rep
 		fill_gpu(rec.pci, rec.uuid, src);
 		rec.vendor = src->vendor;
 		rec.device = src->device;
+		gw_copy(rec.model, sizeof(rec.model), src->model);
 	}
 	rec.gpu_bytes = r->gpu_bytes;
+	n = api ? cuda_gpus(api, rec.seen, pcis, GW_MAX_GPUS) : -ENODEV;
+	rec.nseen = n > 0 ? n : 0;
+	gw_workload_key(pid, rec.workload, sizeof(rec.workload), NULL);
 	gw_record_save(&rec);
 }
 
@@ -303,22 +316,22 @@ int gw_engine_checkpoint(pid_t pid, const struct gw_opts *o, struct gw_report *r
 	const struct gw_cuda_api *api = NULL;
 	const struct gw_gpu *src = NULL;
 	struct gw_gpus *gpus;
-	double t0 = now_ms();
+	double t0 = gw_eng_now_ms();
 	int nsrc = 0, rc;
 
 	gw_report_init(r, pid, "checkpoint");
 	gpus = calloc(1, sizeof(*gpus));
 	if (!gpus)
-		return fail(r, true, "out of memory");
+		return gw_eng_fail(r, true, "out of memory");
 	gw_gpus_load(gpus);
-	rc = preflight_driver(&api, pid, GW_CUDA_MIN_CHECKPOINT, r);
+	rc = gw_eng_preflight_driver(&api, pid, GW_CUDA_MIN_CHECKPOINT, r);
 	if (rc == GW_OK)
-		rc = preflight_process(pid, o, gpus, &src, &nsrc, r);
-	step_done(r, GW_STEP_PREFLIGHT, t0, rc == GW_OK ? GW_CU_SUCCESS : GW_CU_UNKNOWN);
+		rc = gw_eng_preflight_process(pid, o, gpus, &src, &nsrc, r);
+	gw_eng_step_done(r, GW_STEP_PREFLIGHT, t0, rc == GW_OK ? GW_CU_SUCCESS : GW_CU_UNKNOWN);
 	if (rc == GW_OK)
 		rc = do_checkpoint(api, pid, o, r);
 	if (rc == GW_OK) {
-		save_record(pid, src, r);
+		gw_eng_save_record(api, pid, src, r);
 		r->ok = true;
 	}
 	free(gpus);
@@ -350,10 +363,14 @@ static int cuda_gpus(const struct gw_cuda_api *api, struct gw_uuid *uuids,
 
 /*
  * Pairs moving the work of src to dst over every GPU the driver sees, and
- * the single pair src -> dst in one.  Returns the count or fails the report.
+ * the single pair src -> dst in one.  When src is no longer among them
+ * (its eGPU left and another, or the same on another port, came), the map
+ * goes from the GPUs the process saw when it was checkpointed (rec, may
+ * be NULL) to those present now.  Returns the count or fails the report.
  */
-static int make_pairs(const struct gw_cuda_api *api, const char *src_uuid, const char *dst_pci,
-		      struct gw_gpu_pair *pairs, struct gw_gpu_pair *one, struct gw_report *r)
+int gw_eng_make_pairs(const struct gw_cuda_api *api, const char *src_uuid, const char *dst_pci,
+		      const struct gw_record *rec, struct gw_gpu_pair *pairs,
+		      struct gw_gpu_pair *one, struct gw_report *r)
 {
 	struct gw_uuid all[GW_MAX_GPUS], src, dst;
 	char pcis[GW_MAX_GPUS][GW_PCI_LEN];
@@ -361,25 +378,35 @@ static int make_pairs(const struct gw_cuda_api *api, const char *src_uuid, const
 
 	n = cuda_gpus(api, all, pcis, GW_MAX_GPUS);
 	if (n < 0) {
-		fail(r, true, "cannot list the driver's GPUs (%s)", strerror(-n));
+		gw_eng_fail(r, true, "cannot list the driver's GPUs (%s)", strerror(-n));
 		return -1;
 	}
 	for (i = 0; i < n; i++)
 		if (!strcmp(pcis[i], dst_pci))
 			d = i;
 	if (d < 0) {
-		fail(r, true, "target %s is not a GPU the CUDA driver sees", dst_pci);
+		gw_eng_fail(r, true, "target %s is not a GPU the CUDA driver sees", dst_pci);
 		return -1;
 	}
 	dst = all[d];
 	gw_uuid_format(&dst, r->to_uuid, sizeof(r->to_uuid));
 	if (gw_uuid_parse(src_uuid, &src)) {
-		fail(r, true, "source GPU UUID unknown");
+		gw_eng_fail(r, true, "source GPU UUID unknown");
 		return -1;
 	}
-	n = gw_build_pairs(all, n, &src, &dst, pairs);
+	if (rec && rec->nseen > 0 && !gw_uuid_in(all, n, &src)) {
+		n = gw_build_replug_pairs(rec->seen, rec->nseen, all, n, &src, &dst, pairs);
+		if (n < 0) {
+			gw_eng_fail(r, true, "no UUID map from the GPUs process %d saw onto "
+				    "those present: another GPU it used is gone too",
+				    (int)r->pid);
+			return -1;
+		}
+	} else {
+		n = gw_build_pairs(all, n, &src, &dst, pairs);
+	}
 	if (n < 0) {
-		fail(r, true, "source GPU %s is not among the driver's GPUs", src_uuid);
+		gw_eng_fail(r, true, "source GPU %s is not among the driver's GPUs", src_uuid);
 		return -1;
 	}
 	one->old_uuid = src;
@@ -389,7 +416,7 @@ static int make_pairs(const struct gw_cuda_api *api, const char *src_uuid, const
 }
 
 /* Target checks: exists, not the source, same chip, room for bytes. */
-static int preflight_target(const struct gw_gpus *gpus, const char *to, const char *src_pci,
+int gw_eng_preflight_target(const struct gw_gpus *gpus, const char *to, const char *src_uuid,
 			    unsigned int vendor, unsigned int device, uint64_t bytes,
 			    const struct gw_gpu **dstp, struct gw_report *r)
 {
@@ -397,21 +424,22 @@ static int preflight_target(const struct gw_gpus *gpus, const char *to, const ch
 	uint64_t free_b = 0, total_b = 0;
 
 	if (!dst)
-		return fail(r, true, "target %s is not an NVIDIA GPU the driver reports", to);
+		return gw_eng_fail(r, true, "target %s is not an NVIDIA GPU the driver reports", to);
 	fill_gpu(r->to_pci, r->to_uuid, dst);
-	if (src_pci[0] && !strcmp(dst->pci, src_pci))
-		return fail(r, true, "target %s is the GPU the process is on", dst->pci);
+	/* By UUID: after a re-plug another GPU may sit at the old address. */
+	if (src_uuid[0] && !strcmp(dst->uuid, src_uuid))
+		return gw_eng_fail(r, true, "target %s is the GPU the process is on", dst->pci);
 	if (vendor && (dst->vendor != vendor || dst->device != device))
-		return fail(r, true, "target %s is another chip (%04x:%04x, source %04x:%04x); "
+		return gw_eng_fail(r, true, "target %s is another chip (%04x:%04x, source %04x:%04x); "
 			    "the driver restores only onto the same chip", dst->pci,
 			    dst->vendor, dst->device, vendor, device);
 	if (!vendor)
-		return fail(r, true, "chip of the source GPU unknown; cannot check the target");
+		return gw_eng_fail(r, true, "chip of the source GPU unknown; cannot check the target");
 	if (gw_nvml_free_mem(dst->pci, &free_b, &total_b))
-		return fail(r, true, "cannot read free memory of %s (NVML unavailable)",
+		return gw_eng_fail(r, true, "cannot read free memory of %s (NVML unavailable)",
 			    dst->pci);
 	if (bytes > free_b)
-		return fail(r, true, "target %s has %" PRIu64 " MiB free, the process needs %"
+		return gw_eng_fail(r, true, "target %s has %" PRIu64 " MiB free, the process needs %"
 			    PRIu64 " MiB", dst->pci, free_b >> 20, bytes >> 20);
 	*dstp = dst;
 	return GW_OK;
@@ -425,42 +453,42 @@ static int preflight_target(const struct gw_gpus *gpus, const char *to, const ch
  * map refused with CUDA_ERROR_INVALID_VALUE (the process stays
  * CHECKPOINTED) is retried once with the single pair in one.
  */
-static int finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gpu_pair *pairs,
+int gw_eng_finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gpu_pair *pairs,
 			  int n, struct gw_gpu_pair *one, bool fallback_same,
 			  struct gw_report *r)
 {
 	char e[48], e2[48];
 	gw_cures err, err2;
 
-	err = call_restore(api, pid, r, pairs, n, GW_STEP_RESTORE);
+	err = gw_eng_restore(api, pid, r, pairs, n, GW_STEP_RESTORE);
 	if (err == GW_CU_INVALID_VALUE && n > 1) {
-		err = call_restore(api, pid, r, one, 1, GW_STEP_RESTORE);
+		err = gw_eng_restore(api, pid, r, one, 1, GW_STEP_RESTORE);
 		if (err == GW_CU_SUCCESS)
 			r->pairs = 1;
 	}
 	if (err != GW_CU_SUCCESS) {
 		if (n > 0 && fallback_same &&
-		    call_restore(api, pid, r, NULL, 0, GW_STEP_RECOVER) == GW_CU_SUCCESS) {
-			err2 = call_unlock(api, pid, r, GW_STEP_RECOVER);
-			r->state_after = state_of(api, pid);
-			return fail(r, false, "restore on the target failed: %s; the process "
+		    gw_eng_restore(api, pid, r, NULL, 0, GW_STEP_RECOVER) == GW_CU_SUCCESS) {
+			err2 = gw_eng_unlock(api, pid, r, GW_STEP_RECOVER);
+			r->state_after = gw_eng_state_of(api, pid);
+			return gw_eng_fail(r, false, "restore on the target failed: %s; the process "
 				    "was restored on its own GPU and is %s",
 				    gw_cuda_errname(err, e, sizeof(e)),
 				    err2 == GW_CU_SUCCESS ? "running" :
 				    gw_state_name(r->state_after));
 		}
-		r->state_after = state_of(api, pid);
-		return fail(r, false, "restore failed: %s; process is %s (restorable: egpuctl "
+		r->state_after = gw_eng_state_of(api, pid);
+		return gw_eng_fail(r, false, "restore failed: %s; process is %s (restorable: egpuctl "
 			    "restore %d [--to GPU])", gw_cuda_errname(err, e, sizeof(e)),
 			    gw_state_name(r->state_after), (int)pid);
 	}
-	err = call_unlock(api, pid, r, GW_STEP_UNLOCK);
+	err = gw_eng_unlock(api, pid, r, GW_STEP_UNLOCK);
 	if (err != GW_CU_SUCCESS) {
 		/* One retry: an unlock racing the restore thread's start-up. */
-		err2 = call_unlock(api, pid, r, GW_STEP_UNLOCK);
+		err2 = gw_eng_unlock(api, pid, r, GW_STEP_UNLOCK);
 		if (err2 != GW_CU_SUCCESS) {
-			r->state_after = state_of(api, pid);
-			return fail(r, false, "unlock failed: %s, %s; process is %s (egpuctl "
+			r->state_after = gw_eng_state_of(api, pid);
+			return gw_eng_fail(r, false, "unlock failed: %s, %s; process is %s (egpuctl "
 				    "restore %d unlocks it)", gw_cuda_errname(err, e, sizeof(e)),
 				    gw_cuda_errname(err2, e2, sizeof(e2)),
 				    gw_state_name(r->state_after), (int)pid);
@@ -471,65 +499,82 @@ static int finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gp
 	return GW_OK;
 }
 
+const char *gw_eng_restore_target(const struct gw_gpus *gpus, const struct gw_opts *o,
+				  const struct gw_record *rec)
+{
+	const struct gw_gpu *g;
+
+	if (!o->to || !rec || !rec->uuid[0])
+		return o->to;
+	if (o->replug && gw_gpus_find(gpus, rec->uuid))
+		return NULL;
+	g = gw_gpus_find(gpus, o->to);
+	return g && !strcmp(g->uuid, rec->uuid) ? NULL : o->to;
+}
+
 int gw_engine_restore(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 {
+	struct gw_opts eff = *o;
 	struct gw_gpu_pair pairs[GW_MAX_GPUS], one;
 	const struct gw_cuda_api *api = NULL;
 	const struct gw_gpu *dst = NULL, *src;
 	struct gw_record rec;
 	struct gw_gpus *gpus;
 	bool have_rec;
-	double t0 = now_ms();
+	double t0 = gw_eng_now_ms();
 	int rc, n = 0;
 
 	gw_report_init(r, pid, "restore");
 	gpus = calloc(1, sizeof(*gpus));
 	if (!gpus)
-		return fail(r, true, "out of memory");
+		return gw_eng_fail(r, true, "out of memory");
 	gw_gpus_load(gpus);
 	have_rec = !gw_record_load(pid, &rec);
+	eff.to = gw_eng_restore_target(gpus, o, have_rec ? &rec : NULL);
+	o = &eff;
 	if (have_rec) {
 		gw_copy(r->from_pci, sizeof(r->from_pci), rec.pci);
 		gw_copy(r->from_uuid, sizeof(r->from_uuid), rec.uuid);
 		r->gpu_bytes = rec.gpu_bytes;
 	}
-	rc = preflight_driver(&api, pid, o->to ? GW_CUDA_MIN_MIGRATE : GW_CUDA_MIN_CHECKPOINT, r);
+	rc = gw_eng_preflight_driver(&api, pid, o->to ? GW_CUDA_MIN_MIGRATE : GW_CUDA_MIN_CHECKPOINT, r);
 	if (rc == GW_OK && r->state_before == GW_CU_STATE_LOCKED) {
 		/* A lock left behind (ours or anyone's): unlocking is the restore. */
-		step_done(r, GW_STEP_PREFLIGHT, t0, GW_CU_SUCCESS);
-		rc = call_unlock(api, pid, r, GW_STEP_UNLOCK) == GW_CU_SUCCESS ? GW_OK :
-			fail(r, false, "unlock failed");
-		r->state_after = state_of(api, pid);
+		gw_eng_step_done(r, GW_STEP_PREFLIGHT, t0, GW_CU_SUCCESS);
+		rc = gw_eng_unlock(api, pid, r, GW_STEP_UNLOCK) == GW_CU_SUCCESS ? GW_OK :
+			gw_eng_fail(r, false, "unlock failed");
+		r->state_after = gw_eng_state_of(api, pid);
 		r->ok = rc == GW_OK;
 		free(gpus);
 		return rc;
 	}
 	if (rc == GW_OK && r->state_before != GW_CU_STATE_CHECKPOINTED)
-		rc = fail(r, true, "process %d is %s, not checkpointed", (int)pid,
+		rc = gw_eng_fail(r, true, "process %d is %s, not checkpointed", (int)pid,
 			  gw_state_name(r->state_before));
 	if (rc == GW_OK && o->to) {
 		if (!have_rec)
-			rc = fail(r, true, "no record of where process %d was checkpointed "
+			rc = gw_eng_fail(r, true, "no record of where process %d was checkpointed "
 				  "from; restore it without --to", (int)pid);
 		else
-			rc = preflight_target(gpus, o->to, rec.pci, rec.vendor, rec.device,
+			rc = gw_eng_preflight_target(gpus, o->to, rec.uuid, rec.vendor, rec.device,
 					      rec.gpu_bytes, &dst, r);
 		if (rc == GW_OK) {
-			n = make_pairs(api, rec.uuid, dst->pci, pairs, &one, r);
+			n = gw_eng_make_pairs(api, rec.uuid, dst->pci, &rec, pairs, &one, r);
 			if (n < 0)
 				rc = GW_FAIL;
 		}
 	} else if (rc == GW_OK && have_rec && rec.pci[0]) {
-		src = gw_gpus_find(gpus, rec.pci);
+		/* The same GPU by UUID: another may sit at its old address now. */
+		src = gw_gpus_find(gpus, rec.uuid[0] ? rec.uuid : rec.pci);
 		if (!src)
-			rc = fail(r, true, "GPU %s the process ran on is gone; restore it with "
+			rc = gw_eng_fail(r, true, "GPU %s the process ran on is gone; restore it with "
 				  "--to a GPU of the same chip", rec.pci);
 		else
 			fill_gpu(r->to_pci, r->to_uuid, src);
 	}
-	step_done(r, GW_STEP_PREFLIGHT, t0, rc == GW_OK ? GW_CU_SUCCESS : GW_CU_UNKNOWN);
+	gw_eng_step_done(r, GW_STEP_PREFLIGHT, t0, rc == GW_OK ? GW_CU_SUCCESS : GW_CU_UNKNOWN);
 	if (rc == GW_OK)
-		rc = finish_restore(api, pid, pairs, n, &one, false, r);
+		rc = gw_eng_finish_restore(api, pid, pairs, n, &one, false, r);
 	if (rc == GW_OK)
 		gw_record_drop(pid);
 	free(gpus);
@@ -542,36 +587,36 @@ int gw_engine_migrate(pid_t pid, const struct gw_opts *o, struct gw_report *r)
 	const struct gw_cuda_api *api = NULL;
 	const struct gw_gpu *src = NULL, *dst = NULL;
 	struct gw_gpus *gpus;
-	double t0 = now_ms();
+	double t0 = gw_eng_now_ms();
 	int rc, nsrc = 0, n = 0;
 
 	gw_report_init(r, pid, "migrate");
 	if (!o->to)
-		return fail(r, true, "migrate needs --to PCI|UUID");
+		return gw_eng_fail(r, true, "migrate needs --to PCI|UUID");
 	gpus = calloc(1, sizeof(*gpus));
 	if (!gpus)
-		return fail(r, true, "out of memory");
+		return gw_eng_fail(r, true, "out of memory");
 	gw_gpus_load(gpus);
-	rc = preflight_driver(&api, pid, GW_CUDA_MIN_MIGRATE, r);
+	rc = gw_eng_preflight_driver(&api, pid, GW_CUDA_MIN_MIGRATE, r);
 	if (rc == GW_OK)
-		rc = preflight_process(pid, o, gpus, &src, &nsrc, r);
+		rc = gw_eng_preflight_process(pid, o, gpus, &src, &nsrc, r);
 	if (rc == GW_OK && !src)
-		rc = fail(r, true, nsrc > 1 ? "process %d uses several GPUs; migrate moves "
+		rc = gw_eng_fail(r, true, nsrc > 1 ? "process %d uses several GPUs; migrate moves "
 			  "one" : "cannot tell which GPU process %d uses", (int)pid);
 	if (rc == GW_OK)
-		rc = preflight_target(gpus, o->to, src->pci, src->vendor, src->device,
+		rc = gw_eng_preflight_target(gpus, o->to, src->uuid, src->vendor, src->device,
 				      r->gpu_bytes, &dst, r);
 	if (rc == GW_OK) {
-		n = make_pairs(api, src->uuid, dst->pci, pairs, &one, r);
+		n = gw_eng_make_pairs(api, src->uuid, dst->pci, NULL, pairs, &one, r);
 		if (n < 0)
 			rc = GW_FAIL;
 	}
-	step_done(r, GW_STEP_PREFLIGHT, t0, rc == GW_OK ? GW_CU_SUCCESS : GW_CU_UNKNOWN);
+	gw_eng_step_done(r, GW_STEP_PREFLIGHT, t0, rc == GW_OK ? GW_CU_SUCCESS : GW_CU_UNKNOWN);
 	if (rc == GW_OK)
 		rc = do_checkpoint(api, pid, o, r);
 	if (rc == GW_OK) {
-		save_record(pid, src, r);
-		rc = finish_restore(api, pid, pairs, n, &one, true, r);
+		gw_eng_save_record(api, pid, src, r);
+		rc = gw_eng_finish_restore(api, pid, pairs, n, &one, true, r);
 		if (r->state_after == GW_CU_STATE_RUNNING)
 			gw_record_drop(pid);
 	}

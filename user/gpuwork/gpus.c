@@ -127,3 +127,37 @@ const struct gw_gpu *gw_gpus_by_minor(const struct gw_gpus *g, int minor)
 			return &g->v[i];
 	return NULL;
 }
+
+int gw_pick_same_chip(const char *pci, char *out, size_t len)
+{
+	const struct gw_gpu *src, *best = NULL;
+	uint64_t best_free = 0;
+	struct gw_gpus *g;
+	int i, rc = -ENODEV;
+
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	if (gw_gpus_load(g) || !(src = gw_gpus_find(g, pci))) {
+		free(g);
+		return -ENODEV;
+	}
+	for (i = 0; i < g->n; i++) {
+		const struct gw_gpu *x = &g->v[i];
+		uint64_t free_b = 0, total_b = 0;
+
+		if (x == src || x->vendor != src->vendor || x->device != src->device ||
+		    gw_nvml_free_mem(x->pci, &free_b, &total_b))
+			continue;
+		if (!best || free_b > best_free) {
+			best = x;
+			best_free = free_b;
+		}
+	}
+	if (best) {
+		gw_copy(out, len, best->pci);
+		rc = 0;
+	}
+	free(g);
+	return rc;
+}

@@ -61,6 +61,20 @@ struct gw_gpu_pair {
 int gw_build_pairs(const struct gw_uuid *all, int n, const struct gw_uuid *src,
 		   const struct gw_uuid *dst, struct gw_gpu_pair *pairs);
 
+/* Is u among all[0..n-1]? */
+bool gw_uuid_in(const struct gw_uuid *all, int n, const struct gw_uuid *u);
+
+/*
+ * The map for a restore after a re-plug: the process saw old[0..nold-1]
+ * when it was checkpointed, the driver sees now[0..nnow-1]; src (gone)
+ * becomes dst (new: not among old), every other old GPU must still be
+ * there and maps onto itself.  pairs must hold nold entries.  Returns
+ * nold, or -EINVAL when no such map exists.
+ */
+int gw_build_replug_pairs(const struct gw_uuid *old, int nold, const struct gw_uuid *now,
+			  int nnow, const struct gw_uuid *src, const struct gw_uuid *dst,
+			  struct gw_gpu_pair *pairs);
+
 /* Normalise a PCI address ("0000:01:00.0", "00000000:01:00.0", upper case). */
 int gw_pci_normalise(const char *in, char *out, size_t len);
 
@@ -75,6 +89,7 @@ struct gw_gpu {
 };
 
 #define GW_MAX_GPUS	64
+#define GW_WL_KEY_LEN	300	/* "service:" + a cgroup path */
 
 struct gw_gpus {
 	struct gw_gpu v[GW_MAX_GPUS];
@@ -86,6 +101,12 @@ int gw_gpus_load(struct gw_gpus *g);
 /* Find by PCI address or UUID string; NULL if none. */
 const struct gw_gpu *gw_gpus_find(const struct gw_gpus *g, const char *pci_or_uuid);
 const struct gw_gpu *gw_gpus_by_minor(const struct gw_gpus *g, int minor);
+/*
+ * Another GPU of the chip of the GPU at pci, the one with the most free
+ * memory (NVML): the balanced target of an evacuation.  Its PCI address
+ * into out; 0, or -ENODEV when there is none.
+ */
+int gw_pick_same_chip(const char *pci, char *out, size_t len);
 
 /* --- the driver API, loaded at run time (cudaapi.c) ----------------------- */
 
@@ -195,6 +216,11 @@ int gw_host_mem_available(uint64_t *bytes);
  * /dev/nvidia-uvm.
  */
 int gw_proc_uses_managed(pid_t pid);
+/*
+ * Read /proc/PID/stat into buf; returns where field 3 (state) starts, past
+ * the comm (which may hold spaces and ')'), or NULL.
+ */
+const char *gw_proc_stat(pid_t pid, char *buf, size_t len);
 /* Process start time (field 22 of /proc/PID/stat), to recognise a pid. */
 int gw_proc_starttime(pid_t pid, unsigned long long *start);
 int gw_proc_comm(pid_t pid, char *buf, size_t len);
@@ -249,6 +275,7 @@ struct gw_opts {
 	unsigned int timeout_ms;	/* lock timeout */
 	const char *to;			/* target GPU: PCI or UUID, NULL same */
 	bool force;			/* skip the host RAM check */
+	bool replug;			/* restore: only processes whose GPU is gone go to "to" */
 };
 
 #define GW_DEFAULT_LOCK_TIMEOUT_MS	10000
@@ -269,12 +296,120 @@ struct gw_record {
 	char pci[GW_PCI_LEN];
 	char uuid[GW_UUID_LEN];
 	unsigned int vendor, device;	/* the chip it ran on */
+	char model[64];
+	char router[64];		/* unique_id of the carrying router, "" none/unknown */
+	char workload[GW_WL_KEY_LEN];	/* gw_workload_key() when checkpointed */
 	uint64_t gpu_bytes;
+	int nseen;			/* the GPUs the driver showed it */
+	struct gw_uuid seen[GW_MAX_GPUS];
 };
 
 int gw_record_save(const struct gw_record *rec);
 int gw_record_load(pid_t pid, struct gw_record *rec);
 void gw_record_drop(pid_t pid);
+/*
+ * The records of live processes (stale ones are dropped as load does);
+ * *out is malloc'ed.  Returns the count or -errno.
+ */
+int gw_records_list(struct gw_record **out);
+
+/*
+ * Where a restore with options o puts the process of rec: o->to, or NULL
+ * (its own GPU) when o->to names that GPU (by UUID: re-plugged, maybe at
+ * another address) or, with o->replug, when its GPU is present.
+ */
+const char *gw_eng_restore_target(const struct gw_gpus *gpus, const struct gw_opts *o,
+				  const struct gw_record *rec);
+
+/* Steps of the engine, shared with the tree engine (tree.c). */
+double gw_eng_now_ms(void);
+int gw_eng_fail(struct gw_report *r, bool refused, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int gw_eng_state_of(const struct gw_cuda_api *api, pid_t pid);
+void gw_eng_step_done(struct gw_report *r, enum gw_step s, double t0, gw_cures err);
+gw_cures gw_eng_unlock(const struct gw_cuda_api *api, pid_t pid, struct gw_report *r,
+		       enum gw_step s);
+gw_cures gw_eng_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_report *r,
+			struct gw_gpu_pair *pairs, int n, enum gw_step s);
+int gw_eng_preflight_driver(const struct gw_cuda_api **apip, pid_t pid, int min_version,
+			    struct gw_report *r);
+int gw_eng_preflight_process(pid_t pid, const struct gw_opts *o, const struct gw_gpus *gpus,
+			     const struct gw_gpu **src, int *nsrc, struct gw_report *r);
+void gw_eng_save_record(const struct gw_cuda_api *api, pid_t pid, const struct gw_gpu *src,
+			const struct gw_report *r);
+int gw_eng_make_pairs(const struct gw_cuda_api *api, const char *src_uuid, const char *dst_pci,
+		      const struct gw_record *rec, struct gw_gpu_pair *pairs,
+		      struct gw_gpu_pair *one, struct gw_report *r);
+int gw_eng_preflight_target(const struct gw_gpus *gpus, const char *to, const char *src_uuid,
+			    unsigned int vendor, unsigned int device, uint64_t bytes,
+			    const struct gw_gpu **dstp, struct gw_report *r);
+int gw_eng_finish_restore(const struct gw_cuda_api *api, pid_t pid, struct gw_gpu_pair *pairs,
+			  int n, struct gw_gpu_pair *one, bool fallback_same,
+			  struct gw_report *r);
+
+/* --- workloads: process trees (tree.c) ------------------------------------ */
+
+/* Members of one workload the engine acts on at most. */
+#define GW_WL_MAX	32
+
+struct gw_proc_info {
+	pid_t pid, ppid, pgrp, sid;
+	char cgroup[256];	/* the unified hierarchy's path ("0::" line) */
+};
+
+/* ppid, process group, session and cgroup of pid. */
+int gw_proc_info(pid_t pid, struct gw_proc_info *pi);
+
+/*
+ * The name of pid's workload: "service:<cgroup>" for a process of a systemd
+ * service (every process of the service), else "tree:<root>", root being
+ * the topmost ancestor reached without leaving pid's cgroup, stepping onto
+ * a session leader (a shell) or onto pid 1.  *root (may be NULL) gets the
+ * root pid.  Returns 0 or -errno.
+ */
+int gw_workload_key(pid_t pid, char *key, size_t len, pid_t *root);
+
+struct gw_workload {
+	char key[GW_WL_KEY_LEN];
+	pid_t root;
+	size_t n;
+	pid_t pid[GW_WL_MAX];		/* members, ascending */
+	char comm[GW_WL_MAX][GW_COMM_LEN];
+	bool checkpointed[GW_WL_MAX];	/* from a record, not a GPU user now */
+};
+
+/*
+ * The workload that pid belongs to: the running GPU users with its key
+ * and the checkpointed processes whose records carry it.  With only, pid
+ * alone.  Returns 0, -ESRCH (pid is neither), -E2BIG (too many members).
+ */
+int gw_workload_of(pid_t pid, bool only, struct gw_workload *w);
+
+/* Reports of one tree operation, one per member. */
+struct gw_tree_report {
+	const char *op;
+	bool ok, refused;
+	char reason[256];
+	size_t n;
+	struct gw_report r[GW_WL_MAX];
+};
+
+/*
+ * All or nothing over a workload: checkpoint locks every member first,
+ * then checkpoints each; after any failure every member is running again.
+ * restore restores every member (onto o->to when set), then unlocks them
+ * all; after a failed restore every member is checkpointed again (still
+ * restorable).  migrate is checkpoint then restore --to, falling back to
+ * the members' own GPU.
+ */
+int gw_tree_checkpoint(const struct gw_workload *w, const struct gw_opts *o,
+		       struct gw_tree_report *t);
+int gw_tree_restore(const struct gw_workload *w, const struct gw_opts *o,
+		    struct gw_tree_report *t);
+int gw_tree_migrate(const struct gw_workload *w, const struct gw_opts *o,
+		    struct gw_tree_report *t);
+void gw_tree_report_print(const struct gw_tree_report *t, const struct gw_workload *w,
+			  FILE *out, bool json);
 
 /* --- output (report.c) ------------------------------------------------------ */
 

@@ -72,23 +72,28 @@ int gw_proc_uses_managed(pid_t pid)
 	return found;
 }
 
-int gw_proc_starttime(pid_t pid, unsigned long long *start)
+const char *gw_proc_stat(pid_t pid, char *buf, size_t len)
 {
-	char path[256], buf[2048];
+	char path[256];
 	const char *p;
-	ssize_t n;
-	int field;
 
-	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/stat", (int)pid))
-		return -ENAMETOOLONG;
-	n = egpu_read_small_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
+	if (gw_path(path, sizeof(path), GW_ROOT_PROC, "%d/stat", (int)pid) ||
+	    egpu_read_small_file(path, buf, len) < 0)
+		return NULL;
 	/* comm may contain spaces and ')': fields restart after the last ')'. */
 	p = strrchr(buf, ')');
+	return p ? p + 1 : NULL;
+}
+
+int gw_proc_starttime(pid_t pid, unsigned long long *start)
+{
+	char buf[2048];
+	const char *p;
+	int field;
+
+	p = gw_proc_stat(pid, buf, sizeof(buf));
 	if (!p)
-		return -ENODATA;
-	p++;
+		return -ENOENT;
 	for (field = 3; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
 	if (!p || sscanf(p, " %llu", start) != 1)

@@ -10,12 +10,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include "common/file_read.h"
+#include "common/sysfs.h"
 #include "common/store.h"
 #include "gpuwork/gw_internal.h"
 
@@ -26,8 +30,9 @@ static int record_path(pid_t pid, char *buf, size_t len, const char *suffix)
 
 int gw_record_save(const struct gw_record *rec)
 {
-	char dir[256], name[16], text[512];
-	int n;
+	char dir[256], name[16], text[4096];
+	size_t off;
+	int n, i;
 
 	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork"))
 		return -ENAMETOOLONG;
@@ -36,17 +41,46 @@ int gw_record_save(const struct gw_record *rec)
 		return -errno;
 	snprintf(name, sizeof(name), "%d", (int)rec->pid);
 	n = snprintf(text, sizeof(text),
-		     "starttime=%llu\npci=%s\nuuid=%s\nchip=%04x:%04x\ngpu_bytes=%" PRIu64 "\n",
+		     "starttime=%llu\npci=%s\nuuid=%s\nchip=%04x:%04x\ngpu_bytes=%" PRIu64 "\n"
+		     "model=%s\nrouter=%s\nworkload=%s\nseen=",
 		     rec->starttime, rec->pci, rec->uuid, rec->vendor, rec->device,
-		     rec->gpu_bytes);
+		     rec->gpu_bytes, rec->model, rec->router, rec->workload);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -ENOSPC;
-	return egpu_atomic_write(dir, name, text, (size_t)n, 0600);
+	off = (size_t)n;
+	for (i = 0; i < rec->nseen && i < GW_MAX_GPUS; i++) {
+		char u[GW_UUID_LEN];
+
+		gw_uuid_format(&rec->seen[i], u, sizeof(u));
+		n = snprintf(text + off, sizeof(text) - off, "%s%s", i ? "," : "", u);
+		if (n < 0 || (size_t)n >= sizeof(text) - off)
+			return -ENOSPC;
+		off += (size_t)n;
+	}
+	if (off + 1 >= sizeof(text))
+		return -ENOSPC;
+	text[off++] = '\n';
+	return egpu_atomic_write(dir, name, text, off, 0600);
+}
+
+/* "GPU-...,GPU-...": a malformed list is dropped whole (no map is built). */
+static void parse_seen(char *list, struct gw_record *rec)
+{
+	char *u, *save = NULL;
+
+	rec->nseen = 0;
+	for (u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		if (rec->nseen == GW_MAX_GPUS || gw_uuid_parse(u, &rec->seen[rec->nseen])) {
+			rec->nseen = 0;
+			return;
+		}
+		rec->nseen++;
+	}
 }
 
 int gw_record_load(pid_t pid, struct gw_record *rec)
 {
-	char path[300], text[1024], *line, *save = NULL;
+	char path[300], text[8192], *line, *save = NULL;
 	unsigned long long now_start;
 	ssize_t n;
 
@@ -69,6 +103,14 @@ int gw_record_load(pid_t pid, struct gw_record *rec)
 			rec->vendor = rec->device = 0;	/* unknown chip: --to refused */
 		else if (!strncmp(line, "gpu_bytes=", 10))
 			rec->gpu_bytes = strtoull(line + 10, NULL, 10);
+		else if (!strncmp(line, "model=", 6))
+			gw_copy(rec->model, sizeof(rec->model), line + 6);
+		else if (!strncmp(line, "router=", 7))
+			gw_copy(rec->router, sizeof(rec->router), line + 7);
+		else if (!strncmp(line, "workload=", 9))
+			gw_copy(rec->workload, sizeof(rec->workload), line + 9);
+		else if (!strncmp(line, "seen=", 5))
+			parse_seen(line + 5, rec);
 	}
 	if (gw_proc_starttime(pid, &now_start) || now_start != rec->starttime) {
 		/* Another process now has this pid: the record is stale. */
@@ -85,4 +127,44 @@ void gw_record_drop(pid_t pid)
 
 	if (!record_path(pid, path, sizeof(path), ""))
 		unlink(path);
+}
+
+int gw_records_list(struct gw_record **out)
+{
+	struct gw_record *v = NULL, *t;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	char dir[256];
+	DIR *d;
+
+	*out = NULL;
+	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork"))
+		return -ENAMETOOLONG;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		unsigned long pid;
+
+		if (!egpu_all_digits(e->d_name) || strlen(e->d_name) > 10)
+			continue;
+		pid = strtoul(e->d_name, NULL, 10);
+		if (!pid || pid > INT_MAX)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			t = realloc(v, cap * sizeof(*v));
+			if (!t) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = t;
+		}
+		if (!gw_record_load((pid_t)pid, &v[n]))
+			n++;
+	}
+	closedir(d);
+	*out = v;
+	return (int)n;
 }

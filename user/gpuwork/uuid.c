@@ -97,6 +97,33 @@ int gw_build_pairs(const struct gw_uuid *all, int n, const struct gw_uuid *src,
 	return n;
 }
 
+bool gw_uuid_in(const struct gw_uuid *all, int n, const struct gw_uuid *u)
+{
+	return uuid_index(all, n, u) >= 0;
+}
+
+int gw_build_replug_pairs(const struct gw_uuid *old, int nold, const struct gw_uuid *now,
+			  int nnow, const struct gw_uuid *src, const struct gw_uuid *dst,
+			  struct gw_gpu_pair *pairs)
+{
+	int i;
+
+	if (nold <= 0 || nnow <= 0 || uuid_index(old, nold, src) < 0 ||
+	    uuid_index(now, nnow, src) >= 0 || uuid_index(now, nnow, dst) < 0 ||
+	    uuid_index(old, nold, dst) >= 0)
+		return -EINVAL;
+	for (i = 0; i < nold; i++) {
+		pairs[i].old_uuid = old[i];
+		if (gw_uuid_equal(&old[i], src))
+			pairs[i].new_uuid = *dst;
+		else if (uuid_index(now, nnow, &old[i]) >= 0)
+			pairs[i].new_uuid = old[i];
+		else
+			return -EINVAL;	/* another GPU it used is gone as well */
+	}
+	return nold;
+}
+
 int gw_pci_normalise(const char *in, char *out, size_t len)
 {
 	unsigned int dom, bus, dev, fn;

@@ -30,6 +30,8 @@ static const char *const kind_names[] = {
 	[EGPU_EVENT_RESET_BEGIN] = "reset-begin",
 	[EGPU_EVENT_RESET_END] = "reset-end",
 	[EGPU_EVENT_WORKLOAD_LOST] = "workload-lost",
+	[EGPU_EVENT_MIGRATED] = "migrated",
+	[EGPU_EVENT_CHECKPOINTED] = "checkpointed",
 };
 
 EGPU_EXPORT const char *egpu_event_kind_name(enum egpu_event_kind kind)
@@ -154,7 +156,7 @@ EGPU_EXPORT int egpu_fd(const struct egpu *e)
 }
 
 /* What follows the six fields of an event line, into e->detail. */
-static void keep_detail(struct egpu *e, const char *line)
+EGPU_EXPORT void egpu_parse_detail(const char *line, char *buf, size_t len)
 {
 	const char *p = line;
 	int field;
@@ -163,7 +165,12 @@ static void keep_detail(struct egpu *e, const char *line)
 		p += strcspn(p, " ");
 		p += strspn(p, " ");
 	}
-	snprintf(e->detail, sizeof(e->detail), "%s", p);
+	snprintf(buf, len, "%s", p);
+}
+
+static void keep_detail(struct egpu *e, const char *line)
+{
+	egpu_parse_detail(line, e->detail, sizeof(e->detail));
 }
 
 EGPU_EXPORT int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms)

@@ -40,6 +40,14 @@ enum egpu_event_kind {
 	 * never named.
 	 */
 	EGPU_EVENT_WORKLOAD_LOST,
+	/*
+	 * After a LEAVING for a warning (egpud's strategies; the detail says
+	 * "reason=..."): the work was moved, the detail says "to=PCI", or
+	 * checkpointed into host memory, "to=host" (with "reason=no GPU
+	 * target: fall back to CPU" when no other GPU could take it).
+	 */
+	EGPU_EVENT_MIGRATED,
+	EGPU_EVENT_CHECKPOINTED,
 };
 
 struct egpu_event {
@@ -88,6 +96,9 @@ const char *egpu_event_kind_name(enum egpu_event_kind kind);
 
 /* Parse one line of egpud's watch stream (exposed for tests). 0 or -EINVAL. */
 int egpu_parse_line(const char *line, struct egpu_event *ev);
+
+/* egpu_event_detail() of one line (exposed for tests). */
+void egpu_parse_detail(const char *line, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -54,4 +54,15 @@ void egpud_client_job_reply(struct egpud *d, struct egpud_job *j)
 	j->client = NULL;
 }
 
+#ifndef EGPU_TEST_LINKS_STRATEGY
+/* auth.c tells strategy.c of an outside de-authorization: counted here */
+int stub_router_deauthorized;
+
+void egpud_strategy_router_deauthorized(struct egpud *d, const char *unique_id,
+					const char *name)
+{
+	stub_router_deauthorized++;
+}
+#endif
+
 #endif /* EGPU_TEST_EGPUD_LOOP_STUBS_H */

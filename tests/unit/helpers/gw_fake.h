@@ -34,6 +34,11 @@ struct fake_cuda_proc {
 	uint64_t bytes;		/* device memory (NVML) */
 	bool managed;		/* checkpoint answers NOT_SUPPORTED, stays LOCKED */
 	bool sees_one_gpu;	/* CUDA_VISIBLE_DEVICES=<its GPU>: maps name it only */
+	int fail[FAKE_CU_NCALLS];	/* this process' calls of a kind answer this */
+	/* The GPUs present when it was checkpointed (its restore map's old side). */
+	int nseen;
+	struct gw_uuid seen[FAKE_MAX_GPUS];
+	struct gw_uuid on;		/* UUID of its GPU when checkpointed */
 };
 
 struct fake_cuda {
@@ -92,5 +97,15 @@ void gwt_mkdir(const char *root, const char *rel);
 void gwt_fake_system(const char *root, int ngpus, const unsigned int *chip_of);
 /* A process pid (comm) holding fds to the given /dev paths, start time 4242. */
 void gwt_fake_proc(const char *root, int pid, const char *comm, const char *const *nodes);
+/*
+ * Give pid (made by gwt_fake_proc) a parent, a session and a cgroup
+ * (NULL: none).  A process made by gwt_fake_proc alone is a child of pid 1
+ * leading its own session.
+ */
+void gwt_fake_proc_family(const char *root, int pid, const char *comm, int ppid, int sid,
+			  const char *cgroup);
+
+/* gw_dispatch_local() as root, its output returned (malloc'ed); *rc its status. */
+char *gwt_run_verb(const char *verb, int argc, char **argv, bool json, int *rc);
 
 #endif /* EGPUHP_TEST_GW_FAKE_H */

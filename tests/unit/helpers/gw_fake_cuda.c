@@ -31,14 +31,14 @@ static struct fake_cuda_proc *find(int pid)
 	return NULL;
 }
 
-/* Injected error for this call, if any (consumed). */
-static int injected(enum fake_cuda_call c)
+/* Injected error for this call, if any (consumed), or the process' own. */
+static int injected(enum fake_cuda_call c, const struct fake_cuda_proc *p)
 {
 	int e;
 
 	fake_cuda.calls[c]++;
 	if (!fake_cuda.nerr[c])
-		return 0;
+		return p ? p->fail[c] : 0;
 	e = fake_cuda.err[c][0];
 	memmove(&fake_cuda.err[c][0], &fake_cuda.err[c][1],
 		sizeof(int) * (FAKE_MAX_ERRS - 1));
@@ -102,7 +102,7 @@ static gw_cures f_errname(gw_cures e, const char **name)
 static gw_cures f_state(int pid, int *st)
 {
 	struct fake_cuda_proc *p = find(pid);
-	int e = injected(FAKE_CU_GET_STATE);
+	int e = injected(FAKE_CU_GET_STATE, p);
 
 	logc("state");
 	if (e)
@@ -116,7 +116,7 @@ static gw_cures f_state(int pid, int *st)
 static gw_cures f_lock(int pid, struct gw_cu_lock_args *a)
 {
 	struct fake_cuda_proc *p = find(pid);
-	int e = injected(FAKE_CU_LOCK);
+	int e = injected(FAKE_CU_LOCK, p);
 
 	logc("lock");
 	fake_cuda.last_lock_timeout = a->timeout_ms;
@@ -135,7 +135,7 @@ static gw_cures f_lock(int pid, struct gw_cu_lock_args *a)
 static gw_cures f_checkpoint(int pid, struct gw_cu_plain_args *a)
 {
 	struct fake_cuda_proc *p = find(pid);
-	int e = injected(FAKE_CU_CHECKPOINT);
+	int e = injected(FAKE_CU_CHECKPOINT, p);
 
 	logc("ckpt");
 	if (e)
@@ -147,6 +147,9 @@ static gw_cures f_checkpoint(int pid, struct gw_cu_plain_args *a)
 	if (p->managed)
 		return GW_CU_NOT_SUPPORTED;
 	p->state = GW_CU_STATE_CHECKPOINTED;
+	p->nseen = fake_cuda.ngpus;
+	memcpy(p->seen, fake_cuda.uuid, sizeof(p->seen));
+	p->on = fake_cuda.uuid[p->gpu];
 	return GW_CU_SUCCESS;
 }
 
@@ -160,13 +163,25 @@ static int uuid_idx(const struct gw_uuid *u)
 	return -1;
 }
 
+static int uuid_in(const struct gw_uuid *v, int n, const struct gw_uuid *u)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (gw_uuid_equal(u, &v[i]))
+			return i;
+	return -1;
+}
+
 static gw_cures f_restore(int pid, struct gw_cu_restore_args *a)
 {
 	struct fake_cuda_proc *p = find(pid);
-	int e = injected(FAKE_CU_RESTORE);
+	int e = injected(FAKE_CU_RESTORE, p);
 	bool seen_old[FAKE_MAX_GPUS] = { false }, seen_new[FAKE_MAX_GPUS] = { false };
-	int i, target = p ? p->gpu : 0;
+	int i, target = p ? p->gpu : 0, nseen;
 	static const char zero[sizeof(a->reserved)];
+	const struct gw_uuid *seen;
+	struct gw_uuid on;
 
 	logc(a->gpu_pairs_count ? "restore-map" : "restore");
 	fake_cuda.last_pairs_count = (int)a->gpu_pairs_count;
@@ -181,6 +196,10 @@ static gw_cures f_restore(int pid, struct gw_cu_restore_args *a)
 		return GW_CU_ILLEGAL_STATE;
 	if (memcmp(a->reserved, zero, sizeof(zero)) || a->reserved1)
 		return GW_CU_INVALID_VALUE;
+	/* checkpointed by a test's hand, not through f_checkpoint: as now */
+	nseen = p->nseen ? p->nseen : fake_cuda.ngpus;
+	seen = p->nseen ? p->seen : fake_cuda.uuid;
+	on = p->nseen ? p->on : fake_cuda.uuid[p->gpu];
 	if (a->gpu_pairs_count && p->sees_one_gpu) {
 		/* Its only GPU, mapped onto another. */
 		if (a->gpu_pairs_count != 1 || !a->gpu_pairs ||
@@ -189,19 +208,28 @@ static gw_cures f_restore(int pid, struct gw_cu_restore_args *a)
 			return GW_CU_INVALID_VALUE;
 		target = uuid_idx(&a->gpu_pairs[0].new_uuid);
 	} else if (a->gpu_pairs_count) {
-		/* A full permutation of every GPU, as the real driver demands. */
-		if ((int)a->gpu_pairs_count != fake_cuda.ngpus || !a->gpu_pairs)
+		/*
+		 * A full map of every GPU the process saw when checkpointed
+		 * (the real driver refuses a partial one) onto distinct GPUs
+		 * present now.
+		 */
+		if ((int)a->gpu_pairs_count != nseen || !a->gpu_pairs)
 			return GW_CU_INVALID_VALUE;
-		for (i = 0; i < fake_cuda.ngpus; i++) {
-			int o = uuid_idx(&a->gpu_pairs[i].old_uuid);
+		for (i = 0; i < nseen; i++) {
+			int o = uuid_in(seen, nseen, &a->gpu_pairs[i].old_uuid);
 			int n = uuid_idx(&a->gpu_pairs[i].new_uuid);
 
 			if (o < 0 || n < 0 || seen_old[o] || seen_new[n])
 				return GW_CU_INVALID_VALUE;
 			seen_old[o] = seen_new[n] = true;
-			if (o == p->gpu)
+			if (gw_uuid_equal(&seen[o], &on))
 				target = n;
 		}
+	} else {
+		/* In place: its GPU must be back (by UUID; the address may differ). */
+		target = uuid_idx(&on);
+		if (target < 0)
+			return GW_CU_INVALID_DEVICE;
 	}
 	p->gpu = target;
 	p->state = GW_CU_STATE_LOCKED;
@@ -211,7 +239,7 @@ static gw_cures f_restore(int pid, struct gw_cu_restore_args *a)
 static gw_cures f_unlock(int pid, struct gw_cu_plain_args *a)
 {
 	struct fake_cuda_proc *p = find(pid);
-	int e = injected(FAKE_CU_UNLOCK);
+	int e = injected(FAKE_CU_UNLOCK, p);
 
 	logc("unlock");
 	if (e)

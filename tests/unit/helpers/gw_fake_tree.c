@@ -142,3 +142,33 @@ void gwt_fake_proc(const char *root, int pid, const char *comm, const char *cons
 		gwt_symlink(root, rel, nodes[i]);
 	}
 }
+
+void gwt_fake_proc_family(const char *root, int pid, const char *comm, int ppid, int sid,
+			  const char *cgroup)
+{
+	char rel[256], text[512];
+
+	snprintf(rel, sizeof(rel), "proc/%d/stat", pid);
+	snprintf(text, sizeof(text),
+		 "%d (%s x) S %d %d %d 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 3 0 4242 1000 10\n",
+		 pid, comm, ppid, sid, sid);
+	gwt_write(root, rel, text);
+	if (cgroup) {
+		snprintf(rel, sizeof(rel), "proc/%d/cgroup", pid);
+		snprintf(text, sizeof(text), "0::%s\n", cgroup);
+		gwt_write(root, rel, text);
+	}
+}
+
+char *gwt_run_verb(const char *verb, int argc, char **argv, bool json, int *rc)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (!out)
+		abort();
+	*rc = gw_dispatch_local(0, verb, argc, argv, out, json);
+	fclose(out);
+	return text;
+}
