@@ -284,124 +284,51 @@ def policy_diff(model, text):
     return diff
 
 
-GUEST_YNL = "/usr/lib/ynl"
-GUEST_SPEC = "/usr/share/egpuhp/egpuhp.yaml"
-GUEST_SUBSCRIBER = ("python3 -S -I %s/ynl_subscriber.py --spec %s --ynl-lib %s"
-                    % (GUEST_YNL, GUEST_SPEC, GUEST_YNL))
+GUEST_SUBSCRIBER = ynltools.guest_subscriber_command("python3 -S -I")
 
 
-def guest_python_files():
-    """guest path -> host path: Debian's python3 with the stdlib modules the
-    subscriber loads (as the host's python3 -S -I loads them), PyYAML and
-    YNL's lib/ in /usr/lib/ynl, the subscriber, the spec."""
-    code = ("import sys, os, json\n"
-            "sys.path[:0] = [sys.argv[1], sys.argv[2], '/usr/lib/python3/dist-packages']\n"
-            "import ynl_subscriber, lib, traceback, linecache, tokenize, textwrap, signal\n"
-            "import encodings.ascii, encodings.latin_1, locale, io, contextlib\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    try:\n"
-            "        ynl_subscriber.main(['--help'])\n"
-            "    except SystemExit:\n"
-            "        pass\n"
-            "    try:\n"
-            "        ynl_subscriber.family(sys.argv[3], sys.argv[2])\n"
-            "    except Exception:\n"
-            "        pass\n"
-            "    json.dumps(ynl_subscriber._plain({'a': {1}}))\n"
-            "print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values())\n"
-            "    if getattr(m, '__file__', None) and os.path.isfile(m.__file__)})))\n")
-    # the modules the code paths above load (argparse's gettext needs
-    # locale, YnlFamily parses the spec before it finds no egpuhp family here)
-    res = subprocess.run([ynltools.PYTHON, "-S", "-I", "-c", code, HERE, ynltools.YNL,
-                          ynltools.SPEC],
-                         capture_output=True, text=True, check=True)
-    files = {"/usr/bin/python3": os.path.realpath(ynltools.PYTHON), GUEST_SPEC: ynltools.SPEC}
-    for f in json.loads(res.stdout):
-        if f.startswith("/usr/lib/python3/dist-packages/yaml/"):
-            files[GUEST_YNL + f[len("/usr/lib/python3/dist-packages"):]] = f
-        elif f.startswith(ynltools.YNL + "/lib/"):
-            files[GUEST_YNL + f[len(ynltools.YNL):]] = f
-        elif f == os.path.join(HERE, "ynl_subscriber.py"):
-            files[GUEST_YNL + "/ynl_subscriber.py"] = f
-        elif f.startswith("/usr/lib/python3."):
-            files[f] = f
-        else:
-            raise RuntimeError("the subscriber loads %s: no place for it in the guest" % f)
-    return files
-
-
-def subscriber_checks(t, vm, model):
+def subscriber_checks(t, vm):
     """YNL's library, given only the spec, in the guest: a cable pull's
     surprise REMOVE, dumps of devices and routers, an unprivileged user."""
     import ynl_subscriber
     k = vm.kernel
     vm.tb_load()
     vm.tb_add_router(1, port="rp1", functions="gpu")
-    # TCG on a loaded host: Python and YAML's pure-Python parser of the
-    # spec take a while to start; the bounds below are waits, not checks
-    pid = vm.sh("%s listen --timeout 600 > /tmp/ynl-listen.json 2>/tmp/ynl-listen.err & echo $!"
-                % GUEST_SUBSCRIBER).strip()
-    try:
-        vm.wait_for("grep -q ready /tmp/ynl-listen.json", timeout=300)
-    except Exception:
-        raise RuntimeError("the subscriber did not start:\n" + vm.sh("cat /tmp/ynl-listen.err"))
+    pid = ynltools.guest_listen(vm, GUEST_SUBSCRIBER)
     vm.tb_authorize(1)
     dev = vm.tb_wait_tunnel(1)
 
     state = json.loads(vm.sh("%s dump" % GUEST_SUBSCRIBER, timeout=300))
-    devs = {d["name"]: d for d in state["devices"]}
-    routers = {r["name"]: r for r in state["routers"]}
-    r1 = routers.get("0-1", {})
-    t.check(set(dev.bdfs) <= set(devs) and r1.get("authorized") == 1 and
-            r1.get("unique-id") and devs.get(dev.bdf, {}).get("router-uid") == r1["unique-id"] and
-            "0-0" in routers,
-            "[%s] YNL subscriber: get-dev and get-router dumps show the enclosure "
-            "and its router" % k, (dev.bdfs, state))
+    bad = ynl_subscriber.dump_problems(state, "0-1", dev.bdfs)
+    t.check(not bad, "[%s] YNL subscriber: get-dev and get-router dumps show the enclosure "
+            "and its router" % k, "\n".join(bad) + "\n" + json.dumps(state))
 
     res = json.loads(vm.sh("%s unprivileged --uid 65534" % GUEST_SUBSCRIBER, timeout=300))
-    sc, gd = res.get("set-config", {}), res.get("get-dev", {})
-    # admin-perm: the genetlink core refuses, with no extack message;
-    # without it the module must refuse, saying why
-    core_checks = "admin-perm" in model["ops"]["set-config"]["flags"]
-    t.check(sc.get("error") == 1 and (core_checks or sc.get("msg")) and
-            gd.get("error") == 22 and
-            "malformed PCI function name" in (gd.get("msg") or ""),
-            "[%s] YNL subscriber as uid 65534: set-config refused (EPERM%s), get-dev of a "
-            "bad name refused with the module's extack message"
-            % (k, "" if core_checks else " and a reason"), res)
-    t.note("unprivileged set-config: %s" % sc)
+    bad = ynl_subscriber.unprivileged_problems(res)
+    t.check(not bad, "[%s] YNL subscriber as uid 65534: set-config refused (EPERM%s), get-dev "
+            "of a bad name refused with the module's extack message"
+            % (k, "" if res.get("admin-perm") else " and a reason"), "\n".join(bad))
+    t.note("unprivileged set-config: %s" % res.get("set-config"))
 
     bdfs = vm.tb_unplug(1)
-    vm.wait_for("test $(grep -c '\"pci-remove\"' /tmp/ynl-listen.json) -ge %d" % len(bdfs),
-                timeout=60)
-    vm.wait_for("grep -q '\"router-remove\"' /tmp/ynl-listen.json", timeout=30)
-    vm.run("kill %s" % pid)
-    lines = [json.loads(l) for l in vm.sh("cat /tmp/ynl-listen.json").splitlines()
-             if l.startswith("{")]
-    events = [e for e in lines if "event" in e]
-    bad = []
-    for b in bdfs:
-        bad += ynl_subscriber.surprise_remove_problems(events, b)
-    gone = [e for e in events if e["event"] == "router-remove"]
-    if not gone or gone[0].get("router", {}).get("name") != "0-1":
-        bad.append("no router-remove of 0-1")
-    t.check(bdfs and not bad,
+    events, err = ynltools.guest_listened(vm, pid, len(bdfs))
+    bad = ynl_subscriber.cable_pull_problems(events, bdfs, "0-1")
+    t.check(not bad,
             "[%s] YNL subscriber on \"events\": the cable pull's surprise pci-remove of "
             "every function, with its attributes, and the router-remove" % k,
-            "\n".join(bad) + "\n" + json.dumps(events, indent=1)[-3000:] + "\n" +
-            vm.sh("cat /tmp/ynl-listen.err"))
+            "\n".join(bad) + "\n" + json.dumps(events, indent=1)[-3000:] + "\n" + err)
 
 
 def vm_checks(t, model, kernel):
     from dock import Dock
-    with Dock(kernel=kernel, ports=1, extra_files=guest_python_files()) as vm:
+    with Dock(kernel=kernel, ports=1, extra_files=ynltools.guest_files(python=True)) as vm:
         vm.load_egpuhp()
         text = vm.sh("egpuhp-genl-policy egpuhp")
         diff = policy_diff(model, text)
         t.check(not diff, "[%s] ops, flags, groups and request policies of the running "
                 "module equal the spec" % kernel, "\n".join(diff) + "\n" + text)
         try:
-            subscriber_checks(t, vm, model)
+            subscriber_checks(t, vm)
         except Exception:
             t.check(False, "[%s] YNL subscriber checks ran to the end" % kernel,
                     traceback.format_exc())

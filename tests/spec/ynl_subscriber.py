@@ -18,11 +18,14 @@ No egpuhp header, no egpuhp code.  docs/ynl-subscriber.md explains it.
 --ynl-lib is the directory that holds YNL's lib/ (tools/net/ynl); without
 --schema the spec is not validated (so jsonschema is not needed).
 
-The real-system test can also import this file and call listen(),
-dump_state() and unprivileged_try() itself; surprise_remove_problems()
-checks a listen() result."""
+The tests import this file for what the results must be:
+dump_problems(), unprivileged_problems() and cable_pull_problems() (the
+last with surprise_remove_problems()) judge dump, unprivileged and
+listen results, in the busybox guest (tests/spec/test_spec.py) and in
+the real Debian system (tests/system/test_system.py) alike."""
 
 import argparse
+import errno
 import json
 import os
 import select
@@ -99,16 +102,65 @@ def surprise_remove_problems(events, bdf):
     return bad
 
 
+def cable_pull_problems(events, bdfs, router):
+    """What is wrong with EVENTS (listen()'s result) for a cable pull of
+    ROUTER that took the functions BDFS: each function's surprise removal
+    (surprise_remove_problems()) and the router's router-remove."""
+    bad = [] if bdfs else ["the cable pull took no PCI functions"]
+    for b in bdfs:
+        bad += surprise_remove_problems(events, b)
+    if not any(e.get("event") == "router-remove" and
+               e.get("router", {}).get("name") == router for e in events):
+        bad.append("no router-remove of %s" % router)
+    return bad
+
+
 def dump_state(ynl):
     """The tracked devices and the Thunderbolt routers (get-dev, get-router dumps)."""
     return {"devices": [_plain(m["dev"]) for m in ynl.dump("get-dev", {})],
             "routers": [_plain(m["router"]) for m in ynl.dump("get-router", {})]}
 
 
+def dump_problems(state, router, bdfs):
+    """What is wrong with STATE (dump_state()'s result) while the authorized
+    ROUTER brings the functions BDFS (the GPU first): every function
+    tracked, the GPU linked to the router by its unique id, the router and
+    its host router listed."""
+    devs = {d["name"]: d for d in state["devices"]}
+    routers = {r["name"]: r for r in state["routers"]}
+    bad = ["%s not in the get-dev dump" % b for b in bdfs if b not in devs]
+    r = routers.get(router)
+    if not r or not r.get("authorized") or not r.get("unique-id"):
+        bad.append("router %s not dumped as authorized with a unique-id: %s" % (router, r))
+    elif bdfs and devs.get(bdfs[0], {}).get("router-uid") != r["unique-id"]:
+        bad.append("%s's router-uid is not %s's unique-id" % (bdfs[0], router))
+    host = router.split("-")[0] + "-0"
+    if host not in routers:
+        bad.append("the host router %s not in the get-router dump" % host)
+    return bad
+
+
+def unprivileged_problems(res):
+    """What is wrong with RES (unprivileged_try()'s result): set-config
+    refused with EPERM and, unless the spec leaves the check to the
+    genetlink core (admin-perm: no message), the module's extack message
+    naming CAP_SYS_ADMIN; get-dev of a malformed name refused with EINVAL
+    and the module's message."""
+    sc, gd = res.get("set-config", {}), res.get("get-dev", {})
+    bad = ["the unprivileged child: %s" % res["child"]] if "child" in res else []
+    if sc.get("error") != errno.EPERM or \
+            not (res.get("admin-perm") or "CAP_SYS_ADMIN" in (sc.get("msg") or "")):
+        bad.append("set-config as an unprivileged user: %s" % sc)
+    if gd.get("error") != errno.EINVAL or "malformed PCI function name" not in (gd.get("msg") or ""):
+        bad.append("get-dev of a malformed name: %s" % gd)
+    return bad
+
+
 def unprivileged_try(spec=DEFAULT_SPEC, ynl_lib=DEFAULT_YNL, uid=65534):
     """As UID (in a child process): an admin command (set-config) and a
     command anyone may send with a malformed name (get-dev of "nonsense");
-    returns {op: {"error": errno or 0, "msg": the extack message or None}}."""
+    returns {op: {"error": errno or 0, "msg": the extack message or None},
+    "admin-perm": whether the spec gives set-config the admin-perm flag}."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -120,6 +172,7 @@ def unprivileged_try(spec=DEFAULT_SPEC, ynl_lib=DEFAULT_YNL, uid=65534):
             os.setuid(uid)
             ynl = family(spec, ynl_lib)
             from lib import NlError
+            res["admin-perm"] = "admin-perm" in ynl.ops["set-config"].yaml.get("flags", [])
             for op, vals in (("set-config", {"config": {"watchdog-ms": 0}}),
                              ("get-dev", {"dev": {"name": "nonsense"}})):
                 try:

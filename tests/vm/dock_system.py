@@ -167,8 +167,9 @@ def _package_debs():
     return _run([BUILD_DEBS_SH], "building the Debian packages").strip().splitlines()[-1]
 
 
-def _add_test_files(root, kver, debs):
-    """Installs the harness's files into the image tree ROOT (see the module doc)."""
+def _add_test_files(root, kver, debs, extra_files):
+    """Installs the harness's files into the image tree ROOT (see the module
+    doc), and EXTRA_FILES ({guest path: host path}) a test asked for."""
     def put(rel, text, mode=0o644):
         path = os.path.join(root, rel.lstrip("/"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -207,6 +208,8 @@ def _add_test_files(root, kver, debs):
             raise DockError("%s.ko was not built for %s (tests/vm/build-modules.sh)" % (m, FLAVOUR))
         put(os.path.join("/lib/modules", kver, "extra", m + ".ko"), _file_bytes(src))
     _run(["chroot", root, "depmod", "-a", kver], "depmod in the image")
+    for guest, host in sorted(extra_files.items()):
+        put(guest, _file_bytes(host), os.stat(host).st_mode & 0o755 | 0o644)
     # The packages again, for the upgrade test inside the guest.
     for p in PACKAGES:
         for f in os.listdir(debs):
@@ -214,9 +217,11 @@ def _add_test_files(root, kver, debs):
                 put("/root/debs/" + f, _file_bytes(os.path.join(debs, f)))
 
 
-def system_image(log=None):
-    """Builds (or reuses) the system image for the current tree; a SystemImage."""
+def system_image(log=None, extra_files=None):
+    """Builds (or reuses) the system image for the current tree, with
+    EXTRA_FILES ({guest path: host path}) in it; a SystemImage."""
     t0 = time.monotonic()
+    extra_files = extra_files or {}
     debs = _package_debs()
     ok, blog = dock.build_modules(FLAVOUR)
     if not ok:
@@ -227,6 +232,8 @@ def system_image(log=None):
     key = _sha(base_key, os.path.basename(debs), kver,
                AGENT_UNIT, TBSIM_UNIT, INFERENCE_UNIT, INFERENCE_HOOK, MASKED,
                _file_bytes(os.path.join(VMDIR, "guest", "agent")), IMAGE_LAYOUT,
+               *[p for guest, host in sorted(extra_files.items())
+                 for p in (guest, _file_bytes(host))],
                *[_file_bytes(os.path.join(TOP, "build", "kernels", FLAVOUR, m + ".ko"))
                  for m in ("tbsim", "egpuhp_testdrv")])
     out = os.path.join(SYSTEM_DIR, key)
@@ -243,7 +250,7 @@ def system_image(log=None):
     if log:
         print("# system: building the image %s (rootfs.sh image)" % key, file=log, flush=True)
     _run([ROOTFS_SH, "image", out, pkgdir], "rootfs.sh image")
-    _add_test_files(os.path.join(out, "root"), kver, pkgdir)
+    _add_test_files(os.path.join(out, "root"), kver, pkgdir, extra_files)
     first = [k for k in os.listdir(os.path.join(out, "root", "lib", "modules")) if k != kver]
     _run([ROOTFS_SH, "finish", out], "rootfs.sh finish")
     with open(os.path.join(out, "boot.env"), "w") as f:
