@@ -472,11 +472,32 @@ static int workload_key(struct parser *p, struct egpu_workload_policy *pol, cons
 	return 0;
 }
 
+/*
+ * ids, router, slot: how [driver-rule] and [workload-rule] match a GPU
+ * function (rules.c).  0 set, < 0 a bad value (reported), 1 another key.
+ */
+static int function_match_key(struct parser *p, const char *key, const char *v,
+			      unsigned int vcol, int *vendor, int *device, char **router,
+			      char **slot)
+{
+	unsigned int bad;
+
+	if (!strcmp(key, "ids")) {
+		if (parse_ids(v, vendor, device, &bad) < 0)
+			return perr(p, vcol + bad, "ids: expected VVVV:DDDD (hex, or * for any), got \"%s\"", v);
+		return 0;
+	}
+	if (!strcmp(key, "router"))
+		return set_str(router, v);
+	if (!strcmp(key, "slot"))
+		return set_str(slot, v);
+	return 1;
+}
+
 static int set_key(struct parser *p, const char *key, const char *v, unsigned int vcol)
 {
 	struct egpu_config *c = p->c;
 	unsigned long u;
-	unsigned int bad;
 
 	switch (p->sec) {
 	case SEC_DAEMON:
@@ -590,16 +611,11 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 	}
 	case SEC_DRIVER_RULE: {
 		struct egpu_driver_rule *r = &c->driver_rules[c->n_driver_rules - 1];
+		int ret = function_match_key(p, key, v, vcol, &r->vendor, &r->device,
+					     &r->router, &r->slot);
 
-		if (!strcmp(key, "ids")) {
-			if (parse_ids(v, &r->vendor, &r->device, &bad) < 0)
-				return perr(p, vcol + bad, "ids: expected VVVV:DDDD (hex, or * for any), got \"%s\"", v);
-			return 0;
-		}
-		if (!strcmp(key, "router"))
-			return set_str(&r->router, v);
-		if (!strcmp(key, "slot"))
-			return set_str(&r->slot, v);
+		if (ret <= 0)
+			return ret;
 		if (!strcmp(key, "driver")) {
 			if (strchr(v, '/') || strchr(v, ' ') || strlen(v) >= 32)
 				return perr(p, vcol, "driver: \"%s\" is not a driver name", v);
@@ -626,16 +642,11 @@ static int set_key(struct parser *p, const char *key, const char *v, unsigned in
 		return workload_key(p, &c->workloads, key, v, vcol);
 	case SEC_WORKLOAD_RULE: {
 		struct egpu_workload_rule *r = &c->workload_rules[c->n_workload_rules - 1];
+		int ret = function_match_key(p, key, v, vcol, &r->vendor, &r->device,
+					     &r->router, &r->slot);
 
-		if (!strcmp(key, "ids")) {
-			if (parse_ids(v, &r->vendor, &r->device, &bad) < 0)
-				return perr(p, vcol + bad, "ids: expected VVVV:DDDD (hex, or * for any), got \"%s\"", v);
-			return 0;
-		}
-		if (!strcmp(key, "router"))
-			return set_str(&r->router, v);
-		if (!strcmp(key, "slot"))
-			return set_str(&r->slot, v);
+		if (ret <= 0)
+			return ret;
 		return workload_key(p, &r->policy, key, v, vcol);
 	}
 	default:
