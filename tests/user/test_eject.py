@@ -69,7 +69,7 @@ def start_egpud(vm):
     vm.sh("mkdir -p /etc/egpuhp")
     vm.write_file("/etc/egpuhp/egpud.conf", CONF)
     vm.sh("egpud -d >> /tmp/egpud.log 2>&1 & echo $! > /tmp/egpud.pid")
-    vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=20)
+    vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=60)
 
 
 def egpud_log(vm):

@@ -82,7 +82,7 @@ def set_policy(vm, on_lost):
         return
     vm.write_file("/etc/egpuhp/hooks.d/10-log", HOOK, mode=0o755)
     vm.sh("egpud -d >> /tmp/egpud.log 2>&1 & echo $! > /tmp/egpud.pid")
-    vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=20)
+    vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=60)
     vm.sh("egpuctl monitor > /tmp/mon.txt 2>&1 & echo $! > /tmp/mon.pid")
     vm.wait_for("grep -q 'monitoring' /tmp/mon.txt", timeout=10)
 

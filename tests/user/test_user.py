@@ -254,7 +254,7 @@ class Egpud:
         self.vm.sh("egpud -d >> /tmp/egpud.log 2>&1 & echo $! > /tmp/egpud.pid")
         self.pid = int(self.vm.sh("cat /tmp/egpud.pid"))
         if wait_sock:
-            self.vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=20)
+            self.vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=60)
 
     def stop(self):
         if self.pid:

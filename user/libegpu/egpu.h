@@ -18,6 +18,7 @@
 #define EGPU_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
