@@ -146,23 +146,24 @@ def sweep(vm, faults, phase, what, action, after=None, guest_after="", check=Non
     return MAX_NTH
 
 
-STEP = "@@fault-step"
+STEP = "@@fault-step"           # "@@fault-step N": a step's output follows
+DMESG = "@@fault-dmesg"         # the step's dmesg (and GUEST_AFTER's) follows
 
 
 def guest_sweep(vm, faults, phase, what, action, guest_after="", check=None):
     script = (
         "n=1; while [ $n -le %d ]; do "
         "out=$(egpuhp-nlfuzz --fail-nth $n %s 2>&1); "
-        "echo \"%s $n\"; echo \"$out\"; echo '%s dmesg'; dmesg -c; %s "
+        "echo \"%s $n\"; echo \"$out\"; echo '%s'; dmesg -c; %s "
         "case \"$out\" in *fail_nth_left=0*) ;; *) break;; esac; "
-        "n=$((n+1)); done" % (MAX_NTH, action, STEP, STEP, guest_after))
+        "n=$((n+1)); done" % (MAX_NTH, action, STEP, DMESG, guest_after))
     out = vm.sh(script, timeout=1400)     # the test's own limit ends it first
     steps = out.split(STEP + " ")[1:]
     failed = 0
     for step in steps:
         head, _, rest = step.partition("\n")
         nth = int(head.strip()) if head.strip().isdigit() else -1
-        res, _, text = rest.partition(STEP + " dmesg")
+        res, _, text = rest.partition(DMESG)
         faults.collect(phase, "%s (fail-nth %d)" % (what, nth), text)
         faults.problems += [line[len("@@problem "):] for line in text.splitlines()
                             if line.startswith("@@problem ")]
