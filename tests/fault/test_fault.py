@@ -56,6 +56,7 @@ RANDOM_CYCLES = int(os.environ.get("EGPUHP_FAULT_CYCLES", "8"))
 FRAME = re.compile(r"\b([A-Za-z_][\w.]*\+0x[0-9a-f]+)/0x[0-9a-f]+ \[egpuhp\]")
 OTHER_MODULE_FRAME = re.compile(r"\b([A-Za-z_][\w.]*\+0x[0-9a-f]+)/0x[0-9a-f]+ \[(\w+)\]")
 INJECTED = "FAULT_INJECTION: forcing a failure"
+CHURN_ROUTER = "0-3"     # the router the router-add sweep adds and removes
 # Lines an injected allocation failure prints on purpose.
 EXPECTED = re.compile(r"page allocation failure|FAULT_INJECTION|Mem-Info|warn_alloc")
 
@@ -88,9 +89,11 @@ class Faults:
     def random(self, percent):
         self.vm.sh("for d in %s %s; do echo %d > $d/probability; done" % (FS, FP, percent))
 
-    def collect(self, phase, what):
-        """Reads and clears dmesg; returns the number of failures injected."""
-        text = self.vm.sh("dmesg -c", timeout=120)
+    def collect(self, phase, what, text=None):
+        """Reads and clears dmesg (or takes TEXT, dmesg read in the guest);
+        returns the number of failures injected."""
+        if text is None:
+            text = self.vm.sh("dmesg -c", timeout=120)
         chunks = text.split(INJECTED)
         n = len(chunks) - 1
         for chunk in chunks[1:]:
@@ -115,15 +118,19 @@ def module_text(vm):
     return t, (int(out, 16) if rc == 0 and out.strip() else t)
 
 
-def loaded(vm):
-    return vm.run("grep -q '^egpuhp ' /proc/modules")[0] == 0
-
-
-def sweep(vm, faults, phase, what, action, after=None):
+def sweep(vm, faults, phase, what, action, after=None, guest_after="", check=None):
     """Fails the 1st, 2nd, ... allocation of ACTION (egpuhp-nlfuzz --one ...,
     --insmod or --write, which arm /proc/thread-self/fail-nth around that one
     action and say whether it was used up); AFTER(nth, rc, out, n) checks
-    each outcome.  Returns how many allocations it failed."""
+    each outcome on the host.  Without AFTER the whole sweep runs as one
+    guest loop (one agent round trip instead of two per step: the steps are
+    what makes this test long); GUEST_AFTER is shell run after each step
+    there, with the step's output in $out and its number in $n (a line
+    "@@problem WHY" it prints is a problem), and CHECK(nth, out) looks at
+    each step's output on the host afterwards.  Returns how many
+    allocations it failed."""
+    if after is None:
+        return guest_sweep(vm, faults, phase, what, action, guest_after, check)
     for nth in range(1, MAX_NTH + 1):
         rc, out = vm.run("egpuhp-nlfuzz --fail-nth %d %s 2>&1" % (nth, action), timeout=120)
         faults.collect(phase, "%s (fail-nth %d)" % (what, nth))
@@ -132,12 +139,48 @@ def sweep(vm, faults, phase, what, action, after=None):
             faults.problems.append("%s (fail-nth %d): no result: %s" % (what, nth, out[-300:]))
             return nth - 1
         injected = m.group(1) == "0"
-        if after:
-            after(nth, rc, out, injected)
+        after(nth, rc, out, injected)
         if not injected:
             return nth - 1
     faults.problems.append("%s: still allocating after %d failures" % (what, MAX_NTH))
     return MAX_NTH
+
+
+STEP = "@@fault-step"           # "@@fault-step N": a step's output follows
+DMESG = "@@fault-dmesg"         # the step's dmesg (and GUEST_AFTER's) follows
+
+
+def guest_sweep(vm, faults, phase, what, action, guest_after="", check=None):
+    script = (
+        "n=1; while [ $n -le %d ]; do "
+        "out=$(egpuhp-nlfuzz --fail-nth $n %s 2>&1); "
+        "echo \"%s $n\"; echo \"$out\"; echo '%s'; dmesg -c; %s "
+        "case \"$out\" in *fail_nth_left=0*) ;; *) break;; esac; "
+        "n=$((n+1)); done" % (MAX_NTH, action, STEP, DMESG, guest_after))
+    out = vm.sh(script, timeout=1400)     # the test's own limit ends it first
+    steps = out.split(STEP + " ")[1:]
+    failed = 0
+    for step in steps:
+        head, _, rest = step.partition("\n")
+        nth = int(head.strip()) if head.strip().isdigit() else -1
+        res, _, text = rest.partition(DMESG)
+        faults.collect(phase, "%s (fail-nth %d)" % (what, nth), text)
+        faults.problems += [line[len("@@problem "):] for line in text.splitlines()
+                            if line.startswith("@@problem ")]
+        if check:
+            check(nth, res)
+        m = re.search(r"fail_nth_left=(\d+)", res)
+        if not m:
+            faults.problems.append("%s (fail-nth %d): no result: %s" % (what, nth, res[-300:]))
+            return failed
+        if m.group(1) != "0":
+            return failed
+        failed += 1
+    if failed >= MAX_NTH:
+        faults.problems.append("%s: still allocating after %d failures" % (what, MAX_NTH))
+    elif not steps:
+        faults.problems.append("%s: the sweep printed nothing: %s" % (what, out[-300:]))
+    return failed
 
 
 def nl(vm, args):
@@ -156,36 +199,46 @@ def test_fault_injection(vm):
     init_size = kcov_lines.section_size(ko, ".init.text")
     params = "track_hotplug=1 quirks=1234:11e8:egpuhp_reset=pm"
     vm.load_testdrv()
-    # a Thunderbolt router (tbsim's, no PCIe tunnel) for the router paths
+    # A Thunderbolt router (tbsim's; never authorized, so no tunnel) for the
+    # router paths.  It names rp1, so tbsim marks that port external-facing:
+    # the function plugged there is removable and egpuhp tracks it as such,
+    # which re-reads the routers (egpuhp_tb_refresh()) at load and hot-add.
     vm.tb_load()
-    vm.tb_add_router("0-1")
+    vm.tb_add_router("0-1", port="rp1")
     router = vm.sh("ls /sys/bus/thunderbolt/devices | grep -x '0-1' || true").strip() or "0-1"
     dev = vm.plug("rp1", kind="fn")
     edu = dev.bdfs[0]
     f = Faults(vm)
     vm.sh("dmesg -c > /dev/null; dmesg -n 4")   # traces go to dmesg, not the slow console
     f.configure(*MODULE_AREA)
+    seconds = {}
+    t_phase = [time.monotonic()]
+
+    def phase_done(name):
+        now = time.monotonic()
+        seconds[name] = round(now - t_phase[0], 1)
+        t_phase[0] = now
 
     # -- module load -----------------------------------------------------------
-    def after_load(nth, rc, out, n):
-        if loaded(vm):
-            rc2, out2 = vm.run("rmmod egpuhp")
-            if rc2 != 0:
-                f.problems.append("load fail-nth %d: module loaded but does not unload: %s"
-                                  % (nth, out2))
-        elif "errno=0" in out:
-            f.problems.append("load fail-nth %d: finit_module said 0 but no module" % nth)
-        f.collect("load", "rmmod after load fail-nth %d" % nth)
-
+    # a load that succeeded despite the failure must unload; one that
+    # failed must have left no module behind
+    after_load = (
+        "if grep -q '^egpuhp ' /proc/modules; then "
+        "rmmod egpuhp || echo \"@@problem load fail-nth $n: loaded but does not unload\"; "
+        "else case \"$out\" in *errno=0*) "
+        "echo \"@@problem load fail-nth $n: finit_module said 0 but no module\";; esac; fi; "
+        "dmesg -c;")
     load_n = sweep(vm, f, "load", "insmod", "--insmod %s '%s'" % (vm.module_path("egpuhp"),
-                                                                   params), after_load)
+                                                                   params),
+                   guest_after=after_load)
+    phase_done("load")
 
     # -- netlink commands ----------------------------------------------------------
     vm.load_egpuhp(params)
     f.collect("setup", "reload")
     ok_id = nl(vm, "ADD_QUIRK")[2]
 
-    def after_get(nth, rc, out, n):
+    def after_get(nth, out):
         m = re.search(r"errno=(-?\d+) replies=(\d+)", out)
         if not m:
             f.problems.append("GET fail-nth %d: no answer: %s" % (nth, out.strip()[-300:]))
@@ -195,11 +248,11 @@ def test_fault_injection(vm):
         if e == 0 and int(m.group(2)) == 0 and "--dump" not in out:
             f.problems.append("GET fail-nth %d: success without an answer" % nth)
 
-    def after_add(nth, rc, out, n):
-        m = re.search(r"errno=(-?\d+) replies=\d+ id=(\d+)", out)
-        if m and m.group(1) == "0" and m.group(2) != "0":
-            nl(vm, "DEL_QUIRK --id %s" % m.group(2))
-        f.collect("netlink", "DEL_QUIRK after ADD_QUIRK fail-nth %d" % nth)
+    # an entry added despite the failure is deleted again
+    after_add = (
+        "id=$(echo \"$out\" | sed -n 's/.*errno=0 replies=[0-9]* id=\\([0-9]*\\).*/\\1/p'); "
+        "if [ -n \"$id\" ] && [ \"$id\" != 0 ]; then "
+        "egpuhp-nlfuzz --one DEL_QUIRK --id $id > /dev/null; dmesg -c; fi;")
 
     per_cmd = {}
     for label, args, check in [
@@ -214,7 +267,11 @@ def test_fault_injection(vm):
             ("ADD_QUIRK", "ADD_QUIRK", after_add),
             ("RESET pm", "RESET --dev %s --id 3" % edu, None),
             ("RESET egpuhp", "RESET --dev %s --id 6" % edu, None)]:
-        per_cmd[label] = sweep(vm, f, "netlink", label, "--one " + args, check)
+        if check is after_add:
+            per_cmd[label] = sweep(vm, f, "netlink", label, "--one " + args,
+                                   guest_after=check)
+        else:
+            per_cmd[label] = sweep(vm, f, "netlink", label, "--one " + args, check=check)
 
     # DEL_QUIRK: a fresh entry to delete each time
     n_del = 0
@@ -228,10 +285,12 @@ def test_fault_injection(vm):
     per_cmd["DEL_QUIRK"] = n_del
     nl(vm, "DEL_QUIRK --id %d" % ok_id)
     f.collect("netlink", "cleanup")
+    phase_done("netlink")
 
     # -- the kernel's reset path through egpuhp's hook (sysfs reset) ----------------
     per_cmd["sysfs reset"] = sweep(vm, f, "reset", "sysfs reset",
                                    "--write /sys/bus/pci/devices/%s/reset 1" % edu)
+    phase_done("sysfs reset")
 
     # -- EJECT: the device goes; plug it back after each try ------------------------
     def after_eject(nth, rc, out, n):
@@ -245,12 +304,24 @@ def test_fault_injection(vm):
 
     per_cmd["EJECT"] = sweep(vm, f, "netlink", "EJECT", "--one EJECT --dev %s" % edu,
                              after_eject)
+    phase_done("eject")
 
-    # -- hot-add and surprise removal, at random ----------------------------------
-    # Other tasks' stacks hold other modules (the test driver's probe): only
-    # egpuhp's own code, where it is loaded now.
+    # Other tasks' stacks hold other modules (the test driver's probe, tbsim
+    # adding a router): from here on only egpuhp's own code, where it is
+    # loaded now.
     text, init = module_text(vm)
     f.configure(min(text, init), max(text + text_size, init + init_size))
+
+    # -- a router arrives: egpuhp's bus notifier in the writer's task -------------
+    per_cmd["router add"] = sweep(
+        vm, f, "thunderbolt", "router add",
+        "--write /sys/kernel/debug/tbsim/add 'route=%s;vendor_name=tbsim;device_name=fault'"
+        % CHURN_ROUTER,
+        guest_after="printf %s > /sys/kernel/debug/tbsim/remove 2>/dev/null; dmesg -c;"
+        % CHURN_ROUTER)
+    phase_done("router add")
+
+    # -- hot-add and surprise removal, at random ----------------------------------
     f.random(30)
     for _ in range(RANDOM_CYCLES):
         if vm.port("rp1").devices:
@@ -260,6 +331,7 @@ def test_fault_injection(vm):
     vm.yank("rp1")
     f.random(0)
     f.collect("hotplug", "yank under random failures")
+    phase_done("hotplug")
 
     # -- the module still unloads, loads and unloads --------------------------------
     unload_ok = vm.run("rmmod egpuhp")[0] == 0
@@ -280,7 +352,7 @@ def test_fault_injection(vm):
         "static_alloc_sites_hit": sorted(static & hit),
         "static_alloc_sites_missed": sorted(static - hit),
         "load_allocations": load_n, "allocations_per_command": per_cmd,
-        "random_cycles": RANDOM_CYCLES, "errnos": f.errnos,
+        "random_cycles": RANDOM_CYCLES, "errnos": f.errnos, "seconds_per_phase": seconds,
         "unloads_after": unload_ok and reload_ok, "problems": f.problems,
         "steps": f.log,
     }

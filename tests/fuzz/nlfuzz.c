@@ -12,16 +12,20 @@
  * reloads egpuhp.ko under the fuzzer).
  *
  *   egpuhp-nlfuzz [--user] [--messages N] [--seed S] [--kcov TEXT_SIZE]
- *                 [--cover FILE] [--stop FILE]
+ *                 [--cover FILE] [--stop FILE] [--batch N] [--ack PCT]
+ *                 [--only CMD] [--clean]
  *   egpuhp-nlfuzz [--fail-nth N] --one CMD [--dev NAME] [--id N] [--dump]
- *   egpuhp-nlfuzz [--fail-nth N] --insmod PATH PARAMS | --write PATH VALUE
+ *   egpuhp-nlfuzz [--fail-nth N] [--kcov TEXT_SIZE --cover FILE]
+ *                 --insmod PATH PARAMS | --rmmod NAME | --write PATH VALUE
  *
  * --one sends a single well-formed request (CMD as in the uapi enum without
  * its prefix: GET_DEV, ADD_QUIRK, ...; --id is the quirk id of DEL_QUIRK, the
  * method of RESET, the watchdog period of SET_CONFIG; --dev a function, or a
  * router for GET_ROUTER) and prints the answer:
- * tests/fault/test_fault.py drives every command through it.  --insmod
- * and --write load a module or write a file.  --fail-nth (put before the
+ * tests/fault/test_fault.py drives every command through it.  --insmod,
+ * --rmmod and --write load a module, unload one or write a file; with
+ * --kcov and --cover before them the egpuhp code each ran in this task is
+ * appended to the cover file (the fuzz test's churn).  --fail-nth (put before the
  * action) fails the N-th allocation that passes the fault-injection filters
  * in that one action and prints how many were left (0: it was injected).
  *
@@ -35,8 +39,18 @@
  * /sys/module/egpuhp/sections/.text, read again after each reload); the
  * offsets go to --cover.  New PCs found by a command raise its weight, so
  * generation moves to the commands that still find new code.
- * Root never aims RESET or EJECT at a present device (it would take the
- * dock's devices away under the host); those run against absent names.
+ * Root never aims EJECT at a present device (it would take the dock's
+ * devices away under the host); it resets a present function (off bus 0)
+ * with an in-place method at most once a batch, other RESETs name absent
+ * functions.
+ *
+ * Speed (the debug kernel under TCG spends about a millisecond in the
+ * kernel for a request that genl refuses outright): --batch requests go in
+ * one sendmsg() (netlink_rcv_skb() walks every nlmsghdr of the skb), only
+ * --ack percent of the requests ask for an ack of a success (failures are
+ * acked anyway; uid 65534's mutating requests always ask), answers are read
+ * RECV_VEC at a time with recvmmsg().  --only CMD and --clean (no noise
+ * attributes) are for measuring one command's cost (bench/nlfuzz_rate.py).
  * Output: one JSON object with the counts on stdout at the end.
  */
 #define _GNU_SOURCE
@@ -64,9 +78,10 @@
 #define KCOV_INIT_TRACE	_IOR('c', 1, unsigned long)
 #define KCOV_ENABLE	_IO('c', 100)
 #define KCOV_TRACE_PC	0
-#define KCOV_WORDS	(1UL << 19)
+#define KCOV_WORDS	(1UL << 19)	/* one batch */
+#define KCOV_WORDS_ACTION (1UL << 21)	/* a module load: the loader's PCs too */
 
-#define BATCH		16	/* requests per sendmsg() */
+#define BATCH_MAX	256	/* requests per sendmsg() at most */
 #define MSG_MAX		1024
 #define NCMD		(EGPUHP_CMD_MAX + 2)	/* UNSPEC..MAX, then "beyond MAX" */
 #define RING		4096
@@ -235,6 +250,10 @@ static bool cmd_dumps(int cmd)
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static bool opt_user, opt_keep_root;
 static unsigned long opt_messages = 100000;
+static int opt_batch = 64;
+static unsigned int opt_ack_pct = 10;
+static int opt_only = -1;
+static bool opt_clean;
 static unsigned long opt_text_size;
 static const char *opt_cover, *opt_stop;
 
@@ -242,6 +261,9 @@ static int family = -1;
 static unsigned int seq = 1;
 static char devnames[64][EGPUHP_PCI_NAME_LEN];
 static int ndevnames;
+/* functions off bus 0: the dock's hot-plugged ones, which egpuhp tracks */
+static char livenames[16][EGPUHP_PCI_NAME_LEN];
+static int nlivenames, live_resets_left;
 static uint32_t quirk_ids[256];
 static int nquirk_ids;
 
@@ -488,7 +510,11 @@ static void build_request(struct msg *m, int cmd, uint16_t *flags)
 	if (chance(70))
 		put_u32(m, EGPUHP_A_VERSION, EGPUHP_GENL_VERSION);
 
-	*flags = NLM_F_REQUEST | NLM_F_ACK;
+	/*
+	 * The kernel acks every request that fails anyway; an ack of a success
+	 * is one more skb to allocate and read, so only some ask for it.
+	 */
+	*flags = NLM_F_REQUEST | (chance(opt_ack_pct) ? NLM_F_ACK : 0);
 	if (cmd_dumps(cmd) && chance(50))
 		*flags |= NLM_F_DUMP;
 
@@ -558,24 +584,41 @@ static void build_request(struct msg *m, int cmd, uint16_t *flags)
 			quirk_ids[--nquirk_ids] : (uint32_t)interesting());
 		nest_end(m, off);
 		break;
-	case EGPUHP_CMD_RESET:
+	case EGPUHP_CMD_RESET: {
+		/*
+		 * Root resets a present function at most once a batch (a bus
+		 * reset takes a second), with a method that leaves it in place;
+		 * the rest name absent functions.
+		 */
+		static const uint32_t in_place[] = {
+			EGPUHP_RESET_AUTO, EGPUHP_RESET_BUS, EGPUHP_RESET_LINK_RETRAIN,
+			EGPUHP_RESET_PM, EGPUHP_RESET_EGPUHP,
+		};
+		bool live = !opt_user && live_resets_left > 0 && nlivenames && chance(50);
+
+		if (live)
+			live_resets_left--;
 		if (chance(90)) {
 			off = nest_start(m, EGPUHP_A_DEV);
-			put_str(m, EGPUHP_DEV_A_NAME, pick_devname(opt_user));
+			put_str(m, EGPUHP_DEV_A_NAME, live ? livenames[rn(nlivenames)] :
+				pick_devname(opt_user));
 			nest_end(m, off);
 		}
 		if (chance(80)) {
 			off2 = nest_start(m, EGPUHP_A_RESET);
-			put_u32(m, EGPUHP_RESET_A_METHOD, rn(EGPUHP_RESET_MAX + 3));
+			put_u32(m, EGPUHP_RESET_A_METHOD, live ?
+				in_place[rn(sizeof(in_place) / sizeof(in_place[0]))] :
+				rn(EGPUHP_RESET_MAX + 3));
 			nest_end(m, off2);
 		}
 		break;
+	}
 	default:
 		break;
 	}
 
 	/* noise: attributes from the schema, right or wrong for this command */
-	if (chance(45)) {
+	if (!opt_clean && chance(45)) {
 		int n = 1 + rn(3);
 
 		m->malformed = true;
@@ -697,7 +740,7 @@ static void refresh_devnames(void)
 	DIR *d = opendir("/sys/bus/pci/devices");
 	struct dirent *e;
 
-	ndevnames = 0;
+	ndevnames = nlivenames = 0;
 	if (!d)
 		return;
 	while ((e = readdir(d)) && ndevnames < 64) {
@@ -706,6 +749,8 @@ static void refresh_devnames(void)
 		if (strlen(e->d_name) >= EGPUHP_PCI_NAME_LEN)
 			continue;
 		memcpy(devnames[ndevnames++], e->d_name, strlen(e->d_name) + 1);
+		if (strncmp(e->d_name + 4, ":00:", 4) && nlivenames < 16)
+			memcpy(livenames[nlivenames++], e->d_name, strlen(e->d_name) + 1);
 	}
 	closedir(d);
 }
@@ -792,60 +837,94 @@ static void note_reply(struct nlmsghdr *h)
 	}
 }
 
-/* Reads everything queued on FD; true when the family seems to be gone. */
+/* One datagram of answers; true when it says the family is gone. */
+static bool drain_one(uint8_t *buf, int len, bool truncated)
+{
+	bool gone = false;
+	struct nlmsghdr *h;
+
+	if (truncated)
+		trunc_replies++;
+	for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+		int slot = h->nlmsg_seq % RING;
+		int cmd = pending[slot].cmd;
+
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = NLMSG_DATA(h);
+			int err = -e->error;
+
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e))) {
+				trunc_replies++;
+				continue;
+			}
+			if (!err && !pending[slot].request) {
+				/* acked without being looked at (no NLM_F_REQUEST) */
+				not_requests++;
+				continue;
+			}
+			count_error(cmd, err, pending[slot].wellformed);
+			/* the family id is stale: module unloaded (or reloaded) */
+			if (err == ENOENT && pending[slot].wellformed &&
+			    (cmd == EGPUHP_CMD_GET_INFO || cmd == EGPUHP_CMD_GET_STATS))
+				gone = true;
+		} else if (h->nlmsg_type == NLMSG_DONE) {
+			st[cmd].ok++;
+		} else {
+			st[cmd].replies++;
+			if (h->nlmsg_flags & NLM_F_MULTI)
+				dump_parts++;
+			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+				dump_intr++;
+			if (opt_user && cmd_mutates(cmd))
+				unpriv_mutating_ok++;
+			if (!opt_user && cmd == EGPUHP_CMD_ADD_QUIRK)
+				note_reply(h);
+		}
+	}
+	return gone;
+}
+
+#define RECV_VEC	64
+#define RECV_BUF	8192
+
+/*
+ * Reads everything queued on FD, up to RECV_VEC answers per recvmmsg();
+ * true when the family seems to be gone.  RECV_BUF bounds what the kernel
+ * allocates for each dump part (netlink_dump() sizes its skb after the
+ * largest buffer a recvmsg() offered, up to 32 KiB); every egpuhp answer
+ * fits in NLMSG_GOODSIZE.
+ */
 static bool drain(int fd)
 {
-	static uint8_t buf[1 << 16];
+	static uint8_t bufs[RECV_VEC][RECV_BUF];
+	static struct iovec iov[RECV_VEC];
+	static struct mmsghdr mm[RECV_VEC];
 	bool gone = false;
-	int len;
+	int got, k;
 
+	for (k = 0; k < RECV_VEC; k++) {
+		iov[k].iov_base = bufs[k];
+		iov[k].iov_len = RECV_BUF;
+	}
 	for (;;) {
-		struct nlmsghdr *h;
-
-		len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (len < 0) {
+		for (k = 0; k < RECV_VEC; k++) {
+			memset(&mm[k].msg_hdr, 0, sizeof(mm[k].msg_hdr));
+			mm[k].msg_hdr.msg_iov = &iov[k];
+			mm[k].msg_hdr.msg_iovlen = 1;
+		}
+		got = recvmmsg(fd, mm, RECV_VEC, MSG_DONTWAIT, NULL);
+		if (got < 0) {
 			if (errno == ENOBUFS) {
 				enobufs++;
 				continue;
 			}
 			break;
 		}
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-			int slot = h->nlmsg_seq % RING;
-			int cmd = pending[slot].cmd;
-
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-				int err = -e->error;
-
-				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e))) {
-					trunc_replies++;
-					continue;
-				}
-				if (!err && !pending[slot].request) {
-					/* acked without being looked at (no NLM_F_REQUEST) */
-					not_requests++;
-					continue;
-				}
-				count_error(cmd, err, pending[slot].wellformed);
-				/* the family id is stale: module unloaded (or reloaded) */
-				if (err == ENOENT && pending[slot].wellformed &&
-				    (cmd == EGPUHP_CMD_GET_INFO || cmd == EGPUHP_CMD_GET_STATS))
-					gone = true;
-			} else if (h->nlmsg_type == NLMSG_DONE) {
-				st[cmd].ok++;
-			} else {
-				st[cmd].replies++;
-				if (h->nlmsg_flags & NLM_F_MULTI)
-					dump_parts++;
-				if (h->nlmsg_flags & NLM_F_DUMP_INTR)
-					dump_intr++;
-				if (opt_user && cmd_mutates(cmd))
-					unpriv_mutating_ok++;
-				if (!opt_user && cmd == EGPUHP_CMD_ADD_QUIRK)
-					note_reply(h);
-			}
-		}
+		for (k = 0; k < got; k++)
+			gone |= drain_one(bufs[k], mm[k].msg_len,
+					  mm[k].msg_hdr.msg_flags & MSG_TRUNC);
+		if (got < RECV_VEC)
+			break;
 	}
 	return gone;
 }
@@ -873,6 +952,8 @@ static void abandoned_dump(void)
 
 /* ---- KCOV ---- */
 
+static unsigned long kcov_words = KCOV_WORDS;
+
 static int kcov_setup(void)
 {
 	int fd;
@@ -882,9 +963,9 @@ static int kcov_setup(void)
 	fd = open("/sys/kernel/debug/kcov", O_RDWR);
 	if (fd < 0)
 		die("open kcov: %s", strerror(errno));
-	if (ioctl(fd, KCOV_INIT_TRACE, KCOV_WORDS))
+	if (ioctl(fd, KCOV_INIT_TRACE, kcov_words))
 		die("KCOV_INIT_TRACE: %s", strerror(errno));
-	kcov_area = mmap(NULL, KCOV_WORDS * sizeof(unsigned long), PROT_READ | PROT_WRITE,
+	kcov_area = mmap(NULL, kcov_words * sizeof(unsigned long), PROT_READ | PROT_WRITE,
 			 MAP_SHARED, fd, 0);
 	if (kcov_area == MAP_FAILED)
 		die("mmap kcov: %s", strerror(errno));
@@ -902,8 +983,8 @@ static unsigned long kcov_collect(void)
 	if (!kcov_area)
 		return 0;
 	n = __atomic_load_n(&kcov_area[0], __ATOMIC_RELAXED);
-	if (n >= KCOV_WORDS)
-		n = KCOV_WORDS - 1;
+	if (n >= kcov_words)
+		n = kcov_words - 1;
 	for (i = 0; i < n && text_base; i++) {
 		uint64_t pc = kcov_area[i + 1];
 		uint64_t off;
@@ -921,14 +1002,14 @@ static unsigned long kcov_collect(void)
 	return fresh;
 }
 
-static void write_cover(void)
+static void write_cover(const char *mode)
 {
 	FILE *f;
 	unsigned long off;
 
 	if (!opt_cover || !cover_bits)
 		return;
-	f = fopen(opt_cover, "w");
+	f = fopen(opt_cover, mode);
 	if (!f)
 		die("%s: %s", opt_cover, strerror(errno));
 	for (off = 0; off < opt_text_size; off++)
@@ -1031,6 +1112,38 @@ static void fail_nth_report(void)
 	printf("fail_nth_left=%d\n", atoi(buf));
 }
 
+/*
+ * KCOV around one action of the host's churn (--kcov and --cover before
+ * --insmod, --rmmod or --write): the egpuhp code the write, load or unload
+ * ran in this task is appended to the cover file.  The load address is
+ * read where the module is loaded: after a load, before an unload.
+ */
+static int kcov_fd_action = -1;
+
+static void action_kcov_begin(bool base_now)
+{
+	if (!opt_text_size)
+		return;
+	kcov_words = KCOV_WORDS_ACTION;
+	kcov_fd_action = kcov_setup();
+	if (base_now)
+		read_text_base();
+	if (ioctl(kcov_fd_action, KCOV_ENABLE, KCOV_TRACE_PC))
+		die("KCOV_ENABLE: %s", strerror(errno));
+	__atomic_store_n(&kcov_area[0], 0, __ATOMIC_RELAXED);
+}
+
+static void action_kcov_end(bool base_now)
+{
+	if (kcov_fd_action < 0)
+		return;
+	if (base_now)
+		read_text_base();
+	kcov_collect();
+	write_cover("a");
+	printf("cover_pcs=%lu\n", cover_count);
+}
+
 /* finit_module(PATH, PARAMS) with fail-nth armed; prints the result. */
 static int load_module(const char *path, const char *params)
 {
@@ -1038,11 +1151,25 @@ static int load_module(const char *path, const char *params)
 
 	if (fd < 0)
 		die("%s: %s", path, strerror(errno));
+	action_kcov_begin(false);
 	fail_nth_arm();
 	ret = syscall(__NR_finit_module, fd, params ? params : "", 0);
 	printf("errno=%d\n", ret ? errno : 0);
 	fail_nth_report();
+	action_kcov_end(true);
 	close(fd);
+	return 0;
+}
+
+/* delete_module(NAME) (rmmod); prints the result. */
+static int unload_module(const char *name)
+{
+	int ret;
+
+	action_kcov_begin(true);
+	ret = syscall(__NR_delete_module, name, O_NONBLOCK);
+	printf("errno=%d\n", ret ? errno : 0);
+	action_kcov_end(false);
 	return 0;
 }
 
@@ -1052,12 +1179,19 @@ static int write_file(const char *path, const char *value)
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t ret;
 
+	if (fd < 0 && !opt_fail_nth) {
+		/* the churn's device may be gone (ejected by the fuzzer) */
+		printf("errno=%d (open)\n", errno);
+		return 0;
+	}
 	if (fd < 0)
 		die("%s: %s", path, strerror(errno));
+	action_kcov_begin(true);
 	fail_nth_arm();
 	ret = write(fd, value, strlen(value));
 	printf("errno=%d\n", ret < 0 ? errno : 0);
 	fail_nth_report();
+	action_kcov_end(false);
 	close(fd);
 	return 0;
 }
@@ -1178,7 +1312,7 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 
 int main(int argc, char **argv)
 {
-	static uint8_t batch[BATCH * MSG_MAX];
+	static uint8_t batch[BATCH_MAX * MSG_MAX];
 	unsigned long since_resolve = 0;
 	const char *one_cmd = NULL, *one_dev = NULL;
 	uint32_t one_id = 0;
@@ -1192,6 +1326,14 @@ int main(int argc, char **argv)
 			opt_keep_root = true;
 		else if (!strcmp(argv[i], "--messages") && i + 1 < argc)
 			opt_messages = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--clean"))
+			opt_clean = true;
+		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+			opt_batch = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--ack") && i + 1 < argc)
+			opt_ack_pct = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			opt_only = cmd_by_name(argv[++i]);
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			rng_state = strtoull(argv[++i], NULL, 0) * 0x9e3779b97f4a7c15ULL | 1;
 		else if (!strcmp(argv[i], "--kcov") && i + 1 < argc)
@@ -1212,6 +1354,8 @@ int main(int argc, char **argv)
 			opt_fail_nth = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--insmod") && i + 2 < argc)
 			return load_module(argv[i + 1], argv[i + 2]);
+		else if (!strcmp(argv[i], "--rmmod") && i + 1 < argc)
+			return unload_module(argv[i + 1]);
 		else if (!strcmp(argv[i], "--write") && i + 2 < argc)
 			return write_file(argv[i + 1], argv[i + 2]);
 		else
@@ -1221,6 +1365,8 @@ int main(int argc, char **argv)
 	}
 	if (one_cmd)
 		return one_request(one_cmd, one_dev, one_id, one_dump);
+	if (opt_batch < 1 || opt_batch > BATCH_MAX)
+		die("--batch takes 1..%d", BATCH_MAX);
 	if (opt_user && opt_text_size)
 		die("--kcov needs root (the module's load address is root-only)");
 	kcov_fd = kcov_setup();
@@ -1239,12 +1385,13 @@ int main(int argc, char **argv)
 		st[c].weight = 50;
 
 	while (total_sent < opt_messages) {
-		int cmd = pick_cmd(), n = 0, blen = 0;
+		int cmd = opt_only >= 0 ? opt_only : pick_cmd(), n = 0, blen = 0;
 		bool gone;
 
 		if (cmd == NCMD - 1)
 			cmd = EGPUHP_CMD_MAX + 1 + rn(200);
-		for (i = 0; i < BATCH; i++) {
+		live_resets_left = 1;
+		for (i = 0; i < opt_batch; i++) {
 			struct msg m;
 			uint16_t flags;
 			struct nlmsghdr *h;
@@ -1274,7 +1421,8 @@ int main(int argc, char **argv)
 		st[c].batches++;
 		reweigh(c, kcov_collect());
 
-		if (chance(2))
+		/* one in 800 messages, whatever the batch size */
+		if (rn(800) < (unsigned int)n)
 			abandoned_dump();
 		since_resolve += n;
 		/*
@@ -1299,7 +1447,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	kcov_collect();
-	write_cover();
+	write_cover("w");
 	report();
 	return 0;
 }

@@ -4,7 +4,12 @@
 
 egpuhp-nlfuzz (tests/fuzz/nlfuzz.c) runs twice at once in the guest: as
 root with KCOV on, and as uid 65534.  Meanwhile the host hot-adds and yanks
-a device again and again, and unloads and reloads egpuhp.ko under both.
+a device again and again, resets it through sysfs (egpuhp's reset hook
+with the reset quirk the module is loaded with), adds and removes a tbsim
+Thunderbolt router and flips another one's authorization, and unloads and
+reloads egpuhp.ko under both.  Those churn actions run in
+egpuhp-nlfuzz --kcov too, so the coverage counts the egpuhp code they ran
+(module load and unload, the notifiers, the reset paths).
 Checks: at least EGPUHP_FUZZ_MESSAGES messages (1,000,000 by default) in
 all; the unprivileged fuzzer never got a mutating command through and saw
 each of them refused with EPERM; both fuzzers followed the family across the
@@ -19,6 +24,7 @@ kernels report SKIP.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,6 +41,11 @@ MESSAGES = int(os.environ.get("EGPUHP_FUZZ_MESSAGES", "1000000"))
 # The unprivileged fuzzer's requests are cheap (refused early): it takes 40%.
 USER_SHARE = 0.4
 RELOAD_EVERY = 3        # churn cycles between module reloads
+# The reset quirk of QEMU's edu (the plugged function): PM cycle, then a
+# bus reset, so that egpuhp's own sequence runs for RESET and sysfs resets.
+PARAMS = "track_hotplug=1 quirks=1234:11e8:egpuhp_reset=pm/bus"
+CHURN_COVER = "/tmp/cover-churn.txt"
+CHURN_ROUTER = "0-3"
 DEBUG_FLAVOURS = debug_flavour.DEBUG_FLAVOURS
 SKIP_REASON = "needs a -debug kernel (KCOV, lockdep, KASAN, kmemleak); try --kernel 6.12-debug"
 
@@ -47,14 +58,37 @@ def guest_json(vm, path):
     raise AssertionError("%s holds no JSON result:\n%s" % (path, "\n".join(out[-20:])))
 
 
-def rmmod_retry(vm, name, tries=50):
-    """rmmod; a dump in progress pins the module for a moment (EBUSY)."""
-    for _ in range(tries):
-        rc, out = vm.run("rmmod %s" % name)
-        if rc == 0:
-            return True
-        time.sleep(0.1)
-    return False
+class Churn:
+    """The host's actions under the fuzzers, each run by egpuhp-nlfuzz with
+    KCOV on (its egpuhp PCs go to CHURN_COVER); every one reports errno."""
+
+    def __init__(self, vm, text_size):
+        self.vm = vm
+        self.pre = "egpuhp-nlfuzz --kcov %d --cover %s" % (text_size, CHURN_COVER)
+        self.counts = {}
+
+    def _do(self, what, args):
+        rc, out = self.vm.run("%s %s" % (self.pre, args), timeout=180)
+        m = re.search(r"^errno=(\d+)", out, re.M)
+        errno = int(m.group(1)) if m else None
+        assert rc == 0 and errno is not None, "churn %s: %s" % (what, out[-500:])
+        key = "%s %s" % (what, "ok" if errno == 0 else "errno %d" % errno)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return errno
+
+    def load(self):
+        return self._do("insmod", "--insmod %s '%s'" % (self.vm.module_path("egpuhp"), PARAMS))
+
+    def unload(self, tries=50):
+        """rmmod; a dump in progress pins the module for a moment (EBUSY)."""
+        for _ in range(tries):
+            if self._do("rmmod", "--rmmod egpuhp") == 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def write(self, what, path, value):
+        return self._do(what, "--write %s '%s'" % (path, value))
 
 
 @vmtest(ports=2, timeout=1500, kernels=DEBUG_FLAVOURS)
@@ -64,17 +98,23 @@ def test_nlfuzz(vm):
     text_size = kcov_lines.section_size(ko, ".text")
     assert text_size > 0, "egpuhp.ko has no .text"
     vm.load_testdrv()
-    vm.load_egpuhp("track_hotplug=1")
+    # routers for the Thunderbolt paths: 0-1 stays (its authorization is
+    # flipped), CHURN_ROUTER comes and goes; neither has a PCIe tunnel
+    vm.tb_load()
+    vm.tb_add_router("0-1")
+    vm.load_egpuhp(PARAMS)
     vm.plug("rp1", kind="fn")
 
     # The check below must be able to fail: as root, the same accounting
     # sees mutating commands go through.
     control = json.loads(vm.sh("egpuhp-nlfuzz --user --keep-root --messages 5000 --seed 3 "
-                               "| tail -n 1"))
+                               "| tail -n 1", timeout=900))
     assert control["unpriv_mutating_ok"] > 0, \
         "control run as root saw no mutating command succeed: %s" % control
     vm.sh("rmmod egpuhp")   # forget the control run's settings and quirks
-    vm.load_egpuhp("track_hotplug=1")
+    vm.sh("rm -f %s" % CHURN_COVER)
+    churn = Churn(vm, text_size)
+    assert churn.load() == 0, "egpuhp.ko does not load: %s" % churn.counts
 
     n_user = int(MESSAGES * USER_SHARE)
     n_root = MESSAGES - n_user
@@ -88,32 +128,48 @@ def test_nlfuzz(vm):
     t0 = time.monotonic()
     cycles = reloads = reload_failures = 0
     plugged = True
+    edu = vm.port("rp1").devices[0].bdf
+    tb = "/sys/bus/thunderbolt/devices"
     while True:
         rc, _ = vm.run("kill -0 $(cat /tmp/fuzz-root.pid) 2>/dev/null || "
                        "kill -0 $(cat /tmp/fuzz-user.pid) 2>/dev/null")
         if rc != 0:
             break
         if plugged:
+            # the kernel's reset path, served by egpuhp's hook when loaded
+            churn.write("sysfs reset", "/sys/bus/pci/devices/%s/reset" % edu, "1")
             vm.yank("rp1")
         else:
             vm.plug("rp1", kind="fn")
+            edu = vm.port("rp1").devices[0].bdf
             cycles += 1
         plugged = not plugged
+        if plugged:     # just plugged: a router arrives, 0-1 is approved
+            churn.write("router add", "/sys/kernel/debug/tbsim/add",
+                        "route=%s;vendor_name=tbsim;device_name=nlfuzz churn" % CHURN_ROUTER)
+            churn.write("authorize", "%s/0-1/authorized" % tb, "1")
+        else:           # just yanked: the router leaves, 0-1 is de-authorized
+            churn.write("router remove", "/sys/kernel/debug/tbsim/remove", CHURN_ROUTER)
+            churn.write("deauthorize", "%s/0-1/authorized" % tb, "0")
         if cycles and cycles % RELOAD_EVERY == 0 and not plugged:
-            if rmmod_retry(vm, "egpuhp"):
-                vm.load_egpuhp("track_hotplug=1")
+            if churn.unload():
+                assert churn.load() == 0, "egpuhp.ko does not load again: %s" % churn.counts
                 reloads += 1
             else:
                 reload_failures += 1
     elapsed = time.monotonic() - t0
     root = guest_json(vm, "/tmp/fuzz-root.json")
     user = guest_json(vm, "/tmp/fuzz-user.json")
+    unloads = churn.unload()
     covered = [int(x, 16) for x in vm.sh("cat /tmp/cover.txt").split()]
-    unloads = rmmod_retry(vm, "egpuhp")
+    churn_covered = [int(x, 16) for x in vm.sh("cat %s 2>/dev/null || true"
+                                                % CHURN_COVER).split()]
 
-    cov = {}
+    cov = cov_fuzz = {}
+    both = sorted(set(covered) | set(churn_covered))
     try:
-        cov = kcov_lines.coverage(vm.kernel, covered)
+        cov_fuzz = kcov_lines.coverage(vm.kernel, covered)
+        cov = kcov_lines.coverage(vm.kernel, both)
     except kcov_lines.CoverageError as e:
         cov = {"error": str(e)}
     total = root["messages"] + user["messages"]
@@ -128,7 +184,10 @@ def test_nlfuzz(vm):
         "unpriv_mutating_ok": user["unpriv_mutating_ok"],
         "unpriv_eperm": {c: user["cmds"][c]["eperm"] for c in mutating},
         "unpriv_wellformed_not_eperm": user["unpriv_wellformed_not_eperm"],
-        "kcov_pcs": root["cover_pcs"], "coverage": cov,
+        "kcov_pcs": root["cover_pcs"], "kcov_pcs_churn": len(set(churn_covered)),
+        "coverage": cov, "coverage_netlink_only": {k: v for k, v in cov_fuzz.items()
+                                                   if k != "per_file"},
+        "churn_actions": churn.counts,
         "cmds_root": root["cmds"], "cmds_user": user["cmds"],
         "module_unloads_at_end": unloads,
         "control_root_mutating_ok": control["unpriv_mutating_ok"],
@@ -137,10 +196,11 @@ def test_nlfuzz(vm):
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=1, sort_keys=True)
-    print("# nlfuzz: %d messages (%d root, %d uid 65534) in %.0f s, %d churn cycles, "
-          "%d reloads; kmod/ line coverage %s%%; results %s" % (
-              total, root["messages"], user["messages"], elapsed, cycles, reloads,
-              cov.get("percent", "?"), out))
+    print("# nlfuzz: %d messages (%d root, %d uid 65534) in %.0f s (%d/s), %d churn cycles, "
+          "%d reloads; kmod/ line coverage %s%% (netlink alone %s%%); results %s" % (
+              total, root["messages"], user["messages"], elapsed, result["messages_per_second"],
+              cycles, reloads, cov.get("percent", "?"), cov_fuzz.get("percent", "?"), out))
+    print("# churn: %s" % churn.counts)
     if "per_file" in cov:
         print("# coverage per file: " + ", ".join(
             "%s %d/%d" % (f, d["hit"], d["lines"]) for f, d in sorted(cov["per_file"].items())))
@@ -160,7 +220,7 @@ def test_nlfuzz(vm):
     assert unloads, "egpuhp.ko does not unload after the fuzzing"
     # A batch that straddles a reload maps some PCs with the other load's
     # base (30 of 1000-odd in a 60,000-message run): a few, not a mapping off.
-    assert "error" not in cov and cov.get("stray_pcs", 1) * 10 <= len(covered), \
+    assert "error" not in cov and cov.get("stray_pcs", 1) * 10 <= len(both), \
         "KCOV PCs do not map onto egpuhp.ko: %s" % cov
     assert root["cover_pcs"] > 0, "KCOV saw no egpuhp code"
 
