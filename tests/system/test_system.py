@@ -467,6 +467,37 @@ def boot2(tap, img, overlay, ynl_missing):
     tap.check("the previous boot's journal: the shutdown unit reported de-authorizing the "
               "eGPU router, not the storage router", previous_shutdown_journal)
 
+    def doctor():
+        """egpuctl doctor on the installed system: what it finds, and nothing changed."""
+        before = snapshot(vm, [EGPU, STORAGE])
+        rc, out = vm.run("egpuctl --json doctor", timeout=120)
+        env = json.loads(out)
+        data = env["data"]
+        checks = {}
+        for c in data["checks"]:
+            checks.setdefault(c["check"], []).append(c)
+            tap.note("doctor: %s %s%s: %s" % (c["verdict"], c["check"],
+                                             " " + c["subject"] if c.get("subject") else "",
+                                             c.get("seen", "")))
+        verdict = {k: [c["verdict"] for c in v] for k, v in checks.items()}
+        fails = sum(1 for c in data["checks"] if c["verdict"] == "fail")
+        assert env["ok"] == (fails == 0) and rc == (1 if fails else 0), (rc, env["ok"], fails)
+        assert verdict.get("module") == ["ok"], checks.get("module")
+        assert verdict.get("egpud") == ["ok"], checks.get("egpud")
+        # QEMU boots this image without UEFI: no SecureBoot variable, nothing enforced
+        sb = checks.get("secure-boot", [])
+        assert len(sb) == 1 and sb[0]["verdict"] in ("ok", "n/a") and \
+            "no EFI" in sb[0].get("seen", ""), sb
+        eg = [c for c in checks.get("router-authorized", []) if c.get("subject") == EGPU]
+        assert eg and eg[0]["verdict"] == "ok", checks.get("router-authorized")
+        rc_text, text = vm.run("egpuctl doctor", timeout=120)
+        assert rc_text == rc and "router-authorized" in text, text[-2000:]
+        after = snapshot(vm, [EGPU, STORAGE])
+        assert before == after, (before, after)
+    tap.check("egpuctl doctor on the installed system (systemd, DKMS module, no UEFI): "
+              "module and egpud ok, Secure Boot n/a, the eGPU router authorized; it "
+              "changes nothing", doctor)
+
     if ynl_missing:
         tap.check("YNL subscriber: the kernel's YNL tools are there", _fail, ynl_missing)
     else:
