@@ -7,7 +7,11 @@
 # decision code fed through its test-only test-inject verb (the machine has
 # no hot-plug): a watchdog warning with strategy = eager, evacuate-to = host
 # checkpoints the tree; a bind with restore-on-replug = same restores it.
-# Both trees must end "RESULT OK" (bit-exact).  Run as root:
+# Where python3 has torch with CUDA, a third child is a PyTorch process
+# (torch_worker.py) holding GPU tensors.  Every child waits on a hold file
+# after its iterations, so all of them are alive for the checkpoint; every
+# child of both trees must end "RESULT OK" (bit-exact), else it exits 1.
+# Run as root:
 #   BIN=DIR/bin LIBS=DIR/lib OUT=DIR/out tests/gpu/workload_tree.sh
 # with build/user/egpud-test ("make -C user test-build"), build/user/egpuctl
 # and cuda_worker (tests/gpu/build.sh) in BIN, and libnl-3, libnl-genl-3,
@@ -26,23 +30,56 @@ export EGPUHP_RUN_DIR=/tmp/egpuhp-run
 mkdir -p $EGPUHP_RUN_DIR
 ctl() { EGPUHP_DIRECT=1 "$bin/egpuctl" "$@"; }
 
-workers() {	# a parent (python, not a session leader) with two CUDA children
-	python3 - "$bin/cuda_worker" "$1" <<'PY' &
+# A PyTorch child joins the tree where python3 has torch with CUDA (TORCH=0: never).
+torch_ok=0
+if [ "${TORCH:-1}" != 0 ] && python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+	torch_ok=1
+fi
+nchild=$((2 + torch_ok))
+echo "children per tree: $nchild (PyTorch child: $torch_ok)"
+fails=0
+
+workers() {	# a parent (python, not a session leader) with two or three CUDA children
+	touch /tmp/$1.hold
+	python3 - "$bin/cuda_worker" "$1" "$here/torch_worker.py" "$torch_ok" <<'PY' &
 import subprocess, sys
-w, tag = sys.argv[1], sys.argv[2]
-ps = [subprocess.Popen([w, "--mib", m, "--iters", "4000", "--sleep-ms", "2"],
-                       stdout=open("/tmp/%s-%d.out" % (tag, i), "w"))
-      for i, m in enumerate(["1024", "512"])]
+w, tag, tw, torch_ok = sys.argv[1:5]
+hold = ["--hold-file", "/tmp/%s.hold" % tag]
+cmds = [[w, "--mib", m, "--iters", "4000", "--sleep-ms", "2"] + hold for m in ["1024", "512"]]
+if torch_ok == "1":
+    cmds.append(["python3", tw, "--mib", "512", "--iters", "2000", "--sleep-ms", "2"] + hold)
+ps = [subprocess.Popen(c, stdout=open("/tmp/%s-%d.out" % (tag, i), "w"),
+                       stderr=subprocess.STDOUT) for i, c in enumerate(cmds)]
 rc = [p.wait() for p in ps]
 print("children exit", rc, flush=True)
 PY
 	PARENT=$!
-	for i in 0 1; do
-		for t in $(seq 1 300); do grep -q ready /tmp/$1-$i.out 2>/dev/null && break; sleep 0.1; done
+	PIDS=()
+	for i in $(seq 0 $((nchild - 1))); do
+		for t in $(seq 1 1200); do grep -q ready /tmp/$1-$i.out 2>/dev/null && break; sleep 0.1; done
+		PIDS+=("$(sed -n 's/.*ready pid=\([0-9]*\).*/\1/p' /tmp/$1-$i.out)")
 	done
-	P0=$(sed -n 's/.*ready pid=\([0-9]*\).*/\1/p' /tmp/$1-0.out)
-	P1=$(sed -n 's/.*ready pid=\([0-9]*\).*/\1/p' /tmp/$1-1.out)
-	echo "parent $PARENT children $P0 $P1"
+	P0=${PIDS[0]}
+	P1=${PIDS[1]}
+	echo "parent $PARENT children ${PIDS[*]}"
+}
+
+# Let the tree's children finish (they wait on the hold file) and check them.
+finish() {
+	rm -f /tmp/$1.hold
+	wait "$PARENT"
+	cat /tmp/$1-*.out
+	ok=$(cat /tmp/$1-*.out | grep -c '^RESULT OK')
+	echo "$1: $ok of $nchild children RESULT OK"
+	[ "$ok" = "$nchild" ] || fails=$((fails + 1))
+}
+
+all_records() {	# all_records yes|no: every child has (yes) or lacks (no) its record
+	local p
+	for p in "${PIDS[@]}"; do
+		if [ "$1" = yes ]; then [ -e $EGPUHP_RUN_DIR/gpuwork/$p ] || return 1
+		else [ ! -e $EGPUHP_RUN_DIR/gpuwork/$p ] || return 1; fi
+	done
 }
 
 echo "=== 1. a process tree is one workload (egpuctl --direct)"
@@ -52,8 +89,7 @@ ctl checkpoint "$P0"; echo "checkpoint rc=$?"
 nvidia-smi --query-compute-apps=pid,used_memory --format=csv
 ctl workloads all
 ctl restore "$P1"; echo "restore rc=$?"
-wait "$PARENT"
-cat /tmp/tree-0.out /tmp/tree-1.out
+finish tree
 
 echo "=== 2. egpud-test: warning -> eager evacuation to host; bind -> restore (same)"
 cat > /tmp/egpud.conf <<CONF
@@ -85,13 +121,18 @@ PY
 }
 workers inj
 inject test-inject warning "$pci" watchdog "injected: a presence failure"
-for t in $(seq 1 600); do [ -e $EGPUHP_RUN_DIR/gpuwork/$P0 ] && [ -e $EGPUHP_RUN_DIR/gpuwork/$P1 ] && break; sleep 0.1; done
+for t in $(seq 1 1200); do all_records yes && break; sleep 0.1; done
 ls -la $EGPUHP_RUN_DIR/gpuwork/ ; cat $EGPUHP_RUN_DIR/gpuwork/$P0
 nvidia-smi --query-compute-apps=pid,used_memory --format=csv
 ctl workloads all
 inject test-inject bind "$pci"
-for t in $(seq 1 600); do [ ! -e $EGPUHP_RUN_DIR/gpuwork/$P0 ] && [ ! -e $EGPUHP_RUN_DIR/gpuwork/$P1 ] && break; sleep 0.1; done
-wait "$PARENT"
-cat /tmp/inj-0.out /tmp/inj-1.out
+for t in $(seq 1 1200); do all_records no && break; sleep 0.1; done
+finish inj
+helpers=$(pgrep -P "$EGPUD")	# any child left would hold the GPU (RESULTS.md)
 kill "$EGPUD"; wait "$EGPUD"
+[ -n "$helpers" ] && kill $helpers
 echo "=== egpud log"; cat "$out/egpud.log"
+grep -q 'evacuated: checkpointed to host memory' "$out/egpud.log" || fails=$((fails + 1))
+grep -q 'restored onto' "$out/egpud.log" || fails=$((fails + 1))
+echo "workload_tree: $fails failure(s)"
+[ "$fails" = 0 ]
