@@ -35,6 +35,8 @@ static int setup(void **state)
 	static const char *const p500[] = { "/dev/nvidiactl", "/dev/nvidia-uvm",
 					    "/dev/nvidia7", "/tmp/x", NULL };
 	static const char *const p600[] = { "/dev/vfio/devices/vfio0", NULL };
+	/* an engine helper left by an egpud that was killed: no workload */
+	static const char *const p700[] = { "/dev/nvidiactl", "/dev/nvidia0", NULL };
 
 	root = gwt_tmpdir();
 	fake_cuda_reset(2);
@@ -47,6 +49,7 @@ static int setup(void **state)
 	gwt_fake_proc(root, 400, "rocm-app", p400);
 	gwt_fake_proc(root, 500, "nvidia-smi", p500);
 	gwt_fake_proc(root, 600, "cloud-hv", p600);
+	gwt_fake_proc(root, 700, "egpud-gpuwork", p700);
 	gwt_mkdir(root, "proc/self");	/* not a pid: skipped */
 	gwt_symlink(root, "sys/class/drm/card1/device", "../../../0000:03:00.0");
 	gwt_symlink(root, "sys/class/drm/renderD129/device", "../../../0000:03:00.0");
@@ -115,6 +118,7 @@ static void all_users(void **state)
 	assert_int_equal(gw_find_users(NULL, &u), 0);
 	/* 100@01, 101@01, 101@02, 200@04.0, 200@04.1, 300@03, 301@03, 400@03, 600@05 */
 	assert_int_equal(u.n, 9);
+	assert_null(find(&u, 700, "0000:01:00.0"));	/* another engine helper */
 
 	e = find(&u, 100, "0000:01:00.0");
 	assert_non_null(e);

@@ -14,9 +14,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "common/file_read.h"
 #include "common/sysfs.h"
@@ -290,6 +294,26 @@ int gw_find_users_of_pid(pid_t pid, struct gw_users *out)
 	return err;
 }
 
+/*
+ * Another engine helper (one left by an egpud that was killed holds the
+ * GPUs it opened): not a workload.  Only a process of our own uid counts,
+ * so a user cannot hide a process of someone else's by naming it so.
+ */
+static bool engine_helper(const char *proc, const char *pid)
+{
+	char path[PATH_MAX], comm[32];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s", proc, pid) >= (int)sizeof(path) ||
+	    stat(path, &st) || st.st_uid != geteuid())
+		return false;
+	strncat(path, "/comm", sizeof(path) - strlen(path) - 1);
+	if (egpu_read_small_file(path, comm, sizeof(comm)) <= 0)
+		return false;
+	comm[strcspn(comm, "\n")] = '\0';
+	return !strcmp(comm, GW_HELPER_COMM);
+}
+
 int gw_find_users(const char *pci, struct gw_users *out)
 {
 	struct scan_ctx c = { .out = out };
@@ -331,6 +355,8 @@ int gw_find_users(const char *pci, struct gw_users *out)
 			continue;
 		c.pid = (pid_t)atoi(de->d_name);
 		if (c.pid == self)	/* the engine itself holds every GPU */
+			continue;
+		if (engine_helper(dir, de->d_name))
 			continue;
 		scan_pid(&c);
 	}

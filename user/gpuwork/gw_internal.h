@@ -5,6 +5,9 @@
 #ifndef EGPUHP_GW_INTERNAL_H
 #define EGPUHP_GW_INTERNAL_H
 
+/* The engine helper's process name (helper.c), which discovery skips. */
+#define GW_HELPER_COMM	"egpud-gpuwork"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>

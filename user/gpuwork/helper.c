@@ -186,7 +186,7 @@ static void helper_child_setup(int keep)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	prctl(PR_SET_NAME, "egpud-gpuwork");
+	prctl(PR_SET_NAME, GW_HELPER_COMM);
 	/* Drop egpud's sockets (control, netlink) the helper must not hold. */
 	for (fd = 3; fd < 1024; fd++)
 		if (fd != keep)
