@@ -14,11 +14,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
 #include "common/metrics.h"
+#include "common/sysfs.h"
 
 const char *egpu_removal_kind_name(enum egpu_removal_kind k)
 {
@@ -89,6 +91,16 @@ int egpu_aer_parse_total(const char *text, uint64_t *total)
 			s++;
 	}
 	return -EINVAL;
+}
+
+int egpu_aer_read_correctable(const char *pci, uint64_t *total)
+{
+	char rel[96], text[2048];
+
+	if (snprintf(rel, sizeof(rel), "bus/pci/devices/%s/aer_dev_correctable", pci) >=
+	    (int)sizeof(rel) || egpu_sysfs_read(rel, text, sizeof(text)) < 0)
+		return -ENOENT;
+	return egpu_aer_parse_total(text, total);
 }
 
 /*

@@ -83,6 +83,11 @@ void egpu_metrics_write(FILE *out, const struct egpu_metrics *m);
  * "NAME COUNT").  0, or -EINVAL when the text has no such line.
  */
 int egpu_aer_parse_total(const char *text, uint64_t *total);
+/*
+ * The same count read from sysfs for the PCI function pci: 0, -ENOENT
+ * when it has no aer_dev_correctable file, -EINVAL when that has no total.
+ */
+int egpu_aer_read_correctable(const char *pci, uint64_t *total);
 
 /* --- health (common/health.c) --- */
 

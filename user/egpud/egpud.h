@@ -114,7 +114,7 @@ struct egpud_health {
 	size_t n;
 	bool evacuated;			/* once per life of the GPU */
 	bool aer_known;
-	unsigned long long aer;		/* TOTAL_ERR_COR last read */
+	uint64_t aer;			/* TOTAL_ERR_COR last read */
 	uint32_t router_speed, router_lanes;	/* the carrying router's, last seen */
 };
 

@@ -86,14 +86,9 @@ static void snapshot(struct egpud *d, struct egpu_metrics *m, struct egpu_metric
 	if (n_devs)
 		fs = calloc(n_devs, sizeof(*fs));
 	for (i = 0; fs && i < n_devs; i++) {
-		char rel[96], text[1024];
-
 		fs[i].dev = devs[i];
-		snprintf(rel, sizeof(rel), "bus/pci/devices/%s/aer_dev_correctable",
-			 devs[i].name);
-		if (egpu_sysfs_read(rel, text, sizeof(text)) == 0 &&
-		    egpu_aer_parse_total(text, &fs[i].aer_correctable) == 0)
-			fs[i].has_aer = true;
+		fs[i].has_aer = egpu_aer_read_correctable(devs[i].name,
+							  &fs[i].aer_correctable) == 0;
 	}
 	free(devs);
 	m->fns = fs;

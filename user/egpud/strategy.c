@@ -20,11 +20,13 @@
  * log line.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/rules.h"
 #include "common/sysfs.h"
 #include "egpud/egpud.h"
@@ -334,21 +336,6 @@ void egpud_strategy_router_deauthorized(struct egpud *d, const char *unique_id,
 	}
 }
 
-/* TOTAL_ERR_COR of a function's aer_dev_correctable; -errno without AER. */
-static int aer_correctable(const char *pci, unsigned long long *count)
-{
-	char path[256], text[2048];
-	const char *p;
-
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/aer_dev_correctable", pci);
-	if (egpu_sysfs_read(path, text, sizeof(text)) < 0)
-		return -ENOENT;
-	p = strstr(text, "TOTAL_ERR_COR ");
-	if (!p || sscanf(p + 14, "%llu", count) != 1)
-		return -ENODATA;
-	return 0;
-}
-
 /* Does any GPU present have a policy that acts on warnings? */
 static bool guarded(struct egpud *d)
 {
@@ -380,17 +367,17 @@ int egpud_strategy_timeout_ms(struct egpud *d)
 static void check_aer(struct egpud *d, const struct egpuhp_dev *gpu, const char *name)
 {
 	struct egpud_health *h;
-	unsigned long long n;
+	uint64_t n;
 	char what[160];
 
-	if (aer_correctable(name, &n))
+	if (egpu_aer_read_correctable(name, &n))
 		return;
 	h = health_for(d, name, true);
 	if (!h)
 		return;
 	if (h->aer_known && n > h->aer) {
-		snprintf(what, sizeof(what), "%llu new correctable AER errors on %s (%llu in all)",
-			 n - h->aer, name, n);
+		snprintf(what, sizeof(what), "%" PRIu64 " new correctable AER errors on %s (%" PRIu64
+			 " in all)", n - h->aer, name, n);
 		h->aer = n;
 		egpud_strategy_warn(d, gpu, EGPUD_WARN_AER, what);
 		return;
