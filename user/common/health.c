@@ -27,16 +27,18 @@ const char *egpu_gpu_state_name(enum egpu_gpu_state s)
 	}
 }
 
+bool egpu_link_below_capability(const struct egpuhp_link *l)
+{
+	return l->valid && (l->cur_speed < l->max_speed || l->cur_width < l->max_width);
+}
+
 enum egpu_gpu_state egpu_gpu_state_of(const struct egpuhp_dev *d)
 {
-	const struct egpuhp_link *k = &d->link;
-
 	if (d->has_present && !d->present)
 		return EGPU_GPU_LOST;
 	if (!d->driver[0])
 		return EGPU_GPU_NO_DRIVER;
-	if (k->valid && ((k->max_speed && k->cur_speed < k->max_speed) ||
-			 (k->max_width && k->cur_width < k->max_width)))
+	if (egpu_link_below_capability(&d->link))
 		return EGPU_GPU_DEGRADED;
 	return EGPU_GPU_READY;
 }

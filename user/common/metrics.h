@@ -106,6 +106,8 @@ enum egpu_gpu_state {
 };
 
 const char *egpu_gpu_state_name(enum egpu_gpu_state s);
+/* The link trained below what both ends can do (speed or width)? */
+bool egpu_link_below_capability(const struct egpuhp_link *l);
 enum egpu_gpu_state egpu_gpu_state_of(const struct egpuhp_dev *d);
 
 /*

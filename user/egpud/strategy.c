@@ -262,7 +262,7 @@ static const struct egpuhp_dev *gpu_of(struct egpud *d, const struct egpuhp_dev 
 /* Link trained below what both ends can do? */
 static bool link_degraded(const struct egpuhp_link *l, char *what, size_t len)
 {
-	if (!l->valid || (l->cur_speed >= l->max_speed && l->cur_width >= l->max_width))
+	if (!egpu_link_below_capability(l))
 		return false;
 	snprintf(what, len, "link at %u Mb/s x%u, capable of %u Mb/s x%u", l->cur_speed,
 		 l->cur_width, l->max_speed, l->max_width);
