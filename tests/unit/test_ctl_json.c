@@ -198,7 +198,7 @@ static void no_egpud_is_an_envelope(void **state)
 	EXPECT("deauthorize", 1, "no-daemon", "deauthorize", "0-1");
 	EXPECT("info", 1, "no-daemon", "info", "0-1");
 	EXPECT("eject", 1, "no-daemon", "eject", "0000:01:00.0");
-	EXPECT("status", 1, "no-daemon", "policy");
+	EXPECT("policy", 1, "no-daemon", "policy");
 }
 
 /*

@@ -55,6 +55,12 @@ int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kin
 	return 0;
 }
 
+void egpud_child_reply_json(struct egpud *d, pid_t pid, const char *verb)
+{
+	assert_int_equal(pid, child_pid);
+	assert_string_equal(verb, "eject");
+}
+
 void egpud_child_setup_signals(void)
 {
 }

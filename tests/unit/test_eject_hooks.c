@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/egpud_proto.h"
+#include "common/json.h"
 #include "egpud/egpud.h"
 
 /* --- stubs of main.c and eject.c --- */
@@ -174,8 +175,11 @@ static void separate_budgets(void **state)
 	d.n_children = 0;
 }
 
-/* A stuck worker is killed at its deadline and its client is answered. */
-static void stuck_worker_killed_and_answered(void **state)
+/*
+ * Start a worker that never ends, for a client on a socketpair; run the
+ * clock past its deadline; return what its client read (status in *st).
+ */
+static char *kill_stuck_worker(const char *json_verb, int *st)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -193,6 +197,8 @@ static void stuck_worker_killed_and_answered(void **state)
 	}
 	assert_int_equal(egpud_child_add_worker(&d, pid, EGPUD_CHILD_WORKER, "checkpoint",
 						EGPUD_WORKER_TIMEOUT_S, sv[0]), 0);
+	if (json_verb)
+		egpud_child_reply_json(&d, pid, json_verb);
 	close(sv[0]);		/* egpud's loop drops its client at once */
 	/* before its deadline nothing happens */
 	egpud_children_expire(&d);
@@ -208,11 +214,42 @@ static void stuck_worker_killed_and_answered(void **state)
 			usleep(1000);
 	}
 	out = open_memstream(&text, &len);
-	assert_int_equal(egpud_read_reply_timeout(sv[1], out, 5000), 1);
+	*st = egpud_read_reply_timeout(sv[1], out, 5000);
 	fclose(out);
+	close(sv[1]);
+	return text;
+}
+
+/* A stuck worker is killed at its deadline and its client is answered. */
+static void stuck_worker_killed_and_answered(void **state)
+{
+	int st;
+	char *text = kill_stuck_worker(NULL, &st);
+
+	assert_int_equal(st, 1);
 	assert_non_null(strstr(text, "checkpoint: killed after its deadline"));
 	free(text);
-	close(sv[1]);
+}
+
+/* ... and a client that asked --json gets the envelope, not text. */
+static void stuck_json_worker_answered_with_envelope(void **state)
+{
+	const struct egpu_jval *ok;
+	struct egpu_jval *doc;
+	int st;
+	char *text = kill_stuck_worker("checkpoint", &st);
+
+	assert_int_equal(st, 1);
+	doc = egpu_json_parse(text, strlen(text));
+	assert_non_null(doc);
+	assert_string_equal(egpu_json_get_str(doc, "verb"), "checkpoint");
+	assert_string_equal(egpu_json_get_str(doc, "code"), "timeout");
+	ok = egpu_json_get(doc, "ok");
+	assert_non_null(ok);
+	assert_false(ok->b);
+	assert_non_null(strstr(egpu_json_get_str(doc, "error"), "killed after its deadline"));
+	egpu_json_free(doc);
+	free(text);
 }
 
 int main(void)
@@ -222,6 +259,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(foreign_owner_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(separate_budgets, setup, teardown),
 		cmocka_unit_test_setup_teardown(stuck_worker_killed_and_answered, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(stuck_json_worker_answered_with_envelope, setup,
 						teardown),
 	};
 

@@ -101,7 +101,7 @@ static int run_import_bolt(int argc, char **argv, const struct egpuctl_opts *o)
 
 static int run_policy(int argc, char **argv, const struct egpuctl_opts *o)
 {
-	char *args[1] = { "status" };
+	char *args[1] = { "policy" };
 
 	if (argc != 1)
 		return egpuctl_usage(&egpuctl_cmd_policy);

@@ -85,6 +85,7 @@ struct egpud_child {
 	uint64_t deadline_ms;	/* CLOCK_MONOTONIC; 0 = none */
 	bool killed;
 	int reply_fd;		/* a worker's client, answered if it is killed; -1 */
+	char json_verb[24];	/* its client asked --json for this verb; "" = text */
 };
 
 struct egpud_client {
@@ -275,6 +276,8 @@ int egpud_child_add(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
 /* A worker serving client socket fd (dup'ed): answered by egpud if killed. */
 int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
 			   const char *what, unsigned int timeout_s, int fd);
+/* The worker pid's client asked --json: a killed worker's answer is an envelope. */
+void egpud_child_reply_json(struct egpud *d, pid_t pid, const char *verb);
 bool egpud_child_room(const struct egpud *d, enum egpud_child_kind kind);
 void egpud_children_reap(struct egpud *d);
 void egpud_children_expire(struct egpud *d);

@@ -324,6 +324,8 @@ static void start_worker(struct egpud *d, struct egpud_eject *e)
 				   e->fd) < 0)
 		egpu_log("eject %s: worker %d not tracked (child table full)", e->plan.target,
 			 (int)pid);
+	else if (e->opts.json)
+		egpud_child_reply_json(d, pid, "eject");
 	close(e->fd);
 	e->fd = -1;
 	egpu_log("eject %s: steps 2-4 in worker %d", e->plan.target, (int)pid);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "egpud/egpud.h"
 
@@ -80,17 +81,44 @@ int egpud_child_add(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
 	return egpud_child_add_worker(d, pid, kind, what, timeout_s, -1);
 }
 
-/* A worker egpud killed: its client still gets a reply (egpud_proto.h). */
+void egpud_child_reply_json(struct egpud *d, pid_t pid, const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_children; i++)
+		if (d->children[i].pid == pid)
+			snprintf(d->children[i].json_verb, sizeof(d->children[i].json_verb),
+				 "%s", verb);
+}
+
+/*
+ * A worker egpud killed: its client still gets a reply (egpud_proto.h),
+ * in the form it asked for.  A text reply starts on a line of its own
+ * (the worker may have written part of a line); a JSON worker writes its
+ * envelope only at its end, so nothing precedes this one.
+ */
 static void answer_for_killed(const struct egpud_child *c)
 {
-	char msg[192];
-	int n = snprintf(msg, sizeof(msg),
-			 "\negpud: %s: killed after its deadline; state unknown, check it "
-			 "with 'egpuctl workloads' / 'egpuctl list'%c1\n", c->what, '\0');
+	static const char why[] = "killed after its deadline; state unknown, check it "
+				  "with 'egpuctl workloads' / 'egpuctl list'";
+	char *msg = NULL, error[160];
+	size_t len = 0;
+	FILE *f = open_memstream(&msg, &len);
 
-	if (n > 0 && (size_t)n < sizeof(msg) &&
-	    send(c->reply_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (!f)
+		return;
+	if (c->json_verb[0]) {
+		snprintf(error, sizeof(error), "%s: %s", c->what, why);
+		egpu_json_envelope(f, c->json_verb, 1, "timeout", error, NULL, NULL);
+	} else {
+		fprintf(f, "\negpud: %s: %s", c->what, why);
+	}
+	fputc('\0', f);
+	fputs("1\n", f);
+	if (fclose(f) == 0 &&
+	    send(c->reply_fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		egpu_dbg("%s: its client is gone", c->what);
+	free(msg);
 }
 
 void egpud_children_reap(struct egpud *d)

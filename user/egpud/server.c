@@ -535,6 +535,8 @@ static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char *
 		kill(pid, SIGKILL);
 		egpu_log("%s: worker %d killed: too many workers running", argv[0], (int)pid);
 	} else {
+		if (json)
+			egpud_child_reply_json(d, pid, argv[0]);
 		egpu_log("%s: served by worker %d", argv[0], (int)pid);
 	}
 	client_close(d, c);
