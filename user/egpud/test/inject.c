@@ -8,6 +8,11 @@
  *   test-inject warning PCI KIND TEXT...     as if a warning had come
  *                                            (KIND: link, aer, watchdog,
  *                                            router-link, router-deauthorized)
+ *   test-inject lost PCI                     as if the module had reported
+ *                                            PCI's surprise removal: the
+ *                                            whole event path (watchers get
+ *                                            LOST, hooks, on-lost), while the
+ *                                            function in fact stays
  *
  * Root only.  This file is built into build/user/egpud-test alone (user/
  * Makefile, EGPUD_TEST_HOOKS); the installed egpud has no such verb, and
@@ -66,7 +71,8 @@ enum egpud_result egpud_test_inject(struct egpud *d, uid_t uid, int argc, char *
 		return EGPUD_R_REFUSED;
 	}
 	if (argc < 3) {
-		fprintf(out, "usage: test-inject bind PCI [--router UID] | warning PCI KIND TEXT...\n");
+		fprintf(out, "usage: test-inject bind PCI [--router UID] | warning PCI KIND TEXT... | "
+			     "lost PCI\n");
 		return EGPUD_R_USAGE;
 	}
 	if (!strcmp(argv[1], "bind")) {
@@ -94,6 +100,23 @@ enum egpud_result egpud_test_inject(struct egpud *d, uid_t uid, int argc, char *
 		egpu_log("TEST-INJECT warning %s %s: %s", dev.name, argv[3], text);
 		egpud_strategy_warn(d, &dev, (enum egpud_warning)w, text);
 		fprintf(out, "injected: warning %s %s\n", dev.name, argv[3]);
+		return EGPUD_R_OK;
+	}
+	if (!strcmp(argv[1], "lost") && argc == 3) {
+		struct egpuhp_nl_event ev = {
+			.seq = d->tracker.last_seq,	/* not a module event: no new number */
+			.event = EGPUHP_EV_PCI_REMOVE,
+			.flags = EGPUHP_F_SURPRISE,
+			.has_dev = true,
+		};
+
+		if (dev_for(d, argv[2], NULL, &ev.dev)) {
+			fprintf(out, "test-inject lost: no function %s\n", argv[2]);
+			return EGPUD_R_NOT_FOUND;
+		}
+		egpu_log("TEST-INJECT lost %s (surprise removal)", ev.dev.name);
+		egpud_tracker_ops.event(d, &ev);
+		fprintf(out, "injected: lost %s\n", ev.dev.name);
 		return EGPUD_R_OK;
 	}
 	fprintf(out, "test-inject: unknown event \"%s\"\n", argv[1]);
