@@ -236,6 +236,7 @@ FC_EXPORT void fakecuda_lose(int ordinal, int err)
 	pthread_mutex_lock(&fc_lock);
 	devices[ordinal].lost = err;
 	pthread_mutex_unlock(&fc_lock);
+	fc_memory_wake();
 }
 
 FC_EXPORT void fakecuda_reset(void)
@@ -249,6 +250,7 @@ FC_EXPORT void fakecuda_reset(void)
 	for (i = 0; i < ndevices; i++)
 		devices[i].lost = 0;
 	pthread_mutex_unlock(&fc_lock);
+	fc_memory_wake();
 }
 
 /* --- the driver's entry points ------------------------------------------ */

@@ -79,6 +79,9 @@ fc_result fc_call(const char *name);
 /* What a call on device ordinal returns if it is lost, else 0. */
 fc_result fc_lost(int ordinal);
 
+/* Wake everything waiting for streams or events (a device was lost). */
+void fc_memory_wake(void);
+
 /* --- control functions for tests (dlsym them) --------------------------- */
 
 /*
@@ -100,5 +103,20 @@ FC_EXPORT void fakecuda_lose(int ordinal, int err);
 
 /* Forget injections, counts and lost devices. */
 FC_EXPORT void fakecuda_reset(void);
+
+/*
+ * memory.c: hold every stream (on 1) or let them run (0): a held stream
+ * queues work but does none.  fakecuda_hold_stream() overrides it for one
+ * stream (NULL: the legacy stream of the current context): 1 held, 0 runs,
+ * -1 as fakecuda_hold_all(); 0, or -1 if stream is not one.
+ */
+FC_EXPORT void fakecuda_hold_all(int on);
+FC_EXPORT int fakecuda_hold_stream(void *stream, int on);
+
+/* Ops queued on a stream and not yet done, -1 if it is not a stream. */
+FC_EXPORT long fakecuda_stream_pending(void *stream);
+
+/* Live allocations (device and pinned host), streams and events. */
+FC_EXPORT unsigned long fakecuda_live(void);
 
 #endif /* FAKECUDA_H */
