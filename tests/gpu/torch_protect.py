@@ -30,9 +30,7 @@ for OK.
 import argparse
 import json
 import os
-import socket
 import sys
-import threading
 import time
 
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -43,6 +41,7 @@ import torch  # noqa: E402
 import egpu  # noqa: E402
 import egpu.torch  # noqa: E402
 import gpu_tests  # noqa: E402  (egpud_request)
+from standin_egpud import StandInEgpud  # noqa: E402
 
 D, H, B = 256, 1024, 128
 
@@ -96,36 +95,6 @@ def compare(a, b):
                 not torch.equal(bits(a[k]), bits(b[k])):
             bad.append(k)
     return bad
-
-
-class StandInEgpud:
-    """Serves the watch socket in place of egpud: "ok", records the client's
-    lines, sends "event lost PCI" when told.  Named as a stand-in in the output."""
-
-    def __init__(self, path, pci):
-        self.pci, self.lines, self.conn = pci, [], None
-        self.srv = socket.socket(socket.AF_UNIX)
-        self.srv.bind(path)
-        self.srv.listen(4)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        self.conn, _ = self.srv.accept()
-        buf, first = b"", True
-        while True:
-            d = self.conn.recv(4096)
-            if not d:
-                return
-            buf += d
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                if first:
-                    first = False
-                    self.conn.sendall(b"ok\n")
-                self.lines.append(line.decode(errors="replace"))
-
-    def lose(self):
-        self.conn.sendall(("event lost %s 1 surprise -\n" % self.pci).encode())
 
 
 def main():
