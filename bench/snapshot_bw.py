@@ -76,7 +76,8 @@ def worker(gib, reps):
         bufs.append(t)
     stream = torch.cuda.current_stream(dev)
     torch.cuda.synchronize()
-    res = {"gib": gib, "bytes": total, "buffers": 4, "pid": os.getpid()}
+    res = {"gib": gib, "bytes": total, "buffers": 4, "pid": os.getpid(),
+           "torch": torch.__version__}
 
     def ev_time(fn, on=None):
         s = on or stream
@@ -100,7 +101,7 @@ def worker(gib, reps):
         with torch.cuda.stream(side):
             for t in bufs:
                 t.copy_(host, non_blocking=True)
-    d2h_ms = sorted(ev_time(d2h, side) for _ in range(reps + 1))[1:]
+    d2h_ms = [ev_time(d2h, side) for _ in range(reps + 1)][1:]     # after a warm-up
     res["pinned_d2h_ms"] = round(statistics.median(d2h_ms), 2)
     res["pinned_d2h_gbps"] = gbps(total, statistics.median(d2h_ms))
     h2d_ms = []
@@ -117,12 +118,13 @@ def worker(gib, reps):
                     t.copy_(host, non_blocking=True)
             one.append(ev_time(up, side))
         h2d_ms.append(sum(one))
-    h2d_ms = sorted(h2d_ms)[1:]
+    h2d_ms = h2d_ms[1:]
     res["pinned_h2d_ms"] = round(statistics.median(h2d_ms), 2)
     res["pinned_h2d_gbps"] = gbps(total, statistics.median(h2d_ms))
     del host
     torch.cuda.synchronize()
-    torch._C._host_emptyCache()
+    if hasattr(torch._C, "_host_emptyCache"):
+        torch._C._host_emptyCache()     # give the pinned buffer back before the sets pin theirs
 
     # the parent checkpoints this process through egpud now
     print("READY pid=%d" % os.getpid(), flush=True)
@@ -152,7 +154,8 @@ def worker(gib, reps):
     for i, t in enumerate(bufs):
         v = s.host_copy("buf%d" % i)
         for off in (0, quarter - MIB):
-            if bytes(v[off:off + MIB]) != t[off:off + MIB].cpu().numpy().tobytes():
+            host_part = torch.frombuffer(bytearray(v[off:off + MIB]), dtype=torch.uint8)
+            if not torch.equal(host_part, t[off:off + MIB].cpu()):
                 bad += 1
     res["snapshot_sample_mismatches"] = bad
 
@@ -179,7 +182,11 @@ def worker(gib, reps):
         s.wait()
         # the same chain on another stream while a snapshot runs
         s.take(stream)
-        other.append(ev_time(chain, side))
+
+        def chain_on_side():
+            with torch.cuda.stream(side):
+                chain()
+        other.append(ev_time(chain_on_side, side))
         s.wait()
     res["stream_pause"] = {
         "chain": "200 x add_(1) on 1 MiB, program's stream",

@@ -102,9 +102,9 @@ class Protector:
                     raise
                 warnings.warn("egpu.torch: not watching (egpud: %s): no final snapshot on "
                               "LEAVING, no LOST" % e)
-        if self.watcher is not None:
-            self.set.attach(self.watcher)
         self._refresh()
+        if self.watcher is not None:    # egpud hears of the set with its size
+            self.set.attach(self.watcher)
 
     # --- what is protected
 
@@ -200,13 +200,16 @@ class Protector:
                     self.set.register(name, want, e.nbytes)
                     e.dptr = want
 
-    def _settle(self):
-        """No snapshot in progress (register/unregister need that)."""
+    def settle(self):
+        """Finish a snapshot in progress (one that fails leaves the last
+        complete one in place); True."""
         try:
             self.set.wait()
         except Error:
-            pass        # that snapshot failed: the last complete one stands
+            pass
         return True
+
+    _settle = settle      # register/unregister need no snapshot in progress
 
     @property
     def names(self):

@@ -180,8 +180,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 		}
-		egpu_snap_poll(s);
+		if (egpu_snap_poll(s) < 0) {
+			printf("RESULT ERROR snapshot: %s\n", egpu_snap_last_error(s));
+			return 2;
+		}
 		if (it == lost_after) {
+			struct egpu_snap_info pre;
+
+			/* the GPU runs behind this loop: the LOST comes after a complete snapshot */
+			while (egpu_snap_info(s, &pre) == 0 && !pre.generation)
+				if (egpu_snap_wait(s, 1000) < 0 && egpu_snap_info(s, &pre) == 0 &&
+				    !pre.generation) {
+					printf("RESULT ERROR snapshot: %s\n", egpu_snap_last_error(s));
+					return 2;
+				}
 			printf("READY-FOR-LOST after iteration %d\n", it);
 			fflush(stdout);
 			if (!strcmp(inject, "egpud") && inject_lost(sock, pci) != 0) {
@@ -204,6 +216,8 @@ int main(int argc, char **argv)
 		}
 	}
 	CK(cudaStreamSynchronize(st));
+	/* a snapshot still in progress: finish it (on a really lost GPU it fails, the last stays) */
+	egpu_snap_wait(s, -1);
 	struct egpu_snap_info inf;
 	egpu_snap_info(s, &inf);
 	printf("LOST at iteration %d (%s); snapshot generation %llu, %llu bytes, %.1f ms old; "
@@ -235,8 +249,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		memcpy(h, hc, bytes[b]);
-		for (size_t i = 0; i < n; i++)
-			for (int k = snap_at; k < iters; k++)
+		for (int k = snap_at; k < iters; k++)
+			for (size_t i = 0; i < n; i++)
 				h[i] = advance(h[i], (uint32_t)k, (uint32_t)i);
 		CK(cudaMemcpy(want, ref[b], bytes[b], cudaMemcpyDeviceToHost));
 		for (size_t i = 0; i < n; i++)

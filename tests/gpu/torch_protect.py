@@ -82,7 +82,7 @@ def tensors(m, opt):
 
 
 def bits(t):
-    t = t.detach().cpu().contiguous()
+    t = t.detach().cpu().contiguous().reshape(-1)     # 0-dim (Adam's step) too
     return t.view(torch.uint8) if t.numel() else t
 
 
@@ -107,7 +107,7 @@ def main():
     ap.add_argument("--lost-after", type=int, default=27)
     a = ap.parse_args()
     assert a.snap_every < a.lost_after < 2 * a.snap_every < a.steps
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     gpu = torch.device("cuda", 0)
     pci = egpu.torch._pci_of(gpu)
     rdev = gpu if a.resume == "cuda" else torch.device("cpu")
@@ -126,6 +126,8 @@ def main():
         train_step(m, opt, step, gpu)
         step = guard.step()
         if step >= a.lost_after and not injected:
+            if guard.last is None:      # the GPU runs behind: the LOST follows a complete snapshot
+                guard.settle()
             injected = True
             res["lost_injected_after_step"] = step
             if standin:
@@ -144,6 +146,7 @@ def main():
             if after_lost > 50:
                 time.sleep(0.01)
     torch.cuda.synchronize()
+    guard.settle()
     res["lost_seen_at_step"] = step
     res["events"] = [repr(e) for e in guard.events]
     inf = guard.info()
