@@ -7,7 +7,7 @@
  * here; the worker is a real fork running the real steps, which stop at the
  * module step on this machine (no egpuhp module, no such device).
  */
-// unit-test-links: egpud/eject.c egpud/eject_plan.c egpud/eject_steps.c egpud/eject_ops.c
+// unit-test-links: egpud/eject.c egpud/eject_plan.c egpud/eject_steps.c egpud/eject_ops.c egpud/snapshots.c
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

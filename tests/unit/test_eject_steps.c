@@ -56,9 +56,14 @@ static int f_find_users(void *ctx, const char *pci, struct gw_users *out)
 	return 0;
 }
 
-static int f_evacuate(void *ctx, const char *pci, const char *to, FILE *log)
+static int f_evacuate(void *ctx, const char *pci, const char *to, const pid_t *skip,
+		      size_t n_skip, FILE *log)
 {
+	size_t i;
+
 	logf_("evacuate:%s%s%s ", pci, to ? ">" : "", to ? to : "");
+	for (i = 0; i < n_skip; i++)
+		logf_("skip:%d ", (int)skip[i]);
 	fprintf(log, "checkpoint pid 42: %s\n", fk.evacuate_rc ? "failed" : "ok");
 	return fk.evacuate_rc;
 }

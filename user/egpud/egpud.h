@@ -18,6 +18,7 @@
  *   lost*.c    holders of a GPU lost to a cable pull (lost.h)
  *   metrics.c  the node_exporter textfile, the metrics and health verbs
  *   eject*.c   the requested eject (eject.h)
+ *   snapshots.c what libegpu watchers send: acks, their snapshot sets
  */
 #ifndef EGPUD_H
 #define EGPUD_H
@@ -87,6 +88,23 @@ struct egpud_child {
 	int reply_fd;		/* a worker's client, answered if it is killed; -1 */
 };
 
+/*
+ * What a libegpu watcher said about the snapshot set it attached
+ * (snapshots.c; the lines are in common/egpud_proto.h).  It describes the
+ * watcher's own process only: the pid is the connection's SO_PEERCRED.
+ */
+struct egpud_snap_state {
+	bool on;		/* a set is attached: "snapshot" seen, no "snapshot-off" since */
+	uint64_t bytes;		/* of the last complete snapshot (what it holds) */
+	uint32_t buffers;	/* registered buffers */
+	uint64_t taken_ns;	/* CLOCK_MONOTONIC when it completed; 0: none yet */
+	uint32_t interval_ms;	/* the program's period (0: none) */
+	bool final;		/* a "final=1" line came since the last LEAVING it was told */
+	uint64_t final_ms;	/* egpud_now_ms() when it came */
+	bool interval_sent;	/* "snapshot-interval" sent, with this value: */
+	unsigned int sent_interval_ms;
+};
+
 struct egpud_client {
 	int fd;
 	uint64_t serial;	/* accept order: the oldest idle one is evicted */
@@ -98,8 +116,14 @@ struct egpud_client {
 	char *out;		/* reply not yet sent (the socket was full) */
 	size_t out_len, out_off;
 	char filter[EGPUHP_PCI_NAME_LEN]; /* watch only this function ("" = all) */
-	char buf[4096];
+	char buf[4096];		/* a request; a watcher's input line (snapshots.c) */
 	size_t len;
+	size_t req_len;		/* bytes of buf the request line took, its newline too */
+	pid_t pid;		/* SO_PEERCRED at connect time */
+	unsigned long long starttime;	/* of pid then (0 unknown): pid reuse shows */
+	bool bad_line_logged;	/* a malformed watcher line is logged once */
+	bool discarding;	/* the rest of an overlong watcher line is dropped */
+	struct egpud_snap_state snap;
 };
 
 #define EGPUD_MAX_JOBS		16
@@ -297,6 +321,55 @@ void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
 struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
+
+/* snapshots.c: what libegpu watchers send (common/egpud_proto.h) */
+#define EGPUD_WATCH_LINE_MAX	256	/* longer watcher lines are malformed */
+
+enum egpud_watch_msg_kind {
+	EGPUD_WMSG_ACK,
+	EGPUD_WMSG_SNAPSHOT,
+	EGPUD_WMSG_SNAPSHOT_OFF,
+	EGPUD_WMSG_UNKNOWN,	/* a line of a newer libegpu: ignored */
+	EGPUD_WMSG_MALFORMED,	/* ignored, logged once per client */
+};
+
+struct egpud_watch_msg {
+	uint64_t bytes;
+	uint32_t buffers;
+	uint64_t taken_ns;
+	uint32_t interval_ms;
+	bool final;
+};
+
+/*
+ * Parse one watcher line (without its newline).  Strict: decimal numbers
+ * without signs or overflow, each key once, bytes= buffers= taken-ns=
+ * interval-ms= all present, final only as final=1; other key=value words
+ * are ignored (a newer libegpu's).  why says what is malformed.
+ */
+enum egpud_watch_msg_kind egpud_watch_parse(const char *line, struct egpud_watch_msg *m,
+					    char *why, size_t len);
+/*
+ * A watcher's socket is readable: read what it sent and act on each whole
+ * line (acks, snapshot state).  Never blocks.  Returns 0, or -1 when the
+ * watcher is gone or cannot be written to (the caller closes it).
+ */
+int egpud_watcher_read(struct egpud *d, struct egpud_client *c);
+/* Feed n bytes a watcher sent (a test entry point of the same parser). */
+int egpud_watcher_input(struct egpud *d, struct egpud_client *c, const char *data, size_t n);
+/* c protects itself: a set with buffers is attached and its pid is still the peer's. */
+bool egpud_snap_protects(const struct egpud_client *c);
+/* Age of c's last snapshot in ms at CLOCK_MONOTONIC now_ns; -1: none yet. */
+int64_t egpud_snap_age_ms(const struct egpud_snap_state *s, uint64_t now_ns);
+uint64_t egpud_now_ns(void);
+/*
+ * The "--snapshots" word egpud adds to a workloads request for gpuwork:
+ * "PID:BYTES:BUFFERS:TAKEN_NS:GPU,..." of each protecting watcher (GPU its
+ * watch filter, "-" for all) into buf; false when none protects.
+ */
+bool egpud_snap_table(struct egpud *d, char *buf, size_t len);
+/* After a reload: send watchers the interval the new configuration sets. */
+void egpud_snap_reconfigured(struct egpud *d);
 
 /* jobs.c */
 /*

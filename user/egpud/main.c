@@ -86,6 +86,7 @@ static void reload(struct egpud *d)
 		 egpu_policy_name(c->policy));
 	/* New rules apply to what is connected and waiting, as at start. */
 	egpud_auth_reapply(d);
+	egpud_snap_reconfigured(d);	/* snapshot-interval-ms may have changed */
 	egpu_sd_notify("READY=1\nSTATUS=running (configuration reloaded)");
 }
 

@@ -125,6 +125,8 @@ struct evac_job {
 	char group[EGPUHP_PCI_NAME_LEN];
 	enum egpu_evacuate_to to;
 	char gpu[48];
+	size_t n_skip;			/* final snapshots came: left alone */
+	pid_t skip[EGPU_EJECT_MAX_SNAP];
 };
 
 /* The child: pick the target, evacuate, say where things went ("target: X"). */
@@ -140,7 +142,7 @@ static int evac_work(void *arg, FILE *out)
 		to = pick;
 	fprintf(out, "target: %s%s\n", to ? to : "host",
 		ej->to == EGPU_EVAC_SAME_CHIP && !to ? " (no GPU target)" : "");
-	return gw_evacuate(ej->pci, to, out, false);
+	return gw_evacuate(ej->pci, to, ej->skip, ej->n_skip, out, false);
 }
 
 static void watchers_line(struct egpud *d, const struct evac_job *ej, const char *kind,
