@@ -13,7 +13,30 @@
  * Refusals are replies like any other: "egpud: refused: ...", status 1.
  *
  * The "watch" verb never ends: after "ok\n" the server sends one line per
- * device event (see libegpu/egpu.h) until the client closes.
+ * device event (see libegpu/egpu.h) until the client closes.  On a watch
+ * connection the client may send lines too (egpud/snapshots.c):
+ *
+ *   ack\n
+ *     after a LEAVING: the program let go of the GPU (egpu_ack()).
+ *   snapshot bytes=<u64> buffers=<n> taken-ns=<u64> interval-ms=<u32> [final=1]\n
+ *     a snapshot set is attached (taken-ns=0: none complete yet), after
+ *     each completed snapshot (at most one line a second, final=1 lines
+ *     always), and after the final snapshot taken because of LEAVING;
+ *     taken-ns is CLOCK_MONOTONIC of the same host.  It describes the
+ *     client's own process: egpud takes the pid from SO_PEERCRED (checked
+ *     against the process' start time), never from the line.
+ *   snapshot-off\n
+ *     the program stopped protecting itself (detached or freed the set).
+ *
+ * and egpud sends, besides event lines:
+ *
+ *   snapshot-interval <ms>\n
+ *     the configured snapshot-interval-ms for this watcher (0: the
+ *     program's own); libegpu applies it, egpu_next() never returns it.
+ *
+ * Unknown lines in either direction are ignored (forward compatibility);
+ * malformed or overlong ones (over 256 bytes) are ignored too, logged once
+ * per client, and never block or end the connection.
  *
  * Verbs: read-only ones anyone may use; mutating ones need uid 0 or
  * membership (primary or supplementary) in the configured socket-group.
