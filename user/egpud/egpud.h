@@ -130,6 +130,7 @@ struct egpud_client {
 #define EGPUD_MAX_RECORD_WATCH	64
 #define EGPUD_MAX_HEALTH	32
 #define EGPUD_WARN_HISTORY	32
+#define EGPUD_MAX_EVAC_WAIT	8
 
 /* Warning signs of one eGPU function (strategy.c). */
 struct egpud_health {
@@ -199,6 +200,8 @@ struct egpud {
 	struct egpud_health health[EGPUD_MAX_HEALTH];
 	size_t n_health;
 	uint64_t aer_next_ms;		/* next read of the AER counters; 0 none */
+	/* evacuations waiting for final snapshots (strategy.c) */
+	struct egpud_evac_wait *evac_wait[EGPUD_MAX_EVAC_WAIT];
 	struct egpud_lost *lost;	/* lost.c */
 	/* metrics.c */
 	struct egpu_metrics_counters counters;
@@ -464,9 +467,19 @@ void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev);
 void egpud_strategy_router_deauthorized(struct egpud *d, const char *unique_id,
 					const char *name);
 void egpud_strategy_forget(struct egpud *d, const char *pci);
-/* The AER poll: ms until due (-1: no GPU is guarded, no timer), and the read. */
+/*
+ * The timers: the AER poll and the evacuations waiting for final
+ * snapshots; ms until the first is due (-1: none), and what is due.
+ */
 int egpud_strategy_timeout_ms(struct egpud *d);
 void egpud_strategy_tick(struct egpud *d);
+/*
+ * A watcher told LEAVING by an evacuation sent its final snapshot (its
+ * process is left to it), or acked or closed without one (checkpointed).
+ */
+void egpud_strategy_client_final(struct egpud *d, const struct egpud_client *c);
+void egpud_strategy_client_ack(struct egpud *d, const struct egpud_client *c);
+void egpud_strategy_free(struct egpud *d);	/* at exit */
 
 /* replies.c: JSON replies (docs/egpuctl-json.md) */
 enum egpud_result {

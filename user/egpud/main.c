@@ -336,6 +336,7 @@ int main(int argc, char **argv)
 	egpud_jobs_wait(&d);
 	egpud_metrics_stop(&d);
 out:
+	egpud_strategy_free(&d);	/* before the watchers go: no evacuation at exit */
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);
 	egpu_tracker_free(&d.tracker);

@@ -81,6 +81,7 @@ static int client_detach(struct egpud *d, struct egpud_client *c)
 	size_t i;
 
 	egpud_eject_client_gone(d, c);
+	egpud_strategy_client_ack(d, c);	/* gone: no final snapshot will come */
 	egpud_jobs_client_gone(d, c);
 	if (c->watching)
 		egpud_metrics_changed(d);	/* one protected program fewer */

@@ -223,6 +223,7 @@ static int handle_line(struct egpud *d, struct egpud_client *c, const char *line
 	switch (egpud_watch_parse(line, &m, why, sizeof(why))) {
 	case EGPUD_WMSG_ACK:
 		egpud_eject_client_ack(d, c);
+		egpud_strategy_client_ack(d, c);
 		return 0;
 	case EGPUD_WMSG_SNAPSHOT:
 		c->snap.on = true;
@@ -239,6 +240,7 @@ static int handle_line(struct egpud *d, struct egpud_client *c, const char *line
 			c->snap.final = true;
 			c->snap.final_ms = egpud_now_ms();
 			egpud_eject_client_final(d, c);
+			egpud_strategy_client_final(d, c);
 		}
 		return was_on ? 0 : send_interval(d, c);
 	case EGPUD_WMSG_SNAPSHOT_OFF:
