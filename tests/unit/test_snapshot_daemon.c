@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "common/egpud_proto.h"
 #include "common/log.h"
 #include "egpud/egpud.h"
 #include "helpers/gw_fake.h"
@@ -189,7 +190,7 @@ static char *peer_read(int fd)
 
 static void parse_lines(void **state)
 {
-	struct egpud_watch_msg m;
+	struct egpud_watch_line m;
 	char why[96];
 	static const char *const bad[] = {
 		"snapshot",
@@ -212,12 +213,12 @@ static void parse_lines(void **state)
 	};
 	size_t i;
 
-	assert_int_equal(egpud_watch_parse("ack", &m, why, sizeof(why)), EGPUD_WMSG_ACK);
+	assert_int_equal(egpud_watch_parse("ack", &m, why, sizeof(why)), EGPUD_WATCH_ACK);
 	assert_int_equal(egpud_watch_parse("snapshot-off", &m, why, sizeof(why)),
-			 EGPUD_WMSG_SNAPSHOT_OFF);
+			 EGPUD_WATCH_SNAPSHOT_OFF);
 	assert_int_equal(egpud_watch_parse("snapshot bytes=9500000000 buffers=12 "
 					   "taken-ns=18446744073709551615 interval-ms=4294967295 "
-					   "final=1", &m, why, sizeof(why)), EGPUD_WMSG_SNAPSHOT);
+					   "final=1", &m, why, sizeof(why)), EGPUD_WATCH_SNAPSHOT);
 	assert_true(m.bytes == 9500000000ULL);
 	assert_int_equal(m.buffers, 12);
 	assert_true(m.taken_ns == UINT64_MAX);
@@ -226,12 +227,12 @@ static void parse_lines(void **state)
 	/* any order; a newer libegpu's keys are ignored; a pid= is just such a key */
 	assert_int_equal(egpud_watch_parse("snapshot interval-ms=0 pid=1 taken-ns=0 buffers=0 "
 					   "bytes=0 future=x", &m, why, sizeof(why)),
-			 EGPUD_WMSG_SNAPSHOT);
+			 EGPUD_WATCH_SNAPSHOT);
 	assert_false(m.final);
 	assert_int_equal(egpud_watch_parse("progress 50%", &m, why, sizeof(why)),
-			 EGPUD_WMSG_UNKNOWN);
+			 EGPUD_WATCH_UNKNOWN);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (egpud_watch_parse(bad[i], &m, why, sizeof(why)) != EGPUD_WMSG_MALFORMED)
+		if (egpud_watch_parse(bad[i], &m, why, sizeof(why)) != EGPUD_WATCH_MALFORMED)
 			fail_msg("not refused: \"%s\"", bad[i]);
 	}
 }

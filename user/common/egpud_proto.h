@@ -46,6 +46,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -100,6 +101,35 @@ int egpud_proto_quote(const char *word, char *buf, size_t len);
  * Returns argc, or -EINVAL (empty, too many words, bad %XX).
  */
 int egpud_proto_split(char *line, char **argv, int max);
+
+/* --- what a watcher sends (watch_line.c) --- */
+#define EGPUD_WATCH_LINE_MAX	256	/* longer watcher lines are malformed */
+
+enum egpud_watch_kind {
+	EGPUD_WATCH_ACK,
+	EGPUD_WATCH_SNAPSHOT,
+	EGPUD_WATCH_SNAPSHOT_OFF,
+	EGPUD_WATCH_UNKNOWN,	/* a line of a newer libegpu: ignored */
+	EGPUD_WATCH_MALFORMED,	/* ignored, logged once per client */
+};
+
+struct egpud_watch_line {
+	uint64_t bytes;
+	uint32_t buffers;
+	uint64_t taken_ns;
+	uint32_t interval_ms;
+	bool final;
+};
+
+/*
+ * Parse one watcher line (without its newline) into m.  Strict: decimal
+ * numbers without signs or overflow, each key once, bytes= buffers=
+ * taken-ns= interval-ms= all present, final only as final=1, one space
+ * between words, no control characters; other key=value words are
+ * ignored (a newer libegpu's).  why says what is malformed.
+ */
+enum egpud_watch_kind egpud_watch_parse(const char *line, struct egpud_watch_line *m,
+					char *why, size_t len);
 
 #define EGPUD_PEER_MAX_GROUPS	64
 #define EGPUD_PEER_MORE_GROUPS	(-1)	/* ngroups: more than groups[] holds */

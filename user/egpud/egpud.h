@@ -326,32 +326,6 @@ struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 
 /* snapshots.c: what libegpu watchers send (common/egpud_proto.h) */
-#define EGPUD_WATCH_LINE_MAX	256	/* longer watcher lines are malformed */
-
-enum egpud_watch_msg_kind {
-	EGPUD_WMSG_ACK,
-	EGPUD_WMSG_SNAPSHOT,
-	EGPUD_WMSG_SNAPSHOT_OFF,
-	EGPUD_WMSG_UNKNOWN,	/* a line of a newer libegpu: ignored */
-	EGPUD_WMSG_MALFORMED,	/* ignored, logged once per client */
-};
-
-struct egpud_watch_msg {
-	uint64_t bytes;
-	uint32_t buffers;
-	uint64_t taken_ns;
-	uint32_t interval_ms;
-	bool final;
-};
-
-/*
- * Parse one watcher line (without its newline).  Strict: decimal numbers
- * without signs or overflow, each key once, bytes= buffers= taken-ns=
- * interval-ms= all present, final only as final=1; other key=value words
- * are ignored (a newer libegpu's).  why says what is malformed.
- */
-enum egpud_watch_msg_kind egpud_watch_parse(const char *line, struct egpud_watch_msg *m,
-					    char *why, size_t len);
 /*
  * A watcher's socket is readable: read what it sent and act on each whole
  * line (acks, snapshot state).  Never blocks.  Returns 0, or -1 when the
