@@ -31,6 +31,7 @@
 #include "common/egpud_proto.h"
 #include "common/log.h"
 #include "egpud/egpud.h"
+#include "helpers/eject_requester.h"
 #include "helpers/gw_fake.h"
 #include "helpers/log_capture.h"
 
@@ -395,35 +396,16 @@ static void workloads_show_snapshots(void **state)
 
 static int prepare(const char *line)
 {
-	char buf[256], *argv[16], *t = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&t, &len);
-	int argc = 0, rc;
-	char *tok, *save = NULL;
+	char *t = NULL;
+	int rc = eject_prepare_line(&d, line, &t);
 
-	snprintf(buf, sizeof(buf), "%s", line);
-	for (tok = strtok_r(buf, " ", &save); tok && argc < 16; tok = strtok_r(NULL, " ", &save))
-		argv[argc++] = tok;
-	rc = egpud_eject_prepare(&d, argc, argv, false, out);
-	fclose(out);
 	free(t);
 	return rc;
 }
 
 static char *requester_reply(int *status)
 {
-	static char buf[16384];
-	size_t len = 0;
-	ssize_t n;
-	char *nul;
-
-	while ((n = read(requester[1], buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-	nul = memchr(buf, '\0', len);
-	assert_non_null(nul);
-	*status = atoi(nul + 1);
-	return buf;
+	return eject_reply_read(requester[1], status);
 }
 
 static void finish_worker(void)
