@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """A PyTorch training loop protected by egpu.torch, on a real GPU (issue 14).
 
-  torch_protect.py --socket PATH [--inject egpud|stand-in] [--resume cuda|cpu]
-                   [--steps 60] [--snap-every 20] [--lost-after 27]
+  torch_protect.py --socket PATH [--inject egpud|egpud-warning|stand-in]
+                   [--resume cuda|cpu] [--steps 60] [--snap-every 20]
+                   [--lost-after 27] [--ctl EGPUCTL]
 
 A small MLP with a BatchNorm (buffers: running mean/var, an int64 counter)
 trained with Adam (CUDA state exp_avg/exp_avg_sq, CPU step counters), data
@@ -14,7 +15,13 @@ watcher on the GPU's PCI address: a snapshot every K steps.  After step
 through egpud's test-only verb ("test-inject lost PCI" on --socket, egpud-
 test) or, with --inject stand-in, by a stand-in egpud in this process that
 serves the watch socket itself -- and the loop keeps training until the
-watcher reports it.  Then every old tensor is overwritten with NaN/0xff
+watcher reports it.  --inject egpud-warning sends egpud-test "test-inject
+warning PCI watchdog ..." instead: with strategy = eager, evacuate-to = host
+egpud tells the watchers LEAVING, libegpu takes the final snapshot inside
+egpu_next() (at that step boundary), the program resumes from it (on the CPU:
+the GPU is leaving) and acks, and egpud leaves it out of the driver
+checkpoint.  --ctl: "egpuctl workloads" through egpud once the first
+snapshot is reported.  Then every old tensor is overwritten with NaN/0xff
 (nothing may be read from the "lost" GPU), guard.resume() rebuilds every
 protected tensor (new CUDA tensors on the same GPU, or CPU tensors) from the
 host copy, rebinds the model and the optimizer, and training goes on from
@@ -30,6 +37,7 @@ for OK.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -97,10 +105,25 @@ def compare(a, b):
     return bad
 
 
+def workloads(ctl, sock, guard):
+    """egpuctl workloads through egpud, once it shows this set's snapshot."""
+    env = dict(os.environ, EGPUD_SOCKET=sock)
+    text = ""
+    for _ in range(100):
+        guard.set.poll()        # sends the rate-limited report when it is due
+        text = subprocess.run([ctl, "workloads"], capture_output=True, text=True,
+                              env=env).stdout
+        if " old" in text:
+            break
+        time.sleep(0.1)
+    return text.strip().splitlines()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--socket", required=True)
-    ap.add_argument("--inject", choices=["egpud", "stand-in"], default="egpud")
+    ap.add_argument("--inject", choices=["egpud", "egpud-warning", "stand-in"], default="egpud")
+    ap.add_argument("--ctl", help="egpuctl, to show egpud's workloads view")
     ap.add_argument("--resume", choices=["cuda", "cpu"], default="cuda")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--snap-every", type=int, default=20)
@@ -122,7 +145,7 @@ def main():
     guard.steps = 1
     res["protected"] = {"tensors": len(guard.names), "bytes": guard.nbytes}
     step, injected, after_lost = 1, False, 0
-    while not guard.lost:
+    while not (guard.lost or guard.leaving):
         train_step(m, opt, step, gpu)
         step = guard.step()
         if step >= a.lost_after and not injected:
@@ -130,8 +153,17 @@ def main():
                 guard.settle()
             injected = True
             res["lost_injected_after_step"] = step
+            if a.ctl:
+                res["workloads"] = workloads(a.ctl, a.socket, guard)
             if standin:
                 standin.lose()
+            elif a.inject == "egpud-warning":
+                _, st, text = gpu_tests.egpud_request(a.socket, "test-inject", "warning", pci,
+                                                      "watchdog", "torch_protect: injected")
+                res["test_inject"] = [st, text]
+                if st != "0":
+                    print("RESULT ERROR egpud refused test-inject warning: [%s] %s" % (st, text))
+                    return 2
             else:
                 _, st, text = gpu_tests.egpud_request(a.socket, "test-inject", "lost", pci)
                 res["test_inject"] = [st, text]
@@ -141,13 +173,13 @@ def main():
         if injected:
             after_lost += 1
             if after_lost > 10000:
-                print("RESULT ERROR no LOST reached the watcher")
+                print("RESULT ERROR no LOST/LEAVING reached the watcher")
                 return 2
             if after_lost > 50:
                 time.sleep(0.01)
     torch.cuda.synchronize()
     guard.settle()
-    res["lost_seen_at_step"] = step
+    res["%s_seen_at_step" % ("leaving" if guard.leaving else "lost")] = step
     res["events"] = [repr(e) for e in guard.events]
     inf = guard.info()
     res["snapshot"] = {"generation": inf.generation, "bytes": inf.bytes,
@@ -198,7 +230,9 @@ def main():
                        "differing": bad}
     if standin:
         res["stand_in_lines"] = standin.lines[:6]
-    ok = (not bad and res["new_tensors"] and start == a.snap_every and
+    # after LOST the last periodic snapshot; after LEAVING the final one, of that step
+    want_start = step if a.inject == "egpud-warning" else a.snap_every
+    ok = (not bad and res["new_tensors"] and start == want_start and
           res["model_device"].startswith(rdev.type))
     print("%s resume=%s from_step=%d steps=%d tensors=%d differing=%d new_tensors=%s" %
           ("RESULT OK" if ok else "RESULT MISMATCH", rdev, start, a.steps, len(want), len(bad),
