@@ -150,6 +150,11 @@ class Protector:
                             host.append((p, k))
         return out, host
 
+    def _state_count(self):
+        if self.optimizer is None:
+            return 0
+        return sum(len(st) for st in self.optimizer.state.values())
+
     def _check(self, label, t):
         if t.device != self.device:
             raise ValueError("egpu.torch: %s is on %s, the model on %s: not protected"
@@ -164,6 +169,7 @@ class Protector:
     def _refresh(self):
         """Register what is new or moved; unregister what went away."""
         scanned, self._host_keys = self._scan()
+        self._state_seen = self._state_count()
         spans = []
         for name, kind, owner, key, label, t in scanned:
             if t.is_cuda:
@@ -251,6 +257,9 @@ class Protector:
         step, takes the periodic snapshot, finishes one in progress, and reads
         egpud's events.  Returns the step count."""
         self.steps += 1
+        if self.device.type == "cuda" and not self.set.info().in_progress and \
+                self._state_count() != self._state_seen:
+            self._refresh()     # new optimizer state: in the final snapshot on LEAVING too
         self.poll_events()
         if self.lost or self.leaving or self.device.type != "cuda":
             return self.steps

@@ -17,6 +17,7 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NAMES = ["protect() refuses a non-contiguous CUDA tensor, naming it",
          "protect() refuses tensors sharing memory, naming both",
          "protect() registers parameters, buffers and the optimizer's CUDA state",
+         "protect() before the first step: Adam's state is registered once it exists",
          "torch_protect.py (stand-in egpud): LOST, resume on the same GPU, bit-exact",
          "torch_protect.py (stand-in egpud): LOST, resume on the CPU, bit-exact"]
 
@@ -87,6 +88,21 @@ def main():
         finally:
             g.close()
 
+    def t_late_state():
+        m = torch.nn.Linear(8, 8).cuda()
+        opt = torch.optim.Adam(m.parameters())
+        g = egpu.torch.protect(m, opt, watch=False)
+        try:
+            if len(g.names) != 2:
+                raise AssertionError("before the first step: %s" % g.names)
+            m(torch.randn(4, 8, device="cuda")).sum().backward()
+            opt.step()
+            g.step()
+            if len(g.names) != 6 or g.info().buffers != 6:
+                raise AssertionError("after the first step: %s" % g.names)
+        finally:
+            g.close()
+
     def run(resume):
         with tempfile.TemporaryDirectory() as d:
             p = subprocess.run([sys.executable, os.path.join(TOP, "tests", "gpu",
@@ -102,8 +118,9 @@ def main():
     check(NAMES[0], t_noncontig)
     check(NAMES[1], t_shared)
     check(NAMES[2], t_register)
-    check(NAMES[3], lambda: run("cuda"))
-    check(NAMES[4], lambda: run("cpu"))
+    check(NAMES[3], t_late_state)
+    check(NAMES[4], lambda: run("cuda"))
+    check(NAMES[5], lambda: run("cpu"))
     print("1..%d" % n)
     return 1 if failed else 0
 
