@@ -92,11 +92,13 @@ class Protector:
             self.set.set_interval(interval_ms)
         self.interval_ms = interval_ms
         self.watcher = None
+        self._own_watcher = False
         if isinstance(watch, Watcher):
             self.watcher = watch
         elif watch is None or watch:
             try:
                 self.watcher = Watcher(socket, _pci_of(self.device))
+                self._own_watcher = True
             except OSError as e:
                 if watch:
                     raise
@@ -396,9 +398,9 @@ class Protector:
         """Free the snapshot set (and the watcher protect() opened)."""
         if self.set is not None and self.set._h:
             self._drop_set()
-        if self.watcher is not None:
+        if self.watcher is not None and self._own_watcher:
             self.watcher.close()
-            self.watcher = None
+        self.watcher = None
 
 
 def protect(model, optimizer=None, every=None, **kw):
