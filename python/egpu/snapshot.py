@@ -13,6 +13,8 @@ final before its GPU leaves, and kept after the GPU is lost.
 Every failing call raises egpu.Error with libegpu's errno and its message
 (which driver call failed, with which CUresult).  Nothing here blocks
 unless its name says so (wait, take_wait, take_quiesced, restore...).
+As in C, a set is used from one thread at a time, the one that also calls
+next() on the watcher it is attached to; done callbacks run in that thread.
 """
 import ctypes
 import errno as _errno
