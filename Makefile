@@ -25,6 +25,8 @@ MANDIR		?= $(PREFIX)/share/man
 SYSCONFDIR	?= /etc
 UDEVDIR		?= /lib/udev
 SYSTEMDDIR	?= /lib/systemd/system
+# The Python binding (python/egpu): Debian's directory for modules of every python3
+PYTHON3DIR	?= $(PREFIX)/lib/python3/dist-packages
 DKMS_SRC	:= $(DESTDIR)/usr/src/egpuhp-$(VERSION)
 # Extra dkms options (e.g. --dkmstree/--sourcetree for a sandboxed test) and
 # an explicit kernel source dir for kernels whose headers are not installed.
@@ -33,7 +35,7 @@ DKMS_KDIR	?=
 DKMS		= dkms $(DKMS_FLAGS)
 
 .PHONY: all module module-clean user clean check check-gpu demo bench lint install \
-	install-user install-module install-data dkms-src dkms-install dkms-remove vm-shell
+	install-user install-python install-module install-data dkms-src dkms-install dkms-remove vm-shell
 
 all: module user
 
@@ -87,7 +89,7 @@ vm-shell:
 lint:
 	tests/lint.sh
 
-install: install-user install-data
+install: install-user install-python install-data
 	$(if $(wildcard kmod/egpuhp.ko),$(MAKE) install-module)
 
 install-module:
@@ -100,6 +102,13 @@ install-user: user
 		INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR) VERSION=$(VERSION)
 	install -D -m 0644 include/uapi/linux/egpuhp.h \
 		$(DESTDIR)$(INCLUDEDIR)/linux/egpuhp.h
+
+# The ctypes binding over libegpu.so.0 and its PyTorch helper (python/egpu/):
+# sources only; Debian's dh_python3 byte-compiles them at install.
+install-python:
+	for f in python/egpu/*.py; do \
+		install -D -m 0644 $$f $(DESTDIR)$(PYTHON3DIR)/egpu/$${f##*/}; \
+	done
 
 install-data:
 	install -D -m 0644 udev/70-egpuhp.rules $(DESTDIR)$(UDEVDIR)/rules.d/70-egpuhp.rules

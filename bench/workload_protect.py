@@ -34,7 +34,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -90,20 +89,9 @@ class Egpud:
 
     def send(self, *words):
         """One request; returns (time sent, status, text)."""
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(self.sock)
-        t = time.monotonic()
-        s.sendall((" ".join(words) + "\n").encode())
-        buf = b""
-        while b"\0" not in buf or not buf.endswith(b"\n"):
-            d = s.recv(4096)
-            if not d:
-                break
-            buf += d
-        s.close()
-        text, _, status = buf.decode(errors="replace").partition("\0")
-        self.log.write("$ %s -> [%s] %s\n" % (" ".join(words), status.strip(), text.strip()))
-        return t, status.strip(), text
+        t, status, text = gpu_tests.egpud_request(self.sock, *words)
+        self.log.write("$ %s -> [%s] %s\n" % (" ".join(words), status, text.strip()))
+        return t, status, text
 
     def wait_line(self, good, bad=(), timeout=300):
         """(timestamp, line) of the first log line containing good; raises on any of bad."""

@@ -7,6 +7,10 @@
  * mutations of them, random bytes, lines far longer than the limit,
  * requests written in pieces, connections closed in the middle of a
  * request or before the reply, watchers, and idle connections held open.
+ * Watchers send what libegpu sends on a watch connection (acks, snapshot
+ * and snapshot-off lines), valid, mutated, as random bytes and far too
+ * long, in pieces, and disappear (egpud/snapshots.c must drop what is
+ * malformed without blocking or ending anything).
  * The unprivileged clients are alternately members of egpud's socket-group
  * and not.  Every request must get a whole reply or a close (never a hang
  * past the client's deadline); afterwards egpud must still be alive and
@@ -218,6 +222,47 @@ static bool send_all(int fd, const char *p, size_t n)
 	return true;
 }
 
+/* Lines of a libegpu watcher (common/egpud_proto.h), some of them broken. */
+static void watcher_talks(int fd)
+{
+	static char line[1200];
+	int n, i, lines = (int)rnd(6);
+
+	while (lines-- > 0) {
+		switch (rnd(6)) {
+		case 0:
+			n = snprintf(line, sizeof(line), "ack\n");
+			break;
+		case 1:
+			n = snprintf(line, sizeof(line), "snapshot-off\n");
+			break;
+		case 2:	/* random bytes, maybe with newlines */
+			n = (int)rnd(300);
+			for (i = 0; i < n; i++)
+				line[i] = (char)rnd(256);
+			break;
+		case 3:	/* longer than EGPUD_WATCH_LINE_MAX */
+			n = 257 + (int)rnd(900);
+			memset(line, 'b', (size_t)n);
+			line[n - 1] = rnd(2) ? '\n' : 'b';
+			break;
+		default:
+			n = snprintf(line, sizeof(line), "snapshot bytes=%u%u buffers=%u "
+				     "taken-ns=%u interval-ms=%u%s\n", rnd(100000), rnd(100000),
+				     rnd(64), rnd(1u << 31), rnd(5000), rnd(3) ? "" : " final=1");
+			if (rnd(4) == 0)	/* a byte changed */
+				line[rnd((uint32_t)n)] = (char)rnd(256);
+		}
+		if (rnd(2)) {
+			for (i = 0; i < n; i += 3)
+				if (!send_all(fd, line + i, (size_t)(n - i < 3 ? n - i : 3)))
+					return;
+		} else if (!send_all(fd, line, (size_t)n)) {
+			return;
+		}
+	}
+}
+
 /*
  * Read until the reply's status line or EOF.  1: a reply or a close,
  * 0: the deadline passed (egpud stuck).  *status gets the status or -1.
@@ -327,6 +372,9 @@ static int client(int id, long requests, uint64_t seed)
 			fprintf(stderr, "# no reply from egpud within %d ms to: %s\n",
 				REPLY_DEADLINE_MS, line);
 			stuck++;
+		} else if (st == 0 && (!strncmp(line, "watch", 5) ||
+				       !strncmp(line, "--json watch", 12))) {
+			watcher_talks(fd);
 		}
 		close(fd);
 	}

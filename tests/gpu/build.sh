@@ -3,7 +3,8 @@
 #
 # Build the GPU test and benchmark programs into build/gpu:
 #   cuda_worker, cuda_pinned_bw (nvcc), cuda_checkpoint_direct (cuda.h +
-#   libcuda), gwtool (links build/user/libegpuhp-common.a).
+#   libcuda), gwtool (links build/user/libegpuhp-common.a), snap_raw (nvcc,
+#   links build/user/libegpu.so: libegpu snapshots of raw buffers).
 # Needs nvcc (CUDA 12.8+ headers for the checkpoint API); without it, says
 # so and exits 77 (the GPU tests then skip).
 set -euo pipefail
@@ -24,7 +25,7 @@ stale() {
 	return 1
 }
 
-make -s -C "$top/user" "$top/build/user/libegpuhp-common.a"
+make -s -C "$top/user" "$top/build/user/libegpuhp-common.a" "$top/build/user/libegpu.so"
 if stale "$out/gwtool" "$top/tests/gpu/gwtool.c" "$top/build/user/libegpuhp-common.a"; then
 	${CC:-gcc} -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
 		-I"$top/include/uapi" -I"$top/user" -o "$out/gwtool" \
@@ -44,6 +45,12 @@ fi
 if stale "$out/cuda_pinned_bw" "$top/bench/cuda_pinned_bw.cu"; then
 	# shellcheck disable=SC2086
 	"$nvcc" -O2 $arch -o "$out/cuda_pinned_bw" "$top/bench/cuda_pinned_bw.cu"
+fi
+if stale "$out/snap_raw" "$top/tests/gpu/snap_raw.cu" "$top/build/user/libegpu.so"; then
+	ln -sf libegpu.so "$top/build/user/libegpu.so.0"	# its soname, for the run-time linker
+	# shellcheck disable=SC2086
+	"$nvcc" -O2 $arch -I"$top/user/libegpu" -o "$out/snap_raw" "$top/tests/gpu/snap_raw.cu" \
+		-L"$top/build/user" -legpu -Xlinker -rpath="$top/build/user"
 fi
 stubs=$cuda/lib64/stubs
 [[ -d $stubs ]] || stubs=$cuda/lib/stubs

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,23 @@ class Client:
         if isinstance(doc, dict) and "version" in doc and "messages" in doc:
             doc = doc.get("data") or {"unparsed": "\n".join(doc["messages"]) + p.stderr}
         return p.returncode, doc, dt
+
+
+def egpud_request(sock, *words):
+    """One request on egpud's control socket: (time sent, status, text)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    t = time.monotonic()
+    s.sendall((" ".join(words) + "\n").encode())
+    buf = b""
+    while b"\0" not in buf or not buf.endswith(b"\n"):
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    s.close()
+    text, _, status = buf.decode(errors="replace").partition("\0")
+    return t, status.strip(), text
 
 
 def start_egpud(bindir, rundir, log):

@@ -3,7 +3,7 @@
 # egpuhp-test: once
 #
 # Debian packages: "dpkg-buildpackage -b -us -uc" from a clean copy builds
-# egpuhp, egpuhp-dkms, libegpu0 and libegpu-dev; lintian finds no error and
+# egpuhp, egpuhp-dkms, libegpu0, libegpu-dev and python3-egpu; lintian finds no error and
 # no warning; each package holds what it is for; a program built with
 # "pkg-config --cflags --libs egpu" against libegpu-dev links and runs.
 set -uo pipefail
@@ -39,7 +39,7 @@ lacks() {	# lacks PACKAGE REGEX: no path of the package matches
 	! dpkg-deb -c "$(deb "$p")" | awk '{print $6}' | grep -E "$2"
 }
 
-for p in egpuhp egpuhp-dkms libegpu0 libegpu-dev; do
+for p in egpuhp egpuhp-dkms libegpu0 libegpu-dev python3-egpu; do
 	check "package $p built" deb "$p"
 done
 
@@ -82,6 +82,11 @@ check "libegpu0: the shared library only" bash -c \
 	 has libegpu0 $lib/libegpu.so.0 && lacks libegpu0 '(\\.h|\\.pc|libegpu\\.so)\$'"
 check "libegpu-dev: header, .so link, egpu.pc, protocol header" has libegpu-dev \
 	/usr/include/egpu.h "$lib/libegpu.so" "$lib/pkgconfig/egpu.pc" /usr/include/linux/egpuhp.h
+check "python3-egpu: the binding and its PyTorch helper, depends on libegpu0" bash -c \
+	"$(declare -f has deb); debs='$debs' version='$version'
+	 has python3-egpu /usr/lib/python3/dist-packages/egpu/__init__.py \
+		/usr/lib/python3/dist-packages/egpu/snapshot.py /usr/lib/python3/dist-packages/egpu/torch.py &&
+	 dpkg-deb -f \"\$(deb python3-egpu)\" Depends | grep -qw libegpu0"
 
 # What the header's "Link with -legpu" promises, with the packages unpacked
 # into a private root: pkg-config finds egpu, the program links and runs.
@@ -109,6 +114,14 @@ link_and_run() {
 	LD_LIBRARY_PATH=$root$lib "$tmp/prog"
 }
 check "libegpu-dev: pkg-config egpu, -legpu links, the program runs" link_and_run
+# The installed module finds the installed library (libegpu.so.0 by its soname).
+py_import() {
+	dpkg-deb -x "$(deb python3-egpu)" "$root" || return 1
+	PYTHONPATH=$root/usr/lib/python3/dist-packages LD_LIBRARY_PATH=$root$lib \
+		python3 -c 'import egpu; print(egpu.load()._name, egpu.kind_name(egpu.LEAVING))' |
+		tee /dev/stderr | grep -qx 'libegpu.so.0 leaving'
+}
+check "python3-egpu: import egpu loads libegpu.so.0 of libegpu0" py_import
 
 echo "1..$n"
 [[ $failed -eq 0 ]]

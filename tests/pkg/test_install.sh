@@ -33,6 +33,10 @@ check "deauthorize unit installed" mode_is 644 \
 	"$dest/lib/systemd/system/egpuhp-deauthorize.service"
 check "state directory is 0700" mode_is 700 "$dest/var/lib/egpuhp"
 check "hooks directory exists" test -d "$dest/etc/egpuhp/hooks.d"
+for f in __init__ snapshot torch; do
+	check "Python binding: egpu/$f.py installed" mode_is 644 \
+		"$dest/usr/lib/python3/dist-packages/egpu/$f.py"
+done
 
 # The uapi header must be usable on its own by userspace.
 check "uapi header compiles standalone" bash -c \

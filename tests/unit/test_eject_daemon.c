@@ -7,7 +7,7 @@
  * here; the worker is a real fork running the real steps, which stop at the
  * module step on this machine (no egpuhp module, no such device).
  */
-// unit-test-links: egpud/eject.c egpud/eject_plan.c egpud/eject_steps.c egpud/eject_ops.c
+// unit-test-links: egpud/eject.c egpud/eject_plan.c egpud/eject_steps.c egpud/eject_ops.c egpud/snapshots.c
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "egpud/egpud.h"
+#include "helpers/eject_requester.h"
 #include "helpers/gw_fake.h"
 
 /* --- stubs of main.c and hooks.c --- */
@@ -62,6 +63,15 @@ void egpud_child_reply_json(struct egpud *d, pid_t pid, const char *verb)
 }
 
 void egpud_child_setup_signals(void)
+{
+}
+
+/* strategy.c's, tested in test_strategy.c */
+void egpud_strategy_client_final(struct egpud *dd, const struct egpud_client *c)
+{
+}
+
+void egpud_strategy_client_ack(struct egpud *dd, const struct egpud_client *c)
 {
 }
 
@@ -151,18 +161,7 @@ static int teardown(void **state)
 
 static int prepare(const char *line, char **text)
 {
-	char buf[256], *argv[16];
-	size_t len = 0;
-	FILE *out = open_memstream(text, &len);
-	int argc = 0, rc;
-	char *tok, *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", line);
-	for (tok = strtok_r(buf, " ", &save); tok && argc < 16; tok = strtok_r(NULL, " ", &save))
-		argv[argc++] = tok;
-	rc = egpud_eject_prepare(&d, argc, argv, false, out);
-	fclose(out);
-	return rc;
+	return eject_prepare_line(&d, line, text);
 }
 
 /* What a peer got so far (non-blocking). */
@@ -178,18 +177,7 @@ static char *peer_read(int fd)
 /* The whole reply of the worker: text, NUL, status. */
 static char *requester_reply(int *status)
 {
-	static char buf[8192];
-	size_t len = 0;
-	ssize_t n;
-	char *nul;
-
-	while ((n = read(requester[1], buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-	nul = memchr(buf, '\0', len);
-	assert_non_null(nul);
-	*status = atoi(nul + 1);
-	return buf;
+	return eject_reply_read(requester[1], status);
 }
 
 static void finish_worker(void)

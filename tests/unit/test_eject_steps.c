@@ -56,9 +56,14 @@ static int f_find_users(void *ctx, const char *pci, struct gw_users *out)
 	return 0;
 }
 
-static int f_evacuate(void *ctx, const char *pci, const char *to, FILE *log)
+static int f_evacuate(void *ctx, const char *pci, const char *to, const pid_t *skip,
+		      size_t n_skip, FILE *log)
 {
+	size_t i;
+
 	logf_("evacuate:%s%s%s ", pci, to ? ">" : "", to ? to : "");
+	for (i = 0; i < n_skip; i++)
+		logf_("skip:%d ", (int)skip[i]);
 	fprintf(log, "checkpoint pid 42: %s\n", fk.evacuate_rc ? "failed" : "ok");
 	return fk.evacuate_rc;
 }
@@ -521,6 +526,55 @@ static void gpuwork_checkpoint_error_keeps_gpu(void **state)
 	free(text);
 }
 
+/*
+ * A process whose final snapshot came is neither locked nor checkpointed
+ * by the fake libcuda; the rest of its workload (a tree: 100 started 101
+ * and 102) still is, locked together before either is checkpointed.
+ */
+static void fake_libcuda_snapshot_member_left_out_of_tree_checkpoint(void **state)
+{
+	static const char *const nodes[] = { "/dev/nvidiactl", "/dev/nvidia0", NULL };
+	struct egpu_eject_ops ops = gw_ops();
+	struct egpu_eject_opts o = { 0 };
+	struct egpu_eject_result res;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	const char *lock;
+	int rc;
+
+	gwt_fake_proc_family(root, 100, "trainer", 1, 99, "/user.slice/s.scope");
+	gwt_fake_proc(root, 101, "loader", nodes);
+	gwt_fake_proc_family(root, 101, "loader", 100, 99, "/user.slice/s.scope");
+	gwt_fake_proc(root, 102, "loader", nodes);
+	gwt_fake_proc_family(root, 102, "loader", 100, 99, "/user.slice/s.scope");
+	fake_cuda_add_proc(101, 0, 1ULL << 30);
+	fake_cuda_add_proc(102, 0, 1ULL << 30);
+	egpu_eject_result_init(&res);
+	res.n_snap = 1;
+	res.snap[0].pid = 100;
+	res.snap[0].final = true;
+	rc = egpu_eject_run(&plan, &o, &ops, NULL, &res, out);
+	egpu_eject_report(&plan, &o, &res, out);
+	fclose(out);
+	assert_int_equal(rc, 0);
+	assert_int_equal(fake_cuda.proc[0].state, GW_CU_STATE_RUNNING);	/* 100 */
+	assert_int_equal(fake_cuda.proc[1].state, GW_CU_STATE_CHECKPOINTED);
+	assert_int_equal(fake_cuda.proc[2].state, GW_CU_STATE_CHECKPOINTED);
+	assert_int_equal(fake_cuda.calls[FAKE_CU_LOCK], 2);
+	assert_int_equal(fake_cuda.calls[FAKE_CU_CHECKPOINT], 2);
+	/* both locked before either is checkpointed: one workload */
+	lock = strstr(fake_cuda.log, "lock");
+	assert_non_null(lock);
+	assert_non_null(strstr(lock + 1, "lock"));
+	assert_true(strstr(lock + 1, "lock") < strstr(fake_cuda.log, "ckpt"));
+	assert_non_null(strstr(text, "2 CUDA processes checkpointed; 1 left to its own snapshot "
+			       "(pid 100)"));
+	assert_non_null(strstr(text, "pid 100 (trainer): left alone"));
+	assert_int_equal(res.n_restore, 2);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +593,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gpuwork_checkpoints_before_removal, setup_gw,
 						teardown_gw),
 		cmocka_unit_test_setup_teardown(gpuwork_vm_refuses, setup_gw, teardown_gw),
+		cmocka_unit_test_setup_teardown(fake_libcuda_snapshot_member_left_out_of_tree_checkpoint,
+						setup_gw, teardown_gw),
 		cmocka_unit_test_setup_teardown(gpuwork_checkpoint_error_keeps_gpu, setup_gw,
 						teardown_gw),
 	};

@@ -7,8 +7,11 @@
  * libegpu watchers hear LEAVING with the reason before the evacuation and
  * CHECKPOINTED/MIGRATED with the target after it; warnings come from link
  * events, the watchdog and rising AER counters; one log line per decision.
+ * A process protecting itself by libegpu snapshots gets LEAVING and is left
+ * to its final snapshot instead of the driver checkpoint (the evacuation
+ * waits for it, at most eject-grace-ms; without it, it is checkpointed).
  */
-// unit-test-links: egpud/strategy.c egpud/records.c egpud/jobs.c
+// unit-test-links: egpud/strategy.c egpud/records.c egpud/jobs.c egpud/snapshots.c
 #define EGPU_TEST_LINKS_STRATEGY
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "common/config.h"
@@ -53,6 +57,15 @@ static uint64_t now;
 uint64_t egpud_now_ms(void)
 {
 	return now;
+}
+
+/* eject.c's, tested in test_snapshot_daemon.c: no eject runs here */
+void egpud_eject_client_ack(struct egpud *dd, const struct egpud_client *c)
+{
+}
+
+void egpud_eject_client_final(struct egpud *dd, const struct egpud_client *c)
+{
 }
 
 static int setup_n(int ngpus)
@@ -314,6 +327,102 @@ static void router_warnings(void **state)
 	assert_int_equal(egpud_warning_from_name("nonsense"), -1);
 }
 
+/* pid 500 protects itself by snapshots (a watcher of every GPU); 501 does not. */
+static struct egpud_client *protected_runner(int *peer)
+{
+	static const char *const nodes[] = { "/dev/nvidiactl", "/dev/nvidia0", NULL };
+	static const char line[] = "snapshot bytes=9500000000 buffers=4 taken-ns=5 interval-ms=0\n";
+	struct egpud_client *c = calloc(1, sizeof(*c));
+	int sv[2];
+
+	assert_non_null(c);
+	gwt_fake_proc(root, 501, "ollama_runner", nodes);
+	fake_cuda_add_proc(501, 0, 1 * GIB);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	c->fd = sv[0];
+	*peer = sv[1];
+	c->watching = true;
+	c->pid = 500;
+	c->starttime = 4242;	/* gwt_fake_proc's */
+	c->serial = 1;
+	d.clients[0] = c;
+	assert_int_equal(egpud_watcher_input(&d, c, line, sizeof(line) - 1), 0);
+	assert_true(egpud_snap_protects(c));
+	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
+	cfg->eject_grace_ms = 2000;
+	return c;
+}
+
+static void drop_runner(struct egpud_client *c, int peer)
+{
+	d.clients[0] = NULL;
+	close(c->fd);
+	close(peer);
+	free(c);
+}
+
+static void fake_libcuda_final_snapshot_instead_of_checkpoint(void **state)
+{
+	static const char final[] = "snapshot bytes=9500000000 buffers=4 taken-ns=6 "
+				    "interval-ms=0 final=1\nack\n";
+	struct egpud_client *c;
+	struct gw_record rec;
+	const char *log;
+	int peer;
+
+	c = protected_runner(&peer);
+	log_capture_start(root);
+	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_WATCHDOG, "not answering");
+	/* LEAVING went out; the evacuation waits for the final snapshot */
+	assert_non_null(strstr(told, "event leaving 0000:01:00.0 0 warning 0000:01:00.0 "
+			       "reason=watchdog: not answering\n"));
+	assert_false(egpud_jobs_running(&d));
+	assert_int_equal(egpud_strategy_timeout_ms(&d), 2000);
+	now += 100;
+	assert_int_equal(egpud_watcher_input(&d, c, final, sizeof(final) - 1), 0);
+	assert_true(egpud_jobs_running(&d));
+	egpud_jobs_wait(&d);
+	log = log_capture_end();
+	assert_non_null(strstr(log, "strategy: 0000:01:00.0: waiting up to 2000 ms for the final "
+			       "snapshots of 1 process protecting itself"));
+	assert_non_null(strstr(log, "pid 500 sent its final snapshot (9500000000 bytes): no "
+			       "driver checkpoint for it"));
+	assert_non_null(strstr(log, "1 process left to its own snapshot (no driver checkpoint)"));
+	/* 501 was checkpointed, 500 not: no record of it */
+	assert_int_equal(gw_record_load(501, &rec), 0);
+	assert_int_not_equal(gw_record_load(500, &rec), 0);
+	assert_non_null(strstr(told, "event checkpointed 0000:01:00.0 0 warning 0000:01:00.0 "
+			       "to=host\n"));
+	drop_runner(c, peer);
+}
+
+static void fake_libcuda_no_final_snapshot_is_checkpointed(void **state)
+{
+	struct egpud_client *c;
+	struct gw_record rec;
+	const char *log;
+	int peer;
+
+	c = protected_runner(&peer);
+	log_capture_start(root);
+	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_WATCHDOG, "not answering");
+	assert_false(egpud_jobs_running(&d));
+	now += 1999;
+	egpud_strategy_tick(&d);
+	assert_false(egpud_jobs_running(&d));
+	now += 1;
+	assert_int_equal(egpud_strategy_timeout_ms(&d), 0);
+	egpud_strategy_tick(&d);
+	assert_true(egpud_jobs_running(&d));
+	egpud_jobs_wait(&d);
+	log = log_capture_end();
+	assert_non_null(strstr(log, "pid 500 protects itself by snapshots but sent no final "
+			       "snapshot within 2000 ms: driver checkpoint instead"));
+	assert_int_equal(gw_record_load(500, &rec), 0);
+	assert_int_equal(gw_record_load(501, &rec), 0);
+	drop_runner(c, peer);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +438,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(warnings_from_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_warnings, setup, teardown),
+		cmocka_unit_test_setup_teardown(fake_libcuda_final_snapshot_instead_of_checkpoint,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(fake_libcuda_no_final_snapshot_is_checkpointed,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("warnings -> strategies (fake libcuda)", tests, NULL,

@@ -24,6 +24,12 @@ One boot per kernel, tests in order:
   - a DRM client (a process holding /dev/dri/cardN of bochs-drm) cannot be
     checkpointed: the eject is refused naming it, nothing changes; with
     --force the eject goes on and says what was left in place.
+  - a program protecting itself by snapshots (egpuhp-snapw speaks the watch
+    connection's snapshot lines, no CUDA in the VM): egpud sends it the
+    configured snapshot-interval, `egpuctl workloads` shows "snapshot 3.2 s
+    old, 9.5 GB" (text and JSON) although it holds no GPU node, and the
+    eject waits for its final snapshot and ack and reports "snapshot" for it
+    instead of a driver checkpoint.
 
 Usage: test_eject.py [--kernel 6.12] ...   (TAP on stdout)
 """
@@ -42,6 +48,7 @@ import egpuctl_json  # noqa: E402
 
 WATCH = "egpuhp-eject-watch"
 NOBODY = "egpuhp-eject-nobody"
+SNAPW = "egpuhp-snapw"
 GRACE_MS = 8000     # long: the watchers must end it early
 
 CONF = """[daemon]
@@ -51,14 +58,17 @@ eject-grace-ms = %d
 [authorization]
 policy = manual
 owner = egpud
+
+[workloads]
+snapshot-interval-ms = 7000
 """ % GRACE_MS
 
 # bochs: a real DRM driver for the display-class GPU (loaded by the last test)
-BOOT = dict(boot="eject", ports=3, timeout=170, extra_modules=["bochs"])
+BOOT = dict(boot="eject", ports=4, timeout=170, extra_modules=["bochs"])
 
 
 def need_helpers():
-    for name in (WATCH, NOBODY):
+    for name in (WATCH, NOBODY, SNAPW):
         if not os.path.exists(os.path.join(TOP, "build", "guest", "bin", name)):
             raise Skip("build/guest/bin/%s missing (make -C tests/eject)" % name)
 
@@ -388,6 +398,53 @@ def test_eject_refused_for_drm_client(vm):
         vm.run("kill %d" % pid)
     log = egpud_log(vm)
     assert "eject %s stopped at evacuate" % dev.bdf in log, log
+
+
+@vmtest(**BOOT)
+def test_eject_leaves_snapshot_protected_program_to_its_snapshot(vm):
+    need_helpers()
+    if vm.run("test -d /sys/module/egpuhp")[0] != 0:     # run alone
+        vm.load_egpuhp("track_hotplug=1")
+    start_egpud(vm)
+    dev = vm.plug("rp4", kind="vga")
+    gpu = dev.bdfs[0]
+    bind_testdrv(vm, dev.bdfs)
+    vm.sh("%s %s > /tmp/snapw.out 2>&1 & echo $! > /tmp/snapw.pid" % (SNAPW, gpu))
+    pid = int(vm.sh("cat /tmp/snapw.pid"))
+    vm.wait_for("grep -q watching /tmp/snapw.out", timeout=10)
+    # attached: egpud sends the period of its configuration
+    vm.wait_for("grep -q 'got: snapshot-interval 7000' /tmp/snapw.out", timeout=10)
+
+    out = vm.sh("egpuctl workloads")
+    m = re.search(r"^-\s+%d\s+egpuhp-snapw\s+-\s+\(none seen\)\s+-\s+"
+                  r"snapshot (\d+\.\d) s old, 9\.5 GB$" % pid, out, re.M)
+    assert m and float(m.group(1)) >= 3.2, out
+    assert re.search(r"^\s+%d\s+egpuhp-snapw\s+running, snapshot \d+\.\d s old, 9\.5 GB "
+                     r"\(no GPU device node seen\)$" % pid, out, re.M), out
+    data = egpuctl_json.data(vm.sh("egpuctl --json workloads"))
+    mine = [w for w in data["workloads"] if w["pid"] == pid]
+    assert len(mine) == 1, data
+    assert mine[0]["snapshot_bytes"] == 9500000000 and mine[0]["snapshot_buffers"] == 3, mine
+    assert mine[0]["snapshot_age_ms"] >= 3200 and mine[0]["node"] is None, mine
+
+    rc, out = vm.run("egpuctl eject %s" % gpu, timeout=90)
+    assert rc == 0, "egpuctl eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
+    assert re.search(r"notify\s+ok .*1 watcher told LEAVING: 1 acked, 0 closed; "
+                     r"1 protected by snapshots: 1 final snapshot$", out, re.M), out
+    assert re.search(r"evacuate\s+skipped .*no GPU workloads to checkpoint on %s; 1 left "
+                     r"to its own snapshot \(pid %d\)" % (re.escape(gpu), pid), out), out
+    assert re.search(r"^pid %d: snapshot: 9500000000 bytes, final snapshot \d+ ms after "
+                     r"LEAVING \(no driver checkpoint\)$" % pid, out, re.M), out
+    assert "safe to unplug" in out and "egpuctl restore %d" % pid not in out, out
+    vm.wait_gone(dev.bdfs)
+    snapw = vm.sh("cat /tmp/snapw.out")
+    assert re.search(r"got: event leaving %s .*\nfinal sent" % re.escape(gpu), snapw), snapw
+    log = egpud_log(vm)
+    assert "watcher pid %d protects itself by snapshots: 3 buffers, 9500000000 bytes" % pid \
+        in log, log
+    assert re.search(r"eject %s: pid %d: snapshot: 9500000000 bytes, final snapshot \d+ ms "
+                     r"after LEAVING: no driver checkpoint" % (re.escape(gpu), pid), log), log
+    vm.run("kill %d" % pid)
 
 
 if __name__ == "__main__":

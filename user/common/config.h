@@ -10,7 +10,8 @@
  *                       (repeatable; first match wins)
  *   [driver-rule]       ids, router, slot, driver (repeatable; first match wins)
  *   [hooks]             dir, timeout, events
- *   [workloads]         restore-on-replug, strategy, evacuate-to, warnings, within-s
+ *   [workloads]         restore-on-replug, strategy, evacuate-to, warnings, within-s,
+ *                       snapshot-interval-ms
  *   [workload-rule]     ids, router, slot + the keys of [workloads] (repeatable;
  *                       first match wins; unset keys come from [workloads])
  *
@@ -27,6 +28,8 @@
 #define EGPU_DEFAULT_CONFIG	"/etc/egpuhp/egpud.conf"
 #define EGPU_DEFAULT_STORE	"/var/lib/egpuhp"
 #define EGPU_DEFAULT_HOOKS	"/etc/egpuhp/hooks.d"
+/* snapshot-interval-ms: at most a day */
+#define EGPU_SNAPSHOT_INTERVAL_MAX_MS	86400000u
 
 enum egpu_policy {
 	EGPU_POLICY_UNSET,	/* rule/store did not say */
@@ -105,6 +108,13 @@ struct egpu_workload_policy {
 	char evacuate_gpu[48];		/* with EGPU_EVAC_GPU */
 	unsigned int warnings;		/* preemptive: N warnings ... */
 	unsigned int within_s;		/* ... within T seconds; 0: unset */
+	/*
+	 * snapshot-interval-ms: the period egpud asks libegpu programs that
+	 * protect themselves by snapshots to use ("snapshot-interval" line);
+	 * 0 leaves it to the program.  Unset in a rule: [workloads]'.
+	 */
+	bool snapshot_interval_set;
+	unsigned int snapshot_interval_ms;
 };
 
 struct egpu_workload_rule {

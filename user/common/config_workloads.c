@@ -123,6 +123,19 @@ int egpu_workload_policy_key(struct egpu_workload_policy *p, const char *key, co
 		}
 		return 0;
 	}
+	if (!strcmp(key, "snapshot-interval-ms")) {
+		unsigned long x;
+
+		if (egpu_config_uint(v, EGPU_SNAPSHOT_INTERVAL_MAX_MS, &x)) {
+			snprintf(why, len, "snapshot-interval-ms: expected milliseconds 0..%u "
+				 "(0: the program's own), got \"%s\"",
+				 EGPU_SNAPSHOT_INTERVAL_MAX_MS, v);
+			return -EINVAL;
+		}
+		p->snapshot_interval_ms = (unsigned int)x;
+		p->snapshot_interval_set = true;
+		return 0;
+	}
 	return -ENOENT;
 }
 
@@ -141,4 +154,8 @@ void egpu_workload_policy_merge(struct egpu_workload_policy *p,
 		p->warnings = base->warnings;
 	if (!p->within_s)
 		p->within_s = base->within_s;
+	if (!p->snapshot_interval_set) {
+		p->snapshot_interval_set = base->snapshot_interval_set;
+		p->snapshot_interval_ms = base->snapshot_interval_ms;
+	}
 }

@@ -13,7 +13,30 @@
  * Refusals are replies like any other: "egpud: refused: ...", status 1.
  *
  * The "watch" verb never ends: after "ok\n" the server sends one line per
- * device event (see libegpu/egpu.h) until the client closes.
+ * device event (see libegpu/egpu.h) until the client closes.  On a watch
+ * connection the client may send lines too (egpud/snapshots.c):
+ *
+ *   ack\n
+ *     after a LEAVING: the program let go of the GPU (egpu_ack()).
+ *   snapshot bytes=<u64> buffers=<n> taken-ns=<u64> interval-ms=<u32> [final=1]\n
+ *     a snapshot set is attached (taken-ns=0: none complete yet), after
+ *     each completed snapshot (at most one line a second, final=1 lines
+ *     always), and after the final snapshot taken because of LEAVING;
+ *     taken-ns is CLOCK_MONOTONIC of the same host.  It describes the
+ *     client's own process: egpud takes the pid from SO_PEERCRED (checked
+ *     against the process' start time), never from the line.
+ *   snapshot-off\n
+ *     the program stopped protecting itself (detached or freed the set).
+ *
+ * and egpud sends, besides event lines:
+ *
+ *   snapshot-interval <ms>\n
+ *     the configured snapshot-interval-ms for this watcher (0: the
+ *     program's own); libegpu applies it, egpu_next() never returns it.
+ *
+ * Unknown lines in either direction are ignored (forward compatibility);
+ * malformed or overlong ones (over 256 bytes) are ignored too, logged once
+ * per client, and never block or end the connection.
  *
  * Verbs: read-only ones anyone may use; mutating ones need uid 0 or
  * membership (primary or supplementary) in the configured socket-group.
@@ -23,6 +46,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -77,6 +101,35 @@ int egpud_proto_quote(const char *word, char *buf, size_t len);
  * Returns argc, or -EINVAL (empty, too many words, bad %XX).
  */
 int egpud_proto_split(char *line, char **argv, int max);
+
+/* --- what a watcher sends (watch_line.c) --- */
+#define EGPUD_WATCH_LINE_MAX	256	/* longer watcher lines are malformed */
+
+enum egpud_watch_kind {
+	EGPUD_WATCH_ACK,
+	EGPUD_WATCH_SNAPSHOT,
+	EGPUD_WATCH_SNAPSHOT_OFF,
+	EGPUD_WATCH_UNKNOWN,	/* a line of a newer libegpu: ignored */
+	EGPUD_WATCH_MALFORMED,	/* ignored, logged once per client */
+};
+
+struct egpud_watch_line {
+	uint64_t bytes;
+	uint32_t buffers;
+	uint64_t taken_ns;
+	uint32_t interval_ms;
+	bool final;
+};
+
+/*
+ * Parse one watcher line (without its newline) into m.  Strict: decimal
+ * numbers without signs or overflow, each key once, bytes= buffers=
+ * taken-ns= interval-ms= all present, final only as final=1, one space
+ * between words, no control characters; other key=value words are
+ * ignored (a newer libegpu's).  why says what is malformed.
+ */
+enum egpud_watch_kind egpud_watch_parse(const char *line, struct egpud_watch_line *m,
+					char *why, size_t len);
 
 #define EGPUD_PEER_MAX_GROUPS	64
 #define EGPUD_PEER_MORE_GROUPS	(-1)	/* ngroups: more than groups[] holds */

@@ -18,6 +18,7 @@
  *   lost*.c    holders of a GPU lost to a cable pull (lost.h)
  *   metrics.c  the node_exporter textfile, the metrics and health verbs
  *   eject*.c   the requested eject (eject.h)
+ *   snapshots.c what libegpu watchers send: acks, their snapshot sets
  */
 #ifndef EGPUD_H
 #define EGPUD_H
@@ -88,6 +89,23 @@ struct egpud_child {
 	char json_verb[24];	/* its client asked --json for this verb; "" = text */
 };
 
+/*
+ * What a libegpu watcher said about the snapshot set it attached
+ * (snapshots.c; the lines are in common/egpud_proto.h).  It describes the
+ * watcher's own process only: the pid is the connection's SO_PEERCRED.
+ */
+struct egpud_snap_state {
+	bool on;		/* a set is attached: "snapshot" seen, no "snapshot-off" since */
+	uint64_t bytes;		/* of the last complete snapshot (what it holds) */
+	uint32_t buffers;	/* registered buffers */
+	uint64_t taken_ns;	/* CLOCK_MONOTONIC when it completed; 0: none yet */
+	uint32_t interval_ms;	/* the program's period (0: none) */
+	bool final;		/* a "final=1" line came since the last LEAVING it was told */
+	uint64_t final_ms;	/* egpud_now_ms() when it came */
+	bool interval_sent;	/* "snapshot-interval" sent, with this value: */
+	unsigned int sent_interval_ms;
+};
+
 struct egpud_client {
 	int fd;
 	uint64_t serial;	/* accept order: the oldest idle one is evicted */
@@ -99,14 +117,21 @@ struct egpud_client {
 	char *out;		/* reply not yet sent (the socket was full) */
 	size_t out_len, out_off;
 	char filter[EGPUHP_PCI_NAME_LEN]; /* watch only this function ("" = all) */
-	char buf[4096];
+	char buf[4096];		/* a request; a watcher's input line (snapshots.c) */
 	size_t len;
+	size_t req_len;		/* bytes of buf the request line took, its newline too */
+	pid_t pid;		/* SO_PEERCRED at connect time */
+	unsigned long long starttime;	/* of pid then (0 unknown): pid reuse shows */
+	bool bad_line_logged;	/* a malformed watcher line is logged once */
+	bool discarding;	/* the rest of an overlong watcher line is dropped */
+	struct egpud_snap_state snap;
 };
 
 #define EGPUD_MAX_JOBS		16
 #define EGPUD_MAX_RECORD_WATCH	64
 #define EGPUD_MAX_HEALTH	32
 #define EGPUD_WARN_HISTORY	32
+#define EGPUD_MAX_EVAC_WAIT	8
 
 /* Warning signs of one eGPU function (strategy.c). */
 struct egpud_health {
@@ -176,6 +201,8 @@ struct egpud {
 	struct egpud_health health[EGPUD_MAX_HEALTH];
 	size_t n_health;
 	uint64_t aer_next_ms;		/* next read of the AER counters; 0 none */
+	/* evacuations waiting for final snapshots (strategy.c) */
+	struct egpud_evac_wait *evac_wait[EGPUD_MAX_EVAC_WAIT];
 	struct egpud_lost *lost;	/* lost.c */
 	/* metrics.c */
 	struct egpu_metrics_counters counters;
@@ -301,6 +328,29 @@ struct egpud_client *egpud_client_by_fd(struct egpud *d, int fd);
 /* The job a client waited for ended: reply with j->head, j->text, j->status. */
 void egpud_client_job_reply(struct egpud *d, struct egpud_job *j);
 
+/* snapshots.c: what libegpu watchers send (common/egpud_proto.h) */
+/*
+ * A watcher's socket is readable: read what it sent and act on each whole
+ * line (acks, snapshot state).  Never blocks.  Returns 0, or -1 when the
+ * watcher is gone or cannot be written to (the caller closes it).
+ */
+int egpud_watcher_read(struct egpud *d, struct egpud_client *c);
+/* Feed n bytes a watcher sent (a test entry point of the same parser). */
+int egpud_watcher_input(struct egpud *d, struct egpud_client *c, const char *data, size_t n);
+/* c protects itself: a set with buffers is attached and its pid is still the peer's. */
+bool egpud_snap_protects(const struct egpud_client *c);
+/* Age of c's last snapshot in ms at CLOCK_MONOTONIC now_ns; -1: none yet. */
+int64_t egpud_snap_age_ms(const struct egpud_snap_state *s, uint64_t now_ns);
+uint64_t egpud_now_ns(void);
+/*
+ * The "--snapshots" word egpud adds to a workloads request for gpuwork:
+ * "PID:BYTES:BUFFERS:TAKEN_NS:GPU,..." of each protecting watcher (GPU its
+ * watch filter, "-" for all) into buf; false when none protects.
+ */
+bool egpud_snap_table(struct egpud *d, char *buf, size_t len);
+/* After a reload: send watchers the interval the new configuration sets. */
+void egpud_snap_reconfigured(struct egpud *d);
+
 /* jobs.c */
 /*
  * Run work(arg, out) in a child; done(d, job) in the loop when it ended
@@ -394,9 +444,19 @@ void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev);
 void egpud_strategy_router_deauthorized(struct egpud *d, const char *unique_id,
 					const char *name);
 void egpud_strategy_forget(struct egpud *d, const char *pci);
-/* The AER poll: ms until due (-1: no GPU is guarded, no timer), and the read. */
+/*
+ * The timers: the AER poll and the evacuations waiting for final
+ * snapshots; ms until the first is due (-1: none), and what is due.
+ */
 int egpud_strategy_timeout_ms(struct egpud *d);
 void egpud_strategy_tick(struct egpud *d);
+/*
+ * A watcher told LEAVING by an evacuation sent its final snapshot (its
+ * process is left to it), or acked or closed without one (checkpointed).
+ */
+void egpud_strategy_client_final(struct egpud *d, const struct egpud_client *c);
+void egpud_strategy_client_ack(struct egpud *d, const struct egpud_client *c);
+void egpud_strategy_free(struct egpud *d);	/* at exit */
 
 /* replies.c: JSON replies (docs/egpuctl-json.md) */
 enum egpud_result {

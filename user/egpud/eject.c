@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ struct egpud_eject {
 	struct egpu_eject_result res;
 	uint64_t waiting[EGPUD_MAX_CLIENTS];	/* serials of watchers told */
 	size_t n_told, n_waiting, n_acked, n_closed;
+	/* told watchers protecting their process by snapshots, res.snap[i]'s */
+	uint64_t snap_serial[EGPU_EJECT_MAX_SNAP];
+	bool snap_acked[EGPU_EJECT_MAX_SNAP], snap_closed[EGPU_EJECT_MAX_SNAP];
 	uint64_t t0, deadline;
 	bool in_grace;
 	pid_t worker;
@@ -123,6 +127,8 @@ static void notify_watchers(struct egpud *d, struct egpud_eject *e)
 
 		if (!c || !c->watching || c->monitor_only)
 			continue;
+		/* a final snapshot counts from this LEAVING on */
+		c->snap.final = false;
 		for (k = 0; k < e->plan.n_fn && !dropped; k++) {
 			const char *fn = e->plan.fn[k], *grp = group_of(d, fn);
 			char line[160];
@@ -146,7 +152,36 @@ static void notify_watchers(struct egpud *d, struct egpud_eject *e)
 			e->waiting[e->n_waiting++] = c->serial;
 			e->n_told++;
 		}
+		if (told && egpud_snap_protects(c)) {
+			struct egpu_eject_snap *sn = &e->res.snap[e->res.n_snap];
+
+			if (e->res.n_snap == EGPU_EJECT_MAX_SNAP) {
+				egpu_log("eject: pid %d protects itself by snapshots, but %d others "
+					 "do already: it is checkpointed", (int)c->pid,
+					 EGPU_EJECT_MAX_SNAP);
+				continue;
+			}
+			memset(sn, 0, sizeof(*sn));
+			sn->pid = c->pid;
+			e->snap_serial[e->res.n_snap] = c->serial;
+			e->snap_acked[e->res.n_snap] = e->snap_closed[e->res.n_snap] = false;
+			e->res.n_snap++;
+		}
 	}
+}
+
+/* The protected process of watcher serial, if c is one. */
+static struct egpu_eject_snap *snap_of(struct egpud_eject *e, uint64_t serial, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < e->res.n_snap; i++) {
+		if (e->snap_serial[i] == serial) {
+			*idx = i;
+			return &e->res.snap[i];
+		}
+	}
+	return NULL;
 }
 
 static void start_worker(struct egpud *d, struct egpud_eject *e);
@@ -190,15 +225,75 @@ static bool forget_waiter(struct egpud_eject *e, uint64_t serial)
 
 void egpud_eject_client_gone(struct egpud *d, const struct egpud_client *c)
 {
-	if (d->eject && d->eject->in_grace && forget_waiter(d->eject, c->serial))
+	struct egpu_eject_snap *sn;
+	size_t i;
+
+	if (!d->eject || !d->eject->in_grace)
+		return;
+	if (forget_waiter(d->eject, c->serial))
 		d->eject->n_closed++;
+	sn = snap_of(d->eject, c->serial, &i);
+	if (sn)
+		d->eject->snap_closed[i] = true;
 }
 
 void egpud_eject_client_ack(struct egpud *d, const struct egpud_client *c)
 {
+	struct egpu_eject_snap *sn;
+	size_t i;
+
 	if (d->eject && d->eject->in_grace && forget_waiter(d->eject, c->serial)) {
 		d->eject->n_acked++;
 		egpu_dbg("eject: watcher fd %d acked", c->fd);
+		sn = snap_of(d->eject, c->serial, &i);
+		if (sn)
+			d->eject->snap_acked[i] = true;	/* a final after it is too late */
+	}
+}
+
+void egpud_eject_client_final(struct egpud *d, const struct egpud_client *c)
+{
+	struct egpud_eject *e = d->eject;
+	struct egpu_eject_snap *sn;
+	size_t i;
+
+	if (!e || !e->in_grace)
+		return;
+	sn = snap_of(e, c->serial, &i);
+	if (!sn || sn->final || e->snap_acked[i])
+		return;
+	sn->final = true;
+	sn->bytes = c->snap.bytes;
+	sn->ms = egpud_now_ms() - e->t0;
+	egpu_dbg("eject: pid %d sent its final snapshot", sn->pid);
+}
+
+/* After the grace period: what each protected process' outcome is, logged. */
+static void settle_snapshots(struct egpud_eject *e, size_t *n_final)
+{
+	size_t i;
+
+	*n_final = 0;
+	for (i = 0; i < e->res.n_snap; i++) {
+		struct egpu_eject_snap *sn = &e->res.snap[i];
+
+		if (sn->final) {
+			(*n_final)++;
+			egpu_log("eject %s: pid %d: snapshot: %" PRIu64 " bytes, final snapshot %"
+				 PRIu64 " ms after LEAVING: no driver checkpoint", e->plan.target,
+				 sn->pid, sn->bytes, sn->ms);
+			continue;
+		}
+		if (e->snap_acked[i])
+			snprintf(sn->why, sizeof(sn->why), "acked without a final snapshot");
+		else if (e->snap_closed[i])
+			snprintf(sn->why, sizeof(sn->why),
+				 "closed its connection without a final snapshot");
+		else
+			snprintf(sn->why, sizeof(sn->why),
+				 "no final snapshot within the grace period (%u ms)", e->grace_ms);
+		egpu_log("eject %s: pid %d protects itself by snapshots but %s: driver "
+			 "checkpoint instead", e->plan.target, sn->pid, sn->why);
 	}
 }
 
@@ -219,10 +314,12 @@ void egpud_eject_tick(struct egpud *d)
 	struct egpud_eject *e = d->eject;
 	struct egpu_eject_step_result *r;
 	uint64_t now = egpud_now_ms();
+	size_t n_final, off;
 
 	if (!e || !e->in_grace || (e->n_waiting && now < e->deadline))
 		return;
 	e->in_grace = false;
+	settle_snapshots(e, &n_final);
 	r = &e->res.step[EGPU_EJECT_NOTIFY];
 	r->ms = now - e->t0;
 	if (!e->n_told) {
@@ -242,6 +339,11 @@ void egpud_eject_tick(struct egpud *d)
 			 e->n_told, e->n_told == 1 ? "" : "s", e->n_acked, e->n_closed,
 			 e->n_waiting, e->grace_ms);
 	}
+	off = strlen(r->detail);
+	if (e->res.n_snap)
+		snprintf(r->detail + off, sizeof(r->detail) - off,
+			 "; %zu protected by snapshots: %zu final snapshot%s", e->res.n_snap,
+			 n_final, n_final == 1 ? "" : "s");
 	egpu_log("eject %s: notify: %s (%llu ms)", e->plan.target, r->detail,
 		 (unsigned long long)r->ms);
 	start_worker(d, e);

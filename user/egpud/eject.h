@@ -5,9 +5,17 @@
  *
  *   1. notify   libegpu watchers of the group get LEAVING; egpud waits up to
  *               the grace period (eject-grace-ms, or --timeout) or until each
- *               of them acked (egpu_ack()) or closed its connection;
+ *               of them acked (egpu_ack()) or closed its connection; a
+ *               watcher that protects its process by snapshots (libegpu's
+ *               egpu_snap_attach(), snapshots.c) sends its final snapshot
+ *               ("snapshot ... final=1") before its ack;
  *   2. evacuate every process using a GPU function of the group is
- *               checkpointed (or migrated with --to) by gpuwork; a user that
+ *               checkpointed (or migrated with --to) by gpuwork, except the
+ *               ones whose final snapshot came: they let go of the GPU
+ *               themselves (a protected one without a final snapshot in
+ *               the grace period is checkpointed like the rest); the other
+ *               members of a workload such a process belongs to are still
+ *               locked and checkpointed as one; a user that
  *               cannot be moved (VFIO = a VM, DRM) refuses the eject unless
  *               --force; then gw_shutdown() so our own helper lets go;
  *   3. remove   EGPUHP_CMD_EJECT: the module announces orderly REMOVE events,
@@ -76,8 +84,9 @@ struct egpu_eject_opts {
 struct egpu_eject_ops {
 	/* users of the GPU at pci; 0 or -errno (gw_find_users) */
 	int (*find_users)(void *ctx, const char *pci, struct gw_users *out);
-	/* GW_OK or GW_FAIL, details to log (gw_evacuate) */
-	int (*evacuate)(void *ctx, const char *pci, const char *to, FILE *log);
+	/* GW_OK or GW_FAIL, details to log (gw_evacuate); skip: left alone */
+	int (*evacuate)(void *ctx, const char *pci, const char *to, const pid_t *skip,
+			size_t n_skip, FILE *log);
 	void (*shutdown)(void *ctx);		/* gw_shutdown */
 	/* EGPUHP_CMD_EJECT for pci: 0 or -errno, the kernel's message in msg */
 	int (*module_eject)(void *ctx, const char *pci, char *msg, size_t len);
@@ -109,7 +118,20 @@ struct egpu_eject_step_result {
 	char detail[512];
 };
 
+#define EGPU_EJECT_MAX_SNAP	16
+
+/* A process protecting itself by snapshots that the eject told LEAVING. */
+struct egpu_eject_snap {
+	int pid;
+	bool final;		/* its final snapshot came: it is not checkpointed */
+	uint64_t bytes;		/* of the final snapshot */
+	uint64_t ms;		/* from LEAVING to the final snapshot */
+	char why[96];		/* !final: why the driver checkpoint is its fallback */
+};
+
 struct egpu_eject_result {
+	size_t n_snap;
+	struct egpu_eject_snap snap[EGPU_EJECT_MAX_SNAP];
 	struct egpu_eject_step_result step[EGPU_EJECT__STEPS];
 	int stopped_at;			/* enum egpu_eject_step, -1: none */
 	bool removed;			/* the module removed the functions */
@@ -163,6 +185,8 @@ void egpud_eject_begin(struct egpud *d, int fd);
 /* A client connection closes / a watcher sent a line ("ack"). */
 void egpud_eject_client_gone(struct egpud *d, const struct egpud_client *c);
 void egpud_eject_client_ack(struct egpud *d, const struct egpud_client *c);
+/* A watcher sent its final snapshot ("snapshot ... final=1"). */
+void egpud_eject_client_final(struct egpud *d, const struct egpud_client *c);
 /* Loop integration: ms until the grace period ends (-1: none), and progress. */
 int egpud_eject_timeout_ms(struct egpud *d);
 void egpud_eject_tick(struct egpud *d);

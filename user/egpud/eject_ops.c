@@ -18,9 +18,10 @@ static int real_find_users(void *ctx, const char *pci, struct gw_users *out)
 	return gw_find_users(pci, out);
 }
 
-static int real_evacuate(void *ctx, const char *pci, const char *to, FILE *log)
+static int real_evacuate(void *ctx, const char *pci, const char *to, const pid_t *skip,
+			 size_t n_skip, FILE *log)
 {
-	return gw_evacuate(pci, to, log, false);
+	return gw_evacuate(pci, to, skip, n_skip, log, false);
 }
 
 static void real_shutdown(void *ctx)

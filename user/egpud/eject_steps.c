@@ -4,6 +4,7 @@
  * fails (see eject.h).  Effects go through struct egpu_eject_ops.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,16 +80,57 @@ static void add_restore(struct egpu_eject_result *res, int pid)
 		res->restore_pid[res->n_restore++] = pid;
 }
 
+/* The processes whose final snapshot came: left alone by the evacuation. */
+static size_t snap_skips(const struct egpu_eject_result *res, pid_t *skip)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < res->n_snap; i++)
+		if (res->snap[i].final)
+			skip[n++] = res->snap[i].pid;
+	return n;
+}
+
+static bool in_skips(const pid_t *skip, size_t n, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (skip[i] == pid)
+			return true;
+	return false;
+}
+
+/* "; 1 left to its own snapshot (pid 1234)" */
+static void snap_note(const pid_t *skip, size_t n, char *buf, size_t len)
+{
+	size_t i, off;
+
+	buf[0] = '\0';
+	if (!n)
+		return;
+	off = (size_t)snprintf(buf, len, "; %zu left to %s own snapshot (pid", n,
+			       n == 1 ? "its" : "their");
+	for (i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, " %d", (int)skip[i]);
+	if (off < len)
+		snprintf(buf + off, len - off, ")");
+}
+
 /* Step 2: refuse before touching anything if a user cannot be moved. */
 static int evacuate(const struct egpu_eject_plan *plan, const struct egpu_eject_opts *o,
 		    const struct egpu_eject_ops *ops, void *ctx,
 		    struct egpu_eject_result *res, FILE *log)
 {
 	uint64_t t0 = ops->now_ms(ctx);
-	char refuse[384] = "", moved[160] = "";
-	size_t g, i, n_users = 0, n_movable = 0, n_stuck = 0;
+	char refuse[384] = "", moved[160] = "", snaps[160];
+	size_t g, i, n_users = 0, n_movable = 0, n_stuck = 0, n_skip;
 	struct gw_users users[EGPU_EJECT_MAX_FN];
+	pid_t skip[EGPU_EJECT_MAX_SNAP];
 	int ret = 0;
+
+	n_skip = snap_skips(res, skip);
+	snap_note(skip, n_skip, snaps, sizeof(snaps));
 
 	memset(users, 0, sizeof(users));
 	for (g = 0; g < plan->n_gpu; g++) {
@@ -103,6 +145,8 @@ static int evacuate(const struct egpu_eject_plan *plan, const struct egpu_eject_
 		for (i = 0; i < users[g].n; i++) {
 			const struct gw_user *u = &users[g].v[i];
 
+			if (in_skips(skip, n_skip, u->pid))
+				continue;	/* let go itself, after its final snapshot */
 			n_users++;
 			if (u->checkpointable) {
 				n_movable++;
@@ -119,8 +163,9 @@ static int evacuate(const struct egpu_eject_plan *plan, const struct egpu_eject_
 	}
 	if (!n_users) {
 		step_done(res, EGPU_EJECT_EVACUATE, EGPU_STEP_SKIPPED, ops->now_ms(ctx) - t0,
-			  "no GPU workloads on %s%s", plan->gpu[0],
-			  plan->n_gpu > 1 ? " and the other GPU functions" : "");
+			  "no GPU workloads %son %s%s%s", n_skip ? "to checkpoint " : "",
+			  plan->gpu[0], plan->n_gpu > 1 ? " and the other GPU functions" : "",
+			  snaps);
 		goto out;
 	}
 	if (n_stuck && !o->force) {
@@ -137,13 +182,15 @@ static int evacuate(const struct egpu_eject_plan *plan, const struct egpu_eject_
 		int rc;
 
 		for (i = 0; i < users[g].n; i++)
-			has_movable |= users[g].v[i].checkpointable;
+			has_movable |= users[g].v[i].checkpointable &&
+				       !in_skips(skip, n_skip, users[g].v[i].pid);
 		if (!has_movable)
 			continue;
-		rc = ops->evacuate(ctx, plan->gpu[g], o->to, log);
+		rc = ops->evacuate(ctx, plan->gpu[g], o->to, skip, n_skip, log);
 		/* whatever was moved may need a restore, done or not */
 		for (i = 0; i < users[g].n; i++)
-			if (users[g].v[i].checkpointable && !o->to)
+			if (users[g].v[i].checkpointable && !o->to &&
+			    !in_skips(skip, n_skip, users[g].v[i].pid))
 				add_restore(res, (int)users[g].v[i].pid);
 		if (rc != GW_OK && !(o->force && n_stuck)) {
 			step_done(res, EGPU_EJECT_EVACUATE, EGPU_STEP_FAILED, ops->now_ms(ctx) - t0,
@@ -159,7 +206,7 @@ static int evacuate(const struct egpu_eject_plan *plan, const struct egpu_eject_
 	snprintf(moved, sizeof(moved), "%zu CUDA process%s %s", n_movable,
 		 n_movable == 1 ? "" : "es", o->to ? "migrated to " : "checkpointed");
 	step_done(res, EGPU_EJECT_EVACUATE, EGPU_STEP_OK, ops->now_ms(ctx) - t0,
-		  "%s%s%s%s", moved, o->to ? o->to : "",
+		  "%s%s%s%s%s", moved, o->to ? o->to : "", snaps,
 		  n_stuck ? "; --force: left in place: " : "", n_stuck ? refuse : "");
 out:
 	for (g = 0; g < plan->n_gpu; g++)
@@ -311,6 +358,24 @@ static void report_data(const struct egpu_eject_plan *plan, const struct egpu_ej
 	for (i = 0; i < res->n_restore; i++)
 		fprintf(out, "%s%d", i ? "," : "", res->restore_pid[i]);
 	fputc(']', out);
+	egpu_json_key(out, &first, "snapshots");
+	fputc('[', out);
+	for (i = 0; i < res->n_snap; i++) {
+		const struct egpu_eject_snap *sn = &res->snap[i];
+
+		f = 1;
+		fputs(i ? ",{" : "{", out);
+		egpu_json_kv_int(out, &f, "pid", sn->pid);
+		egpu_json_kv_str(out, &f, "outcome", sn->final ? "snapshot" : "checkpoint");
+		if (sn->final) {
+			egpu_json_kv_uint(out, &f, "bytes", sn->bytes);
+			egpu_json_kv_uint(out, &f, "ms", sn->ms);
+		} else {
+			egpu_json_kv_str(out, &f, "reason", sn->why);
+		}
+		fputc('}', out);
+	}
+	fputc(']', out);
 	egpu_json_key(out, &first, "steps");
 	fputc('[', out);
 	for (i = 0; i < EGPU_EJECT__STEPS; i++) {
@@ -372,6 +437,17 @@ void egpu_eject_report(const struct egpu_eject_plan *plan, const struct egpu_eje
 			res->stopped_at >= 0 ?
 			egpu_eject_step_name((enum egpu_eject_step)res->stopped_at) : "?",
 			res->state[0] ? res->state : "see above");
+	}
+	for (i = 0; i < res->n_snap; i++) {
+		const struct egpu_eject_snap *sn = &res->snap[i];
+
+		if (sn->final)
+			fprintf(out, "pid %d: snapshot: %" PRIu64 " bytes, final snapshot %" PRIu64
+				" ms after LEAVING (no driver checkpoint)\n", sn->pid, sn->bytes,
+				sn->ms);
+		else
+			fprintf(out, "pid %d: protects itself by snapshots but %s: driver "
+				"checkpoint instead\n", sn->pid, sn->why);
 	}
 	for (i = 0; i < res->n_restore && !res->safe_to_unplug; i++)
 		fprintf(out, "restore with: egpuctl restore %d\n", res->restore_pid[i]);

@@ -86,6 +86,7 @@ static void reload(struct egpud *d)
 		 egpu_policy_name(c->policy));
 	/* New rules apply to what is connected and waiting, as at start. */
 	egpud_auth_reapply(d);
+	egpud_snap_reconfigured(d);	/* snapshot-interval-ms may have changed */
 	egpu_sd_notify("READY=1\nSTATUS=running (configuration reloaded)");
 }
 
@@ -335,6 +336,7 @@ int main(int argc, char **argv)
 	egpud_jobs_wait(&d);
 	egpud_metrics_stop(&d);
 out:
+	egpud_strategy_free(&d);	/* before the watchers go: no evacuation at exit */
 	egpud_server_close(&d);
 	egpud_nl_disconnect(&d);
 	egpu_tracker_free(&d.tracker);

@@ -25,7 +25,7 @@
 #include "common/store.h"
 #include "common/sysfs.h"
 #include "egpud/egpud.h"
-#include "gpuwork/gpuwork.h"
+#include "gpuwork/gw_internal.h"
 
 static int mkdir_parent(const char *path)
 {
@@ -81,6 +81,7 @@ static int client_detach(struct egpud *d, struct egpud_client *c)
 	size_t i;
 
 	egpud_eject_client_gone(d, c);
+	egpud_strategy_client_ack(d, c);	/* gone: no final snapshot will come */
 	egpud_jobs_client_gone(d, c);
 	if (c->watching)
 		egpud_metrics_changed(d);	/* one protected program fewer */
@@ -169,6 +170,10 @@ void egpud_server_accept(struct egpud *d)
 		}
 		c->fd = fd;
 		c->uid = peer.uid;
+		c->pid = peer.pid;
+		/* a watcher's snapshot lines protect this process, no later one of its pid */
+		if (peer.pid <= 0 || gw_proc_starttime(peer.pid, &c->starttime))
+			c->starttime = 0;
 		c->privileged = privileged;
 		c->serial = ++d->client_serial;
 		d->clients[slot] = c;
@@ -495,7 +500,24 @@ static int verb_watch(struct egpud *d, struct egpud_client *c, int argc, char **
 static void run_worker(struct egpud *d, struct egpud_client *c, int argc, char **argv,
 		       bool json, const struct egpud_peer *peer)
 {
+	static const char own[] = "egpud: " GW_SNAPSHOTS_ARG " is egpud's own argument\n";
+	char *args[EGPUD_PROTO_MAX_ARGS + 2], snaps[16384], flag[] = GW_SNAPSHOTS_ARG;
 	pid_t pid;
+	int i;
+
+	/* workloads: what protecting watchers said, which only egpud knows */
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], GW_SNAPSHOTS_ARG)) {
+			reply_and_close(d, c, own, sizeof(own) - 1, 2);
+			return;
+		}
+	}
+	memcpy(args, argv, (size_t)argc * sizeof(args[0]));
+	if (!strcmp(argv[0], "workloads") && egpud_snap_table(d, snaps, sizeof(snaps))) {
+		args[argc++] = flag;
+		args[argc++] = snaps;
+	}
+	argv = args;
 
 	if (!egpud_child_room(d, EGPUD_CHILD_WORKER)) {
 		static const char msg[] = "egpud: busy: too many gpuwork requests running\n";
@@ -619,7 +641,13 @@ static void handle_request(struct egpud *d, struct egpud_client *c, char *line)
 		}
 	}
 	if (!strcmp(argv[0], "watch")) {
-		if (verb_watch(d, c, argc, argv) < 0)
+		char rest[sizeof(c->buf)];
+		size_t n = c->len - c->req_len;
+
+		/* what came after the request line is the watcher's first input */
+		memcpy(rest, c->buf + c->req_len, n);
+		c->len = 0;
+		if (verb_watch(d, c, argc, argv) < 0 || egpud_watcher_input(d, c, rest, n) < 0)
 			client_close(d, c);
 		return;
 	}
@@ -757,18 +785,9 @@ void egpud_client_readable(struct egpud *d, struct egpud_client *c)
 		return;
 	}
 	if (c->watching) {
-		char junk[256];
-
-		/* watchers only listen and ack (egpu_ack(): "ack" lines, which
-		 * end an eject's grace period for them); EOF means they are gone */
-		n = recv(c->fd, junk, sizeof(junk) - 1, MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		/* acks and snapshot lines (snapshots.c); EOF: the program is gone */
+		if (egpud_watcher_read(d, c) < 0)
 			client_close(d, c);
-		} else if (n > 0) {
-			junk[n] = '\0';
-			if (strstr(junk, "ack"))
-				egpud_eject_client_ack(d, c);
-		}
 		return;
 	}
 	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
@@ -790,6 +809,7 @@ void egpud_client_readable(struct egpud *d, struct egpud_client *c)
 		return;
 	}
 	*nl = '\0';
+	c->req_len = (size_t)(nl - c->buf) + 1;
 	handle_request(d, c, c->buf);
 }
 

@@ -17,10 +17,13 @@
  * the chip with the most free memory; none: host, and watchers hear "no
  * GPU target: fall back to CPU") every workload on the GPU, in a job;
  * then MIGRATED or CHECKPOINTED with the target.  Every decision is one
- * log line.
+ * log line.  Processes that protect themselves by libegpu snapshots are
+ * waited for (their final snapshot, at most eject-grace-ms) and left out
+ * of the driver checkpoint or migration, like an eject does (eject.h).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +128,24 @@ struct evac_job {
 	char group[EGPUHP_PCI_NAME_LEN];
 	enum egpu_evacuate_to to;
 	char gpu[48];
+	size_t n_skip;			/* final snapshots came: left alone */
+	pid_t skip[EGPU_EJECT_MAX_SNAP];
+};
+
+/*
+ * An evacuation waiting for the final snapshots of the processes that
+ * protect themselves (snapshots.c): like an eject, it leaves those to
+ * their snapshot instead of the driver checkpoint, waiting at most
+ * eject-grace-ms; a process whose final snapshot did not come (or that
+ * acked or closed first) is checkpointed with the rest.
+ */
+struct egpud_evac_wait {
+	struct evac_job *ej;
+	uint64_t deadline_ms;
+	size_t n;
+	uint64_t serial[EGPU_EJECT_MAX_SNAP];
+	pid_t pid[EGPU_EJECT_MAX_SNAP];
+	bool done[EGPU_EJECT_MAX_SNAP];
 };
 
 /* The child: pick the target, evacuate, say where things went ("target: X"). */
@@ -140,7 +161,7 @@ static int evac_work(void *arg, FILE *out)
 		to = pick;
 	fprintf(out, "target: %s%s\n", to ? to : "host",
 		ej->to == EGPU_EVAC_SAME_CHIP && !to ? " (no GPU target)" : "");
-	return gw_evacuate(ej->pci, to, out, false);
+	return gw_evacuate(ej->pci, to, ej->skip, ej->n_skip, out, false);
 }
 
 static void watchers_line(struct egpud *d, const struct evac_job *ej, const char *kind,
@@ -183,19 +204,156 @@ static void evac_done(struct egpud *d, struct egpud_job *j)
 		snprintf(detail, sizeof(detail), "to=%s", target);
 		watchers_line(d, ej, "migrated", detail);
 	}
+	if (ej->n_skip)
+		egpu_log("strategy: %s: %zu process%s left to %s own snapshot%s (no driver "
+			 "checkpoint)", ej->pci, ej->n_skip, ej->n_skip == 1 ? "" : "es",
+			 ej->n_skip == 1 ? "its" : "their", ej->n_skip == 1 ? "" : "s");
 	egpud_records_annotate(d);
 	egpud_records_watch(d);
+}
+
+static void start_job(struct egpud *d, struct evac_job *ej)
+{
+	struct egpud_job *j;
+	char key[48];
+
+	snprintf(key, sizeof(key), "evacuate %s", ej->pci);
+	j = egpud_job_start(d, key, "evacuation", evac_work, ej, evac_done);
+	if (!j) {
+		egpu_log("strategy: %s: no job slot for the evacuation", ej->pci);
+		free(ej);
+		return;
+	}
+	j->ctx = ej;
+}
+
+/* Watchers of ej's GPU protecting their process: wait for their final snapshots. */
+static struct egpud_evac_wait *snap_wait(struct egpud *d, struct evac_job *ej)
+{
+	struct egpud_evac_wait *w = NULL;
+	size_t i, slot;
+
+	for (slot = 0; slot < EGPUD_MAX_EVAC_WAIT && d->evac_wait[slot]; slot++)
+		;
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++) {
+		struct egpud_client *c = d->clients[i];
+
+		if (!c || c->monitor_only || !egpud_snap_protects(c) ||
+		    (c->filter[0] && strcmp(c->filter, ej->pci) && strcmp(c->filter, ej->group)))
+			continue;
+		c->snap.final = false;	/* from the LEAVING that follows on */
+		if (slot == EGPUD_MAX_EVAC_WAIT || (w && w->n == EGPU_EJECT_MAX_SNAP)) {
+			egpu_log("strategy: %s: pid %d protects itself by snapshots, but too "
+				 "many do: it is checkpointed", ej->pci, (int)c->pid);
+			continue;
+		}
+		if (!w) {
+			w = calloc(1, sizeof(*w));
+			if (!w)
+				return NULL;
+		}
+		w->serial[w->n] = c->serial;
+		w->pid[w->n++] = c->pid;
+	}
+	if (w) {
+		w->ej = ej;
+		w->deadline_ms = egpud_now_ms() + d->cfg->eject_grace_ms;
+		d->evac_wait[slot] = w;
+	}
+	return w;
+}
+
+/* Start w's evacuation if every protected process answered or time is up. */
+static void wait_settle(struct egpud *d, size_t slot, bool expired)
+{
+	struct egpud_evac_wait *w = d->evac_wait[slot];
+	size_t i, open = 0;
+
+	for (i = 0; i < w->n; i++)
+		open += !w->done[i];
+	if (open && !expired)
+		return;
+	for (i = 0; i < w->n; i++)
+		if (!w->done[i])
+			egpu_log("strategy: %s: pid %d protects itself by snapshots but sent no "
+				 "final snapshot within %u ms: driver checkpoint instead",
+				 w->ej->pci, (int)w->pid[i], d->cfg->eject_grace_ms);
+	d->evac_wait[slot] = NULL;
+	start_job(d, w->ej);
+	free(w);
+}
+
+/* Watcher c answered a LEAVING of an evacuation: final snapshot or not. */
+static void wait_answer(struct egpud *d, const struct egpud_client *c, bool final)
+{
+	size_t slot, i;
+
+	for (slot = 0; slot < EGPUD_MAX_EVAC_WAIT; slot++) {
+		struct egpud_evac_wait *w = d->evac_wait[slot];
+
+		for (i = 0; w && i < w->n; i++) {
+			if (w->serial[i] != c->serial || w->done[i])
+				continue;
+			w->done[i] = true;
+			if (final) {
+				w->ej->skip[w->ej->n_skip++] = w->pid[i];
+				egpu_log("strategy: %s: pid %d sent its final snapshot (%" PRIu64
+					 " bytes): no driver checkpoint for it", w->ej->pci,
+					 (int)w->pid[i], c->snap.bytes);
+			} else {
+				egpu_log("strategy: %s: pid %d protects itself by snapshots but "
+					 "answered without a final snapshot: driver checkpoint "
+					 "instead", w->ej->pci, (int)w->pid[i]);
+			}
+			wait_settle(d, slot, false);
+			break;
+		}
+	}
+}
+
+void egpud_strategy_client_final(struct egpud *d, const struct egpud_client *c)
+{
+	wait_answer(d, c, true);
+}
+
+void egpud_strategy_client_ack(struct egpud *d, const struct egpud_client *c)
+{
+	wait_answer(d, c, false);
+}
+
+void egpud_strategy_free(struct egpud *d)
+{
+	size_t slot;
+
+	for (slot = 0; slot < EGPUD_MAX_EVAC_WAIT; slot++) {
+		if (d->evac_wait[slot]) {
+			free(d->evac_wait[slot]->ej);
+			free(d->evac_wait[slot]);
+			d->evac_wait[slot] = NULL;
+		}
+	}
+}
+
+static bool evac_pending(struct egpud *d, const char *pci)
+{
+	char key[48];
+	size_t slot;
+
+	snprintf(key, sizeof(key), "evacuate %s", pci);
+	for (slot = 0; slot < EGPUD_MAX_EVAC_WAIT; slot++)
+		if (d->evac_wait[slot] && !strcmp(d->evac_wait[slot]->ej->pci, pci))
+			return true;
+	return egpud_job_for(d, key) != NULL;
 }
 
 static void evacuate(struct egpud *d, const struct egpuhp_dev *gpu,
 		     const struct egpu_workload_policy *pol, const char *reason)
 {
+	struct egpud_evac_wait *w;
 	struct evac_job *ej;
-	struct egpud_job *j;
-	char key[48], detail[320];
+	char detail[320];
 
-	snprintf(key, sizeof(key), "evacuate %s", gpu->name);
-	if (egpud_job_for(d, key))
+	if (evac_pending(d, gpu->name))
 		return;
 	ej = calloc(1, sizeof(*ej));
 	if (!ej)
@@ -205,15 +363,16 @@ static void evacuate(struct egpud *d, const struct egpuhp_dev *gpu,
 	ej->to = pol->evacuate;
 	snprintf(ej->gpu, sizeof(ej->gpu), "%s", pol->evacuate_gpu);
 	/* watchers first: a program that lets go itself needs no checkpoint */
+	w = snap_wait(d, ej);
 	snprintf(detail, sizeof(detail), "reason=%.300s", reason);
 	watchers_line(d, ej, "leaving", detail);
-	j = egpud_job_start(d, key, "evacuation", evac_work, ej, evac_done);
-	if (!j) {
-		egpu_log("strategy: %s: no job slot for the evacuation", gpu->name);
-		free(ej);
+	if (!w) {
+		start_job(d, ej);
 		return;
 	}
-	j->ctx = ej;
+	egpu_log("strategy: %s: waiting up to %u ms for the final snapshots of %zu "
+		 "process%s protecting %s", ej->pci, d->cfg->eject_grace_ms, w->n,
+		 w->n == 1 ? "" : "es", w->n == 1 ? "itself" : "themselves");
 }
 
 static const char *evac_target_name(const struct egpu_workload_policy *p)
@@ -354,13 +513,21 @@ static bool guarded(struct egpud *d)
 
 int egpud_strategy_timeout_ms(struct egpud *d)
 {
-	uint64_t now = egpud_now_ms();
+	uint64_t now = egpud_now_ms(), first = UINT64_MAX;
+	size_t slot;
 
-	if (!guarded(d))
+	for (slot = 0; slot < EGPUD_MAX_EVAC_WAIT; slot++)
+		if (d->evac_wait[slot] && d->evac_wait[slot]->deadline_ms < first)
+			first = d->evac_wait[slot]->deadline_ms;
+	if (guarded(d)) {
+		if (!d->aer_next_ms)
+			d->aer_next_ms = now + EGPUD_AER_POLL_MS;
+		if (d->aer_next_ms < first)
+			first = d->aer_next_ms;
+	}
+	if (first == UINT64_MAX)
 		return -1;	/* idle: no timer */
-	if (!d->aer_next_ms)
-		d->aer_next_ms = now + EGPUD_AER_POLL_MS;
-	return d->aer_next_ms > now ? (int)(d->aer_next_ms - now) : 0;
+	return first > now ? (first - now > INT_MAX ? INT_MAX : (int)(first - now)) : 0;
 }
 
 /* A rising correctable-error count on function or port name of gpu's eGPU. */
@@ -388,9 +555,13 @@ static void check_aer(struct egpud *d, const struct egpuhp_dev *gpu, const char 
 
 void egpud_strategy_tick(struct egpud *d)
 {
+	uint64_t now = egpud_now_ms();
 	size_t i;
 
-	if (!d->aer_next_ms || egpud_now_ms() < d->aer_next_ms)
+	for (i = 0; i < EGPUD_MAX_EVAC_WAIT; i++)
+		if (d->evac_wait[i] && now >= d->evac_wait[i]->deadline_ms)
+			wait_settle(d, i, true);
+	if (!d->aer_next_ms || now < d->aer_next_ms)
 		return;
 	d->aer_next_ms = 0;
 	for (i = 0; i < d->tracker.n_devs; i++) {

@@ -298,16 +298,44 @@ static void print_waiting(const struct gw_record *rec, FILE *out, bool json)
  * checkpointed processes of each (records); filter (a PCI address or
  * NULL) keeps records of that GPU only.
  */
-static void print_trees(const struct gw_users *u, const char *filter, FILE *out, bool json)
+static bool is_user(const struct gw_users *u, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < u->n; i++)
+		if (u->v[i].pid == pid)
+			return true;
+	return false;
+}
+
+/*
+ * A process protecting itself by snapshots that discovery did not find
+ * (no device node of a GPU open: a fake or not yet initialised CUDA, a
+ * driver discovery does not know) is shown all the same, from what its
+ * watcher said, when it watches the GPU asked about (or all GPUs).
+ */
+static bool snap_unseen(const struct gw_users *u, const struct gw_snap *s, const char *filter)
+{
+	return !is_user(u, s->pid) && (!filter || !s->gpu[0] || !strcmp(s->gpu, filter));
+}
+
+/* The comm of an unseen protected process; false if it is gone. */
+static bool snap_comm(const struct gw_snap *s, char *comm, size_t len)
+{
+	return !gw_proc_comm(s->pid, comm, len);
+}
+
+static void print_trees(const struct gw_users *u, const char *filter,
+			const struct gw_snaps *snaps, uint64_t now_ns, FILE *out, bool json)
 {
 	struct gw_record *recs = NULL;
 	char (*keys)[GW_WL_KEY_LEN];
-	size_t i, j, nk = 0, total;
+	size_t i, j, nk = 0, total, nsnap = snaps ? snaps->n : 0;
 	int nrec = gw_records_list(&recs);
 
 	if (nrec < 0)
 		nrec = 0;
-	total = u->n + (size_t)nrec;
+	total = u->n + (size_t)nrec + nsnap;
 	keys = calloc(total ? total : 1, sizeof(*keys));
 	if (!keys) {
 		free(recs);
@@ -319,6 +347,12 @@ static void print_trees(const struct gw_users *u, const char *filter, FILE *out,
 
 		if (i < u->n) {
 			if (gw_workload_key(u->v[i].pid, k, sizeof(k), NULL))
+				continue;
+		} else if (i >= u->n + (size_t)nrec) {
+			const struct gw_snap *sn = &snaps->v[i - u->n - (size_t)nrec];
+
+			if (!snap_unseen(u, sn, filter) ||
+			    gw_workload_key(sn->pid, k, sizeof(k), NULL))
 				continue;
 		} else {
 			const struct gw_record *rec = &recs[i - u->n];
@@ -336,6 +370,7 @@ static void print_trees(const struct gw_users *u, const char *filter, FILE *out,
 		fputs(",\"trees\":[", out);
 	for (j = 0; j < nk; j++) {
 		bool first = true;
+		char desc[96];
 
 		if (json) {
 			fprintf(out, "%s{\"workload\":", j ? "," : "");
@@ -345,6 +380,7 @@ static void print_trees(const struct gw_users *u, const char *filter, FILE *out,
 			fprintf(out, "%sworkload %s:\n", j ? "" : "\n", keys[j]);
 		}
 		for (i = 0; i < u->n; i++) {
+			const struct gw_snap *sn;
 			char k[GW_WL_KEY_LEN];
 			size_t d;
 
@@ -358,14 +394,41 @@ static void print_trees(const struct gw_users *u, const char *filter, FILE *out,
 				;
 			if (d < (size_t)nrec)
 				continue;	/* checkpointed: listed with its record */
+			sn = gw_snaps_find(snaps, u->v[i].pid);
 			if (json) {
 				fprintf(out, "%s{\"pid\":%d,\"comm\":", first ? "" : ",",
 					(int)u->v[i].pid);
 				egpu_json_str(out, u->v[i].comm);
-				fputs(",\"state\":\"running\"}", out);
+				fputs(",\"state\":\"running\"", out);
+				if (sn)
+					gw_snap_json(sn, now_ns, out);
+				fputc('}', out);
 			} else {
-				fprintf(out, "  %8d  %-16s running on %s\n", (int)u->v[i].pid,
-					u->v[i].comm, u->v[i].pci);
+				if (sn)
+					gw_snap_describe(sn, now_ns, desc, sizeof(desc));
+				fprintf(out, "  %8d  %-16s running on %s%s%s\n", (int)u->v[i].pid,
+					u->v[i].comm, u->v[i].pci, sn ? ", " : "", sn ? desc : "");
+			}
+			first = false;
+		}
+		for (i = 0; i < nsnap; i++) {
+			const struct gw_snap *x = &snaps->v[i];
+			char k[GW_WL_KEY_LEN], comm[GW_COMM_LEN];
+
+			if (!snap_unseen(u, x, filter) || gw_workload_key(x->pid, k, sizeof(k), NULL) ||
+			    strcmp(k, keys[j]) || !snap_comm(x, comm, sizeof(comm)))
+				continue;
+			if (json) {
+				fprintf(out, "%s{\"pid\":%d,\"comm\":", first ? "" : ",",
+					(int)x->pid);
+				egpu_json_str(out, comm);
+				fputs(",\"state\":\"running\",\"gpu_node_seen\":false", out);
+				gw_snap_json(x, now_ns, out);
+				fputc('}', out);
+			} else {
+				gw_snap_describe(x, now_ns, desc, sizeof(desc));
+				fprintf(out, "  %8d  %-16s running, %s (no GPU device node seen)\n",
+					(int)x->pid, comm, desc);
 			}
 			first = false;
 		}
@@ -401,20 +464,70 @@ static void print_trees(const struct gw_users *u, const char *filter, FILE *out,
 	free(recs);
 }
 
+/* The unseen protected processes as rows of the users table. */
+static size_t print_unseen_rows(const struct gw_users *u, const char *filter,
+				const struct gw_snaps *snaps, uint64_t now_ns, FILE *out,
+				bool json, size_t printed)
+{
+	size_t i;
+
+	for (i = 0; snaps && i < snaps->n; i++) {
+		const struct gw_snap *x = &snaps->v[i];
+		char comm[GW_COMM_LEN], desc[96];
+
+		if (!snap_unseen(u, x, filter) || !snap_comm(x, comm, sizeof(comm)))
+			continue;
+		if (json) {
+			fprintf(out, "%s{\"pid\":%d,\"comm\":", printed++ ? "," : "", (int)x->pid);
+			egpu_json_str(out, comm);
+			fputs(",\"pci\":", out);
+			if (x->gpu[0])
+				egpu_json_str(out, x->gpu);
+			else
+				fputs("null", out);
+			fputs(",\"kind\":null,\"node\":null,\"checkpointable\":false,"
+			      "\"gpu_bytes\":null", out);
+			gw_snap_json(x, now_ns, out);
+			fputc('}', out);
+			continue;
+		}
+		gw_snap_describe(x, now_ns, desc, sizeof(desc));
+		fprintf(out, "%-12s %8d  %-16s %-10s %-20s %s  %s\n", x->gpu[0] ? x->gpu : "-",
+			(int)x->pid, comm, "-", "(none seen)", "-", desc);
+		printed++;
+	}
+	return printed;
+}
+
 static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 {
-	char pci[GW_PCI_LEN];
+	char pci[GW_PCI_LEN], desc[96];
+	struct gw_snaps *snaps = NULL;
 	struct gw_users u;
-	const char *filter = NULL;
-	size_t i;
+	const char *filter = NULL, *gpu = NULL;
+	uint64_t now_ns = gw_now_ns();
+	size_t i, unseen = 0;
 	int err;
 
-	if (argc > 1)
-		return usage(out, "workloads", "takes at most one GPU");
-	if (argc == 1 && strcmp(argv[0], "all")) {
-		if (resolve_gpu(argv[0], pci, sizeof(pci))) {
+	for (i = 0; i < (size_t)argc; i++) {
+		if (!strcmp(argv[i], GW_SNAPSHOTS_ARG) && i + 1 < (size_t)argc && !snaps) {
+			snaps = calloc(1, sizeof(*snaps));
+			if (!snaps || gw_snaps_parse(argv[++i], snaps)) {
+				free(snaps);
+				return usage(out, "workloads", "bad " GW_SNAPSHOTS_ARG " table");
+			}
+		} else if (gpu) {
+			free(snaps);
+			return usage(out, "workloads", "takes at most one GPU");
+		} else {
+			gpu = argv[i];
+		}
+	}
+	if (gpu && strcmp(gpu, "all")) {
+		if (resolve_gpu(gpu, pci, sizeof(pci))) {
 			fprintf(out, "workloads: '%s' is neither a PCI address nor a known GPU "
-				"UUID\n", argv[0]);
+				"UUID\n", gpu);
+			free(snaps);
 			return GW_USAGE;
 		}
 		filter = pci;
@@ -422,8 +535,11 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 	err = gw_find_users(filter, &u);
 	if (err) {
 		fprintf(out, "workloads: scan failed: %s\n", strerror(-err));
+		free(snaps);
 		return GW_FAIL;
 	}
+	for (i = 0; snaps && i < snaps->n; i++)
+		unseen += snap_unseen(&u, &snaps->v[i], filter);
 	if (json) {
 		fputs("{\"workloads\":[", out);
 		for (i = 0; i < u.n; i++) {
@@ -437,15 +553,19 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 			fprintf(out, ",\"checkpointable\":%s,\"gpu_bytes\":",
 				e->checkpointable ? "true" : "false");
 			if (e->gpu_bytes_known)
-				fprintf(out, "%" PRIu64 "}", e->gpu_bytes);
+				fprintf(out, "%" PRIu64, e->gpu_bytes);
 			else
-				fputs("null}", out);
+				fputs("null", out);
+			if (gw_snaps_find(snaps, e->pid))
+				gw_snap_json(gw_snaps_find(snaps, e->pid), now_ns, out);
+			fputc('}', out);
 		}
+		print_unseen_rows(&u, filter, snaps, now_ns, out, true, u.n);
 		fputs("]", out);
-		print_trees(&u, filter, out, true);
+		print_trees(&u, filter, snaps, now_ns, out, true);
 		fputs("}\n", out);
 	} else {
-		if (!u.n)
+		if (!u.n && !unseen)
 			fputs("no processes use a GPU\n", out);
 		else
 			fprintf(out, "%-12s %8s  %-16s %-10s %-20s %s\n", "GPU", "PID", "COMMAND",
@@ -458,14 +578,20 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
 				snprintf(mem, sizeof(mem), "%" PRIu64 " MiB", e->gpu_bytes >> 20);
 			else
 				snprintf(mem, sizeof(mem), "-");
-			fprintf(out, "%-12s %8d  %-16s %-10s %-20s %s%s\n", e->pci, (int)e->pid,
+			desc[0] = '\0';
+			if (gw_snaps_find(snaps, e->pid))
+				gw_snap_describe(gw_snaps_find(snaps, e->pid), now_ns, desc,
+						 sizeof(desc));
+			fprintf(out, "%-12s %8d  %-16s %-10s %-20s %s%s%s%s\n", e->pci, (int)e->pid,
 				e->comm, gw_node_kind_name(e->kind), e->node, mem,
 				e->kind == GW_NODE_VFIO ? "  (passed through: not checkpointable)" :
-				"");
+				"", desc[0] ? "  " : "", desc);
 		}
-		print_trees(&u, filter, out, false);
+		print_unseen_rows(&u, filter, snaps, now_ns, out, false, 0);
+		print_trees(&u, filter, snaps, now_ns, out, false);
 	}
 	gw_users_free(&u);
+	free(snaps);
 	return GW_OK;
 }
 
@@ -473,19 +599,57 @@ static int verb_workloads(int argc, char **argv, FILE *out, bool json)
  * evacuate PCI [--to X]: checkpoint or migrate every CUDA user of a GPU,
  * each with its whole workload (all or nothing per workload).
  */
+static bool skipped(const pid_t *skip, int n, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (skip[i] == pid)
+			return true;
+	return false;
+}
+
+/*
+ * w without the members in skip: they protect themselves and let go of
+ * the GPU, so they are neither locked nor checkpointed; the rest of the
+ * workload still goes as one.
+ */
+static void workload_drop(struct gw_workload *w, const pid_t *skip, int n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < w->n; i++) {
+		if (skipped(skip, n, w->pid[i]))
+			continue;
+		w->pid[k] = w->pid[i];
+		w->checkpointed[k] = w->checkpointed[i];
+		memmove(w->comm[k], w->comm[i], GW_COMM_LEN);
+		k++;
+	}
+	w->n = k;
+}
+
 static int verb_evacuate(uid_t caller, int argc, char **argv, FILE *out, bool json)
 {
 	struct gw_opts o = { 0 };
 	char pci[GW_PCI_LEN], (*done_keys)[GW_WL_KEY_LEN] = NULL;
 	struct gw_workload *w = NULL;
+	pid_t skip[GW_SNAP_MAX];
 	struct gw_users u;
 	size_t i, k, nkeys = 0;
-	int rc = GW_OK, err, printed = 0;
+	int rc = GW_OK, err, printed = 0, n_skip = 0, a;
 
-	if (argc == 3 && !strcmp(argv[1], "--to"))
-		o.to = argv[2];
-	else if (argc != 1)
-		return usage(out, "evacuate", "evacuate PCI [--to PCI|UUID]");
+	for (a = 1; a + 1 < argc; a += 2) {
+		if (!strcmp(argv[a], "--to") && !o.to)
+			o.to = argv[a + 1];
+		else if (!strcmp(argv[a], GW_SKIP_ARG) && !n_skip &&
+			 (n_skip = gw_pid_list_parse(argv[a + 1], skip, GW_SNAP_MAX)) > 0)
+			continue;
+		else
+			break;
+	}
+	if (argc < 1 || a != argc || n_skip < 0)
+		return usage(out, "evacuate", "evacuate PCI [--to PCI|UUID] [--skip PID,...]");
 	if (resolve_gpu(argv[0], pci, sizeof(pci)))
 		return usage(out, "evacuate", "unknown GPU");
 	err = gw_find_users(pci, &u);
@@ -508,13 +672,31 @@ static int verb_evacuate(uid_t caller, int argc, char **argv, FILE *out, bool js
 		bool tree = false;
 		int one;
 
-		if (u.v[i].checkpointable && !gw_workload_of(u.v[i].pid, false, w) && w->n > 1) {
-			for (k = 0; k < nkeys && strcmp(done_keys[k], w->key); k++)
+		if (skipped(skip, n_skip, u.v[i].pid)) {
+			for (k = 0; k < i && u.v[k].pid != u.v[i].pid; k++)
 				;
-			if (k < nkeys)
-				continue;	/* its workload went already */
-			memcpy(done_keys[nkeys++], w->key, GW_WL_KEY_LEN);
-			tree = true;
+			if (k < i)
+				continue;	/* said once for a process on two GPUs */
+			if (json && printed++)
+				fputc(',', out);
+			if (json)
+				fprintf(out, "{\"pid\":%d,\"op\":\"evacuate\",\"ok\":true,"
+					"\"outcome\":\"snapshot\"}", (int)u.v[i].pid);
+			else
+				fprintf(out, "pid %d (%s): left alone: it protects itself by its own "
+					"snapshot\n", (int)u.v[i].pid, u.v[i].comm);
+			continue;
+		}
+		if (u.v[i].checkpointable && !gw_workload_of(u.v[i].pid, false, w)) {
+			workload_drop(w, skip, n_skip);
+			if (w->n > 1) {
+				for (k = 0; k < nkeys && strcmp(done_keys[k], w->key); k++)
+					;
+				if (k < nkeys)
+					continue;	/* its workload went already */
+				memcpy(done_keys[nkeys++], w->key, GW_WL_KEY_LEN);
+				tree = true;
+			}
 		}
 		if (json && printed++)
 			fputc(',', out);
@@ -635,11 +817,25 @@ int gw_dispatch(const char *verb, int argc, char **argv, FILE *out, bool json)
 	return gw_dispatch_as(0, verb, argc, argv, out, json);
 }
 
-int gw_evacuate(const char *pci, const char *to, FILE *log, bool json)
+int gw_evacuate(const char *pci, const char *to, const pid_t *skip, size_t n_skip, FILE *log,
+		bool json)
 {
-	char *argv[3] = { (char *)pci, (char *)"--to", (char *)to };
+	char *argv[5] = { (char *)pci }, list[GW_SNAP_MAX * 12] = "";
+	size_t i, off = 0;
+	int argc = 1;
 
-	return gw_dispatch("evacuate", to ? 3 : 1, argv, log, json);
+	if (to) {
+		argv[argc++] = (char *)"--to";
+		argv[argc++] = (char *)to;
+	}
+	for (i = 0; i < n_skip && i < GW_SNAP_MAX; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d", i ? "," : "",
+					(int)skip[i]);
+	if (off) {
+		argv[argc++] = (char *)GW_SKIP_ARG;
+		argv[argc++] = list;
+	}
+	return gw_dispatch("evacuate", argc, argv, log, json);
 }
 
 int gw_ctl(int argc, char **argv, bool json,

@@ -164,8 +164,22 @@ const char *gw_node_kind_name(enum gw_node_kind kind);
  * Checkpoint every checkpointable user of the GPU at pci, or migrate them
  * to the GPU named by to (PCI or UUID) when to is not NULL.  Users that
  * cannot be moved (VFIO, DRM) are reported to log and counted as failures.
- * Returns GW_OK if every user was handled, else GW_FAIL.
+ * The n_skip processes in skip are left alone: they protect themselves
+ * (libegpu snapshots) and let go of the GPU; the rest of a workload they
+ * belong to is still checkpointed as one (locked together, all or
+ * nothing).  Returns GW_OK if every user was handled, else GW_FAIL.
  */
-int gw_evacuate(const char *pci, const char *to, FILE *log, bool json);
+int gw_evacuate(const char *pci, const char *to, const pid_t *skip, size_t n_skip, FILE *log,
+		bool json);
+
+/*
+ * "workloads ... --snapshots TABLE": egpud passes what its libegpu watchers
+ * reported about their snapshot sets (egpud refuses the word from its
+ * clients).  TABLE is "PID:BYTES:BUFFERS:TAKEN_NS:GPU" entries separated
+ * by ',', TAKEN_NS on CLOCK_MONOTONIC (0: no snapshot yet), GPU the
+ * function the program watches or "-" for all.
+ */
+#define GW_SNAPSHOTS_ARG	"--snapshots"
+#define GW_SKIP_ARG		"--skip"	/* evacuate PCI ... --skip PID,PID */
 
 #endif /* EGPUHP_GPUWORK_H */

@@ -414,6 +414,36 @@ int gw_tree_migrate(const struct gw_workload *w, const struct gw_opts *o,
 void gw_tree_report_print(const struct gw_tree_report *t, const struct gw_workload *w,
 			  FILE *out, bool json);
 
+/* --- what egpud's watchers said of their snapshots (snaptable.c) ----------- */
+
+#define GW_SNAP_MAX	128
+
+struct gw_snap {
+	pid_t pid;
+	uint64_t bytes;
+	uint32_t buffers;
+	uint64_t taken_ns;	/* CLOCK_MONOTONIC; 0: none yet */
+	char gpu[GW_PCI_LEN];	/* watched function, "" all */
+};
+
+struct gw_snaps {
+	size_t n;
+	struct gw_snap v[GW_SNAP_MAX];
+};
+
+/* Parse a GW_SNAPSHOTS_ARG table (gpuwork.h); 0 or -EINVAL. */
+int gw_snaps_parse(const char *table, struct gw_snaps *out);
+const struct gw_snap *gw_snaps_find(const struct gw_snaps *s, pid_t pid);
+/* Age in ms at now_ns, -1 when there is no snapshot yet. */
+int64_t gw_snap_age_ms(const struct gw_snap *s, uint64_t now_ns);
+uint64_t gw_now_ns(void);
+/* "snapshot 3.2 s old, 9.5 GB" or "no snapshot yet (4 buffers)" */
+void gw_snap_describe(const struct gw_snap *s, uint64_t now_ns, char *buf, size_t len);
+/* ,"snapshot_bytes":..,"snapshot_buffers":..,"snapshot_age_ms":..|null */
+void gw_snap_json(const struct gw_snap *s, uint64_t now_ns, FILE *out);
+/* A PID list "1,2,3" (GW_SKIP_ARG); at most max; count or -EINVAL. */
+int gw_pid_list_parse(const char *list, pid_t *out, size_t max);
+
 /* --- output (report.c) ------------------------------------------------------ */
 
 void gw_report_print(const struct gw_report *r, FILE *out, bool json);

@@ -10,15 +10,20 @@
 
 #include "common/egpud_proto.h"
 #include "libegpu/egpu.h"
-
-#define EGPU_EXPORT __attribute__((visibility("default")))
+#include "libegpu/egpu_internal.h"
 
 struct egpu {
 	int fd;
 	char buf[4096];
 	size_t len;
 	char detail[512];	/* "key=value ..." after the last event's fields */
+	/* an attached snapshot set (egpu_snap_attach()), NULL */
+	struct egpu_snap *snap;
+	const struct egpu_snap_hooks *snap_hooks;
 };
+
+/* The longest "snapshot-interval" taken from egpud: a day. */
+#define EGPU_SNAPSHOT_INTERVAL_MAX	(24UL * 3600 * 1000)
 
 static const char *const kind_names[] = {
 	[EGPU_EVENT_UNKNOWN] = "unknown",
@@ -173,17 +178,77 @@ static void keep_detail(struct egpu *e, const char *line)
 	egpu_parse_detail(line, e->detail, sizeof(e->detail));
 }
 
+/*
+ * "snapshot-interval <ms>": exactly one decimal number, at most
+ * EGPU_SNAPSHOT_INTERVAL_MAX; anything else is not one (and is ignored
+ * like every line egpu_next() does not know).
+ */
+long egpu_parse_snapshot_interval(const char *line)
+{
+	static const char key[] = "snapshot-interval ";
+	unsigned long v = 0;
+	const char *p;
+
+	if (strncmp(line, key, sizeof(key) - 1))
+		return -1;
+	p = line + sizeof(key) - 1;
+	if (!*p || strlen(p) > 9)
+		return -1;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	return v <= EGPU_SNAPSHOT_INTERVAL_MAX ? (long)v : -1;
+}
+
+int egpu_set_snap(struct egpu *e, struct egpu_snap *s, const struct egpu_snap_hooks *hooks)
+{
+	if (s && e->snap && e->snap != s)
+		return -EBUSY;
+	e->snap = s;
+	e->snap_hooks = s ? hooks : NULL;
+	return 0;
+}
+
+int egpu_send_line(struct egpu *e, const char *line)
+{
+	size_t len = strlen(line);
+	ssize_t n;
+
+	do {
+		n = send(e->fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	/* A short write of a line this small: the socket is all but full. */
+	return (size_t)n == len ? 0 : -EIO;
+}
+
 EGPU_EXPORT int egpu_next(struct egpu *e, struct egpu_event *ev, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	char line[512];
 
+	if (e->snap_hooks)
+		e->snap_hooks->tick(e->snap);
 	for (;;) {
 		int r;
 
 		while (take_line(e, line, sizeof(line))) {
+			long interval = egpu_parse_snapshot_interval(line);
+
+			if (interval >= 0) {
+				/* not an event: the attached set's periodic interval */
+				if (e->snap_hooks)
+					e->snap_hooks->interval(e->snap, (unsigned int)interval);
+				continue;
+			}
 			if (egpu_parse_line(line, ev) == 0) {
 				keep_detail(e, line);
+				/* LEAVING: the final snapshot is taken before the program hears it */
+				if (e->snap_hooks)
+					e->snap_hooks->event(e->snap, ev);
 				return 1;
 			}
 		}
@@ -217,6 +282,8 @@ EGPU_EXPORT void egpu_close(struct egpu *e)
 {
 	if (!e)
 		return;
+	if (e->snap_hooks)
+		e->snap_hooks->closing(e->snap);
 	close(e->fd);
 	free(e);
 }
