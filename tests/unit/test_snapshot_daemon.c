@@ -58,6 +58,10 @@ int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kin
 	return 0;
 }
 
+void egpud_child_reply_json(struct egpud *d, pid_t pid, const char *verb)
+{
+}
+
 void egpud_child_setup_signals(void)
 {
 }
