@@ -347,6 +347,10 @@ uint64_t egpud_now_ns(void);
 bool egpud_snap_table(struct egpud *d, char *buf, size_t len);
 /* After a reload: send watchers the interval the new configuration sets. */
 void egpud_snap_reconfigured(struct egpud *d);
+/* The watcher through which process pid protects itself, or NULL. */
+const struct egpud_client *egpud_snap_client_of(struct egpud *d, pid_t pid);
+/* "snapshot 3.2 s old, 9.5 GB" of c's set (gw_snap_describe()). */
+void egpud_snap_describe(const struct egpud_client *c, char *buf, size_t len);
 
 /* jobs.c */
 /*

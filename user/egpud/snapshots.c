@@ -224,3 +224,21 @@ bool egpud_snap_table(struct egpud *d, char *buf, size_t len)
 	}
 	return off > 0;
 }
+
+const struct egpud_client *egpud_snap_client_of(struct egpud *d, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++)
+		if (d->clients[i] && d->clients[i]->pid == pid && egpud_snap_protects(d->clients[i]))
+			return d->clients[i];
+	return NULL;
+}
+
+void egpud_snap_describe(const struct egpud_client *c, char *buf, size_t len)
+{
+	struct gw_snap s = { .pid = c->pid, .bytes = c->snap.bytes, .buffers = c->snap.buffers,
+			     .taken_ns = c->snap.taken_ns };
+
+	gw_snap_describe(&s, egpud_now_ns(), buf, len);
+}
