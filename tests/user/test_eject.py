@@ -408,6 +408,9 @@ def test_eject_leaves_snapshot_protected_program_to_its_snapshot(vm):
     start_egpud(vm)
     dev = vm.plug("rp4", kind="vga")
     gpu = dev.bdfs[0]
+    for b in dev.bdfs:      # bochs-drm (loaded by the DRM test) may have taken it
+        vm.sh("if [ -e /sys/bus/pci/devices/%s/driver ]; then "
+              "echo %s > /sys/bus/pci/devices/%s/driver/unbind; fi" % (b, b, b))
     bind_testdrv(vm, dev.bdfs)
     vm.sh("%s %s > /tmp/snapw.out 2>&1 & echo $! > /tmp/snapw.pid" % (SNAPW, gpu))
     pid = int(vm.sh("cat /tmp/snapw.pid"))
