@@ -8,7 +8,7 @@
  * removal of no GPU start nothing; the report when the GPU is bound again
  * is given once.
  */
-// unit-test-links: egpud/lost.c egpud/lost_scan.c
+// unit-test-links: egpud/lost.c egpud/lost_scan.c egpud/snapshots.c
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,9 +25,11 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "common/log.h"
 #include "common/sysfs.h"
 #include "egpud/egpud.h"
 #include "helpers/gw_fake.h"
+#include "helpers/log_capture.h"
 
 #define GPU	"0000:05:00.0"
 
@@ -63,6 +65,23 @@ void egpud_watchers_send(struct egpud *d, const char *pci, const char *group,
 	assert_non_null(owner);
 	watcher_lines++;
 	snprintf(watcher_line, sizeof(watcher_line), "%s", line);
+}
+
+/* eject.c's and strategy.c's (snapshots.c tells them of acks): no eject here */
+void egpud_eject_client_ack(struct egpud *dd, const struct egpud_client *c)
+{
+}
+
+void egpud_eject_client_final(struct egpud *dd, const struct egpud_client *c)
+{
+}
+
+void egpud_strategy_client_final(struct egpud *dd, const struct egpud_client *c)
+{
+}
+
+void egpud_strategy_client_ack(struct egpud *dd, const struct egpud_client *c)
+{
 }
 
 /* --- the fake system --- */
@@ -225,6 +244,38 @@ static void holder_that_let_go_is_not_signalled(void **state)
 	waitpid(pid, &status, 0);
 }
 
+/*
+ * A program protecting itself by snapshots still holds the node: on-lost
+ * applies all the same (the driver waits for it), and the log line says
+ * what it had in its own memory.
+ */
+static void snapshot_holder_is_named_as_such(void **state)
+{
+	static const char line[] = "snapshot bytes=9500000000 buffers=3 taken-ns=1 "
+				   "interval-ms=0\n";
+	struct egpud_client c = { .fd = -1, .watching = true, .starttime = 4242 };
+	const char *log;
+	pid_t pid;
+	int status;
+
+	d.cfg->on_lost = EGPU_ON_LOST_KEEP;
+	pid = holder("trainer");
+	c.pid = pid;
+	d.clients[0] = &c;
+	assert_int_equal(egpud_watcher_input(&d, &c, line, sizeof(line) - 1), 0);
+	pull(EGPUHP_F_SURPRISE);
+	now_ms += 1000;
+	log_capture_start(root);
+	egpud_lost_tick(&d);
+	log = log_capture_end();
+	assert_non_null(strstr(log, "left running (on-lost = keep); it protected itself by "
+			       "snapshots, last snapshot "));
+	assert_non_null(strstr(log, " s old, 9.5 GB"));
+	d.clients[0] = NULL;
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,7 +285,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(holder_that_let_go_is_not_signalled,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(snapshot_holder_is_named_as_such, setup, teardown),
 	};
 
+	egpu_log_init("test", false);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

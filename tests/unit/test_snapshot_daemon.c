@@ -306,6 +306,41 @@ static void state_over_a_socket_and_interval_sent(void **state)
 	close(peer2);
 }
 
+/* snapshot-interval-ms of [workloads] and of a [workload-rule] (an explicit 0 too). */
+static void interval_from_the_configuration(void **state)
+{
+	static const char conf[] =
+		"[workloads]\nsnapshot-interval-ms = 5000\n"
+		"[workload-rule]\nslot = " GPU "\nsnapshot-interval-ms = 0\n"
+		"[workload-rule]\nslot = 0000:09:00.0\nstrategy = eager\n";
+	struct egpud_client *mine, *all;
+	struct egpu_config *c;
+	int peer, peer2;
+	char err[256];
+
+	c = egpu_config_parse("t.conf", conf, err, sizeof(err));
+	assert_non_null(c);
+	egpu_config_free(d.cfg);
+	d.cfg = c;
+	mine = watcher(301, GPU, &peer);
+	all = watcher(302, "", &peer2);
+	assert_int_equal(say(mine, peer, "snapshot bytes=1 buffers=1 taken-ns=0 interval-ms=0\n"),
+			 0);
+	assert_int_equal(say(all, peer2, "snapshot bytes=1 buffers=1 taken-ns=0 interval-ms=0\n"),
+			 0);
+	assert_string_equal(peer_read(peer), "");	/* the rule leaves it to the program */
+	assert_string_equal(peer_read(peer2), "snapshot-interval 5000\n");
+	close(peer);
+	close(peer2);
+	/* bad values: where, and what is allowed */
+	assert_null(egpu_config_parse("t.conf", "[workloads]\nsnapshot-interval-ms = 1s\n", err,
+				      sizeof(err)));
+	assert_string_equal(err, "t.conf:2:24: snapshot-interval-ms: expected milliseconds "
+			    "0..86400000 (0: the program's own), got \"1s\"");
+	assert_null(egpu_config_parse("t.conf", "[workload-rule]\nsnapshot-interval-ms = "
+				      "86400001\n", err, sizeof(err)));
+}
+
 static void only_its_own_process(void **state)
 {
 	struct egpud_client *c;
@@ -519,6 +554,7 @@ int main(void)
 		cmocka_unit_test(parse_lines),
 		cmocka_unit_test_setup_teardown(state_over_a_socket_and_interval_sent, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(interval_from_the_configuration, setup, teardown),
 		cmocka_unit_test_setup_teardown(only_its_own_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(workloads_show_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_eject_waits_for_final_then_skips_checkpoint,

@@ -408,6 +408,9 @@ def test_eject_leaves_snapshot_protected_program_to_its_snapshot(vm):
     start_egpud(vm)
     dev = vm.plug("rp4", kind="vga")
     gpu = dev.bdfs[0]
+    for b in dev.bdfs:      # bochs-drm (loaded by the DRM test) may have taken it
+        vm.sh("if [ -e /sys/bus/pci/devices/%s/driver ]; then "
+              "echo %s > /sys/bus/pci/devices/%s/driver/unbind; fi" % (b, b, b))
     bind_testdrv(vm, dev.bdfs)
     vm.sh("%s %s > /tmp/snapw.out 2>&1 & echo $! > /tmp/snapw.pid" % (SNAPW, gpu))
     pid = int(vm.sh("cat /tmp/snapw.pid"))
@@ -416,8 +419,8 @@ def test_eject_leaves_snapshot_protected_program_to_its_snapshot(vm):
     vm.wait_for("grep -q 'got: snapshot-interval 7000' /tmp/snapw.out", timeout=10)
 
     out = vm.sh("egpuctl workloads")
-    m = re.search(r"^-\s+%d\s+egpuhp-snapw\s+-\s+\(none seen\)\s+-\s+"
-                  r"snapshot (\d+\.\d) s old, 9\.5 GB$" % pid, out, re.M)
+    m = re.search(r"^%s\s+%d\s+egpuhp-snapw\s+-\s+\(none seen\)\s+-\s+"
+                  r"snapshot (\d+\.\d) s old, 9\.5 GB$" % (re.escape(gpu), pid), out, re.M)
     assert m and float(m.group(1)) >= 3.2, out
     assert re.search(r"^\s+%d\s+egpuhp-snapw\s+running, snapshot \d+\.\d s old, 9\.5 GB "
                      r"\(no GPU device node seen\)$" % pid, out, re.M), out
@@ -426,6 +429,7 @@ def test_eject_leaves_snapshot_protected_program_to_its_snapshot(vm):
     assert len(mine) == 1, data
     assert mine[0]["snapshot_bytes"] == 9500000000 and mine[0]["snapshot_buffers"] == 3, mine
     assert mine[0]["snapshot_age_ms"] >= 3200 and mine[0]["node"] is None, mine
+    assert mine[0]["pci"] == gpu, mine
 
     rc, out = vm.run("egpuctl eject %s" % gpu, timeout=90)
     assert rc == 0, "egpuctl eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))

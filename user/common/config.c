@@ -343,6 +343,7 @@ static const struct key_def keys[] = {
 	{ SEC_WORKLOADS, "evacuate-to" },
 	{ SEC_WORKLOADS, "warnings" },
 	{ SEC_WORKLOADS, "within-s" },
+	{ SEC_WORKLOADS, "snapshot-interval-ms" },
 	{ SEC_WORKLOAD_RULE, "ids" },
 	{ SEC_WORKLOAD_RULE, "router" },
 	{ SEC_WORKLOAD_RULE, "slot" },
@@ -351,6 +352,7 @@ static const struct key_def keys[] = {
 	{ SEC_WORKLOAD_RULE, "evacuate-to" },
 	{ SEC_WORKLOAD_RULE, "warnings" },
 	{ SEC_WORKLOAD_RULE, "within-s" },
+	{ SEC_WORKLOAD_RULE, "snapshot-interval-ms" },
 };
 
 static const char *section_name(enum section s)

@@ -104,6 +104,7 @@ struct egpud_snap_state {
 	uint64_t final_ms;	/* egpud_now_ms() when it came */
 	bool interval_sent;	/* "snapshot-interval" sent, with this value: */
 	unsigned int sent_interval_ms;
+	bool logged;		/* its "protects itself" line was logged */
 };
 
 struct egpud_client {
@@ -339,8 +340,6 @@ int egpud_watcher_read(struct egpud *d, struct egpud_client *c);
 int egpud_watcher_input(struct egpud *d, struct egpud_client *c, const char *data, size_t n);
 /* c protects itself: a set with buffers is attached and its pid is still the peer's. */
 bool egpud_snap_protects(const struct egpud_client *c);
-/* Age of c's last snapshot in ms at CLOCK_MONOTONIC now_ns; -1: none yet. */
-int64_t egpud_snap_age_ms(const struct egpud_snap_state *s, uint64_t now_ns);
 uint64_t egpud_now_ns(void);
 /*
  * The "--snapshots" word egpud adds to a workloads request for gpuwork:
@@ -350,6 +349,10 @@ uint64_t egpud_now_ns(void);
 bool egpud_snap_table(struct egpud *d, char *buf, size_t len);
 /* After a reload: send watchers the interval the new configuration sets. */
 void egpud_snap_reconfigured(struct egpud *d);
+/* The watcher through which process pid protects itself, or NULL. */
+const struct egpud_client *egpud_snap_client_of(struct egpud *d, pid_t pid);
+/* "snapshot 3.2 s old, 9.5 GB" of c's set (gw_snap_describe()). */
+void egpud_snap_describe(const struct egpud_client *c, char *buf, size_t len);
 
 /* jobs.c */
 /*

@@ -235,7 +235,8 @@ static void on_holder(const struct egpud_lost_holder *h, void *arg)
 	const char *vars[] = { pid_var, comm_var, node_var, action_var, NULL };
 	struct egpud_hook_env env = { .event = "workload-lost", .ev = &ev, .dev = &p->dev,
 				      .vars = vars };
-	char node[sizeof(h->node)], line[384];
+	char node[sizeof(h->node)], line[384], snapped[96];
+	const struct egpud_client *snap;
 	enum egpud_lost_action a;
 	const char *why;
 	int ret = 0;
@@ -255,8 +256,17 @@ static void on_holder(const struct egpud_lost_holder *h, void *arg)
 	} else {
 		snprintf(done, sizeof(done), "left running (%s)", why);
 	}
-	egpu_log("workload-lost %s: pid %d (%s) still held %s %u ms after the removal: %s",
-		 p->dev.name, (int)h->pid, h->comm, h->node, d->cfg->lost_grace_ms, done);
+	snap = egpud_snap_client_of(d, h->pid);
+	if (snap)
+		egpud_snap_describe(snap, snapped, sizeof(snapped));
+	/*
+	 * A program protecting itself keeps its last snapshot in its own
+	 * memory: on-lost still applies (the device node it holds keeps the
+	 * driver's remove() waiting), so say what it had.
+	 */
+	egpu_log("workload-lost %s: pid %d (%s) still held %s %u ms after the removal: %s%s%s",
+		 p->dev.name, (int)h->pid, h->comm, h->node, d->cfg->lost_grace_ms, done,
+		 snap ? "; it protected itself by snapshots, last " : "", snap ? snapped : "");
 	if (ret < 0)
 		a = EGPUD_LOST_SPARE;
 	t->acted++;

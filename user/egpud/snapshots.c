@@ -48,13 +48,6 @@ bool egpud_snap_protects(const struct egpud_client *c)
 	return !gw_proc_starttime(c->pid, &start) && start == c->starttime;
 }
 
-int64_t egpud_snap_age_ms(const struct egpud_snap_state *s, uint64_t now_ns)
-{
-	if (!s->taken_ns)
-		return -1;
-	return now_ns > s->taken_ns ? (int64_t)((now_ns - s->taken_ns) / 1000000) : 0;
-}
-
 /* The interval egpud's configuration sets for c's GPU; false: none set. */
 static bool configured_interval(struct egpud *d, const struct egpud_client *c,
 				unsigned int *ms)
@@ -129,10 +122,11 @@ static int handle_line(struct egpud *d, struct egpud_client *c, const char *line
 		c->snap.buffers = m.buffers;
 		c->snap.taken_ns = m.taken_ns;
 		c->snap.interval_ms = m.interval_ms;
-		if (!was_on) {
+		/* logged once per connection: toggling cannot flood the log */
+		if (!was_on && !c->snap.logged) {
+			c->snap.logged = true;
 			egpu_log("watcher pid %d protects itself by snapshots: %" PRIu32
 				 " buffers, %" PRIu64 " bytes", (int)c->pid, m.buffers, m.bytes);
-			egpud_metrics_changed(d);
 		}
 		if (m.final) {
 			c->snap.final = true;
@@ -143,7 +137,7 @@ static int handle_line(struct egpud *d, struct egpud_client *c, const char *line
 		return was_on ? 0 : send_interval(d, c);
 	case EGPUD_WATCH_SNAPSHOT_OFF:
 		if (was_on)
-			egpu_log("watcher pid %d: snapshot set detached", (int)c->pid);
+			egpu_dbg("watcher pid %d: snapshot set detached", (int)c->pid);
 		c->snap.on = false;
 		c->snap.final = false;
 		c->snap.interval_sent = false;
@@ -223,4 +217,22 @@ bool egpud_snap_table(struct egpud *d, char *buf, size_t len)
 		off += (size_t)n;
 	}
 	return off > 0;
+}
+
+const struct egpud_client *egpud_snap_client_of(struct egpud *d, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < EGPUD_MAX_CLIENTS; i++)
+		if (d->clients[i] && d->clients[i]->pid == pid && egpud_snap_protects(d->clients[i]))
+			return d->clients[i];
+	return NULL;
+}
+
+void egpud_snap_describe(const struct egpud_client *c, char *buf, size_t len)
+{
+	struct gw_snap s = { .pid = c->pid, .bytes = c->snap.bytes, .buffers = c->snap.buffers,
+			     .taken_ns = c->snap.taken_ns };
+
+	gw_snap_describe(&s, egpud_now_ns(), buf, len);
 }
