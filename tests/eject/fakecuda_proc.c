@@ -18,7 +18,8 @@
  * GPU's device node (NODE's "%d" is the GPU ordinal it is on).  While the
  * fake driver has it checkpointed it closes the node (a checkpointed
  * process holds no GPU: the GPU may go); when restored it opens the node
- * of the GPU it was restored onto.  Each change is one line on stdout:
+ * of the GPU it was restored onto (and the node anew when it was made
+ * anew, as after a re-plug).  Each change is one line on stdout:
  * "PID holding NODE", "PID released NODE".  SIGTERM ends it (children end
  * with their parent); its registration is removed as it exits, as a real
  * process' CUDA state goes with it.
@@ -27,12 +28,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static volatile sig_atomic_t stop;
@@ -87,6 +90,15 @@ static int read_state(pid_t pid, char *state, size_t len, int *gpu)
 	return 0;
 }
 
+/* Is fd (still) the file at path? */
+static bool same_file(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return !fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev && a.st_rdev == b.st_rdev;
+}
+
 static void run(const char *node_fmt, int gpu)
 {
 	pid_t me = getpid();
@@ -106,7 +118,12 @@ static void run(const char *node_fmt, int gpu)
 				fd = -1;
 				printf("%d released %s\n", (int)me, node);
 				fflush(stdout);
-			} else if (strcmp(state, "checkpointed") && fd < 0) {
+			} else if (fd >= 0 && !same_file(fd, node)) {
+				/* the node was made anew (a re-plugged GPU): hold the new one */
+				close(fd);
+				fd = -1;
+			}
+			if (strcmp(state, "checkpointed") && fd < 0) {
 				fd = open(node, O_RDWR | O_CLOEXEC);
 				if (fd >= 0) {
 					printf("%d holding %s\n", (int)me, node);
