@@ -121,7 +121,7 @@ def write_info(vm, minor, bdf):
     uuid = None
     for ln in vm.sh("EGPUHP_LIBCUDA=%s FAKECUDA_DEVICES=$(cat /tmp/fake-devices) %s --list" %
                     (GUEST_LIB, FAKE_PROC)).splitlines():
-        i, pci, u = ln.split()
+        _, pci, u = ln.split()
         if pci.lower().endswith(bdf[5:]):
             uuid = u
     assert uuid, "the fake library does not list %s" % bdf
