@@ -242,6 +242,50 @@ static void fake_libcuda_failed_replug_restore_says_why(void **state)
 	assert_int_equal(gw_record_load(500, &rec), 0);
 }
 
+static void fake_libcuda_compute_drivers_decide_which_bind_restores(void **state)
+{
+	struct gw_opts o = { 0 };
+	struct egpuhp_dev dev = gpu_dev("0000:01:00.0", 0x2335, "d0ck-0001");
+	struct gw_report r;
+	struct gw_record rec;
+	const char *log;
+	char err[256];
+	struct egpu_config *c2;
+
+	/* the default: nvidia alone */
+	assert_string_equal(cfg->workloads.compute_drivers, "nvidia");
+	assert_int_equal(gw_engine_checkpoint(500, &o, &r), GW_OK);
+	/* the same GPU, bound by a driver that is no compute driver: it waits */
+	snprintf(dev.driver, sizeof(dev.driver), "egpuhp_testdrv");
+	egpud_replug_gpu_bound(&d, &dev);
+	assert_false(egpud_jobs_running(&d));
+	assert_int_equal(gw_record_load(500, &rec), 0);
+
+	/* named in compute-drivers (a rule's keys over [workloads]): restored */
+	c2 = egpu_config_parse("t.conf", "[workloads]\ncompute-drivers = nvidia\n"
+			       "[workload-rule]\nids = 10de:2335\n"
+			       "compute-drivers = nvidia  egpuhp_testdrv\n", err, sizeof(err));
+	assert_non_null(c2);
+	d.cfg = c2;
+	log_capture_start(root);
+	egpud_replug_gpu_bound(&d, &dev);
+	assert_true(egpud_jobs_running(&d));
+	egpud_jobs_wait(&d);
+	log = log_capture_end();
+	assert_non_null(strstr(log, "replug: workload tree:500 (pid 500) restored onto "
+			       "0000:01:00.0"));
+	assert_int_equal(gw_record_load(500, &rec), -ENOENT);
+	d.cfg = cfg;
+	egpu_config_free(c2);
+
+	/* a bad value: its position and what is allowed */
+	assert_null(egpu_config_parse("t.conf", "[workloads]\ncompute-drivers = nv/idia\n",
+				      err, sizeof(err)));
+	assert_non_null(strstr(err, "t.conf:2:19: compute-drivers: expected driver names"));
+	assert_null(egpu_config_parse("t.conf", "[workloads]\ncompute-drivers = \n", err,
+				      sizeof(err)));
+}
+
 static void record_dropped_when_process_exits(void **state)
 {
 	struct gw_record rec = { 0 };
@@ -296,6 +340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fake_libcuda_bound_gpu_restores_waiting_work,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_failed_replug_restore_says_why,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(fake_libcuda_compute_drivers_decide_which_bind_restores,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(record_dropped_when_process_exits, setup,
 						teardown),

@@ -108,6 +108,7 @@ struct egpu_config *egpu_config_new(void)
 	c->workloads.evacuate = EGPU_EVAC_HOST;
 	c->workloads.warnings = 3;
 	c->workloads.within_s = 600;
+	snprintf(c->workloads.compute_drivers, sizeof(c->workloads.compute_drivers), "nvidia");
 	if (!c->socket_path || !c->store_dir || !c->sysfs_root || !c->hooks_dir) {
 		egpu_config_free(c);
 		return NULL;
@@ -344,6 +345,7 @@ static const struct key_def keys[] = {
 	{ SEC_WORKLOADS, "warnings" },
 	{ SEC_WORKLOADS, "within-s" },
 	{ SEC_WORKLOADS, "snapshot-interval-ms" },
+	{ SEC_WORKLOADS, "compute-drivers" },
 	{ SEC_WORKLOAD_RULE, "ids" },
 	{ SEC_WORKLOAD_RULE, "router" },
 	{ SEC_WORKLOAD_RULE, "slot" },
@@ -353,6 +355,7 @@ static const struct key_def keys[] = {
 	{ SEC_WORKLOAD_RULE, "warnings" },
 	{ SEC_WORKLOAD_RULE, "within-s" },
 	{ SEC_WORKLOAD_RULE, "snapshot-interval-ms" },
+	{ SEC_WORKLOAD_RULE, "compute-drivers" },
 };
 
 static const char *section_name(enum section s)

@@ -12,6 +12,7 @@
  *   [hooks]             dir, timeout, events
  *   [workloads]         restore-on-replug, strategy, evacuate-to, warnings, within-s,
  *                       snapshot-interval-ms
+ *                       compute-drivers
  *   [workload-rule]     ids, router, slot + the keys of [workloads] (repeatable;
  *                       first match wins; unset keys come from [workloads])
  *
@@ -115,6 +116,11 @@ struct egpu_workload_policy {
 	 */
 	bool snapshot_interval_set;
 	unsigned int snapshot_interval_ms;
+	/*
+	 * The GPU drivers whose binding makes a GPU a target of the CUDA
+	 * engine (re-plug restores): names separated by spaces; "" unset.
+	 */
+	char compute_drivers[128];
 };
 
 struct egpu_workload_rule {
@@ -169,6 +175,8 @@ void egpu_workload_policy_merge(struct egpu_workload_policy *p,
 				const struct egpu_workload_policy *base);
 /* A decimal number 0..max of the file ("0x", signs, spaces refused): 0 or -EINVAL. */
 int egpu_config_uint(const char *v, unsigned long max, unsigned long *out);
+/* Is driver among p's compute-drivers? */
+bool egpu_workload_compute_driver(const struct egpu_workload_policy *p, const char *driver);
 const char *egpu_replug_name(enum egpu_replug r);
 const char *egpu_strategy_name(enum egpu_strategy s);
 

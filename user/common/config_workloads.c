@@ -109,6 +109,19 @@ int egpu_workload_policy_key(struct egpu_workload_policy *p, const char *key, co
 		}
 		return 0;
 	}
+	if (!strcmp(key, "compute-drivers")) {
+		size_t l = strlen(v);
+
+		if (!l || l >= sizeof(p->compute_drivers) ||
+		    v[strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_- ")] ||
+		    !v[strspn(v, " ")]) {
+			snprintf(why, len, "compute-drivers: expected driver names (a-z, 0-9, "
+				 "_ and -) separated by spaces, got \"%s\"", v);
+			return -EINVAL;
+		}
+		memcpy(p->compute_drivers, v, l + 1);
+		return 0;
+	}
 	if (!strcmp(key, "warnings")) {
 		if (read_count(v, 1000, &p->warnings)) {
 			snprintf(why, len, "warnings: expected a count 1..1000, got \"%s\"", v);
@@ -150,6 +163,8 @@ void egpu_workload_policy_merge(struct egpu_workload_policy *p,
 		p->evacuate = base->evacuate;
 		memcpy(p->evacuate_gpu, base->evacuate_gpu, sizeof(p->evacuate_gpu));
 	}
+	if (!p->compute_drivers[0])
+		memcpy(p->compute_drivers, base->compute_drivers, sizeof(p->compute_drivers));
 	if (!p->warnings)
 		p->warnings = base->warnings;
 	if (!p->within_s)
@@ -158,4 +173,21 @@ void egpu_workload_policy_merge(struct egpu_workload_policy *p,
 		p->snapshot_interval_set = base->snapshot_interval_set;
 		p->snapshot_interval_ms = base->snapshot_interval_ms;
 	}
+}
+
+bool egpu_workload_compute_driver(const struct egpu_workload_policy *p, const char *driver)
+{
+	const char *s = p->compute_drivers;
+	size_t dl = strlen(driver);
+
+	while (dl && *s) {
+		size_t n;
+
+		s += strspn(s, " ");
+		n = strcspn(s, " ");
+		if (n == dl && !strncmp(s, driver, n))
+			return true;
+		s += n;
+	}
+	return false;
 }

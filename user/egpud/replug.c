@@ -3,8 +3,9 @@
  * Re-plug brings the work back.  An eject (or a warning's evacuation to
  * host) leaves processes checkpointed, each with a record of the GPU it
  * came from (gpuwork/state.c; the router's unique_id added by egpud).
- * When a GPU function's driver binds, the workloads waiting for a GPU go
- * onto it if restore-on-replug allows:
+ * When a GPU function's driver binds (one of the policy's compute-drivers,
+ * default nvidia), the workloads waiting for a GPU go onto it if
+ * restore-on-replug allows:
  *
  *   same       the same GPU (its UUID), or where the UUID cannot be read,
  *              the same router carrying the same chip;
@@ -139,7 +140,10 @@ void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev)
 	char uuid[GW_UUID_LEN], why[320], deny[320], key[48];
 	int n, i, k;
 
-	if (!dev->is_gpu || strcmp(dev->driver, "nvidia"))
+	if (!dev->is_gpu)
+		return;
+	egpu_workload_policy_for(d->cfg, dev, &pol);
+	if (!egpu_workload_compute_driver(&pol, dev->driver))
 		return;		/* vfio-pci (a VM's GPU), or no CUDA driver */
 	n = gw_records_list(&recs);
 	if (n <= 0) {
@@ -153,7 +157,6 @@ void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev)
 	}
 	gw_gpus_load(gpus);
 	gpu_identity(dev->name, uuid, sizeof(uuid));
-	egpu_workload_policy_for(d->cfg, dev, &pol);
 	for (i = 0; i < n; i++) {
 		struct replug_job *rj;
 		struct egpud_job *j;

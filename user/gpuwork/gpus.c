@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The NVIDIA GPUs the driver knows, from its proc files
- * (/proc/driver/nvidia/gpus/<pci>/information: model, UUID, device minor)
- * and the chip (PCI vendor/device ids) from sysfs.  No driver library is
+ * (/proc/driver/nvidia/gpus/<pci>/information: model, UUID, device minor;
+ * $EGPUHP_NVIDIA_PROC_DIR instead of /proc/driver/nvidia: the dock's fake
+ * driver) and the chip (PCI vendor/device ids) from sysfs.  No driver library is
  * needed, so this works while the GPU is being removed and in unit tests.
  */
 #include <dirent.h>
@@ -64,7 +65,7 @@ int gw_gpus_load(struct gw_gpus *g)
 	DIR *d;
 
 	g->n = 0;
-	if (gw_path(dir, sizeof(dir), GW_ROOT_PROC, "driver/nvidia/gpus"))
+	if (gw_nvidia_path(dir, sizeof(dir), "gpus"))
 		return -ENAMETOOLONG;
 	d = opendir(dir);
 	if (!d)

@@ -108,7 +108,8 @@ void gw_set_inprocess(bool inprocess);
  * Where discovery looks.  NULL keeps the default ("/proc", "/sys",
  * "/dev"); the environment variables EGPUHP_PROC_ROOT, EGPUHP_SYS_ROOT,
  * EGPUHP_DEV_ROOT set the defaults (unit tests point them at fake trees).
- * /proc/driver/nvidia is read below the proc root.
+ * /proc/driver/nvidia is read below the proc root, or from
+ * $EGPUHP_NVIDIA_PROC_DIR when set (and no proc root was set here).
  */
 void gw_set_roots(const char *proc_root, const char *sys_root, const char *dev_root);
 

@@ -24,6 +24,12 @@ enum gw_root { GW_ROOT_PROC, GW_ROOT_SYS, GW_ROOT_DEV, GW_ROOT_RUN };
 int gw_path(char *buf, size_t len, enum gw_root root, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 const char *gw_root_dir(enum gw_root root);
+/*
+ * Path of rel below the nvidia driver's proc directory: $EGPUHP_NVIDIA_PROC_DIR
+ * (a fake driver's files: the dock's tests) unless gw_set_roots() named a
+ * proc root, else <proc root>/driver/nvidia.
+ */
+int gw_nvidia_path(char *buf, size_t len, const char *rel);
 
 #define GW_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 

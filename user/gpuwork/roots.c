@@ -61,3 +61,15 @@ int gw_path(char *buf, size_t len, enum gw_root root, const char *fmt, ...)
 		return -ENAMETOOLONG;
 	return 0;
 }
+
+int gw_nvidia_path(char *buf, size_t len, const char *rel)
+{
+	const char *env = getenv("EGPUHP_NVIDIA_PROC_DIR");
+	int n;
+
+	if (env && *env && !root_set[GW_ROOT_PROC])
+		n = snprintf(buf, len, "%s/%s", env, rel);
+	else
+		n = snprintf(buf, len, "%s/driver/nvidia/%s", gw_root_dir(GW_ROOT_PROC), rel);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}

@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Workload protection driven by events, with the FAKE libcuda, in the dock.
+
+egpud's own event -> decision -> action path, on every kernel, with
+gpuwork's CUDA engine pointed at the fake driver library
+(EGPUHP_LIBCUDA=libcuda-fake.so.1, tests/fakecuda/): its checkpoint calls
+act on fake CUDA processes (egpuhp-fakecuda-proc) through a state file per
+pid in $FAKECUDA_STATE_DIR, and append every call to its "calls" log,
+which is how the order of the engine's calls is seen.  The guest has no
+nvidia driver, so the fake stands in for it twice more:
+
+  - its proc files: $EGPUHP_NVIDIA_PROC_DIR/gpus/<pci>/information, written
+    from the fake library's own device list (egpuhp-fakecuda-proc --list),
+    present while the GPU is bound, as nvidia's are;
+  - its device node: /dev/nvidiaN is the test driver's node of GPU N
+    (egpuhp_testdrv open_node=1, whose remove() waits for open files, as
+    nvidia's does), so discovery finds the fake processes by their open
+    files and a removal waits until they let go.
+
+compute-drivers = egpuhp_testdrv makes the test driver's bind count as a
+CUDA driver's (the re-plug trigger).  One boot per kernel (a GPU in rp1,
+and an enclosure whose GPU falls off the bus for part 4), tests in order:
+
+  - part 1: a parent and two children are one workload in `egpuctl
+    workloads`; a checkpoint failure injected on one member leaves every
+    member running (the undo restores the one already checkpointed);
+    `egpuctl eject` locks all three before it checkpoints any, and the
+    removal completes once they let go of the node;
+  - part 2: re-plug (the dock re-adds the GPU; the test driver binds):
+    egpud restores the waiting workload (restore-on-replug = same), all
+    restores before any unlock, and `egpuctl workloads` shows it running
+    again; with restore-on-replug = no it keeps waiting (log, workloads)
+    and `egpuctl restore` by hand brings it back;
+  - part 4: strategy = eager, evacuate-to = host on the enclosure's GPU:
+    its switch port stops forwarding config cycles, the module's watchdog
+    reports the GPU lost, egpud decides (one log line) and checkpoints the
+    workload into host memory; a libegpu watcher hears LEAVING with the
+    reason, then CHECKPOINTED to=host.
+
+Usage: test_workloads_fakecuda.py [--kernel 6.12] ...   (TAP on stdout)
+"""
+
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
+
+from dock import vmtest, main, Skip  # noqa: E402
+
+FAKE_PROC = "egpuhp-fakecuda-proc"
+WATCHER = "egpuhp-lost-holder"      # prints every libegpu event with its detail
+FAKE_LIB = os.path.join(TOP, "build", "user", "fakecuda", "libcuda-fake.so.1")
+GUEST_LIB = "/usr/lib/egpuhp-test/libcuda-fake.so.1"
+STATE = "/run/fakecuda"             # the fake driver's per-process state
+NVPROC = "/run/fakecuda-nvidia"     # the fake nvidia proc files
+CONF = """[daemon]
+load-module = no
+
+[authorization]
+policy = manual
+owner = egpud
+
+[workloads]
+compute-drivers = egpuhp_testdrv
+restore-on-replug = %(replug)s
+
+[workload-rule]
+slot = %(enc_gpu)s
+strategy = eager
+evacuate-to = host
+"""
+
+# 2 GiB: the engine asks for 512 MiB of host memory per member it checkpoints
+BOOT = dict(boot="workloads_fakecuda", ports=1, enclosure="vga", timeout=240, mem_mb=2048,
+            extra_files={GUEST_LIB: FAKE_LIB})
+
+
+def need_helpers():
+    for name in (FAKE_PROC, WATCHER):
+        if not os.path.exists(os.path.join(TOP, "build", "guest", "bin", name)):
+            raise Skip("build/guest/bin/%s missing (make -C tests/eject)" % name)
+    if not os.path.exists(FAKE_LIB):
+        raise Skip("%s missing (make -C user tests)" % FAKE_LIB)
+
+
+def egpud_log(vm, since=0):
+    return vm.run("cat /tmp/egpud.log")[1][since:]
+
+
+def calls(vm, since=0):
+    """The fake driver's calls after line SINCE: [(call, pid, result)]."""
+    out = vm.run("cat %s/calls 2>/dev/null" % STATE)[1].splitlines()[since:]
+    return [(c, int(p), int(r)) for c, p, r in (ln.split() for ln in out)]
+
+
+def ncalls(vm):
+    return len(vm.run("cat %s/calls 2>/dev/null" % STATE)[1].splitlines())
+
+
+def state_of(vm, pid):
+    m = re.search(r"state=(\S+)", vm.run("cat %s/%d" % (STATE, pid))[1])
+    return m and m.group(1)
+
+
+def node_alias(vm, minor, bdf):
+    """/dev/nvidiaMINOR: the test driver's node of BDF (nvidia's /dev/nvidiaN)."""
+    node = "/dev/egpuhp_testdrv/%s" % bdf
+    vm.wait_for("test -c %s" % node, timeout=15)
+    vm.sh("set -- $(stat -L -c '%%t %%T' %s) && "
+          "[ \"$(stat -c '%%t %%T' /dev/nvidia%d 2>/dev/null)\" = \"$1 $2\" ] || "
+          "{ rm -f /dev/nvidia%d && mknod /dev/nvidia%d c $((0x$1)) $((0x$2)); }" %
+          (node, minor, minor, minor))
+
+
+def write_info(vm, minor, bdf):
+    """The fake nvidia proc file of BDF: the fake library's UUID for it."""
+    uuid = None
+    for ln in vm.sh("EGPUHP_LIBCUDA=%s FAKECUDA_DEVICES=$(cat /tmp/fake-devices) %s --list" %
+                    (GUEST_LIB, FAKE_PROC)).splitlines():
+        _, pci, u = ln.split()
+        if pci.lower().endswith(bdf[5:]):
+            uuid = u
+    assert uuid, "the fake library does not list %s" % bdf
+    vm.sh("mkdir -p %s/gpus/%s" % (NVPROC, bdf))
+    vm.write_file("%s/gpus/%s/information" % (NVPROC, bdf),
+                  "Model: \t\t FAKE CUDA GPU (egpuhp test)\nGPU UUID: \t %s\n"
+                  "Device Minor: \t %d\nBus Location: \t %s\n" % (uuid, minor, bdf))
+    return uuid
+
+
+def env():
+    return ("EGPUHP_LIBCUDA=%s FAKECUDA_DEVICES=$(cat /tmp/fake-devices) "
+            "FAKECUDA_STATE_DIR=%s EGPUHP_NVIDIA_PROC_DIR=%s" % (GUEST_LIB, STATE, NVPROC))
+
+
+def write_conf(vm, replug):
+    vm.write_file("/etc/egpuhp/egpud.conf",
+                  CONF % dict(replug=replug, enc_gpu=vm.sh("cat /tmp/enc-gpu").strip()))
+
+
+def setup(vm):
+    """Module, test driver, the fake driver's files, egpud: once per boot."""
+    if vm.run("test -s /tmp/egpud.pid && kill -0 $(cat /tmp/egpud.pid)")[0] == 0:
+        return vm.sh("cat /tmp/gpu").strip()
+    vm.load_egpuhp("track_hotplug=1 watchdog_ms=100")
+    vm.load_module("egpuhp_testdrv", "open_node=1 open_wait_ms=60000")
+    vm.sh("echo '1234 1111' > /sys/bus/pci/drivers/egpuhp_testdrv/new_id")
+    dev = vm.plug("rp1", kind="vga")
+    gpu, enc_gpu = dev.bdfs[0], vm.enclosure.bdfs[0]
+    vm.sh("echo %s > /tmp/gpu; echo %s > /tmp/enc-gpu; echo %s,%s > /tmp/fake-devices; "
+          "mkdir -p %s /etc/egpuhp" % (gpu, enc_gpu, gpu, enc_gpu, STATE))
+    node_alias(vm, 0, gpu)
+    node_alias(vm, 1, enc_gpu)
+    write_info(vm, 0, gpu)
+    write_info(vm, 1, enc_gpu)
+    write_conf(vm, "same")
+    vm.sh("%s egpud -d >> /tmp/egpud.log 2>&1 & echo $! > /tmp/egpud.pid" % env())
+    vm.wait_for("egpuctl policy >/dev/null 2>&1", timeout=60)
+    return gpu
+
+
+def start_fake(vm, name, gpu_ordinal, children):
+    """A fake CUDA process (and CHILDREN children) on GPU ordinal; their pids."""
+    vm.sh("FAKECUDA_STATE_DIR=%s %s --children %d %d /dev/nvidia%%d > /tmp/%s.out 2>&1 & "
+          "echo $! > /tmp/%s.pid" % (STATE, FAKE_PROC, children, gpu_ordinal, name, name))
+    parent = int(vm.sh("cat /tmp/%s.pid" % name).strip())
+    vm.wait_for("[ $(grep -c holding /tmp/%s.out) -ge %d ]" % (name, children + 1),
+                timeout=20)
+    pids = sorted(int(ln.split()[0]) for ln in
+                  vm.sh("cat /tmp/%s.out" % name).splitlines() if " holding " in ln)
+    assert parent in pids and len(pids) == children + 1, pids
+    return parent, pids
+
+
+def workload_of(out, root):
+    """The member lines of workload tree:ROOT in `egpuctl workloads`."""
+    m = re.search(r"^workload tree:%d:\n((?:  .*\n?)*)" % root, out, re.M)
+    return m.group(1).splitlines() if m else None
+
+
+def set_fail(vm, pid, what):
+    """Give pid's registration a fail=WHAT word (None: none), atomically."""
+    f = "%s/%d" % (STATE, pid)
+    vm.sh("sed -e 's/ fail=[^ ]*//' %s%s > %s.t && mv %s.t %s" %
+          (f, "" if what is None else " -e 's/$/ fail=%s/'" % what, f, f, f))
+
+
+def assert_locks_before_checkpoints(seq, pids, out=""):
+    locks = [i for i, (c, p, r) in enumerate(seq) if c == "lock" and p in pids]
+    ckpts = [i for i, (c, p, r) in enumerate(seq) if c == "checkpoint" and p in pids]
+    assert sorted(p for c, p, r in seq if c == "lock" and r == 0) == sorted(pids), (seq, out)
+    assert ckpts and max(locks) < min(ckpts), (seq, out)
+
+
+@vmtest(**BOOT)
+def test_fake_libcuda_tree_all_or_nothing_and_eject(vm):
+    need_helpers()
+    gpu = setup(vm)
+    parent, pids = start_fake(vm, "tree", 0, 2)
+
+    # one workload: the parent and its two children
+    out = vm.sh("egpuctl workloads")
+    members = workload_of(out, parent)
+    assert members and len(members) == 3, out
+    assert all("running on %s" % gpu in ln for ln in members), out
+    assert sorted(int(ln.split()[0]) for ln in members) == pids, out
+
+    # a checkpoint failure on one member: every member running again
+    victim = pids[1]
+    set_fail(vm, victim, "checkpoint:999")
+    mark = ncalls(vm)
+    rc, out = vm.run("egpuctl checkpoint %d" % parent, timeout=90)
+    assert rc != 0, out
+    seq = calls(vm, mark)
+    assert_locks_before_checkpoints(seq, pids, out)
+    assert ("checkpoint", victim, 999) in seq, seq
+    assert [p for p in pids if state_of(vm, p) != "running"] == [], \
+        [(p, state_of(vm, p)) for p in pids]
+    # the member checkpointed before the failure was restored and unlocked
+    first = pids[0]
+    done = [(c, p) for c, p, r in seq if r == 0]
+    assert done.index(("checkpoint", first)) < done.index(("restore", first)) < \
+        done.index(("unlock", first)), seq
+    assert all(("unlock", p) in done for p in pids), seq
+    set_fail(vm, victim, None)
+
+    # eject: lock all, then checkpoint all; the node is let go, removal completes
+    mark = ncalls(vm)
+    vm.sh("echo > /sys/kernel/debug/egpuhp_testdrv/events")
+    rc, out = vm.run("egpuctl eject %s" % gpu, timeout=120)
+    assert rc == 0, "eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
+    assert re.search(r"evacuate\s+ok .*3 CUDA processes checkpointed", out), out
+    seq = calls(vm, mark)
+    assert_locks_before_checkpoints(seq, pids, out)
+    assert sorted(p for c, p, r in seq if c == "checkpoint" and r == 0) == pids, seq
+    assert all(state_of(vm, p) == "checkpointed" for p in pids)
+    vm.wait_gone([gpu], timeout=60)
+    ev = vm.testdrv_events()
+    assert any(ln.startswith("remove_done %s" % gpu) or
+               re.match(r"remove %s .*present=1" % re.escape(gpu), ln) for ln in ev), ev
+    assert not [ln for ln in ev if ln.startswith("remove_timeout")], ev
+    out = vm.sh("egpuctl workloads")
+    members = workload_of(out, parent)
+    assert members and len(members) == 3, out
+    assert all("checkpointed, waiting for FAKE CUDA GPU" in ln and gpu in ln
+               for ln in members), out
+
+
+def replug(vm, gpu):
+    """The eGPU comes back into rp1: the dock re-adds it, the test driver binds."""
+    # the ejected function is gone from the guest; QEMU lets go of it now
+    vm.sh("rm -rf %s/gpus/%s" % (NVPROC, gpu))
+    vm.yank("rp1")
+    write_info(vm, 0, gpu)          # nvidia lists a GPU once it binds it
+    dev = vm.plug("rp1", kind="vga")
+    assert dev.bdfs[0] == gpu, dev.bdfs
+    node_alias(vm, 0, gpu)
+    return dev
+
+
+@vmtest(**BOOT)
+def test_fake_libcuda_replug_restores_waiting_workload(vm):
+    need_helpers()
+    gpu = setup(vm)
+    parent = int(vm.sh("cat /tmp/tree.pid").strip())
+    pids = sorted(int(p) for p in vm.sh("ls %s | grep -v calls" % STATE).split()
+                  if state_of(vm, int(p)) == "checkpointed")
+    assert len(pids) == 3, pids
+    mark, logmark = ncalls(vm), len(egpud_log(vm))
+    replug(vm, gpu)
+    vm.wait_for("tail -c +%d /tmp/egpud.log | grep -q 'replug: workload tree:%d .*restored "
+                "onto %s'" % (logmark + 1, parent, gpu), timeout=90)
+    log = egpud_log(vm, logmark)
+    decided = [ln for ln in log.splitlines() if "%s bound: restoring workload tree:%d" %
+               (gpu, parent) in ln]
+    assert len(decided) == 1 and "the same GPU GPU-" in decided[0], log
+    seq = calls(vm, mark)
+    restores = [i for i, (c, p, r) in enumerate(seq) if c == "restore" and r == 0]
+    unlocks = [i for i, (c, p, r) in enumerate(seq) if c == "unlock" and r == 0]
+    assert sorted(seq[i][1] for i in restores) == pids, seq
+    assert sorted(seq[i][1] for i in unlocks) == pids and max(restores) < min(unlocks), seq
+    assert all(state_of(vm, p) == "running" for p in pids)
+    # running again: holding the GPU's node, listed as running on it
+    vm.wait_for("[ $(egpuctl workloads | grep -c ' running on %s') -eq 3 ]" % gpu, timeout=30)
+    out = vm.sh("egpuctl workloads")
+    members = workload_of(out, parent)
+    assert members and all("running on %s" % gpu in ln for ln in members) and \
+        len(members) == 3, out
+
+    # restore-on-replug = no: the work keeps waiting; egpuctl restore still works
+    write_conf(vm, "no")
+    logmark = len(egpud_log(vm))
+    vm.sh("kill -HUP $(cat /tmp/egpud.pid)")
+    vm.wait_for("tail -c +%d /tmp/egpud.log | grep -q reloaded" % (logmark + 1), timeout=10)
+    rc, out = vm.run("egpuctl eject %s" % gpu, timeout=120)
+    assert rc == 0, "eject failed (%d):\n%s\n%s" % (rc, out, egpud_log(vm))
+    vm.wait_gone([gpu], timeout=60)
+    logmark = len(egpud_log(vm))
+    replug(vm, gpu)
+    vm.wait_for("tail -c +%d /tmp/egpud.log | grep -q 'workload tree:%d .*keeps waiting'" %
+                (logmark + 1, parent), timeout=60)
+    log = egpud_log(vm, logmark)
+    assert "keeps waiting: restore-on-replug = no" in log, log
+    assert "restoring workload tree:%d" % parent not in log, log
+    out = vm.sh("egpuctl workloads")
+    members = workload_of(out, parent)
+    assert members and len(members) == 3 and \
+        all("checkpointed, waiting for" in ln for ln in members), out
+    rc, out = vm.run("egpuctl restore %d" % parent, timeout=90)
+    assert rc == 0, out
+    assert all(state_of(vm, p) == "running" for p in pids)
+    write_conf(vm, "same")
+    vm.sh("kill -HUP $(cat /tmp/egpud.pid)")
+
+
+@vmtest(**BOOT)
+def test_fake_libcuda_eager_warning_evacuates_to_host(vm):
+    need_helpers()
+    setup(vm)
+    enc_gpu = vm.sh("cat /tmp/enc-gpu").strip()
+    parent, pids = start_fake(vm, "enc", 1, 1)
+    vm.sh("%s %s /dev/null keep > /tmp/watch.out 2>&1 & echo $! > /tmp/watch.pid" %
+          (WATCHER, enc_gpu))
+    vm.wait_for("grep -q watching /tmp/watch.out", timeout=10)
+    mark, logmark = ncalls(vm), len(egpud_log(vm))
+
+    # the enclosure's GPU falls off the bus: its switch port stops forwarding
+    # config cycles; the module's watchdog finds it not answering
+    enc_dp = vm.bdf_of("enc-dp")
+    sec = vm.sh("setpci -s %s SECONDARY_BUS" % enc_dp).strip()
+    sub = vm.sh("setpci -s %s SUBORDINATE_BUS" % enc_dp).strip()
+    vm.sh("setpci -s %s SUBORDINATE_BUS=fe SECONDARY_BUS=fe" % enc_dp)
+    try:
+        vm.wait_for("tail -c +%d /tmp/egpud.log | grep -q 'strategy: %s: evacuated'" %
+                    (logmark + 1, enc_gpu), timeout=90)
+    finally:
+        vm.sh("setpci -s %s SECONDARY_BUS=%s SUBORDINATE_BUS=%s" % (enc_dp, sec, sub))
+    log = egpud_log(vm, logmark)
+    decisions = [ln for ln in log.splitlines() if "strategy: %s: warning" % enc_gpu in ln]
+    assert len(decisions) == 1, log
+    assert "warning watchdog" in decisions[0] and "strategy eager: first warning" in \
+        decisions[0] and "evacuating to host" in decisions[0], decisions
+    assert "strategy: %s: evacuated: checkpointed to host memory" % enc_gpu in log, log
+    seq = calls(vm, mark)
+    assert_locks_before_checkpoints(seq, pids)
+    assert all(state_of(vm, p) == "checkpointed" for p in pids)
+
+    # the libegpu watcher: LEAVING with the reason, then CHECKPOINTED to=host
+    vm.wait_for("grep -q '^checkpointed ' /tmp/watch.out", timeout=20)
+    lines = vm.sh("cat /tmp/watch.out").splitlines()
+    leaving = [i for i, ln in enumerate(lines) if ln.startswith("leaving %s " % enc_gpu)]
+    ckpt = [i for i, ln in enumerate(lines) if ln.startswith("checkpointed %s " % enc_gpu)]
+    assert len(leaving) == 1 and "reason=watchdog:" in lines[leaving[0]], lines
+    assert len(ckpt) == 1 and "to=host" in lines[ckpt[0]] and leaving[0] < ckpt[0], lines
+    vm.sh("kill $(cat /tmp/watch.pid) $(cat /tmp/enc.pid)")
+
+
+if __name__ == "__main__":
+    main()
