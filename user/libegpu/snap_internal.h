@@ -120,6 +120,7 @@ struct egpu_snap {
 
 	struct egpu *egpu;	/* attached watch connection, NULL */
 	bool report_pending;	/* a completed snapshot not yet reported */
+	bool taking_final;	/* on LEAVING: its line is the final one, not this */
 	uint64_t last_report_ns;
 
 	char err[200];		/* egpu_snap_last_error() */
