@@ -588,6 +588,9 @@ static bool releases(const char *name)
 	       !strcmp(name, "cuDevicePrimaryCtxRelease");
 }
 
+/* The scenario's buffers: a of two chunks and a bit (runs, a short last chunk). */
+#define SA_BYTES	(2 * (size_t)CH + 100)
+
 struct scenario {
 	uint64_t a, b;		/* the program's buffers on GPU 0 */
 	uint64_t a1;		/* its memory for "a" on GPU 1 */
@@ -604,7 +607,7 @@ static void check_complete(struct egpu_snap *s, struct scenario *sc)
 		assert_null(egpu_snap_host_copy(s, "a", NULL));
 		return;
 	}
-	assert_host(s, "a", sc->want_a, A_BYTES);
+	assert_host(s, "a", sc->want_a, SA_BYTES);
 	if (egpu_snap_host_copy(s, "b", NULL) || errno != ENOENT)
 		assert_host(s, "b", sc->want_b, B_BYTES);
 }
@@ -612,7 +615,7 @@ static void check_complete(struct egpu_snap *s, struct scenario *sc)
 static void completed(struct egpu_snap *s, struct scenario *sc, uint64_t a, uint64_t b)
 {
 	sc->have = true;
-	memcpy(sc->want_a, fakecuda_mem(a), A_BYTES);
+	memcpy(sc->want_a, fakecuda_mem(a), SA_BYTES);
 	if (b)
 		memcpy(sc->want_b, fakecuda_mem(b), B_BYTES);
 }
@@ -632,7 +635,7 @@ static void run_scenario(struct scenario *sc)
 
 	sc->have = false;
 	sc->failed_step = 0;
-	memset(fakecuda_mem(sc->a), 0x11, A_BYTES);
+	memset(fakecuda_mem(sc->a), 0x11, SA_BYTES);
 	memset(fakecuda_mem(sc->b), 0x12, B_BYTES);
 	s = egpu_snap_new(0, EGPU_SNAP_EXPLICIT_DIRTY);
 	if (!s) {
@@ -647,17 +650,17 @@ static void run_scenario(struct scenario *sc)
 		if (r < 0)						\
 			goto failed;					\
 	} while (0)
-	STEP(egpu_snap_register(s, "a", sc->a, A_BYTES));
+	STEP(egpu_snap_register(s, "a", sc->a, SA_BYTES));
 	STEP(egpu_snap_register(s, "b", sc->b, B_BYTES));
 	STEP(egpu_snap_take_wait(s, sc->ps));
 	completed(s, sc, sc->a, sc->b);
 
-	memset(fakecuda_mem(sc->a) + 3 * CH, 0x13, 100);
-	STEP(egpu_snap_mark_dirty(s, "a", 3 * CH, 100));
+	memset(fakecuda_mem(sc->a) + 1 * CH, 0x13, 100);
+	STEP(egpu_snap_mark_dirty(s, "a", 1 * CH, 100));
 	STEP(egpu_snap_take(s, sc->ps, NULL, NULL));
-	do {
-		r = egpu_snap_poll(s);
-	} while (r == 1);
+	/* the fake's stream threads need the CPU this loop would take */
+	while ((r = egpu_snap_poll(s)) == 1)
+		sched_yield();
 	STEP(r);
 	completed(s, sc, sc->a, sc->b);
 
@@ -669,12 +672,12 @@ static void run_scenario(struct scenario *sc)
 	completed(s, sc, sc->a, sc->b);
 
 	STEP(egpu_snap_restore(s, 1));
-	assert_memory_equal(fakecuda_mem(egpu_snap_buffer_dptr(s, "a")), sc->want_a, A_BYTES);
+	assert_memory_equal(fakecuda_mem(egpu_snap_buffer_dptr(s, "a")), sc->want_a, SA_BYTES);
 	STEP(egpu_snap_restore_into(s, "a", sc->a1, sc->ps1));
-	assert_memory_equal(fakecuda_mem(sc->a1), sc->want_a, A_BYTES);
+	assert_memory_equal(fakecuda_mem(sc->a1), sc->want_a, SA_BYTES);
 
-	memset(fakecuda_mem(sc->a1) + A_BYTES - 10, 0x15, 10);
-	STEP(egpu_snap_mark_dirty(s, "a", A_BYTES - 10, 0));
+	memset(fakecuda_mem(sc->a1) + SA_BYTES - 10, 0x15, 10);
+	STEP(egpu_snap_mark_dirty(s, "a", SA_BYTES - 10, 0));
 	STEP(egpu_snap_take_wait(s, sc->ps1));
 	completed(s, sc, sc->a1, egpu_snap_buffer_dptr(s, "b"));
 
@@ -704,14 +707,14 @@ static void fakecuda_failure_at_every_driver_call(void **state)
 	int refs0, refs1;
 	size_t i;
 
-	sc.a = dev_alloc(A_BYTES, 0);
+	sc.a = dev_alloc(SA_BYTES, 0);
 	sc.b = dev_alloc(B_BYTES, 0);
 	assert_int_equal(fc.stream_create(&sc.ps, 0), 0);
 	assert_int_equal(fc.ctx_set_current(ctx1), 0);
-	sc.a1 = dev_alloc(A_BYTES, 0);
+	sc.a1 = dev_alloc(SA_BYTES, 0);
 	assert_int_equal(fc.stream_create(&sc.ps1, 0), 0);
 	assert_int_equal(fc.ctx_set_current(ctx0), 0);
-	sc.want_a = malloc(A_BYTES);
+	sc.want_a = malloc(SA_BYTES);
 	sc.want_b = malloc(B_BYTES);
 	assert_non_null(sc.want_a);
 	assert_non_null(sc.want_b);
@@ -759,6 +762,7 @@ static void fakecuda_failure_at_every_driver_call(void **state)
 					 fc.primary_refs(0) - refs0, fc.primary_refs(1) - refs1);
 		}
 	}
+	printf("# %u runs, each with one driver call failing\n", injected);
 	/* the scenario does reach the driver broadly */
 	assert_true(injected > 40);
 	for (i = 0; i < NCALLS; i++)

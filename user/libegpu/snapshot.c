@@ -5,12 +5,17 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "libegpu/snap_internal.h"
+
+/* The ABI bindings (the Python one) rely on: it only grows at its end. */
+_Static_assert(sizeof(struct egpu_snap_info) == 96, "struct egpu_snap_info layout");
+_Static_assert(offsetof(struct egpu_snap_info, buffers) == 40, "struct egpu_snap_info layout");
 
 /* Why the calling thread's last egpu_snap_new() failed. */
 static __thread char new_error[200];
