@@ -34,6 +34,8 @@ static void *ctx0;
 
 static int setup(void **state)
 {
+	/* the fake's own injection from the environment: see the first test */
+	setenv("FAKECUDA_FAIL", "cuStreamCreate:1:2", 1);
 	fakecuda_ctl_load(&fc);
 	assert_int_equal(fc.primary_retain(&ctx0, 0), 0);
 	assert_int_equal(fc.ctx_set_current(ctx0), 0);
@@ -268,6 +270,28 @@ static void fakecuda_failed_final_snapshot_no_final_line(void **state)
 	close_watch(&si, dir, path);
 }
 
+/*
+ * FAKECUDA_FAIL="cuStreamCreate:1:2": the first stream creation (this
+ * set's own) fails with CUDA_ERROR_OUT_OF_MEMORY; the set is not made and
+ * gives back the context it retained.
+ */
+static void fakecuda_env_injection_new_fails_cleanly(void **state)
+{
+	struct egpu_snap *s;
+
+	assert_int_equal(fc.primary_refs(0), 1);
+	assert_null(egpu_snap_new(0, 0));
+	assert_int_equal(errno, ENOMEM);
+	assert_non_null(strstr(egpu_snap_last_error(NULL), "cuStreamCreate"));
+	assert_non_null(strstr(egpu_snap_last_error(NULL), "CUDA_ERROR_OUT_OF_MEMORY"));
+	assert_int_equal(fc.primary_refs(0), 1);
+	s = egpu_snap_new(0, 0);
+	assert_non_null(s);
+	assert_string_equal(egpu_snap_last_error(NULL), "");
+	egpu_snap_free(s);
+	assert_int_equal(fc.primary_refs(0), 1);
+}
+
 static void snapshot_interval_parse(void **state)
 {
 	assert_int_equal(egpu_parse_snapshot_interval("snapshot-interval 0"), 0);
@@ -283,6 +307,7 @@ static void snapshot_interval_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fakecuda_env_injection_new_fails_cleanly),
 		cmocka_unit_test(snapshot_interval_parse),
 		cmocka_unit_test(fakecuda_attach_interval_leaving_final),
 		cmocka_unit_test(fakecuda_failed_final_snapshot_no_final_line),
