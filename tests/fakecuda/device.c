@@ -507,3 +507,15 @@ FC_EXPORT fc_result cuCtxGetDevice(int *dev)
 	*dev = current->device;
 	return FC_SUCCESS;
 }
+
+FC_EXPORT int fakecuda_primary_refs(int ordinal)
+{
+	int n;
+
+	if (!fc_device_at(ordinal))
+		return -1;
+	pthread_mutex_lock(&fc_lock);
+	n = devices[ordinal].primary_refs;
+	pthread_mutex_unlock(&fc_lock);
+	return n;
+}

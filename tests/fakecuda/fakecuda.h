@@ -101,6 +101,9 @@ FC_EXPORT unsigned long fakecuda_calls(const char *name);
  */
 FC_EXPORT void fakecuda_lose(int ordinal, int err);
 
+/* cuDevicePrimaryCtxRetain minus Release calls of a device, -1 if none. */
+FC_EXPORT int fakecuda_primary_refs(int ordinal);
+
 /* Forget injections, counts and lost devices. */
 FC_EXPORT void fakecuda_reset(void);
 

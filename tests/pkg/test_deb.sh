@@ -80,8 +80,9 @@ check "egpuhp-dkms: depends on dkms, adds and builds in postinst" bash -c \
 check "libegpu0: the shared library only" bash -c \
 	"$(declare -f has lacks deb); debs='$debs' version='$version'
 	 has libegpu0 $lib/libegpu.so.0 && lacks libegpu0 '(\\.h|\\.pc|libegpu\\.so)\$'"
-check "libegpu-dev: header, .so link, egpu.pc, protocol header" has libegpu-dev \
-	/usr/include/egpu.h "$lib/libegpu.so" "$lib/pkgconfig/egpu.pc" /usr/include/linux/egpuhp.h
+check "libegpu-dev: headers, .so link, egpu.pc, protocol header, snapshot man page" has libegpu-dev \
+	/usr/include/egpu.h /usr/include/egpu_snapshot.h "$lib/libegpu.so" "$lib/pkgconfig/egpu.pc" \
+	/usr/include/linux/egpuhp.h /usr/share/man/man3/egpu_snapshot.3.gz
 check "python3-egpu: the binding and its PyTorch helper, depends on libegpu0" bash -c \
 	"$(declare -f has deb); debs='$debs' version='$version'
 	 has python3-egpu /usr/lib/python3/dist-packages/egpu/__init__.py \
@@ -95,14 +96,23 @@ link_and_run() {
 	dpkg-deb -x "$(deb libegpu0)" "$root" && dpkg-deb -x "$(deb libegpu-dev)" "$root" || return 1
 	cat >"$tmp/prog.c" <<-'C'
 		#include <egpu.h>
+		#include <egpu_snapshot.h>
+		#include <errno.h>
 		#include <stdio.h>
+		#include <stdlib.h>
 		#include <string.h>
 		int main(void)
 		{
 			const char *name = egpu_event_kind_name(EGPU_EVENT_LEAVING);
 			struct egpu *e = egpu_open("/nonexistent/egpud.sock", "0000:05:00.0");
-			printf("%s %s\n", name ? name : "(null)", e ? "opened" : "refused");
-			return name && !e ? 0 : 1;
+			struct egpu_snap *s;
+
+			/* no CUDA driver: refused with ENOSYS, not a crash */
+			setenv("EGPUHP_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
+			s = egpu_snap_new(0, 0);
+			printf("%s %s snapshot %s\n", name ? name : "(null)", e ? "opened" : "refused",
+			       s ? "made" : egpu_snap_last_error(NULL));
+			return name && !e && !s && errno == ENOSYS ? 0 : 1;
 		}
 	C
 	local flags

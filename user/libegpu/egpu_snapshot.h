@@ -135,8 +135,9 @@ typedef void (*egpu_snap_done_fn)(struct egpu_snap *s, int status, void *arg);
  * @flags: enum egpu_snap_flags
  *
  * Loads the CUDA driver if needed, retains the device's primary context
- * (or takes the current one, EGPU_SNAP_CURRENT_CTX) and creates libegpu's
- * own stream in it.
+ * (or takes the current one, EGPU_SNAP_CURRENT_CTX: then @cuda_device is
+ * only what egpu_snap_info() reports, and the set cannot move to another
+ * device) and creates libegpu's own stream in it.
  *
  * Return: the set, or NULL with errno set (ENOSYS: no CUDA driver, ENODEV:
  * no such device, EINVAL: unknown flags); egpu_snap_last_error(NULL) says
@@ -208,7 +209,8 @@ int egpu_snap_mark_dirty(struct egpu_snap *s, const char *name, uint64_t offset,
  * for the copy.  Finish it with egpu_snap_poll() or egpu_snap_wait().
  *
  * Return: 0 started, -EBUSY (one is in progress), -ENODATA (no buffers),
- * or a mapped CUDA error (nothing started, the last complete snapshot
+ * -ENXIO (a buffer has no device memory since egpu_snap_set_device()), or
+ * a mapped CUDA error (nothing started, the last complete snapshot
  * unchanged).
  */
 int egpu_snap_take(struct egpu_snap *s, void *stream, egpu_snap_done_fn done, void *arg);

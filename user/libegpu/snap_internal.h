@@ -120,6 +120,7 @@ struct egpu_snap {
 
 	struct egpu *egpu;	/* attached watch connection, NULL */
 	bool report_pending;	/* a completed snapshot not yet reported */
+	bool taking_final;	/* on LEAVING: its line is the final one, not this */
 	uint64_t last_report_ns;
 
 	char err[200];		/* egpu_snap_last_error() */
@@ -136,6 +137,11 @@ EGPU_INTERNAL int snap_fail(struct egpu_snap *s, int neg_errno, const char *fmt,
 /* Make the set's context current around driver calls (push/pop). */
 EGPU_INTERNAL int snap_ctx_enter(struct egpu_snap *s);
 EGPU_INTERNAL void snap_ctx_leave(struct egpu_snap *s);
+/*
+ * For freeing: push the context if that works (true: pop it after), and
+ * free all the same if not -- a failed push must not leak what is freed.
+ */
+EGPU_INTERNAL bool snap_ctx_enter_cleanup(struct egpu_snap *s);
 
 /* snapshot_buffers.c */
 EGPU_INTERNAL struct snap_buffer *snap_find(const struct egpu_snap *s, const char *name);

@@ -5,12 +5,17 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "libegpu/snap_internal.h"
+
+/* The ABI bindings (the Python one) rely on: it only grows at its end. */
+_Static_assert(sizeof(struct egpu_snap_info) == 96, "struct egpu_snap_info layout");
+_Static_assert(offsetof(struct egpu_snap_info, buffers) == 40, "struct egpu_snap_info layout");
 
 /* Why the calling thread's last egpu_snap_new() failed. */
 static __thread char new_error[200];
@@ -46,6 +51,11 @@ int snap_ctx_enter(struct egpu_snap *s)
 	snap_cures err = s->cu->ctx_push(s->ctx);
 
 	return err ? snap_fail_cuda(s, "cuCtxPushCurrent", err) : 0;
+}
+
+bool snap_ctx_enter_cleanup(struct egpu_snap *s)
+{
+	return s->ctx && s->cu->ctx_push(s->ctx) == SNAP_CU_SUCCESS;
 }
 
 void snap_ctx_leave(struct egpu_snap *s)
@@ -123,24 +133,25 @@ release:
 static void close_device(struct egpu_snap *s)
 {
 	unsigned int i;
+	bool pushed;
 
 	if (!s->ctx)
 		return;
-	if (snap_ctx_enter(s) == 0) {
-		/* copies in flight write host slots: they must be done first */
-		s->cu->stream_synchronize(s->stream);
-		for (i = 0; i < s->nbufs; i++) {
-			if (s->bufs[i]->owned)
-				s->cu->mem_free(s->bufs[i]->dptr);
-			s->bufs[i]->owned = false;
-			s->bufs[i]->dptr = 0;
-		}
-		for (i = 0; i < s->nprog_events; i++)
-			s->cu->event_destroy(s->prog_events[i]);
-		s->cu->event_destroy(s->done_event);
-		s->cu->stream_destroy(s->stream);
-		snap_ctx_leave(s);
+	pushed = snap_ctx_enter_cleanup(s);
+	/* copies in flight write host slots: they must be done first */
+	s->cu->stream_synchronize(s->stream);
+	for (i = 0; i < s->nbufs; i++) {
+		if (s->bufs[i]->owned)
+			s->cu->mem_free(s->bufs[i]->dptr);
+		s->bufs[i]->owned = false;
+		s->bufs[i]->dptr = 0;
 	}
+	for (i = 0; i < s->nprog_events; i++)
+		s->cu->event_destroy(s->prog_events[i]);
+	s->cu->event_destroy(s->done_event);
+	s->cu->stream_destroy(s->stream);
+	if (pushed)
+		snap_ctx_leave(s);
 	free(s->prog_events);
 	s->prog_events = NULL;
 	s->nprog_events = 0;
@@ -196,9 +207,12 @@ EGPU_EXPORT void egpu_snap_free(struct egpu_snap *s)
 		egpu_snap_wait(s, -1);
 	egpu_snap_attach(s, NULL);
 	/* the stream first: no copy may still be writing a slot freed below */
-	if (s->ctx && snap_ctx_enter(s) == 0) {
+	if (s->ctx) {
+		bool pushed = snap_ctx_enter_cleanup(s);
+
 		s->cu->stream_synchronize(s->stream);
-		snap_ctx_leave(s);
+		if (pushed)
+			snap_ctx_leave(s);
 	}
 	for (i = 0; i < s->nbufs; i++)
 		snap_buffer_free(s, s->bufs[i]);
@@ -246,12 +260,13 @@ EGPU_EXPORT int egpu_snap_set_device(struct egpu_snap *s, int cuda_device)
 	if (s->busy)
 		egpu_snap_wait(s, -1);
 	if (cuda_device == s->device) {
-		if (snap_ctx_enter(s) == 0) {
-			for (i = 0; i < s->nbufs; i++)
-				if (s->bufs[i]->owned)
-					s->cu->mem_free(s->bufs[i]->dptr);
+		bool pushed = snap_ctx_enter_cleanup(s);
+
+		for (i = 0; i < s->nbufs; i++)
+			if (s->bufs[i]->owned)
+				s->cu->mem_free(s->bufs[i]->dptr);
+		if (pushed)
 			snap_ctx_leave(s);
-		}
 		for (i = 0; i < s->nbufs; i++) {
 			s->bufs[i]->owned = false;
 			s->bufs[i]->dptr = 0;

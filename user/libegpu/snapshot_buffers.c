@@ -43,16 +43,16 @@ static bool name_ok(const char *name)
 
 void snap_buffer_free(struct egpu_snap *s, struct snap_buffer *b)
 {
+	bool pushed = snap_ctx_enter_cleanup(s);
 	int k;
 
-	if (s->ctx && snap_ctx_enter(s) == 0) {
-		for (k = 0; k < 2; k++)
-			if (b->slot[k])
-				s->cu->mem_free_host(b->slot[k]);
-		if (b->owned)
-			s->cu->mem_free(b->dptr);
+	for (k = 0; k < 2; k++)
+		if (b->slot[k])
+			s->cu->mem_free_host(b->slot[k]);
+	if (b->owned)
+		s->cu->mem_free(b->dptr);
+	if (pushed)
 		snap_ctx_leave(s);
-	}
 	free(b->chunk_gen);
 	free(b);
 }

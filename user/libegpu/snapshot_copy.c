@@ -105,6 +105,13 @@ int snap_take(struct egpu_snap *s, void *const *streams, unsigned int n, egpu_sn
 		if (err)
 			r = snap_fail_cuda(s, "cuStreamWaitEvent", err);
 	}
+	/*
+	 * A failed start leaves no copy in flight: they would write a slot
+	 * that unregister or free may release (a failure here means a lost
+	 * device, whose copies stop anyway).
+	 */
+	if (r)
+		s->cu->stream_synchronize(s->stream);
 	snap_ctx_leave(s);
 	s->last_start_ns = start;
 	if (r) {

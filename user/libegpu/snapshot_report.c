@@ -51,7 +51,7 @@ void snap_report_completed(struct egpu_snap *s)
 
 void snap_report_flush(struct egpu_snap *s)
 {
-	if (s->egpu && s->report_pending && snap_now_ns() - s->last_report_ns >= SNAP_REPORT_GAP_NS)
+	if (s->egpu && s->report_pending && !s->taking_final && snap_now_ns() - s->last_report_ns >= SNAP_REPORT_GAP_NS)
 		send_report(s, false);
 }
 
@@ -84,10 +84,12 @@ static void hook_event(struct egpu_snap *s, const struct egpu_event *ev)
 		return;
 	if (s->pci[0] && !same_pci(s->pci, ev->pci) && !(ev->group[0] && same_pci(s->pci, ev->group)))
 		return;
+	s->taking_final = true;
 	if (s->busy)
 		egpu_snap_wait(s, -1);
 	if (egpu_snap_take_quiesced(s) == 0)
 		send_report(s, true);
+	s->taking_final = false;
 }
 
 static void hook_tick(struct egpu_snap *s)
