@@ -34,7 +34,7 @@ DKMS_FLAGS	?=
 DKMS_KDIR	?=
 DKMS		= dkms $(DKMS_FLAGS)
 
-.PHONY: all module module-clean user clean check check-gpu demo bench lint install \
+.PHONY: all module module-clean user clean check check-gpu fuzz-long fault-full demo bench lint install \
 	install-user install-python install-module install-data dkms-src dkms-install dkms-remove vm-shell
 
 all: module user
@@ -74,6 +74,19 @@ demo:
 	$(MAKE) -C tests/eject
 	tests/vm/build-modules.sh 6.12
 	python3 tests/demo.py --kernel 6.12
+
+# The debug kernel's long runs, not in make check (bench/RESULTS.md): the
+# netlink fuzzer's 1,000,000 messages under the churn and reloads (two
+# vCPUs, one per fuzzer), and the fault sweep that fails every allocation
+# of every operation in turn (make check runs the one-per-site sweep).
+fuzz-long:
+	tests/vm/kernels.sh fetch 6.12-debug
+	EGPUHP_FUZZ_MESSAGES=1000000 EGPUHP_FUZZ_SMP=2 EGPUHP_FUZZ_TIMEOUT=$${EGPUHP_FUZZ_TIMEOUT:-9000} \
+		python3 tests/fuzz/test_nlfuzz.py --kernel 6.12-debug
+
+fault-full:
+	tests/vm/kernels.sh fetch 6.12-debug
+	EGPUHP_FAULT_SWEEP=full python3 tests/fault/test_fault.py --kernel 6.12-debug
 
 # Benchmarks: not tests; each prints JSON.  BENCH=name picks one.
 bench:

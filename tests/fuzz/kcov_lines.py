@@ -91,19 +91,36 @@ def cov_sites(ko):
     return sites
 
 
-def alloc_sites(ko):
-    """Return addresses ("func+0xoff") of calls from egpuhp's .text into an
-    allocator that failslab or fail_page_alloc can fail."""
-    # calls only (PLT32): a mov of kmalloc_caches is no allocation
-    alloc = re.compile(r"R_X86_64_PLT32\s+(__kmalloc\w*|kmalloc\w*|kzalloc\w*|"
-                       r"kmem_cache_alloc\w*|__alloc_skb|alloc_skb\w*|kmemdup\w*|"
-                       r"kstrdup\w*|krealloc\w*|kvmalloc\w*|__kvmalloc\w*|"
-                       r"alloc_pages\w*|__get_free_pages|netlink_alloc\w*|"
-                       r"kasprintf|kvasprintf|devm_kmalloc|__kmalloc_cache\w*|"
-                       r"alloc_workqueue\w*|genl_register_family)[-+]")
+# What a call from egpuhp's code may allocate through, by callee:
+#   the allocators failslab and fail_page_alloc fail directly;
+ALLOCATORS = (r"__kmalloc\w*|kmalloc\w*|kzalloc\w*|kmem_cache_alloc\w*|__alloc_skb|"
+              r"alloc_skb\w*|kmemdup\w*|kstrdup\w*|krealloc\w*|kvmalloc\w*|"
+              r"__kvmalloc\w*|alloc_pages\w*|get_free_pages\w*|__get_free_pages|"
+              r"netlink_alloc\w*|kasprintf|kvasprintf|devm_kmalloc|__kmalloc_cache\w*")
+#   kernel interfaces that allocate inside (their first allocation fails);
+ALLOCATING_APIS = (r"alloc_workqueue\w*|genl_register_family|xa_store|"
+                   r"register_ftrace_function|sysfs_update_group")
+#   egpuhp's own helpers that allocate (a call of one is a path of its own:
+#   the caller's error handling is what the failure tests).
+ALLOCATING_HELPERS = r"egpuhp_nl_reply_new|egpuhp_dev_alloc"
+
+
+def alloc_call_sites(ko):
+    """Every call from egpuhp's .text or .init.text that may allocate: a
+    list of dicts with "site" ("func+0xoff" of the return address, as a
+    stack trace names that frame), "section", "offset" (of the return
+    address in that section), "callee" and "kind" (allocator, api or
+    helper).  Calls only (PLT32): a mov of kmalloc_caches is no allocation."""
+    kinds = [("allocator", re.compile(r"R_X86_64_PLT32\s+(%s)[-+]" % ALLOCATORS)),
+             ("api", re.compile(r"R_X86_64_PLT32\s+(%s)[-+]" % ALLOCATING_APIS)),
+             ("helper", re.compile(r"R_X86_64_PLT32\s+(%s)[-+]" % ALLOCATING_HELPERS))]
     out = _run(["objdump", "-dr", "--no-show-raw-insn", "-j", ".text", "-j", ".init.text", ko])
-    func, func_addr, sites, pending = None, 0, set(), None
+    section, func, func_addr, sites, pending = None, None, 0, [], None
     for line in out.splitlines():
+        m = re.match(r"Disassembly of section (\S+):", line)
+        if m:
+            section = m.group(1)
+            continue
         m = re.match(r"([0-9a-f]+) <([^>]+)>:$", line)
         if m:
             func, func_addr = m.group(2), int(m.group(1), 16)
@@ -113,14 +130,23 @@ def alloc_sites(ko):
             continue
         addr, rest = int(m.group(1), 16), m.group(2)
         if rest.startswith("R_X86_64"):
-            a = alloc.search(rest)
-            if a:
-                pending = a.group(1)
+            for kind, rx in kinds:
+                a = rx.search(rest)
+                if a:
+                    pending = (kind, a.group(1))
+                    break
             continue
         if pending:
-            sites.add("%s+0x%x" % (func, addr - func_addr))
+            sites.append({"site": "%s+0x%x" % (func, addr - func_addr), "section": section,
+                          "offset": addr, "callee": pending[1], "kind": pending[0]})
             pending = None
     return sites
+
+
+def alloc_sites(ko):
+    """Return addresses ("func+0xoff") of calls from egpuhp's code into an
+    allocator that failslab or fail_page_alloc can fail."""
+    return set(s["site"] for s in alloc_call_sites(ko) if s["kind"] == "allocator")
 
 
 def line_table(ko_g, offsets):

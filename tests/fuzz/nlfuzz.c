@@ -14,18 +14,20 @@
  *   egpuhp-nlfuzz [--user] [--messages N] [--seed S] [--kcov TEXT_SIZE]
  *                 [--cover FILE] [--stop FILE] [--batch N] [--ack PCT]
  *                 [--only CMD] [--clean]
- *   egpuhp-nlfuzz [--fail-nth N] --one CMD [--dev NAME] [--id N] [--dump]
  *   egpuhp-nlfuzz [--fail-nth N] [--kcov TEXT_SIZE --cover FILE]
+ *                 --one CMD [--dev NAME] [--id N] [--dump] |
  *                 --insmod PATH PARAMS | --rmmod NAME | --write PATH VALUE
  *
  * --one sends a single well-formed request (CMD as in the uapi enum without
  * its prefix: GET_DEV, ADD_QUIRK, ...; --id is the quirk id of DEL_QUIRK, the
- * method of RESET, the watchdog period of SET_CONFIG; --dev a function, or a
+ * method of RESET, the watchdog period of SET_CONFIG, the actions of
+ * ADD_QUIRK (default: no_d3cold, d3hot_delay 20, egpuhp_reset pm); --dev a function, or a
  * router for GET_ROUTER) and prints the answer:
  * tests/fault/test_fault.py drives every command through it.  --insmod,
  * --rmmod and --write load a module, unload one or write a file; with
- * --kcov and --cover before them the egpuhp code each ran in this task is
- * appended to the cover file (the fuzz test's churn).  --fail-nth (put before the
+ * --kcov and --cover before them (or before --one) the egpuhp code each ran
+ * in this task is appended to the cover file (the fuzz test's churn, the
+ * fault test's census of the call sites an action reaches).  --fail-nth (put before the
  * action) fails the N-th allocation that passes the fault-injection filters
  * in that one action and prints how many were left (0: it was injected).
  *
@@ -284,6 +286,7 @@ static unsigned long total_sent, resolves, absent_waits, abandoned_dumps,
 	dump_intr, trunc_replies;
 
 static unsigned long *kcov_area;
+static bool kcov_full;		/* the buffer ran over: coverage is partial */
 static uint64_t text_base;
 static uint8_t *cover_bits;
 static unsigned long cover_count;
@@ -983,8 +986,10 @@ static unsigned long kcov_collect(void)
 	if (!kcov_area)
 		return 0;
 	n = __atomic_load_n(&kcov_area[0], __ATOMIC_RELAXED);
-	if (n >= kcov_words)
+	if (n >= kcov_words - 1) {
 		n = kcov_words - 1;
+		kcov_full = true;	/* PCs after these were dropped */
+	}
 	for (i = 0; i < n && text_base; i++) {
 		uint64_t pc = kcov_area[i + 1];
 		uint64_t off;
@@ -1141,7 +1146,7 @@ static void action_kcov_end(bool base_now)
 		read_text_base();
 	kcov_collect();
 	write_cover("a");
-	printf("cover_pcs=%lu\n", cover_count);
+	printf("cover_pcs=%lu kcov_full=%d\n", cover_count, kcov_full);
 }
 
 /* finit_module(PATH, PARAMS) with fail-nth armed; prints the result. */
@@ -1263,10 +1268,14 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 		off = nest_start(&m, EGPUHP_A_QUIRK);
 		put(&m, EGPUHP_QUIRK_A_VENDOR, &(uint16_t){ 0x1234 }, 2);
 		put(&m, EGPUHP_QUIRK_A_DEVICE, &(uint16_t){ 0x11e8 }, 2);
-		put_u32(&m, EGPUHP_QUIRK_A_ACTIONS, EGPUHP_QUIRK_NO_D3COLD |
-			EGPUHP_QUIRK_D3HOT_DELAY | EGPUHP_QUIRK_EGPUHP_RESET);
-		put_u32(&m, EGPUHP_QUIRK_A_D3HOT_DELAY_MS, 20);
-		put_u32(&m, EGPUHP_QUIRK_A_RESET_STEP, EGPUHP_RESET_PM);
+		if (id) {	/* --id: these actions (no values) instead */
+			put_u32(&m, EGPUHP_QUIRK_A_ACTIONS, id);
+		} else {
+			put_u32(&m, EGPUHP_QUIRK_A_ACTIONS, EGPUHP_QUIRK_NO_D3COLD |
+				EGPUHP_QUIRK_D3HOT_DELAY | EGPUHP_QUIRK_EGPUHP_RESET);
+			put_u32(&m, EGPUHP_QUIRK_A_D3HOT_DELAY_MS, 20);
+			put_u32(&m, EGPUHP_QUIRK_A_RESET_STEP, EGPUHP_RESET_PM);
+		}
 		put_str(&m, EGPUHP_QUIRK_A_NOTE, "nlfuzz --one");
 		nest_end(&m, off);
 		break;
@@ -1282,6 +1291,7 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 	h->nlmsg_type = family;
 	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (dump ? NLM_F_DUMP : 0);
 	h->nlmsg_seq = 1;
+	action_kcov_begin(true);
 	fail_nth_arm();
 	if (send(fd, m.buf, m.len, 0) < 0)
 		die("send: %s", strerror(errno));
@@ -1307,6 +1317,7 @@ static int one_request(const char *name, const char *dev, uint32_t id, bool dump
 	}
 	printf("errno=%d replies=%d id=%u\n", err, replies, nquirk_ids ? quirk_ids[0] : 0);
 	fail_nth_report();
+	action_kcov_end(false);
 	return 0;
 }
 

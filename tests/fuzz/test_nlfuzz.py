@@ -38,6 +38,14 @@ import kcov_lines  # noqa: E402
 
 TOP = dock.TOP
 MESSAGES = int(os.environ.get("EGPUHP_FUZZ_MESSAGES", "1000000"))
+# The long run (make fuzz-long, bench/RESULTS.md) gives the guest a vCPU for
+# each fuzzer (QEMU runs one TCG thread per vCPU) and the time it needs.
+SMP = int(os.environ.get("EGPUHP_FUZZ_SMP", "1"))
+TIMEOUT = int(os.environ.get("EGPUHP_FUZZ_TIMEOUT", "1500"))
+# A bench run on a shared machine may have to end by a time (Unix seconds):
+# then the fuzzers are told to stop and the run reports what it got (and
+# fails the message count if it fell short).
+DEADLINE = float(os.environ.get("EGPUHP_FUZZ_DEADLINE", "0"))
 # The unprivileged fuzzer's requests are cheap (refused early): it takes 40%.
 USER_SHARE = 0.4
 RELOAD_EVERY = 3        # churn cycles between module reloads
@@ -91,7 +99,7 @@ class Churn:
         return self._do(what, "--write %s '%s'" % (path, value))
 
 
-@vmtest(ports=2, timeout=1500, kernels=DEBUG_FLAVOURS)
+@vmtest(ports=2, timeout=TIMEOUT, kernels=DEBUG_FLAVOURS, smp=SMP)
 def test_nlfuzz(vm):
     subprocess.run(["make", "-s", "-C", os.path.join(TOP, "tests", "fuzz")], check=True)
     ko = os.path.join(TOP, "build", "kernels", vm.kernel, "egpuhp.ko")
@@ -130,11 +138,15 @@ def test_nlfuzz(vm):
     plugged = True
     edu = vm.port("rp1").devices[0].bdf
     tb = "/sys/bus/thunderbolt/devices"
+    stopped_at_deadline = False
     while True:
         rc, _ = vm.run("kill -0 $(cat /tmp/fuzz-root.pid) 2>/dev/null || "
                        "kill -0 $(cat /tmp/fuzz-user.pid) 2>/dev/null")
         if rc != 0:
             break
+        if DEADLINE and not stopped_at_deadline and time.time() > DEADLINE:
+            vm.sh("touch /tmp/fuzz.stop")
+            stopped_at_deadline = True
         if plugged:
             # the kernel's reset path, served by egpuhp's hook when loaded
             churn.write("sysfs reset", "/sys/bus/pci/devices/%s/reset" % edu, "1")
@@ -175,10 +187,11 @@ def test_nlfuzz(vm):
     total = root["messages"] + user["messages"]
     mutating = ("SET_CONFIG", "ADD_QUIRK", "DEL_QUIRK", "RESET", "EJECT")
     result = {
-        "kernel": vm.kernel, "messages": total, "messages_root": root["messages"],
+        "kernel": vm.kernel, "vcpus": SMP, "messages": total, "messages_root": root["messages"],
         "messages_user": user["messages"], "seconds": round(elapsed, 1),
         "messages_per_second": round(total / max(elapsed, 1e-3)),
         "churn_cycles": cycles, "reloads": reloads, "reload_failures": reload_failures,
+        "stopped_at_deadline": stopped_at_deadline,
         "family_resolves_root": root["resolves"], "family_resolves_user": user["resolves"],
         "abandoned_dumps": root["abandoned_dumps"] + user["abandoned_dumps"],
         "unpriv_mutating_ok": user["unpriv_mutating_ok"],
@@ -192,10 +205,7 @@ def test_nlfuzz(vm):
         "module_unloads_at_end": unloads,
         "control_root_mutating_ok": control["unpriv_mutating_ok"],
     }
-    out = os.path.join(TOP, "build", "fuzz", "%s-nlfuzz.json" % vm.kernel)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1, sort_keys=True)
+    out = debug_flavour.write_result("fuzz", "%s-nlfuzz" % vm.kernel, result)
     print("# nlfuzz: %d messages (%d root, %d uid 65534) in %.0f s (%d/s), %d churn cycles, "
           "%d reloads; kmod/ line coverage %s%% (netlink alone %s%%); results %s" % (
               total, root["messages"], user["messages"], elapsed, result["messages_per_second"],
