@@ -6,6 +6,7 @@
 #   make module KDIR=DIR      module against any kernel build/headers tree
 #   make user                 egpud, egpuctl, libegpu
 #   make check                install deps, fetch test kernels, build, run every test
+#   make check-dkms-upgrade   the real-system tier with egpuhp-dkms in its package upgrade
 #   make check-gpu            CUDA checkpoint/migrate tests (machine with NVIDIA GPUs)
 #   make demo                 boot the virtual eGPU dock and show egpuhp's events
 #   make lint                 W=1 + sparse against every test kernel, checkpatch, kernel-doc
@@ -34,8 +35,9 @@ DKMS_FLAGS	?=
 DKMS_KDIR	?=
 DKMS		= dkms $(DKMS_FLAGS)
 
-.PHONY: all module module-clean user clean check check-gpu fuzz-long fault-full demo bench lint install \
-	install-user install-python install-module install-data dkms-src dkms-install dkms-remove vm-shell
+.PHONY: all module module-clean user clean check check-dkms-upgrade check-gpu fuzz-long fault-full \
+	demo bench lint install install-user install-python install-module install-data dkms-src \
+	dkms-install dkms-remove vm-shell
 
 all: module user
 
@@ -58,6 +60,15 @@ clean: module-clean
 
 check:
 	tests/run-all
+
+# The real-system tier with egpuhp-dkms in its package upgrade: DKMS
+# rebuilds egpuhp.ko inside the TCG guest (two depmod runs over 6.12's
+# xz-compressed modules, one over 6.1's, the build), longer than "make
+# check" can give it (tests/system/test_system.py, DKMS_UPGRADE).  Two
+# vCPUs: DKMS builds with make -j$$(nproc).
+check-dkms-upgrade:
+	EGPUHP_SYSTEM_DKMS_UPGRADE=1 EGPUHP_SYSTEM_SMP=2 EGPUHP_TEST_TIMEOUT=3600 \
+		tests/run-all --kernels 6.12 --no-lint --no-unit --only '^tests/system/'
 
 # GPU tests of the CUDA engine (tests/gpu): needs an NVIDIA GPU, driver 580+
 # and nvcc; fails rather than skips when there is none.

@@ -272,6 +272,9 @@ class SystemDock(Dock):
 
     def __init__(self, image, overlay, boot_routers=None, mem_mb=1536, **kw):
         kw.setdefault("boot_timeout", float(os.environ.get("EGPUHP_SYSTEM_BOOT_TIMEOUT", 420)))
+        # vCPUs (QEMU runs one TCG thread each): "make check-dkms-upgrade"
+        # gives DKMS's make -j$(nproc) two
+        kw.setdefault("smp", int(os.environ.get("EGPUHP_SYSTEM_SMP", "1")))
         kw.setdefault("cmdline", "")
         # unit names (not descriptions) in systemd's console status lines
         kw["cmdline"] = "root=/dev/vda rw systemd.status_unit_format=name " + kw["cmdline"]
