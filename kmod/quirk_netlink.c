@@ -206,16 +206,15 @@ static int parse_quirk_req(struct genl_info *info, struct nlattr **tb)
  *
  * The reply's EGPUHP_A_QUIRK carries the new entry's id.
  *
- * Return: 0, or a negative errno with an extack message.  -ENOMEM after
- * the entry was added means only the reply was lost: the entry is in the
- * next dump.
+ * Return: 0, or a negative errno with an extack message; on any error
+ * no entry was added.
  */
 int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[EGPUHP_QUIRK_A_MAX + 1];
 	struct egpuhp_quirk q = { };
+	struct nlattr *nest, *id_attr;
 	struct sk_buff *msg;
-	struct nlattr *nest;
 	const char *why = NULL;
 	void *hdr;
 	u32 id;
@@ -275,19 +274,27 @@ int egpuhp_nl_add_quirk_doit(struct sk_buff *skb, struct genl_info *info)
 		egpuhp_extack_msg(info->extack, why);
 		return ret;
 	}
-	ret = egpuhp_quirk_add(&q, &id);
-	if (ret)
-		return ret;
-
+	/*
+	 * The reply, with room for the id, before the entry exists: once it
+	 * is added nothing can fail but the send, so ENOMEM always means
+	 * "not added" and a caller's retry never adds it twice.
+	 */
 	msg = egpuhp_nl_reply_new(info, &hdr);
 	if (!msg)
-		return -ENOMEM;	/* entry added; the id is in the next dump */
+		return -ENOMEM;
 	nest = nla_nest_start(msg, EGPUHP_A_QUIRK);
-	if (!nest || nla_put_u32(msg, EGPUHP_QUIRK_A_ID, id)) {
+	id_attr = nest ? nla_reserve(msg, EGPUHP_QUIRK_A_ID, sizeof(u32)) : NULL;
+	if (!id_attr) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
 	nla_nest_end(msg, nest);
+	ret = egpuhp_quirk_add(&q, &id);
+	if (ret) {
+		nlmsg_free(msg);
+		return ret;
+	}
+	*(u32 *)nla_data(id_attr) = id;
 	return egpuhp_nl_reply_send(msg, hdr, info);
 }
 

@@ -539,7 +539,6 @@ def site_sweep(vm):
             ("GET_STATS", "GET_STATS", "", ""),
             ("GET_QUIRK dump", "GET_QUIRK --dump", "", ""),
             ("SET_CONFIG", "SET_CONFIG --id 2000", "", ""),
-            ("ADD_QUIRK", "ADD_QUIRK", "", del_added),
             ("DEL_QUIRK", "DEL_QUIRK --id $qid",
              "qid=$(egpuhp-nlfuzz --one ADD_QUIRK | sed -n 's/.* id=\\([0-9]*\\).*/\\1/p')",
              "egpuhp-nlfuzz --one DEL_QUIRK --id $qid > /dev/null"),
@@ -547,6 +546,17 @@ def site_sweep(vm):
             ("RESET bus", "RESET --dev %s --id %d" % (edu, RESET_BUS), "", ""),
             ("RESET egpuhp", "RESET --dev %s --id 6" % edu, "", "")]:
         sw.action(label, "--one " + args, setup, cleanup, after=answered(label))
+    # a failed ADD_QUIRK added nothing: a caller's retry cannot add it twice
+    entries = nl(vm, "GET_QUIRK --dump")[1]
+
+    def add_failed_added_nothing(s, injected, errno, out):
+        answered("ADD_QUIRK")(s, injected, errno, out)
+        if s and injected and errno not in (None, 0):
+            now = nl(vm, "GET_QUIRK --dump")[1]
+            if now != entries:
+                f.problems.append("ADD_QUIRK at %s failed (errno %s) but the quirk table "
+                                  "went from %d to %d entries" % (s["site"], errno, entries, now))
+    sw.action("ADD_QUIRK", "--one ADD_QUIRK", "", del_added, after=add_failed_added_nothing)
     phase_done("netlink")
 
     # -- the kernel's reset path through egpuhp's hook ---------------------------
