@@ -51,6 +51,7 @@ struct egpuhp_dev {
 	struct egpuhp_link link;
 	bool removed_sent;		/* EGPUHP_EV_PCI_REMOVE already sent */
 	bool lost_sent;			/* EGPUHP_EV_PCI_LOST already sent */
+	bool slow_sent;			/* EGPUHP_EV_PCI_SLOW sent, still slow */
 	bool present;			/* last presence check */
 };
 
@@ -82,6 +83,9 @@ extern unsigned int egpuhp_watchdog_ms;
 /* watchdog_ms: 0 (off) or a period in this range */
 #define EGPUHP_WATCHDOG_MS_MIN	10
 #define EGPUHP_WATCHDOG_MS_MAX	3600000
+extern unsigned int egpuhp_watchdog_slow_us;
+/* watchdog_slow_us: 0 (off) up to a second */
+#define EGPUHP_WATCHDOG_SLOW_US_MAX	1000000
 
 /* event.c: builds events, assigns sequence numbers, multicasts */
 struct egpuhp_stats {
@@ -100,6 +104,7 @@ void egpuhp_event_get_stats(struct egpuhp_stats *st);
  */
 void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 		      u64 ts_ns, bool atomic);
+void egpuhp_event_pci_slow(struct egpuhp_dev *d, u64 ts_ns, u32 answer_us);
 void egpuhp_event_router(enum egpuhp_event ev, const struct egpuhp_router *r,
 			 u32 flags, u64 ts_ns);
 /*

@@ -214,6 +214,27 @@ void egpuhp_event_pci(enum egpuhp_event ev, struct egpuhp_dev *d, u32 flags,
 }
 
 /**
+ * egpuhp_event_pci_slow() - send EGPUHP_EV_PCI_SLOW for a tracked function
+ * @d: the function's entry; the caller holds the table lock
+ * @ts_ns: the time stamp taken before the presence read (egpuhp_now_ns())
+ * @answer_us: how long the presence read took
+ *
+ * Context: process context; may sleep.
+ */
+void egpuhp_event_pci_slow(struct egpuhp_dev *d, u64 ts_ns, u32 answer_us)
+{
+	struct event_msg m;
+	int ret;
+
+	if (!event_open(&m, EGPUHP_EV_PCI_SLOW, 0, ts_ns, GFP_KERNEL))
+		return;
+	ret = egpuhp_nl_put_dev(m.skb, d->pdev, d);
+	if (!ret)
+		ret = nla_put_u32(m.skb, EGPUHP_A_ANSWER_US, answer_us);
+	event_close(&m, ret);
+}
+
+/**
  * egpuhp_event_router() - send an event about a Thunderbolt router
  * @ev: the event
  * @r: the router's attributes

@@ -19,6 +19,7 @@
 
 bool egpuhp_track_hotplug;
 unsigned int egpuhp_watchdog_ms;
+unsigned int egpuhp_watchdog_slow_us;
 
 static int watchdog_ms_set(const char *val, const struct kernel_param *kp)
 {
@@ -41,12 +42,36 @@ static const struct kernel_param_ops watchdog_ms_ops = {
 	.get = param_get_uint,
 };
 
+static int watchdog_slow_us_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int us;
+	int ret;
+
+	ret = kstrtouint(val, 0, &us);
+	if (ret)
+		return ret;
+	/* the range of SET_CONFIG's policy */
+	if (us > EGPUHP_WATCHDOG_SLOW_US_MAX)
+		return -EINVAL;
+	WRITE_ONCE(egpuhp_watchdog_slow_us, us);
+	return 0;
+}
+
+static const struct kernel_param_ops watchdog_slow_us_ops = {
+	.set = watchdog_slow_us_set,
+	.get = param_get_uint,
+};
+
 module_param_named(track_hotplug, egpuhp_track_hotplug, bool, 0444);
 MODULE_PARM_DESC(track_hotplug,
 		 "Also track every function below a hotplug-capable PCIe port (default: off; change at run time with EGPUHP_CMD_SET_CONFIG)");
 module_param_cb(watchdog_ms, &watchdog_ms_ops, &egpuhp_watchdog_ms, 0644);
 MODULE_PARM_DESC(watchdog_ms,
 		 "Presence check period of tracked GPUs in ms, 0 = off (default: 0, else 10..3600000)");
+module_param_cb(watchdog_slow_us, &watchdog_slow_us_ops,
+		&egpuhp_watchdog_slow_us, 0644);
+MODULE_PARM_DESC(watchdog_slow_us,
+		 "A presence check slower than this many us is reported (EGPUHP_EV_PCI_SLOW), 0 = off (default: 0, at most 1000000)");
 
 static int __init egpuhp_init(void)
 {

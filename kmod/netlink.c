@@ -42,9 +42,16 @@ static const struct nla_policy router_req_policy[EGPUHP_ROUTER_A_MAX + 1] = {
 				   .len = EGPUHP_ROUTER_NAME_LEN - 1 },
 };
 
+/* not const: 6.1's nla_policy.range is non-const; its NLA_POLICY_MAX() s16 */
+static struct netlink_range_validation slow_us_range = {
+	.max = EGPUHP_WATCHDOG_SLOW_US_MAX,
+};
+
 static const struct nla_policy config_policy[EGPUHP_CONFIG_A_MAX + 1] = {
 	[EGPUHP_CONFIG_A_TRACK_HOTPLUG] = NLA_POLICY_MAX(NLA_U8, 1),
 	[EGPUHP_CONFIG_A_WATCHDOG_MS] = { .type = NLA_U32 },
+	[EGPUHP_CONFIG_A_WATCHDOG_SLOW_US] =
+		NLA_POLICY_FULL_RANGE(NLA_U32, &slow_us_range),
 };
 
 /* commands that take nothing but the optional version */
@@ -403,7 +410,9 @@ static int get_info_doit(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u8(msg, EGPUHP_CONFIG_A_TRACK_HOTPLUG,
 		       READ_ONCE(egpuhp_track_hotplug)) ||
 	    nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_MS,
-			READ_ONCE(egpuhp_watchdog_ms)))
+			READ_ONCE(egpuhp_watchdog_ms)) ||
+	    nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_SLOW_US,
+			READ_ONCE(egpuhp_watchdog_slow_us)))
 		goto nospace;
 	nla_nest_end(msg, nest);
 	if (egpuhp_quirks_put_info(msg))
@@ -679,6 +688,10 @@ static int set_config_doit(struct sk_buff *skb, struct genl_info *info)
 			   nla_get_u32(tb[EGPUHP_CONFIG_A_WATCHDOG_MS]));
 		egpuhp_watchdog_reconfigure();
 	}
+	/* read at each presence check: nothing to restart */
+	if (tb[EGPUHP_CONFIG_A_WATCHDOG_SLOW_US])
+		WRITE_ONCE(egpuhp_watchdog_slow_us,
+			   nla_get_u32(tb[EGPUHP_CONFIG_A_WATCHDOG_SLOW_US]));
 	if (rescan)
 		egpuhp_pci_rescan_tracking();
 	mutex_unlock(&config_mutex);

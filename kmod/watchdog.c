@@ -8,6 +8,11 @@
  * runtime-suspended GPU, or one below a suspended port, reads all-ones
  * without being lost) and reports EGPUHP_EV_PCI_LOST once per loss: a GPU
  * that answers again is present again, and a later loss is reported anew.
+ * With watchdog_slow_us set, a read that answers but takes longer than
+ * that is EGPUHP_EV_PCI_SLOW, once per slow episode: the first answer in
+ * time ends it.  A link that retrains, replays or is about to drop answers
+ * late before it stops answering at all; 0 (the default) is off, as a
+ * loaded or emulated host delays reads too.
  * A tick also polls link state and re-reads the Thunderbolt routers.
  *
  * The work runs in process context (events are built with GFP_KERNEL) on
@@ -16,8 +21,10 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/workqueue.h>
+#include <linux/ktime.h>
 #include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/workqueue.h>
 
 #include "egpuhp.h"
 #include "compat.h"
@@ -29,9 +36,30 @@ static DEFINE_MUTEX(watchdog_mutex);
 static bool watchdog_running;
 static struct workqueue_struct *watchdog_wq;
 
+/* A GPU that answered: end or report a slow episode. */
+static void watchdog_answered(struct egpuhp_dev *d, u64 ts, s64 took_us)
+{
+	unsigned int slow_us = READ_ONCE(egpuhp_watchdog_slow_us);
+
+	if (!slow_us || took_us <= slow_us) {
+		if (d->slow_sent)
+			pci_info(d->pdev, "presence check answered in time again (%lld us)\n",
+				 took_us);
+		d->slow_sent = false;
+		return;
+	}
+	if (d->slow_sent)
+		return;
+	d->slow_sent = true;
+	pci_warn(d->pdev, "presence check answered slowly: %lld us (watchdog_slow_us=%u)\n",
+		 took_us, slow_us);
+	egpuhp_event_pci_slow(d, ts, min_t(s64, took_us, U32_MAX));
+}
+
 static void watchdog_check(void)
 {
 	struct egpuhp_dev *d;
+	ktime_t start;
 	int answers;
 	u64 ts;
 
@@ -40,17 +68,20 @@ static void watchdog_check(void)
 		if (!d->is_gpu || d->removed_sent)
 			continue;
 		ts = egpuhp_now_ns();
+		start = ktime_get();
 		answers = egpuhp_pci_answers(d->pdev);
 		if (answers < 0)
 			continue;	/* not runtime-active: not asked */
 		if (answers) {
 			d->lost_sent = false;
 			d->present = true;
+			watchdog_answered(d, ts, ktime_us_delta(ktime_get(), start));
 			continue;
 		}
 		if (d->lost_sent)
 			continue;
 		d->lost_sent = true;
+		d->slow_sent = false;	/* an answer after the loss starts anew */
 		d->present = false;
 		egpuhp_event_pci(EGPUHP_EV_PCI_LOST, d, EGPUHP_F_SURPRISE, ts,
 				 false);

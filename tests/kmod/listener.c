@@ -15,6 +15,7 @@
  *       (the benchmark).
  *   egpuhp-listen --dump | --info | --stats | --get BDF | --router NAME
  *   egpuhp-listen --eject BDF | --set track_hotplug=0|1 | --set watchdog_ms=N
+ *                 | --set watchdog_slow_us=N
  *   egpuhp-listen --bad       malformed requests, one JSON result each
  *   egpuhp-listen --add-quirk VVVV:DDDD:ACTIONS:METHOD:STEP,STEP...
  *       ADD_QUIRK from raw values, so that requests egpuctl would refuse
@@ -90,6 +91,7 @@ static const char *const event_names[] = {
 	[EGPUHP_EV_RESET_END] = "reset_end",
 	[EGPUHP_EV_RESET_STEP_BEGIN] = "reset_step_begin",
 	[EGPUHP_EV_RESET_STEP_END] = "reset_step_end",
+	[EGPUHP_EV_PCI_SLOW] = "pci_slow",
 };
 
 /* ---- JSON output ---- */
@@ -318,6 +320,8 @@ static void print_msg(struct nlmsghdr *nlh, unsigned long long recv_ns)
 		json_nest_u("quirk", tb[EGPUHP_A_QUIRK], EGPUHP_QUIRK_A_MAX);
 	if (tb[EGPUHP_A_RESET])
 		json_nest_u("reset", tb[EGPUHP_A_RESET], EGPUHP_RESET_A_MAX);
+	if (tb[EGPUHP_A_ANSWER_US])
+		printf(",\"answer_us\":%u", nla_get_u32(tb[EGPUHP_A_ANSWER_US]));
 	printf("}\n");
 }
 
@@ -495,8 +499,10 @@ static int do_set(const char *kv)
 		nla_put_u8(msg, EGPUHP_CONFIG_A_TRACK_HOTPLUG, v);
 	} else if (sscanf(kv, "watchdog_ms=%lu", &v) == 1) {
 		nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_MS, v);
+	} else if (sscanf(kv, "watchdog_slow_us=%lu", &v) == 1) {
+		nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_SLOW_US, v);
 	} else {
-		fprintf(stderr, "egpuhp-listen: --set track_hotplug=0|1 or watchdog_ms=N\n");
+		fprintf(stderr, "egpuhp-listen: --set track_hotplug=0|1, watchdog_ms=N or watchdog_slow_us=N\n");
 		exit(2);
 	}
 	nla_nest_end(msg, nest);
@@ -626,6 +632,12 @@ static int do_bad(void)
 	bad_case(sk, "set_watchdog_range", msg);
 
 	msg = new_req(EGPUHP_CMD_SET_CONFIG, NLM_F_ACK);
+	nest = nla_nest_start(msg, EGPUHP_A_CONFIG);
+	nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_SLOW_US, 1000001);
+	nla_nest_end(msg, nest);
+	bad_case(sk, "set_watchdog_slow_range", msg);
+
+	msg = new_req(EGPUHP_CMD_SET_CONFIG, NLM_F_ACK);
 	bad_case(sk, "set_config_missing", msg);
 
 	/* router request without a name */
@@ -681,6 +693,12 @@ static int try_admin_commands(void)
 	nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_MS, 0);
 	nla_nest_end(msg, nest);
 	transact(sk, msg, "set_config", true);
+
+	msg = new_req(EGPUHP_CMD_SET_CONFIG, NLM_F_ACK);
+	nest = nla_nest_start(msg, EGPUHP_A_CONFIG);
+	nla_put_u32(msg, EGPUHP_CONFIG_A_WATCHDOG_SLOW_US, 1000);
+	nla_nest_end(msg, nest);
+	transact(sk, msg, "set_watchdog_slow", true);
 
 	msg = new_req(EGPUHP_CMD_EJECT, NLM_F_ACK);
 	put_dev_name(msg, "0000:00:00.0");

@@ -7,7 +7,9 @@ every function whose removal ordering is checked):
   load with devices present, hot-add, orderly removal, re-plug, surprise
   removal of one function, watchdog off/on (a loss reported once, cleared
   when the GPU answers again, a runtime-suspended GPU never taken for
-  lost), reads without side effects, dump after a deliberate gap,
+  lost; slow answers through the testdrv's slow_config: one PCI_SLOW per
+  episode, ended by an answer in time), reads without side effects, dump
+  after a deliberate gap,
   malformed and unprivileged requests (uid 65534, and root without
   CAP_SYS_ADMIN), surprise removal of the whole
   enclosure (every function, deepest first, all surprise, each event
@@ -273,6 +275,42 @@ def boot1(t, kernel):
                 "watchdog: a second loss after a repair is reported anew", lost2)
         t.check(gpu_present(vm, gpu, 1), "watchdog: present again after the second repair",
                 guest_json(vm, "--get %s" % gpu))
+
+        # -- slow answers -----------------------------------------------------------
+        # The test driver makes every config read of the GPU 50 ms late
+        # (slow_config).  watchdog_slow_us = 0 (the default) reports nothing;
+        # 20000 reports one PCI_SLOW per slow episode; the first answer in
+        # time ends the episode, and the next slow one is reported anew.
+        slow_cfg = "/sys/kernel/debug/egpuhp_testdrv/slow_config"
+        vm.sh("dmesg -c >/dev/null")
+        mark = len(lis.events())
+        vm.sh("echo '%s 50' > %s" % (gpu, slow_cfg))
+        time.sleep(1)
+        slow_off = [e for e in lis.events()[mark:] if e["kind"] == "pci_slow"]
+        vm.sh("egpuhp-listen --set watchdog_slow_us=20000")
+        evs = lis.wait_events(lambda e: e["kind"] == "pci_slow", timeout=20)
+        time.sleep(0.5)
+        vm.sh("echo '%s 0' > %s" % (gpu, slow_cfg))
+        vm.wait_for("dmesg | grep -q '%s: presence check answered in time again'" % gpu,
+                    timeout=20)
+        slow = [e for e in lis.events()[mark:] if e["kind"] == "pci_slow"]
+        t.check(not slow_off, "slow answers: watchdog_slow_us=0 reports nothing", slow_off)
+        t.check(len(slow) == 1 and dev_of(slow[0]) == gpu and slow[0].get("answer_us", 0) > 20000
+                and slow[0]["dev"].get("present") == 1,
+                "slow answers: PCI_SLOW once per episode, with the read's time", slow)
+        log = vm.sh("dmesg")
+        t.check("presence check answered slowly" in log and
+                log.index("presence check answered slowly") <
+                log.index("presence check answered in time again"),
+                "slow answers: logged, and ended by an answer in time", log[-2000:])
+        mark = len(lis.events())
+        vm.sh("echo '%s 50' > %s" % (gpu, slow_cfg))
+        evs = lis.wait_events(lambda e: e["kind"] == "pci_slow", count=2, timeout=20)
+        vm.sh("echo '%s 0' > %s" % (gpu, slow_cfg))
+        slow2 = [e for e in evs[mark:] if e["kind"] == "pci_slow"]
+        t.check(len(slow2) == 1 and dev_of(slow2[0]) == gpu,
+                "slow answers: a new episode is reported anew", slow2)
+        vm.sh("egpuhp-listen --set watchdog_slow_us=0")
         vm.sh("egpuhp-listen --set watchdog_ms=0")
 
         # -- reads have no side effects ---------------------------------------------
@@ -330,6 +368,8 @@ def boot1(t, kernel):
             "get_dev_not_nested": (-22, ""),
             "set_track_hotplug_range": (-34, ""),
             "set_watchdog_range": (-22, "watchdog period"),
+            # the policy's range, reported by the policy layer in the extack
+            "set_watchdog_slow_range": (-34, ""),
             "set_config_missing": (-22, "missing"),
             "get_router_no_name": (-22, "router name"),
             "get_router_unknown": (-19, "no such Thunderbolt router"),
@@ -356,7 +396,7 @@ def boot1(t, kernel):
         t.check(res.get("info", (1,))[0] == 0 and res.get("dump_dev", (1,))[0] == 0,
                 "unprivileged: read-only commands allowed", res)
         t.check(all(res.get(op, (0,))[0] == -1 for op in
-                    ("set_config", "eject", "add_quirk", "del_quirk", "reset")),
+                    ("set_config", "set_watchdog_slow", "eject", "add_quirk", "del_quirk", "reset")),
                 "unprivileged: every mutating command refused with EPERM", res)
         # root with CAP_NET_ADMIN but without CAP_SYS_ADMIN: still refused
         lines = guest_json(vm, "--netadmin")
@@ -365,7 +405,7 @@ def boot1(t, kernel):
         t.check(caps and caps[0]["uid"] == 0 and caps[0]["net_admin"] == 1 and
                 caps[0]["sys_admin"] == 0 and res.get("info", (1,))[0] == 0 and
                 all(res.get(op, (0, ""))[0] == -1 and "CAP_SYS_ADMIN" in res[op][1] for op in
-                    ("set_config", "eject", "add_quirk", "del_quirk", "reset")),
+                    ("set_config", "set_watchdog_slow", "eject", "add_quirk", "del_quirk", "reset")),
                 "CAP_NET_ADMIN without CAP_SYS_ADMIN: every mutating command refused with EPERM",
                 lines)
 
@@ -531,6 +571,10 @@ def boot2(t, kernel):
         rc, out = vm.run("echo 3600001 > /sys/module/egpuhp/parameters/watchdog_ms")
         t.check(rc != 0 and vm.sh("cat /sys/module/egpuhp/parameters/watchdog_ms").strip() == "0",
                 "watchdog_ms written at run time: out of range refused", out)
+        rc, out = vm.run("echo 1000001 > /sys/module/egpuhp/parameters/watchdog_slow_us")
+        t.check(rc != 0 and
+                vm.sh("cat /sys/module/egpuhp/parameters/watchdog_slow_us").strip() == "0",
+                "watchdog_slow_us written at run time: out of range refused", out)
 
         # -- EJECT: orderly removal of the GPU group, events first -------------------
         # The drivers' remove() waits until released (as a GPU driver with

@@ -105,6 +105,9 @@ static void test_families(void **state)
 	egpu_metrics_count_event(&m.counters, &ev);
 	ev = (struct egpuhp_nl_event){ .event = EGPUHP_EV_PCI_LOST };
 	egpu_metrics_count_event(&m.counters, &ev);
+	ev = (struct egpuhp_nl_event){ .event = EGPUHP_EV_PCI_SLOW, .answer_us = 50000 };
+	egpu_metrics_count_event(&m.counters, &ev);
+	egpu_metrics_count_event(&m.counters, &ev);
 	ev = (struct egpuhp_nl_event){ .event = EGPUHP_EV_RESET_END,
 				       .reset = { .valid = true, .method = EGPUHP_RESET_BUS,
 						  .result = -5 } };
@@ -145,6 +148,7 @@ static void test_families(void **state)
 	expect_line(t, "egpuhp_pci_removals_total{kind=\"orderly\"} 2");
 	expect_line(t, "egpuhp_pci_removals_total{kind=\"unknown\"} 0");
 	expect_line(t, "egpuhp_pci_lost_total 1");
+	expect_line(t, "egpuhp_pci_slow_total 2");
 	expect_line(t, "egpuhp_resets_total{method=\"bus\",result=\"failed\"} 1");
 	expect_line(t, "egpuhp_resets_total{method=\"bus\",result=\"ok\"} 0");
 	expect_line(t, "egpuhp_resets_total{method=\"pm\",result=\"ok\"} 0");

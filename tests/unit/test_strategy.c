@@ -257,6 +257,22 @@ static void fake_libcuda_failed_evacuation_leaves_work_running(void **state)
 			       "reason=evacuation failed: still on this GPU\n"));
 }
 
+/* The module's PCI_SLOW is a watchdog warning naming the read's time. */
+static void slow_answer_warns(void **state)
+{
+	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_PCI_SLOW, .has_dev = true,
+				      .answer_us = 51234 };
+	const char *log;
+
+	ev.dev = devs[0];
+	log_capture_start(root);
+	egpud_strategy_event(&d, &ev);
+	log = log_capture_end();
+	assert_non_null(strstr(log, "strategy: 0000:01:00.0: warning watchdog (slow answer: "
+			       "51234 us): strategy lazy: nothing until it is lost: nothing done"));
+	assert_string_equal(told, "");
+}
+
 static void warnings_from_events(void **state)
 {
 	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_LINK_CHANGE, .has_dev = true };
@@ -436,6 +452,7 @@ int main(void)
 						setup1, teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_failed_evacuation_leaves_work_running,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(slow_answer_warns, setup, teardown),
 		cmocka_unit_test_setup_teardown(warnings_from_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_warnings, setup, teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_final_snapshot_instead_of_checkpoint,

@@ -103,6 +103,7 @@ static void test_lost_values(void **state)
 	assert_int_equal(c->on_lost, EGPU_ON_LOST_KEEP);
 	egpu_config_free(c);
 	expect_ok("[hooks]\nevents = workload-lost gpu-ready\n");
+	expect_ok("[hooks]\nevents = pci-slow\n");
 }
 
 static void test_authorization_values(void **state)

@@ -36,7 +36,13 @@ and an enclosure whose GPU falls off the bus for part 4), tests in order:
     its switch port stops forwarding config cycles, the module's watchdog
     reports the GPU lost, egpud decides (one log line) and checkpoints the
     workload into host memory; a libegpu watcher hears LEAVING with the
-    reason, then CHECKPOINTED to=host.
+    reason, then CHECKPOINTED to=host;
+  - part 4, slow answers: strategy = eager on the first GPU too, the module's
+    watchdog_slow_us set and the test driver's slow_config delaying that
+    GPU's config reads: the module reports one PCI_SLOW, egpud's warning
+    line says "slow answer: N us" and it checkpoints the workload into host
+    memory; once the delay is cleared, the next answer in time ends the
+    module's slow episode.
 
 Usage: test_workloads_fakecuda.py [--kernel 6.12] ...   (TAP on stdout)
 """
@@ -137,9 +143,13 @@ def env():
             "FAKECUDA_STATE_DIR=%s EGPUHP_NVIDIA_PROC_DIR=%s" % (GUEST_LIB, STATE, NVPROC))
 
 
-def write_conf(vm, replug):
-    vm.write_file("/etc/egpuhp/egpud.conf",
-                  CONF % dict(replug=replug, enc_gpu=vm.sh("cat /tmp/enc-gpu").strip()))
+def write_conf(vm, replug, eager_too=None):
+    """egpud.conf; EAGER_TOO: a second GPU with strategy = eager."""
+    conf = CONF % dict(replug=replug, enc_gpu=vm.sh("cat /tmp/enc-gpu").strip())
+    if eager_too:
+        conf += "\n[workload-rule]\nslot = %s\nstrategy = eager\nevacuate-to = host\n" % \
+            eager_too
+    vm.write_file("/etc/egpuhp/egpud.conf", conf)
 
 
 def setup(vm):
@@ -357,6 +367,46 @@ def test_fake_libcuda_eager_warning_evacuates_to_host(vm):
     assert len(leaving) == 1 and "reason=watchdog:" in lines[leaving[0]], lines
     assert len(ckpt) == 1 and "to=host" in lines[ckpt[0]] and leaving[0] < ckpt[0], lines
     vm.sh("kill $(cat /tmp/watch.pid) $(cat /tmp/enc.pid)")
+
+
+
+@vmtest(**BOOT)
+def test_fake_libcuda_slow_answers_warn_and_evacuate(vm):
+    need_helpers()
+    gpu = setup(vm)
+    slow_cfg = "/sys/kernel/debug/egpuhp_testdrv/slow_config"
+    parent = int(vm.sh("cat /tmp/tree.pid").strip())
+    pids = sorted(int(p) for p in vm.sh("ls %s | grep -v calls" % STATE).split()
+                  if state_of(vm, int(p)) == "running")
+    write_conf(vm, "same", eager_too=gpu)
+    logmark = len(egpud_log(vm))
+    vm.sh("kill -HUP $(cat /tmp/egpud.pid)")
+    vm.wait_for("tail -c +%d /tmp/egpud.log | grep -q reloaded" % (logmark + 1), timeout=10)
+    mark, logmark = ncalls(vm), len(egpud_log(vm))
+    vm.sh("dmesg -c >/dev/null; echo 20000 > /sys/module/egpuhp/parameters/watchdog_slow_us")
+    vm.sh("echo '%s 50' > %s" % (gpu, slow_cfg))
+    try:
+        vm.wait_for("tail -c +%d /tmp/egpud.log | grep -q 'strategy: %s: evacuated'" %
+                    (logmark + 1, gpu), timeout=90)
+    finally:
+        vm.sh("echo '%s 0' > %s" % (gpu, slow_cfg))
+    vm.wait_for("dmesg | grep -q '%s: presence check answered in time again'" % gpu,
+                timeout=30)
+    vm.sh("echo 0 > /sys/module/egpuhp/parameters/watchdog_slow_us")
+    log = egpud_log(vm, logmark)
+    decisions = [ln for ln in log.splitlines() if "strategy: %s: warning" % gpu in ln]
+    assert len(decisions) == 1, log
+    m = re.search(r"warning watchdog \(slow answer: (\d+) us\): strategy eager: first "
+                  r"warning: evacuating to host", decisions[0])
+    assert m and int(m.group(1)) > 20000, decisions
+    assert "strategy: %s: evacuated: checkpointed to host memory" % gpu in log, log
+    seq = calls(vm, mark)
+    assert_locks_before_checkpoints(seq, pids)
+    assert pids and all(state_of(vm, p) == "checkpointed" for p in pids), pids
+    dmesg = vm.sh("dmesg")
+    assert dmesg.count("%s: presence check answered slowly" % gpu) == 1 and \
+        dmesg.index("answered slowly") < dmesg.index("answered in time again"), dmesg
+    assert parent in pids
 
 
 if __name__ == "__main__":

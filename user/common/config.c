@@ -33,6 +33,7 @@ static const char *const hook_names[EGPU_HOOK__COUNT] = {
 	[EGPU_HOOK_RESET] = "reset",
 	[EGPU_HOOK_QUIRK] = "quirk",
 	[EGPU_HOOK_WORKLOAD_LOST] = "workload-lost",
+	[EGPU_HOOK_PCI_SLOW] = "pci-slow",
 };
 
 static const char *const on_lost_names[] = {

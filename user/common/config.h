@@ -198,6 +198,7 @@ enum egpu_hook_event {
 	EGPU_HOOK_RESET,
 	EGPU_HOOK_QUIRK,
 	EGPU_HOOK_WORKLOAD_LOST,	/* a process held a lost GPU (egpud/lost.c) */
+	EGPU_HOOK_PCI_SLOW,	/* the watchdog found a function answering late */
 	EGPU_HOOK__COUNT,
 };
 

@@ -277,6 +277,7 @@ int egpuhp_parse_event(struct nlattr **tb, struct egpuhp_nl_event *ev)
 	ev->timestamp_ns = nla_u64_or0(tb[EGPUHP_A_TIMESTAMP_NS]);
 	ev->event = nla_u32_or0(tb[EGPUHP_A_EVENT]);
 	ev->flags = nla_u32_or0(tb[EGPUHP_A_FLAGS]);
+	ev->answer_us = nla_u32_or0(tb[EGPUHP_A_ANSWER_US]);
 	if (tb[EGPUHP_A_DEV])
 		ev->has_dev = egpuhp_parse_dev(tb[EGPUHP_A_DEV], &ev->dev) == 0;
 	if (tb[EGPUHP_A_ROUTER])
@@ -661,6 +662,7 @@ const char *egpuhp_event_name(uint32_t event)
 		[EGPUHP_EV_RESET_END] = "reset-end",
 		[EGPUHP_EV_RESET_STEP_BEGIN] = "reset-step-begin",
 		[EGPUHP_EV_RESET_STEP_END] = "reset-step-end",
+		[EGPUHP_EV_PCI_SLOW] = "pci-slow",
 	};
 
 	if (event < sizeof(names) / sizeof(names[0]) && names[event])

@@ -113,6 +113,7 @@ struct egpuhp_nl_event {
 	struct egpuhp_router router;
 	struct egpuhp_quirk quirk;
 	struct egpuhp_reset reset;
+	uint32_t answer_us;	/* EGPUHP_EV_PCI_SLOW: the presence read's time */
 };
 
 /* Open a generic netlink socket and resolve the "egpuhp" family.

@@ -51,6 +51,9 @@ void egpu_metrics_count_event(struct egpu_metrics_counters *c,
 	case EGPUHP_EV_PCI_LOST:
 		c->lost++;
 		break;
+	case EGPUHP_EV_PCI_SLOW:
+		c->slow++;
+		break;
 	case EGPUHP_EV_QUIRK_APPLIED:
 		c->quirks_applied++;
 		break;
@@ -349,6 +352,9 @@ static void counters_write(FILE *out, const struct egpu_metrics_counters *c)
 	single(out, "egpuhp_pci_lost_total", "counter",
 	       "Functions the module's watchdog found no longer answering while enumerated.",
 	       c->lost);
+	single(out, "egpuhp_pci_slow_total", "counter",
+	       "Slow episodes: the module's watchdog found a function answering later than watchdog_slow_us.",
+	       c->slow);
 	header(out, rst, "counter", "Resets egpuhp ran, by method and result.");
 	for (meth = 0; meth <= EGPUHP_RESET_MAX; meth++) {
 		for (res = 0; res < 2; res++) {

@@ -37,6 +37,7 @@ enum egpu_removal_kind egpu_removal_kind_of(uint32_t flags);
 struct egpu_metrics_counters {
 	uint64_t removals[EGPU_REMOVAL__COUNT];
 	uint64_t lost;			/* EGPUHP_EV_PCI_LOST: the watchdog */
+	uint64_t slow;			/* EGPUHP_EV_PCI_SLOW: the watchdog */
 	uint64_t quirks_applied;	/* EGPUHP_EV_QUIRK_APPLIED */
 	/* EGPUHP_EV_RESET_END by method; [1] when result != 0 */
 	uint64_t resets[EGPUHP_RESET_MAX + 1][2];

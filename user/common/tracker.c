@@ -193,6 +193,7 @@ bool egpu_tracker_event(struct egpu_tracker *t, const struct egpuhp_nl_event *ev
 	case EGPUHP_EV_PCI_ADD:
 	case EGPUHP_EV_PCI_BOUND:
 	case EGPUHP_EV_PCI_LOST:	/* still enumerated, present 0 */
+	case EGPUHP_EV_PCI_SLOW:	/* answering, late */
 	case EGPUHP_EV_LINK_CHANGE:
 	case EGPUHP_EV_QUIRK_APPLIED:
 	case EGPUHP_EV_RESET_END:

@@ -72,6 +72,8 @@ static void print_event(const struct egpuhp_nl_event *ev, void *arg)
 			egpu_json_kv_uint(stdout, &g, "authorized", ev->router.authorized);
 			fputc('}', stdout);
 		}
+		if (ev->event == EGPUHP_EV_PCI_SLOW)
+			egpu_json_kv_uint(stdout, &f, "answer_us", ev->answer_us);
 		if (ev->reset.valid) {
 			int g = 1;
 
@@ -102,6 +104,8 @@ static void print_event(const struct egpuhp_nl_event *ev, void *arg)
 		else if (ev->reset.valid)
 			printf(" reset %s result %d", egpuhp_reset_method_name(ev->reset.method),
 			       ev->reset.result);
+		if (ev->event == EGPUHP_EV_PCI_SLOW)
+			printf(" answer %u us", ev->answer_us);
 		if (flags[0])
 			printf(" [%s]", flags);
 		printf("\n");

@@ -423,7 +423,7 @@ void egpud_replug_gpu_bound(struct egpud *d, const struct egpuhp_dev *dev);
 enum egpud_warning {
 	EGPUD_WARN_LINK,		/* trained below capability (speed or width) */
 	EGPUD_WARN_AER,			/* correctable AER errors rising */
-	EGPUD_WARN_WATCHDOG,		/* the module's watchdog lost a function */
+	EGPUD_WARN_WATCHDOG,		/* the module's watchdog: lost, or slow answers */
 	EGPUD_WARN_ROUTER_LINK,		/* the carrying router's link slowed down */
 	EGPUD_WARN_ROUTER_DEAUTH,	/* router de-authorized by someone else */
 };

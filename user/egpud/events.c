@@ -219,6 +219,7 @@ static enum egpu_hook_event hook_for(const struct egpuhp_nl_event *ev, const cha
 	case EGPUHP_EV_PCI_UNBIND: *name = "pci-unbind"; return EGPU_HOOK_PCI_UNBIND;
 	case EGPUHP_EV_PCI_REMOVE: *name = "pci-remove"; return EGPU_HOOK_PCI_REMOVE;
 	case EGPUHP_EV_PCI_LOST: *name = "pci-lost"; return EGPU_HOOK_PCI_LOST;
+	case EGPUHP_EV_PCI_SLOW: *name = "pci-slow"; return EGPU_HOOK_PCI_SLOW;
 	case EGPUHP_EV_LINK_CHANGE: *name = "link-change"; return EGPU_HOOK_LINK_CHANGE;
 	case EGPUHP_EV_ROUTER_ADD: *name = "router-add"; return EGPU_HOOK_ROUTER_ADD;
 	case EGPUHP_EV_ROUTER_REMOVE: *name = "router-remove"; return EGPU_HOOK_ROUTER_REMOVE;

@@ -237,6 +237,8 @@ static void hook_environment(const struct egpud_hook_env *env)
 				egpuhp_reset_method_name(env->ev->reset.method));
 			put_env_fmt("EGPUHP_RESET_RESULT", "%d", (int)env->ev->reset.result);
 		}
+		if (env->ev->event == EGPUHP_EV_PCI_SLOW)
+			put_env_fmt("EGPUHP_ANSWER_US", "%u", env->ev->answer_us);
 	}
 	if (env->dev) {
 		const struct egpuhp_dev *d = env->dev;

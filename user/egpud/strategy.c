@@ -2,8 +2,9 @@
 /*
  * Warnings -> strategies.  Enclosures that fall off the bus often warn
  * first: a link that trained below what both ends can do, correctable AER
- * errors piling up, the module's watchdog losing a function, the carrying
- * router's link slowing down, the router de-authorized by someone else.
+ * errors piling up, the module's watchdog losing a function or finding it
+ * slow to answer (watchdog_slow_us), the carrying router's link slowing
+ * down, the router de-authorized by someone else.
  * Per GPU the workload policy (egpud.conf(5): [workloads], [workload-rule])
  * says what to do:
  *
@@ -445,6 +446,13 @@ void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev)
 		if (gpu)
 			egpud_strategy_warn(d, gpu, EGPUD_WARN_WATCHDOG,
 					    "the watchdog found a function not answering");
+		break;
+	case EGPUHP_EV_PCI_SLOW:
+		gpu = ev->has_dev ? gpu_of(d, &ev->dev) : NULL;
+		if (gpu) {
+			snprintf(what, sizeof(what), "slow answer: %u us", ev->answer_us);
+			egpud_strategy_warn(d, gpu, EGPUD_WARN_WATCHDOG, what);
+		}
 		break;
 	case EGPUHP_EV_PCI_REMOVE:
 	case EGPUHP_EV_PCI_BOUND:

@@ -106,6 +106,12 @@ enum egpuhp_event {
 	 */
 	EGPUHP_EV_RESET_STEP_BEGIN,
 	EGPUHP_EV_RESET_STEP_END,
+	/*
+	 * watchdog: a function's presence read took longer than
+	 * EGPUHP_CONFIG_A_WATCHDOG_SLOW_US (EGPUHP_A_ANSWER_US says how long).
+	 * Sent once per slow episode: an answer in time ends it.
+	 */
+	EGPUHP_EV_PCI_SLOW,
 
 	__EGPUHP_EV_MAX,
 	EGPUHP_EV_MAX = __EGPUHP_EV_MAX - 1
@@ -142,6 +148,7 @@ enum egpuhp_attr {
 	EGPUHP_A_MODULE_VERSION, /* string: module version */
 	EGPUHP_A_RESET_HOOK,	/* u32: enum egpuhp_reset_hook (GET_INFO) */
 	EGPUHP_A_RESET_HOOK_MSG, /* string: why the hook is (not) installed */
+	EGPUHP_A_ANSWER_US,	/* u32: EGPUHP_EV_PCI_SLOW's read time, us */
 
 	__EGPUHP_A_MAX,
 	EGPUHP_A_MAX = __EGPUHP_A_MAX - 1
@@ -232,6 +239,8 @@ enum egpuhp_config_attr {
 	EGPUHP_CONFIG_A_UNSPEC,
 	EGPUHP_CONFIG_A_TRACK_HOTPLUG,	/* u8: track functions below hotplug ports */
 	EGPUHP_CONFIG_A_WATCHDOG_MS,	/* u32: presence-check period, 0 = off */
+	/* u32: a presence read slower than this is EGPUHP_EV_PCI_SLOW, 0 = off */
+	EGPUHP_CONFIG_A_WATCHDOG_SLOW_US,
 
 	__EGPUHP_CONFIG_A_MAX,
 	EGPUHP_CONFIG_A_MAX = __EGPUHP_CONFIG_A_MAX - 1

@@ -44,9 +44,18 @@
  * release_lock makes it take the PCI rescan lock too (still inside the
  * device lock, as sriov_numvfs_store() does), drop both, and append
  * "lock_done BDF t=...".
+ *
+ * slow_config: writing "BDF MS" makes every config read of that bound
+ * function take MS ms longer (0..SLOW_CONFIG_MAX_MS; 0 ends it), as a
+ * struggling link answers late: the first write wraps the pci_ops of the
+ * function's bus (pci_bus_set_ops(), as aer_inject does), and remove()
+ * of the last slowed function on it restores them.  Reads may run under
+ * the raw pci_lock with interrupts off (a raw spinlock on PREEMPT_RT too),
+ * so the delay is a busy wait, capped.  It appends "slow_config BDF ms=N".
  */
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/atomic.h>
@@ -79,6 +88,10 @@
 
 #define EVENTS_SIZE		(32 * 1024)
 
+/* a busy wait, maybe with interrupts off: short */
+#define SLOW_CONFIG_MAX_MS	100
+#define SLOW_BUSES		4
+
 /* below the kernel's default hung-task limit (120 s) */
 #define OPEN_WAIT_MAX_MS	90000
 
@@ -106,7 +119,26 @@ struct testdrv_node {
 struct testdrv_dev {
 	void __iomem *bar0;
 	struct testdrv_node *node;
+	bool slowed;		/* holds a slow_buses[] user reference */
 };
+
+/*
+ * A bus whose config reads go through slow_read().  An entry is filled
+ * before its ops are installed and cleared after the original ones are
+ * back, so slow_read() always finds its bus.
+ */
+struct slow_bus {
+	struct pci_bus *bus;
+	struct pci_ops ops;
+	struct pci_ops *orig;
+	unsigned int users;
+	u8 ms[256];		/* by devfn */
+};
+
+/* slow_mutex serialises changes; slow_lock guards what slow_read() reads */
+static DEFINE_MUTEX(slow_mutex);
+static DEFINE_RAW_SPINLOCK(slow_lock);
+static struct slow_bus slow_buses[SLOW_BUSES];
 
 static DEFINE_MUTEX(events_lock);
 static bool remove_hold;
@@ -264,6 +296,117 @@ static void node_remove(struct testdrv_node *node)
 	kref_put(&node->ref, node_free);
 }
 
+static struct slow_bus *slow_bus_find(struct pci_bus *bus)
+{
+	int i;
+
+	for (i = 0; i < SLOW_BUSES; i++)
+		if (slow_buses[i].bus == bus)
+			return &slow_buses[i];
+	return NULL;
+}
+
+static int slow_read(struct pci_bus *bus, unsigned int devfn, int where,
+		     int size, u32 *val)
+{
+	struct pci_ops *orig = NULL;
+	struct slow_bus *sb;
+	unsigned long flags;
+	unsigned int ms = 0;
+
+	raw_spin_lock_irqsave(&slow_lock, flags);
+	sb = slow_bus_find(bus);
+	if (sb) {
+		orig = sb->orig;
+		ms = sb->ms[devfn & 0xff];
+	}
+	raw_spin_unlock_irqrestore(&slow_lock, flags);
+	if (!orig)	/* not reached: see struct slow_bus */
+		return PCIBIOS_DEVICE_NOT_FOUND;
+	if (ms)
+		mdelay(ms);
+	return orig->read(bus, devfn, where, size, val);
+}
+
+static int slow_write(struct pci_bus *bus, unsigned int devfn, int where,
+		      int size, u32 val)
+{
+	struct pci_ops *orig = NULL;
+	struct slow_bus *sb;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&slow_lock, flags);
+	sb = slow_bus_find(bus);
+	if (sb)
+		orig = sb->orig;
+	raw_spin_unlock_irqrestore(&slow_lock, flags);
+	if (!orig)
+		return PCIBIOS_DEVICE_NOT_FOUND;
+	return orig->write(bus, devfn, where, size, val);
+}
+
+/* Set @pdev's delay; the first one wraps its bus.  Under its device lock. */
+static int slow_set(struct pci_dev *pdev, struct testdrv_dev *td,
+		    unsigned int ms)
+{
+	struct pci_bus *bus = pdev->bus;
+	struct slow_bus *sb;
+	unsigned long flags;
+
+	mutex_lock(&slow_mutex);
+	sb = slow_bus_find(bus);
+	if (!sb && !td->slowed) {
+		sb = slow_bus_find(NULL);
+		if (!sb) {
+			mutex_unlock(&slow_mutex);
+			return -ENOSPC;
+		}
+		memset(sb, 0, sizeof(*sb));
+		sb->orig = bus->ops;
+		/* the rest as they were: generic reads call bus->ops->map_bus */
+		sb->ops = *sb->orig;
+		sb->ops.read = slow_read;
+		sb->ops.write = slow_write;
+		raw_spin_lock_irqsave(&slow_lock, flags);
+		sb->bus = bus;
+		raw_spin_unlock_irqrestore(&slow_lock, flags);
+		pci_bus_set_ops(bus, &sb->ops);
+	}
+	if (!td->slowed) {
+		td->slowed = true;
+		sb->users++;
+	}
+	raw_spin_lock_irqsave(&slow_lock, flags);
+	sb->ms[pdev->devfn] = ms;
+	raw_spin_unlock_irqrestore(&slow_lock, flags);
+	mutex_unlock(&slow_mutex);
+	record_event("slow_config %s ms=%u", pci_name(pdev), ms);
+	return 0;
+}
+
+/* remove(): the last slowed function of a bus gives it its ops back */
+static void slow_clear(struct pci_dev *pdev, struct testdrv_dev *td)
+{
+	struct slow_bus *sb;
+	unsigned long flags;
+
+	if (!td->slowed)
+		return;
+	mutex_lock(&slow_mutex);
+	sb = slow_bus_find(pdev->bus);
+	raw_spin_lock_irqsave(&slow_lock, flags);
+	sb->ms[pdev->devfn] = 0;
+	raw_spin_unlock_irqrestore(&slow_lock, flags);
+	td->slowed = false;
+	if (!--sb->users) {
+		pci_bus_set_ops(pdev->bus, sb->orig);
+		raw_spin_lock_irqsave(&slow_lock, flags);
+		sb->bus = NULL;
+		raw_spin_unlock_irqrestore(&slow_lock, flags);
+	}
+	mutex_unlock(&slow_mutex);
+}
+
 static int testdrv_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct testdrv_dev *td;
@@ -343,6 +486,8 @@ static void testdrv_remove(struct pci_dev *pdev)
 		     pci_name(pdev), now, present, vendor, offline, mmio);
 	if (td && td->node)
 		node_remove(td->node);
+	if (td)
+		slow_clear(pdev, td);
 	wait_event_timeout(remove_wq, !READ_ONCE(remove_hold), 60 * HZ);
 }
 
@@ -517,6 +662,40 @@ static const struct file_operations release_lock_fops = {
 	.write = release_lock_write,
 };
 
+static ssize_t slow_config_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	unsigned int domain, bus, slot, fn, ms;
+	struct testdrv_dev *td;
+	struct pci_dev *pdev;
+	char buf[48];
+	int ret;
+
+	if (count >= sizeof(buf) || copy_from_user(buf, ubuf, count))
+		return -EINVAL;
+	buf[count] = '\0';
+	if (sscanf(buf, "%x:%x:%x.%x %u", &domain, &bus, &slot, &fn, &ms) != 5 ||
+	    ms > SLOW_CONFIG_MAX_MS)
+		return -EINVAL;
+	pdev = pci_get_domain_bus_and_slot(domain, bus, PCI_DEVFN(slot, fn));
+	if (!pdev)
+		return -ENODEV;
+	device_lock(&pdev->dev);
+	td = pci_get_drvdata(pdev);
+	if (pdev->dev.driver == &testdrv_driver.driver && td)
+		ret = slow_set(pdev, td, ms);
+	else
+		ret = -ENODEV;	/* not bound to this driver */
+	device_unlock(&pdev->dev);
+	pci_dev_put(pdev);
+	return ret ? ret : count;
+}
+
+static const struct file_operations slow_config_fops = {
+	.owner = THIS_MODULE,
+	.write = slow_config_write,
+};
+
 static int __init testdrv_init(void)
 {
 	int ret;
@@ -534,6 +713,8 @@ static int __init testdrv_init(void)
 			    &hold_lock_fops);
 	debugfs_create_file("release_lock", 0200, debug_dir, NULL,
 			    &release_lock_fops);
+	debugfs_create_file("slow_config", 0200, debug_dir, NULL,
+			    &slow_config_fops);
 
 	ret = pci_register_driver(&testdrv_driver);
 	if (ret) {
