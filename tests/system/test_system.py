@@ -263,7 +263,8 @@ def dkms_rebuilt(tap, vm, out, kver, version, old_file, old_loaded):
     built = vm.sh("sha256sum %s/%s/%s/x86_64/module/egpuhp.ko*" % (DKMS_TREE, version, kver))
     assert built.split()[0] == new_file["sha256"], \
         "the installed file is not DKMS's new build:\n%s\n%s" % (built, new_file)
-    make_log = vm.sh("cat %s/%s/build/make.log" % (DKMS_TREE, version))
+    # dkms moves the build's log beside the module before it cleans the build area
+    make_log = vm.sh("cat %s/%s/%s/x86_64/log/make.log" % (DKMS_TREE, version, kver))
     assert re.search(r"CC \[M\] .*/kmod/main\.o", make_log) and \
         re.search(r"LD \[M\] .*/kmod/egpuhp\.ko", make_log), make_log[-2000:]
     # Same sources, same module: what the next boot loads is this package's.
