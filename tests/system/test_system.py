@@ -233,15 +233,17 @@ def dkms_rebuilt(tap, vm, out, kver, version, old_file, old_loaded):
     # running kernel (the newest one too: the same here) and installed.
     said = [r"Deleting module egpuhp-%s completely from the DKMS tree" % re.escape(version),
             r"Loading new egpuhp-%s DKMS files" % re.escape(version),
-            r"Building for %s$" % re.escape(kver),
-            r"Building initial module for %s$" % re.escape(kver),
-            r"^Done\.$",
+            r"Building for %s\s*$" % re.escape(kver),
+            r"Building initial module for %s\s*$" % re.escape(kver),
+            r"^Done\.\s*$",
             r"Installing to /lib/modules/%s/updates/dkms/" % re.escape(kver),
             r"^depmod"]
     pos = 0
     for regex in said:
         m = re.compile(regex, re.M).search(out, pos)
-        assert m, "dkms did not say %r (after what it said before):\n%s" % (regex, out[-4000:])
+        # the regex last: the failure's report keeps the tail of a long message
+        assert m, "apt said:\n%s\ndkms did not say %r after %r" % (
+            out[-3000:], regex, out[max(0, pos - 80):pos])
         pos = m.end()
     tap.note("dkms: " + " | ".join(lines_matching(out, r"DKMS|[Bb]uilding|Done\.|Installing|"
                                                        r"Deleting"))[:900])
@@ -261,7 +263,8 @@ def dkms_rebuilt(tap, vm, out, kver, version, old_file, old_loaded):
     built = vm.sh("sha256sum %s/%s/%s/x86_64/module/egpuhp.ko*" % (DKMS_TREE, version, kver))
     assert built.split()[0] == new_file["sha256"], \
         "the installed file is not DKMS's new build:\n%s\n%s" % (built, new_file)
-    make_log = vm.sh("cat %s/%s/build/make.log" % (DKMS_TREE, version))
+    # dkms moves the build's log beside the module before it cleans the build area
+    make_log = vm.sh("cat %s/%s/%s/x86_64/log/make.log" % (DKMS_TREE, version, kver))
     assert re.search(r"CC \[M\] .*/kmod/main\.o", make_log) and \
         re.search(r"LD \[M\] .*/kmod/egpuhp\.ko", make_log), make_log[-2000:]
     # Same sources, same module: what the next boot loads is this package's.
