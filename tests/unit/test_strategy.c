@@ -257,22 +257,6 @@ static void fake_libcuda_failed_evacuation_leaves_work_running(void **state)
 			       "reason=evacuation failed: still on this GPU\n"));
 }
 
-/* The module's PCI_SLOW is a watchdog warning naming the read's time. */
-static void slow_answer_warns(void **state)
-{
-	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_PCI_SLOW, .has_dev = true,
-				      .answer_us = 51234 };
-	const char *log;
-
-	ev.dev = devs[0];
-	log_capture_start(root);
-	egpud_strategy_event(&d, &ev);
-	log = log_capture_end();
-	assert_non_null(strstr(log, "strategy: 0000:01:00.0: warning watchdog (slow answer: "
-			       "51234 us): strategy lazy: nothing until it is lost: nothing done"));
-	assert_string_equal(told, "");
-}
-
 static void warnings_from_events(void **state)
 {
 	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_LINK_CHANGE, .has_dev = true };
@@ -297,12 +281,12 @@ static void warnings_from_events(void **state)
 	/* AER: the counters are read only while a GPU is guarded; a rise warns */
 	gwt_write(root, "sys/bus/pci/devices/0000:01:00.0/aer_dev_correctable",
 		  "RxErr 0\nBadTLP 2\nTOTAL_ERR_COR 2\n");
-	assert_true(egpud_strategy_timeout_ms(&d) > 0);
-	now += 10 * S;
+	/* the first read comes at once: errors counted after it are a rise */
+	assert_int_equal(egpud_strategy_timeout_ms(&d), 0);
 	egpud_strategy_tick(&d);		/* first read: the base */
 	gwt_write(root, "sys/bus/pci/devices/0000:01:00.0/aer_dev_correctable",
 		  "RxErr 0\nBadTLP 5\nTOTAL_ERR_COR 5\n");
-	assert_true(egpud_strategy_timeout_ms(&d) >= 0);
+	assert_int_equal(egpud_strategy_timeout_ms(&d), 10 * S);
 	now += 10 * S;
 	log_capture_start(root);
 	egpud_strategy_tick(&d);
@@ -341,6 +325,42 @@ static void router_warnings(void **state)
 			       "someone else)"));
 	assert_int_equal(egpud_warning_from_name("router-link"), EGPUD_WARN_ROUTER_LINK);
 	assert_int_equal(egpud_warning_from_name("nonsense"), -1);
+}
+
+/*
+ * The router's link changed before the GPU arrived (its authorization
+ * opened the tunnel): the first change after the GPU is there is already
+ * a warning, measured against the router as the GPU found it.
+ */
+static void router_warning_on_first_change_after_arrival(void **state)
+{
+	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_PCI_ADD, .has_dev = true };
+	struct egpuhp_router routers[1];
+	const char *log;
+
+	memset(routers, 0, sizeof(routers));
+	snprintf(routers[0].name, sizeof(routers[0].name), "0-1");
+	snprintf(routers[0].unique_id, sizeof(routers[0].unique_id), "d0ck-0001");
+	routers[0].rx_speed = 20;
+	routers[0].rx_lanes = 2;
+	d.tracker.routers = routers;
+	d.tracker.n_routers = 1;
+	log_capture_start(root);
+	ev.dev = devs[0];
+	egpud_strategy_event(&d, &ev);		/* arrives behind 0-1 at 20 Gb/s x2 */
+	ev.event = EGPUHP_EV_PCI_BOUND;
+	egpud_strategy_event(&d, &ev);		/* a new life: the base is kept */
+	memset(&ev, 0, sizeof(ev));
+	ev.event = EGPUHP_EV_ROUTER_CHANGE;
+	ev.has_router = true;
+	ev.router = routers[0];
+	ev.router.rx_speed = 10;
+	egpud_strategy_event(&d, &ev);
+	log = log_capture_end();
+	d.tracker.routers = NULL;
+	d.tracker.n_routers = 0;
+	assert_non_null(strstr(log, "warning router-link (router 0-1 link 10 Gb/s x2, was 20 "
+			       "Gb/s x2)"));
 }
 
 /* pid 500 protects itself by snapshots (a watcher of every GPU); 501 does not. */
@@ -392,6 +412,9 @@ static void fake_libcuda_final_snapshot_instead_of_checkpoint(void **state)
 	/* LEAVING went out; the evacuation waits for the final snapshot */
 	assert_non_null(strstr(told, "event leaving 0000:01:00.0 0 warning 0000:01:00.0 "
 			       "reason=watchdog: not answering\n"));
+	assert_false(egpud_jobs_running(&d));
+	assert_int_equal(egpud_strategy_timeout_ms(&d), 0);	/* the first AER read: */
+	egpud_strategy_tick(&d);				/* due at once */
 	assert_false(egpud_jobs_running(&d));
 	assert_int_equal(egpud_strategy_timeout_ms(&d), 2000);
 	now += 100;
@@ -452,9 +475,10 @@ int main(void)
 						setup1, teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_failed_evacuation_leaves_work_running,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(slow_answer_warns, setup, teardown),
 		cmocka_unit_test_setup_teardown(warnings_from_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_warnings, setup, teardown),
+		cmocka_unit_test_setup_teardown(router_warning_on_first_change_after_arrival, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_final_snapshot_instead_of_checkpoint,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_no_final_snapshot_is_checkpointed,

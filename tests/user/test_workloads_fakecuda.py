@@ -43,12 +43,19 @@ and an enclosure whose GPU falls off the bus for part 4), tests in order:
     line says "slow answer: N us" and it checkpoints the workload into host
     memory; once the delay is cleared, the next answer in time ends the
     module's slow episode.
+  - part 4, the other warnings, with strategy = preemptive allowing more
+    warnings than come (one decision line each, nothing done): a
+    correctable AER error on rp1's GPU's port (the kernel's aer_inject;
+    the AER driver counts it in aer_dev_correctable); a tbsim router in
+    rp2 de-authorized by someone else, then, authorized again, its link
+    slows down (1 of 2) and loses a lane (2 of 2: evacuated to host).
 
 Usage: test_workloads_fakecuda.py [--kernel 6.12] ...   (TAP on stdout)
 """
 
 import os
 import re
+import shlex
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,7 +88,7 @@ evacuate-to = host
 """
 
 # 2 GiB: the engine asks for 512 MiB of host memory per member it checkpoints
-BOOT = dict(boot="workloads_fakecuda", ports=1, enclosure="vga", timeout=240, mem_mb=2048,
+BOOT = dict(boot="workloads_fakecuda", ports=2, enclosure="vga", timeout=240, mem_mb=2048,
             extra_files={GUEST_LIB: FAKE_LIB})
 
 
@@ -327,6 +334,17 @@ def test_fake_libcuda_replug_restores_waiting_workload(vm):
     vm.sh("kill -HUP $(cat /tmp/egpud.pid)")
 
 
+def assert_watcher_leaving_then_host(vm, out, pci, reason):
+    """The libegpu watcher's output OUT: LEAVING of PCI with REASON, then
+    CHECKPOINTED to=host, once each."""
+    vm.wait_for("grep -q '^checkpointed ' %s" % out, timeout=20)
+    lines = vm.sh("cat %s" % out).splitlines()
+    leaving = [i for i, ln in enumerate(lines) if ln.startswith("leaving %s " % pci)]
+    ckpt = [i for i, ln in enumerate(lines) if ln.startswith("checkpointed %s " % pci)]
+    assert len(leaving) == 1 and "reason=%s:" % reason in lines[leaving[0]], lines
+    assert len(ckpt) == 1 and "to=host" in lines[ckpt[0]] and leaving[0] < ckpt[0], lines
+
+
 @vmtest(**BOOT)
 def test_fake_libcuda_eager_warning_evacuates_to_host(vm):
     need_helpers()
@@ -359,13 +377,7 @@ def test_fake_libcuda_eager_warning_evacuates_to_host(vm):
     assert_locks_before_checkpoints(seq, pids)
     assert all(state_of(vm, p) == "checkpointed" for p in pids)
 
-    # the libegpu watcher: LEAVING with the reason, then CHECKPOINTED to=host
-    vm.wait_for("grep -q '^checkpointed ' /tmp/watch.out", timeout=20)
-    lines = vm.sh("cat /tmp/watch.out").splitlines()
-    leaving = [i for i, ln in enumerate(lines) if ln.startswith("leaving %s " % enc_gpu)]
-    ckpt = [i for i, ln in enumerate(lines) if ln.startswith("checkpointed %s " % enc_gpu)]
-    assert len(leaving) == 1 and "reason=watchdog:" in lines[leaving[0]], lines
-    assert len(ckpt) == 1 and "to=host" in lines[ckpt[0]] and leaving[0] < ckpt[0], lines
+    assert_watcher_leaving_then_host(vm, "/tmp/watch.out", enc_gpu, "watchdog")
     vm.sh("kill $(cat /tmp/watch.pid) $(cat /tmp/enc.pid)")
 
 
@@ -407,6 +419,160 @@ def test_fake_libcuda_slow_answers_warn_and_evacuate(vm):
     assert dmesg.count("%s: presence check answered slowly" % gpu) == 1 and \
         dmesg.index("answered slowly") < dmesg.index("answered in time again"), dmesg
     assert parent in pids
+
+
+# --- the other warning kinds (part 4), cheap: strategy = preemptive with a
+# warnings count above what is sent, so each warning gives its one decision
+# line and nothing else; the router's recurrence then evacuates.
+WARN_CONF = CONF + """
+[workload-rule]
+slot = %(gpu)s
+strategy = preemptive
+warnings = 50
+within-s = 3600
+evacuate-to = host
+
+[workload-rule]
+slot = %(tb_port)s
+strategy = preemptive
+warnings = 2
+within-s = 3600
+evacuate-to = host
+"""
+TB_ROUTER = "0-1"
+
+
+def write_warn_conf(vm):
+    logmark = len(egpud_log(vm))
+    vm.write_file("/etc/egpuhp/egpud.conf", WARN_CONF % dict(
+        replug="same", enc_gpu=vm.sh("cat /tmp/enc-gpu").strip(),
+        gpu=vm.sh("cat /tmp/gpu").strip(), tb_port=vm.bdf_of("rp2")))
+    vm.sh("kill -HUP $(cat /tmp/egpud.pid)")
+    vm.wait_for("tail -c +%d /tmp/egpud.log | grep -q reloaded" % (logmark + 1), timeout=10)
+
+
+def wait_log(vm, logmark, text, timeout=30):
+    """The egpud log after LOGMARK has a line with TEXT: that line."""
+    try:
+        vm.wait_for("tail -c +%d /tmp/egpud.log | grep -qF %s" %
+                    (logmark + 1, shlex.quote(text)), timeout=timeout)
+    except Exception:
+        raise AssertionError("no %r in the egpud log:\n%s\n%s" % (
+            text, egpud_log(vm, logmark), vm.run("egpuctl status")[1]))
+    return [ln for ln in egpud_log(vm, logmark).splitlines() if text in ln]
+
+
+def decisions(vm, logmark, pci):
+    return [ln for ln in egpud_log(vm, logmark).splitlines()
+            if ln.split("strategy: %s: warning " % pci, 1)[1:]]
+
+
+def aer_total(vm, bdf):
+    out = vm.sh("cat /sys/bus/pci/devices/%s/aer_dev_correctable" % bdf)
+    return int(re.search(r"^TOTAL_ERR_COR (\d+)", out, re.M).group(1))
+
+
+def aer_inject_correctable(vm, bdf, status=0x1):
+    """A correctable error (STATUS: 0x1 Receiver Error) reported by BDF, through
+    the kernel's aer_inject (/dev/aer_inject takes struct aer_error_inj: bus,
+    dev, fn, a pad byte, then u32 uncor_status, cor_status, 4 header words,
+    domain), which the AER driver handles as a real ERR_COR from BDF.
+
+    QEMU's own pcie_aer_inject_error cannot do this on QEMU 7.2: it sets the
+    port's status bits, but its pcie_aer_msg_alldev() passes only
+    uncorrectable messages with SERR# enabled, so no ERR_COR reaches the root
+    port (RootSta CERcvd- in the guest, the counter stays 0)."""
+    dom, bus, devfn = bdf.split(":")
+    slot, fn = devfn.split(".")
+    raw = bytes([int(bus, 16), int(slot, 16), int(fn, 16), 0]) + \
+        b"".join(v.to_bytes(4, "little") for v in (0, status, 0, 0, 0, 0, int(dom, 16)))
+    vm.sh("modprobe aer_inject")
+    vm.sh("printf '%s' > /dev/aer_inject" % "".join("\\%03o" % b for b in raw))
+
+
+@vmtest(**BOOT)
+def test_fake_libcuda_preemptive_aer_correctable_warning(vm):
+    """A correctable AER error on the eGPU's port: the kernel's AER driver counts
+    it in the port's aer_dev_correctable, egpud's poll sees the count rise and
+    decides (preemptive, 1 of 50: nothing done)."""
+    need_helpers()
+    gpu = setup(vm)
+    write_warn_conf(vm)
+    port = vm.bdf_of("rp1")
+    before = aer_total(vm, port)
+    logmark = len(egpud_log(vm))
+    aer_inject_correctable(vm, port)
+    vm.wait_for("[ $(sed -n 's/^TOTAL_ERR_COR //p' /sys/bus/pci/devices/%s/"
+                "aer_dev_correctable) -gt %d ]" % (port, before), timeout=20)
+    after = aer_total(vm, port)
+    # egpud reads the counters every 10 s while a policy acts on warnings
+    line = wait_log(vm, logmark, "strategy: %s: warning aer" % gpu, timeout=40)
+    assert len(line) == 1, egpud_log(vm, logmark)
+    assert ("%d new correctable AER errors on %s (%d in all)" % (after - before, port, after)
+            in line[0]) and "strategy preemptive: 1 of 50 warnings within 3600 s" in \
+        line[0] and line[0].endswith("nothing done"), line
+    assert "evacuat" not in egpud_log(vm, logmark), egpud_log(vm, logmark)
+
+
+@vmtest(**BOOT)
+def test_fake_libcuda_preemptive_tbsim_router_warnings_then_evacuation(vm):
+    """tbsim: the eGPU's router de-authorized from outside (one decision,
+    nothing done), then, authorized again, its link slows (1 of 2) and
+    loses a lane (2 of 2: evacuate to host)."""
+    need_helpers()
+    setup(vm)
+    write_warn_conf(vm)
+    vm.tb_load(security="user", deauth=1)
+    vm.tb_add_router(TB_ROUTER, port="rp2", functions="vga", speed=20, lanes=2)
+    rc, out = vm.tb_authorize(TB_ROUTER, 1)
+    assert rc == 0, out
+    tbgpu = vm.tb_wait_tunnel(TB_ROUTER).bdfs[0]
+    bound = "egpuctl status | grep -q '%s .* gpu driver egpuhp_testdrv'" % tbgpu
+    vm.wait_for(bound, timeout=20)
+
+    # de-authorized by someone else: one decision, the count starts.  The
+    # functions stay until egpud has seen it (the order where the uevent
+    # wins its race with pciehp's removal; the other order is a lost GPU)
+    logmark = len(egpud_log(vm))
+    vm.tb_hold_down(TB_ROUTER)
+    try:
+        rc, out = vm.tb_authorize(TB_ROUTER, 0)
+        assert rc == 0, out
+        line = wait_log(vm, logmark, "strategy: %s: warning router-deauthorized" % tbgpu)
+    finally:
+        vm.tb_hold_down(TB_ROUTER, False)
+    assert len(line) == 1 and "router %s de-authorized by someone else" % TB_ROUTER in \
+        line[0] and "strategy preemptive: 1 of 2 warnings" in line[0] and \
+        line[0].endswith("nothing done"), egpud_log(vm, logmark)
+    vm.tb_wait_tunnel(TB_ROUTER, up=False)
+
+    # authorized again: a new life of the eGPU, its warnings start over
+    rc, out = vm.tb_authorize(TB_ROUTER, 1)
+    assert rc == 0, out
+    assert vm.tb_wait_tunnel(TB_ROUTER).bdfs[0] == tbgpu
+    vm.wait_for(bound, timeout=20)
+    vm.sh("%s %s /dev/null keep > /tmp/tbwatch.out 2>&1 & echo $! > /tmp/tbwatch.pid" %
+          (WATCHER, tbgpu))
+    vm.wait_for("grep -q watching /tmp/tbwatch.out", timeout=10)
+
+    logmark = len(egpud_log(vm))
+    vm.tb_set_link(TB_ROUTER, speed=10)
+    line = wait_log(vm, logmark, "strategy: %s: warning router-link" % tbgpu)
+    assert len(line) == 1 and "router %s link 10 Gb/s x2, was 20 Gb/s x2" % TB_ROUTER in \
+        line[0] and "strategy preemptive: 1 of 2 warnings" in line[0] and \
+        line[0].endswith("nothing done"), egpud_log(vm, logmark)
+    vm.tb_set_link(TB_ROUTER, lanes=1)
+    wait_log(vm, logmark, "strategy: %s: evacuated" % tbgpu)
+    log = egpud_log(vm, logmark)
+    lines = decisions(vm, logmark, tbgpu)
+    assert len(lines) == 2 and "router %s link 10 Gb/s x1, was 10 Gb/s x2" % TB_ROUTER in \
+        lines[1] and "strategy preemptive: 2 warnings within 3600 s (limit 2)" in lines[1] \
+        and lines[1].endswith("evacuating to host"), log
+    assert "strategy: %s: evacuated: checkpointed to host memory" % tbgpu in log, log
+    assert_watcher_leaving_then_host(vm, "/tmp/tbwatch.out", tbgpu, "router-link")
+    vm.sh("kill $(cat /tmp/tbwatch.pid)")
+    write_conf(vm, "same")
+    vm.sh("kill -HUP $(cat /tmp/egpud.pid)")
 
 
 if __name__ == "__main__":

@@ -885,7 +885,8 @@ def _tb_method(name):
 
 
 for _name in ("tb_load", "tb_set_domain", "tb_add_router", "tb_authorize", "tb_wait_tunnel",
-              "tb_unplug", "tb_remove_router", "tb_path", "tb_attr", "tb_device"):
+              "tb_unplug", "tb_set_link", "tb_hold_down", "tb_remove_router", "tb_path",
+              "tb_attr", "tb_device"):
     setattr(Dock, _name, _tb_method(_name))
 
 

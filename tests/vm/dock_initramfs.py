@@ -21,7 +21,7 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VMDIR = os.path.join(TOP, "tests", "vm")
 
 # Guest kernel modules (with their dependencies).  Names that a kernel does
-# not have are skipped (e.g. aer_inject is gone in 6.12).
+# not have are skipped.
 GUEST_MODULES = [
     "thunderbolt", "vfio-pci", "pci-stub", "nvme", "virtio_console",
     "snd-hda-intel", "aer_inject", "pci_hotplug", "dummy",

@@ -54,6 +54,7 @@ class TbSim:
         self.vm = vm
         self.loaded = False
         self.routes = {}            # "0-1" -> {"port", "kind", "device", "tunnel"}
+        self.held = set()           # routes whose closing tunnel keeps its functions for now
         self.cond = threading.Condition()
         self.queue = queue.Queue()
         self.worker = threading.Thread(target=self._work, daemon=True)
@@ -92,6 +93,9 @@ class TbSim:
         if up and not info["device"]:
             info["device"] = self.vm.plug(info["port"], kind=info["kind"], wait=False)
         elif not up and info["device"]:
+            with self.cond:
+                while route in self.held:
+                    self.cond.wait(0.2)
             info["gone"] = info["device"].bdfs
             info["device"] = None
             self.vm.yank(info["port"], wait=False)
@@ -201,6 +205,30 @@ class TbSim:
             return info["device"]
         self.vm.wait_gone(info.get("gone", []), timeout=timeout)
         return None
+
+    def set_link(self, route, speed=None, lanes=None):
+        """Re-trains a connected router's link: its rx/tx speed (Gb/s per
+        lane) and/or lanes change and a KOBJ_CHANGE uevent follows."""
+        fields = ["route=%s" % route_name(route)]
+        if speed is not None:
+            fields.append("speed=%d" % speed)
+        if lanes is not None:
+            fields.append("lanes=%d" % lanes)
+        self.vm.sh("printf '%%s' '%s' > %s/link" % (";".join(fields), DEBUGFS))
+
+    def hold_down(self, route, hold=True):
+        """HOLD: a closing tunnel of ROUTE keeps its PCI functions until
+        hold_down(ROUTE, False), which lets the harness yank them.  On real
+        hardware the de-authorization's uevent and pciehp's removal of the
+        functions race; this fixes the order where software sees the
+        de-authorization while the functions are still there."""
+        name = route_name(route)
+        with self.cond:
+            if hold:
+                self.held.add(name)
+            else:
+                self.held.discard(name)
+            self.cond.notify_all()
 
     def remove_router(self, route):
         """Removes the router (and routers below it) without touching PCI."""

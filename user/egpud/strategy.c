@@ -429,6 +429,32 @@ static bool link_degraded(const struct egpuhp_link *l, char *what, size_t len)
 	return true;
 }
 
+/*
+ * The carrying router's link as it is when the GPU arrives: what a later
+ * ROUTER_CHANGE is compared with.  The router's changes before the GPU
+ * existed (its authorization opened the tunnel) are in the tracker only.
+ */
+static void router_base(struct egpud *d, const struct egpuhp_dev *gpu)
+{
+	struct egpud_health *h;
+	size_t i;
+
+	if (!gpu->is_gpu || !gpu->router_uid[0])
+		return;
+	for (i = 0; i < d->tracker.n_routers; i++) {
+		const struct egpuhp_router *r = &d->tracker.routers[i];
+
+		if (strcmp(r->unique_id, gpu->router_uid) || !r->rx_lanes)
+			continue;
+		h = health_for(d, gpu->name, true);
+		if (h && !h->router_lanes) {
+			h->router_speed = r->rx_speed;
+			h->router_lanes = r->rx_lanes;
+		}
+		return;
+	}
+}
+
 void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev)
 {
 	const struct egpuhp_dev *gpu;
@@ -454,11 +480,18 @@ void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev)
 			egpud_strategy_warn(d, gpu, EGPUD_WARN_WATCHDOG, what);
 		}
 		break;
+	case EGPUHP_EV_PCI_ADD:
+		if (ev->has_dev)
+			router_base(d, &ev->dev);
+		break;
 	case EGPUHP_EV_PCI_REMOVE:
 	case EGPUHP_EV_PCI_BOUND:
 		/* a new life of the GPU: its warnings start over */
-		if (ev->has_dev)
-			egpud_strategy_forget(d, ev->dev.name);
+		if (!ev->has_dev)
+			break;
+		egpud_strategy_forget(d, ev->dev.name);
+		if (ev->event == EGPUHP_EV_PCI_BOUND)
+			router_base(d, &ev->dev);
 		break;
 	case EGPUHP_EV_ROUTER_CHANGE:
 		if (!ev->has_router)
@@ -528,8 +561,13 @@ int egpud_strategy_timeout_ms(struct egpud *d)
 		if (d->evac_wait[slot] && d->evac_wait[slot]->deadline_ms < first)
 			first = d->evac_wait[slot]->deadline_ms;
 	if (guarded(d)) {
+		/*
+		 * The first read, at once, is the base a rise is measured from:
+		 * errors counted while egpud waited for its first poll would
+		 * otherwise be taken for the base and never warn.
+		 */
 		if (!d->aer_next_ms)
-			d->aer_next_ms = now + EGPUD_AER_POLL_MS;
+			d->aer_next_ms = now;
 		if (d->aer_next_ms < first)
 			first = d->aer_next_ms;
 	}
@@ -571,7 +609,7 @@ void egpud_strategy_tick(struct egpud *d)
 			wait_settle(d, i, true);
 	if (!d->aer_next_ms || now < d->aer_next_ms)
 		return;
-	d->aer_next_ms = 0;
+	d->aer_next_ms = guarded(d) ? now + EGPUD_AER_POLL_MS : 0;
 	for (i = 0; i < d->tracker.n_devs; i++) {
 		const struct egpuhp_dev *x = &d->tracker.devs[i];
 		const struct egpuhp_dev *gpu = gpu_of(d, x);

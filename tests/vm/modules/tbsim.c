@@ -44,6 +44,9 @@
  *             the PCIe root port its tunnel leads to, marked
  *             external-facing)
  *   remove   "0-1" or "1" (its children go first)
+ *   link     "route=0-1;speed=10;lanes=1": a connected router's link
+ *             re-trained (speed, lanes or both; as the Thunderbolt driver
+ *             does, a KOBJ_CHANGE uevent follows)
  *   domain   "security=user;iommu=1;deauth=1;boot_acl=0" (only while no
  *             device routers exist; recreates domain0 and 0-0)
  *   routers  (read) one line per router
@@ -377,12 +380,12 @@ static struct device_attribute dev_attr_key = __ATTR(key, 0600, key_show, key_st
 /* The simulated link is symmetric: rx and tx report the same values. */
 static ssize_t speed_show(struct device *dev, char *buf)
 {
-	return sysfs_emit(buf, "%u.0 Gb/s\n", to_router(dev)->link_speed);
+	return sysfs_emit(buf, "%u.0 Gb/s\n", READ_ONCE(to_router(dev)->link_speed));
 }
 
 static ssize_t lanes_show(struct device *dev, char *buf)
 {
-	return sysfs_emit(buf, "%u\n", to_router(dev)->lanes);
+	return sysfs_emit(buf, "%u\n", READ_ONCE(to_router(dev)->lanes));
 }
 
 static ssize_t rx_speed_show(struct device *dev, struct device_attribute *attr, char *buf)
@@ -1015,6 +1018,62 @@ static ssize_t remove_write(struct file *file, const char __user *ubuf, size_t c
 	return r ? count : -ENODEV;
 }
 
+struct link_cmd {
+	u64 route;
+	unsigned int speed;		/* 0: unchanged */
+	unsigned int lanes;		/* 0: unchanged */
+};
+
+static int link_field_cb(void *ctx, const char *k, const char *v)
+{
+	struct link_cmd *lc = ctx;
+	int ret;
+
+	if (!strcmp(k, "route"))
+		return parse_route(v, &lc->route);
+	if (!strcmp(k, "speed")) {
+		ret = kstrtouint(v, 0, &lc->speed);
+		return ret ? ret : (lc->speed ? 0 : -EINVAL);
+	}
+	if (!strcmp(k, "lanes")) {
+		ret = kstrtouint(v, 0, &lc->lanes);
+		return ret ? ret : (lc->lanes >= 1 && lc->lanes <= 2 ? 0 : -EINVAL);
+	}
+	return -EINVAL;
+}
+
+/* A router's link re-trained: new speed and/or lanes, then KOBJ_CHANGE. */
+static ssize_t link_write(struct file *file, const char __user *ubuf, size_t count,
+			  loff_t *ppos)
+{
+	struct link_cmd lc = { };
+	struct tbsim_router *r;
+	char *cmd;
+	int ret;
+
+	cmd = copy_cmd(ubuf, count);
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
+	ret = parse_fields(cmd, link_field_cb, &lc);
+	kfree(cmd);
+	if (!ret && (!lc.route || (!lc.speed && !lc.lanes)))
+		ret = -EINVAL;
+	if (ret)
+		return ret;
+
+	mutex_lock(&tbsim_lock);
+	r = find_router(lc.route);
+	if (r) {
+		if (lc.speed)
+			WRITE_ONCE(r->link_speed, lc.speed);
+		if (lc.lanes)
+			WRITE_ONCE(r->lanes, lc.lanes);
+		kobject_uevent(&r->dev.kobj, KOBJ_CHANGE);
+	}
+	mutex_unlock(&tbsim_lock);
+	return r ? count : -ENODEV;
+}
+
 struct domain_cmd {
 	enum tbsim_security security;
 	bool iommu;
@@ -1106,6 +1165,11 @@ static const struct file_operations remove_fops = {
 	.write = remove_write,
 };
 
+static const struct file_operations link_fops = {
+	.owner = THIS_MODULE,
+	.write = link_write,
+};
+
 static const struct file_operations domain_fops = {
 	.owner = THIS_MODULE,
 	.write = domain_write,
@@ -1161,6 +1225,7 @@ static int __init tbsim_init(void)
 	tbsim_debugfs = debugfs_create_dir("tbsim", NULL);
 	debugfs_create_file("add", 0200, tbsim_debugfs, NULL, &add_fops);
 	debugfs_create_file("remove", 0200, tbsim_debugfs, NULL, &remove_fops);
+	debugfs_create_file("link", 0200, tbsim_debugfs, NULL, &link_fops);
 	debugfs_create_file("domain", 0200, tbsim_debugfs, NULL, &domain_fops);
 	debugfs_create_file("routers", 0400, tbsim_debugfs, NULL, &routers_fops);
 	pr_info("tbsim: domain0 ready (security %s)\n", tbsim_security_names[level]);
