@@ -257,6 +257,22 @@ static void fake_libcuda_failed_evacuation_leaves_work_running(void **state)
 			       "reason=evacuation failed: still on this GPU\n"));
 }
 
+/* The module's PCI_SLOW is a watchdog warning naming the read's time. */
+static void slow_answer_warns(void **state)
+{
+	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_PCI_SLOW, .has_dev = true,
+				      .answer_us = 51234 };
+	const char *log;
+
+	ev.dev = devs[0];
+	log_capture_start(root);
+	egpud_strategy_event(&d, &ev);
+	log = log_capture_end();
+	assert_non_null(strstr(log, "strategy: 0000:01:00.0: warning watchdog (slow answer: "
+			       "51234 us): strategy lazy: nothing until it is lost: nothing done"));
+	assert_string_equal(told, "");
+}
+
 static void warnings_from_events(void **state)
 {
 	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_LINK_CHANGE, .has_dev = true };
@@ -302,6 +318,33 @@ static void warnings_from_events(void **state)
 	egpud_strategy_event(&d, &ev);
 	for (i = 0; i < d.n_health; i++)
 		assert_string_not_equal(d.health[i].pci, "0000:01:00.0");
+}
+
+/* A GPU bound on a link already below capability: warned at once, once. */
+static void link_below_capability_at_bind_warns(void **state)
+{
+	struct egpuhp_nl_event ev = { .event = EGPUHP_EV_PCI_BOUND, .has_dev = true };
+	const char *log;
+
+	cfg->workloads.strategy = EGPU_STRATEGY_PREEMPTIVE;
+	cfg->workloads.warnings = 2;
+	ev.dev = devs[0];
+	ev.dev.link = (struct egpuhp_link){ .valid = true, .cur_speed = 16000, .cur_width = 16,
+					    .max_speed = 16000, .max_width = 16 };
+	log_capture_start(root);
+	egpud_strategy_event(&d, &ev);		/* full speed: nothing */
+	ev.dev.link.cur_speed = 2500;
+	ev.dev.link.cur_width = 1;
+	egpud_strategy_event(&d, &ev);		/* bound again, on a bad link */
+	ev.dev = devs[1];			/* its audio function: not warned again */
+	ev.dev.link = devs[0].link;
+	ev.dev.link.cur_width = 1;
+	egpud_strategy_event(&d, &ev);
+	log = log_capture_end();
+	assert_non_null(strstr(log, "strategy: 0000:01:00.0: warning link (link at 2500 Mb/s "
+			       "x1, capable of 16000 Mb/s x16): strategy preemptive: 1 of 2"));
+	assert_null(strstr(log, "x16, capable"));
+	assert_null(strstr(strstr(log, "1 of 2") + 1, "warning link"));
 }
 
 static void router_warnings(void **state)
@@ -475,7 +518,9 @@ int main(void)
 						setup1, teardown),
 		cmocka_unit_test_setup_teardown(fake_libcuda_failed_evacuation_leaves_work_running,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(slow_answer_warns, setup, teardown),
 		cmocka_unit_test_setup_teardown(warnings_from_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(link_below_capability_at_bind_warns, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_warnings, setup, teardown),
 		cmocka_unit_test_setup_teardown(router_warning_on_first_change_after_arrival, setup,
 						teardown),

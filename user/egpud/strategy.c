@@ -490,8 +490,16 @@ void egpud_strategy_event(struct egpud *d, const struct egpuhp_nl_event *ev)
 		if (!ev->has_dev)
 			break;
 		egpud_strategy_forget(d, ev->dev.name);
-		if (ev->event == EGPUHP_EV_PCI_BOUND)
-			router_base(d, &ev->dev);
+		if (ev->event != EGPUHP_EV_PCI_BOUND)
+			break;
+		router_base(d, &ev->dev);
+		/*
+		 * A link already below capability when the GPU arrives (a
+		 * bad cable, a x1 slot) never changes, so no LINK_CHANGE
+		 * will tell: it is this life's first warning.
+		 */
+		if (ev->dev.is_gpu && link_degraded(&ev->dev.link, what, sizeof(what)))
+			egpud_strategy_warn(d, &ev->dev, EGPUD_WARN_LINK, what);
 		break;
 	case EGPUHP_EV_ROUTER_CHANGE:
 		if (!ev->has_router)
