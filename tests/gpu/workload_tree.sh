@@ -7,6 +7,9 @@
 # decision code fed through its test-only test-inject verb (the machine has
 # no hot-plug): a watchdog warning with strategy = eager, evacuate-to = host
 # checkpoints the tree; a bind with restore-on-replug = same restores it.
+# With two GPUs of one chip (issue 16) also: restore-on-replug = same-chip
+# restores a tree checkpointed off GPU0 onto GPU1 when GPU1 binds, and
+# evacuate-to = same-chip migrates a running tree off GPU0 onto GPU1.
 # Where python3 has torch with CUDA, a third child is a PyTorch process
 # (torch_worker.py) holding GPU tensors.  Every child waits on a hold file
 # after its iterations, so all of them are alive for the checkpoint; every
@@ -40,6 +43,7 @@ echo "children per tree: $nchild (PyTorch child: $torch_ok)"
 fails=0
 
 workers() {	# a parent (python, not a session leader) with two or three CUDA children
+	rm -f /tmp/$1-*.out	# an earlier run's "ready pid=" would name processes gone
 	touch /tmp/$1.hold
 	python3 - "$bin/cuda_worker" "$1" "$here/torch_worker.py" "$torch_ok" <<'PY' &
 import subprocess, sys
@@ -128,6 +132,46 @@ ctl workloads all
 inject test-inject bind "$pci"
 for t in $(seq 1 1200); do all_records no && break; sleep 0.1; done
 finish inj
+
+# Issue 16, on two GPUs of one chip (one GPU: said and skipped): the same
+# decision code moves the work to the other GPU.
+pci1=${PCI1:-$(ls /proc/driver/nvidia/gpus | sed -n 2p)}	# PCI1=$pci: a one-GPU dry run
+reconf() {	# reconf RESTORE EVACUATE: egpud-test reloads its config (SIGHUP)
+	sed -i -e "s/^restore-on-replug = .*/restore-on-replug = $1/" \
+		-e "s/^evacuate-to = .*/evacuate-to = $2/" /tmp/egpud.conf
+	local n; n=$(grep -c reloaded "$out/egpud.log")
+	kill -HUP "$EGPUD"
+	for t in $(seq 1 100); do [ "$(grep -c reloaded "$out/egpud.log")" -gt "$n" ] && break; sleep 0.1; done
+}
+if [ -n "$pci1" ]; then
+	echo "=== 3. re-plug same-chip: checkpointed off $pci, restored onto $pci1 when it binds"
+	reconf same-chip host
+	workers chip
+	mark=$(wc -l < "$out/egpud.log")
+	inject test-inject warning "$pci" watchdog "injected: a presence failure"
+	for t in $(seq 1 1200); do all_records yes && break; sleep 0.1; done
+	ctl workloads all
+	inject test-inject bind "$pci1"
+	for t in $(seq 1 1200); do all_records no && break; sleep 0.1; done
+	nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv
+	finish chip
+	tail -n +$((mark + 1)) "$out/egpud.log" | grep -q "restored onto $pci1" || fails=$((fails + 1))
+	echo "=== 4. evacuate-to = same-chip: a running tree moved off $pci onto $pci1"
+	reconf no same-chip
+	workers mig
+	mark=$(wc -l < "$out/egpud.log")
+	since() { tail -n +$((mark + 1)) "$out/egpud.log"; }
+	inject test-inject warning "$pci" watchdog "injected: a presence failure"
+	for t in $(seq 1 1200); do since | grep -q "strategy: $pci: evacuated:" && break; sleep 0.1; done
+	nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv
+	if ! since | grep -q "strategy: $pci: evacuated: migrated to"; then
+		fails=$((fails + 1))	# not moved (one GPU: into host memory): bring it back
+		for p in "${PIDS[@]}"; do [ -e $EGPUHP_RUN_DIR/gpuwork/$p ] && ctl restore "$p"; done
+	fi
+	finish mig
+else
+	echo "=== 3, 4. SKIP: re-plug same-chip and evacuate-to same-chip need two GPUs (issue 16)"
+fi
 helpers=$(pgrep -P "$EGPUD")	# any child left would hold the GPU (RESULTS.md)
 kill "$EGPUD"; wait "$EGPUD"
 [ -n "$helpers" ] && kill $helpers

@@ -4,7 +4,11 @@
  * event into egpud's decision code, for machines that cannot produce the
  * real one (the lent GPU machine has no hot-plug, no Thunderbolt):
  *
- *   test-inject bind PCI [--router UID]      as if PCI's driver had bound
+ *   test-inject bind PCI [--router UID]      as if the module had reported
+ *                                            PCI's driver bound: the whole
+ *                                            event path (a new life for the
+ *                                            strategies, gpu-ready hooks,
+ *                                            re-plug restores)
  *   test-inject warning PCI KIND TEXT...     as if a warning had come
  *                                            (KIND: link, aer, watchdog,
  *                                            router-link, router-deauthorized)
@@ -77,13 +81,19 @@ enum egpud_result egpud_test_inject(struct egpud *d, uid_t uid, int argc, char *
 	}
 	if (!strcmp(argv[1], "bind")) {
 		const char *router = argc == 5 && !strcmp(argv[3], "--router") ? argv[4] : NULL;
+		struct egpuhp_nl_event ev = {
+			.seq = d->tracker.last_seq,	/* not a module event: no new number */
+			.event = EGPUHP_EV_PCI_BOUND,
+			.has_dev = true,
+		};
 
 		if ((argc != 3 && !router) || dev_for(d, argv[2], router, &dev)) {
 			fprintf(out, "test-inject bind: no function %s\n", argv[2]);
 			return EGPUD_R_NOT_FOUND;
 		}
+		ev.dev = dev;
 		egpu_log("TEST-INJECT bind %s (driver %s)", dev.name, dev.driver);
-		egpud_replug_gpu_bound(d, &dev);
+		egpud_tracker_ops.event(d, &ev);
 		fprintf(out, "injected: bind %s\n", dev.name);
 		return EGPUD_R_OK;
 	}
