@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "common/dir_list.h"
 #include "common/file_read.h"
 #include "common/fd_io.h"
 #include "common/store.h"
@@ -433,40 +434,26 @@ bool egpu_store_has_key(const char *root, const char *uid)
 	return access(path, F_OK) == 0;
 }
 
+/* egpu_dir_list()'s load: the device entry called name, if it is one. */
+static int load_dev(const char *name, void *elem, void *root)
+{
+	if (!egpu_store_valid_uid(name))
+		return -EINVAL;
+	return egpu_store_get_dev(root, name, elem);
+}
+
 int egpu_store_list(const char *root, struct egpu_store_dev **out, size_t *n)
 {
 	char dir[4096];
-	struct egpu_store_dev *v = NULL;
-	size_t cnt = 0;
-	struct dirent *e;
-	DIR *d;
+	void *v;
+	int ret;
 
 	*out = NULL;
 	*n = 0;
 	snprintf(dir, sizeof(dir), "%s/devices", root);
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((e = readdir(d))) {
-		struct egpu_store_dev sd, *t;
-
-		if (e->d_name[0] == '.' || !egpu_store_valid_uid(e->d_name))
-			continue;
-		if (egpu_store_get_dev(root, e->d_name, &sd) < 0)
-			continue;
-		t = realloc(v, (cnt + 1) * sizeof(*v));
-		if (!t) {
-			free(v);
-			closedir(d);
-			return -ENOMEM;
-		}
-		v = t;
-		v[cnt++] = sd;
-	}
-	closedir(d);
+	ret = egpu_dir_list(dir, sizeof(**out), load_dev, (void *)root, &v, n);
 	*out = v;
-	*n = cnt;
-	return 0;
+	return ret;
 }
 
 int egpu_key_generate(char hexkey[EGPU_KEY_HEX_LEN + 1])

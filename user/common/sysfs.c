@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dir_list.h"
 #include "common/file_read.h"
 #include "common/sysfs.h"
 
@@ -193,40 +194,27 @@ static int cmp_router(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* egpu_dir_list()'s load: the router called name, if it is one. */
+static int load_router(const char *name, void *elem, void *ctx)
+{
+	return egpu_tb_read_router(name, elem);
+}
+
 int egpu_tb_list_routers(struct egpuhp_router **out, size_t *n)
 {
 	char path[4096];
-	struct egpuhp_router *v = NULL;
-	size_t cnt = 0;
-	struct dirent *e;
-	DIR *d;
+	void *v;
+	int ret;
 
 	*out = NULL;
 	*n = 0;
 	full_path(TB_DEVICES, path, sizeof(path));
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((e = readdir(d))) {
-		struct egpuhp_router r, *t;
-
-		if (!egpu_tb_is_router_name(e->d_name) ||
-		    egpu_tb_read_router(e->d_name, &r) < 0)
-			continue;
-		t = realloc(v, (cnt + 1) * sizeof(*v));
-		if (!t) {
-			free(v);
-			closedir(d);
-			return -ENOMEM;
-		}
-		v = t;
-		v[cnt++] = r;
-	}
-	closedir(d);
-	if (cnt)
-		qsort(v, cnt, sizeof(*v), cmp_router);
+	ret = egpu_dir_list(path, sizeof(**out), load_router, NULL, &v, n);
+	if (ret < 0)
+		return ret;
+	if (*n)
+		qsort(v, *n, sizeof(**out), cmp_router);
 	*out = v;
-	*n = cnt;
 	return 0;
 }
 

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +17,7 @@
 
 #include <limits.h>
 
+#include "common/dir_list.h"
 #include "common/file_read.h"
 #include "common/sysfs.h"
 #include "common/store.h"
@@ -129,42 +129,32 @@ void gw_record_drop(pid_t pid)
 		unlink(path);
 }
 
+/* egpu_dir_list()'s load: the record called name, a pid's, if it is one. */
+static int load_record(const char *name, void *elem, void *ctx)
+{
+	unsigned long pid;
+
+	if (!egpu_all_digits(name) || strlen(name) > 10)
+		return -EINVAL;
+	pid = strtoul(name, NULL, 10);
+	if (!pid || pid > INT_MAX)
+		return -EINVAL;
+	return gw_record_load((pid_t)pid, elem);
+}
+
 int gw_records_list(struct gw_record **out)
 {
-	struct gw_record *v = NULL, *t;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
 	char dir[256];
-	DIR *d;
+	size_t n;
+	void *v;
+	int ret;
 
 	*out = NULL;
 	if (gw_path(dir, sizeof(dir), GW_ROOT_RUN, "gpuwork"))
 		return -ENAMETOOLONG;
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((e = readdir(d))) {
-		unsigned long pid;
-
-		if (!egpu_all_digits(e->d_name) || strlen(e->d_name) > 10)
-			continue;
-		pid = strtoul(e->d_name, NULL, 10);
-		if (!pid || pid > INT_MAX)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 8;
-			t = realloc(v, cap * sizeof(*v));
-			if (!t) {
-				free(v);
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = t;
-		}
-		if (!gw_record_load((pid_t)pid, &v[n]))
-			n++;
-	}
-	closedir(d);
+	ret = egpu_dir_list(dir, sizeof(**out), load_record, NULL, &v, &n);
+	if (ret < 0)
+		return ret;
 	*out = v;
 	return (int)n;
 }
