@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cuda_errname.h"
 #include "gpuwork/gw_internal.h"
 
 static const struct gw_cuda_api *override_api;
@@ -102,35 +103,8 @@ const struct gw_cuda_api *gw_cuda_get(char *why, size_t len)
 
 const char *gw_cuda_errname(gw_cures err, char *buf, size_t len)
 {
-	static const struct { int v; const char *n; } known[] = {
-		{ GW_CU_SUCCESS, "CUDA_SUCCESS" },
-		{ GW_CU_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE" },
-		{ GW_CU_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY" },
-		{ GW_CU_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED" },
-		{ GW_CU_NO_DEVICE, "CUDA_ERROR_NO_DEVICE" },
-		{ GW_CU_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE" },
-		{ GW_CU_ILLEGAL_STATE, "CUDA_ERROR_ILLEGAL_STATE" },
-		{ GW_CU_NOT_FOUND, "CUDA_ERROR_NOT_FOUND" },
-		{ GW_CU_NOT_READY, "CUDA_ERROR_NOT_READY" },
-		{ GW_CU_NOT_PERMITTED, "CUDA_ERROR_NOT_PERMITTED" },
-		{ GW_CU_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED" },
-		{ GW_CU_TIMEOUT, "CUDA_ERROR_TIMEOUT" },
-		{ GW_CU_UNKNOWN, "CUDA_ERROR_UNKNOWN" },
-	};
 	const struct gw_cuda_api *api = override_api ? override_api :
 		(real_api.init ? &real_api : NULL);
-	const char *name = NULL;
-	size_t i;
 
-	for (i = 0; i < GW_ARRAY_SIZE(known); i++)
-		if (known[i].v == err)
-			name = known[i].n;
-	if (!name && api && api->get_error_name &&
-	    api->get_error_name(err, &name) != GW_CU_SUCCESS)
-		name = NULL;
-	if (name)
-		snprintf(buf, len, "%s (%d)", name, err);
-	else
-		snprintf(buf, len, "CUresult %d", err);
-	return buf;
+	return egpu_cuda_errname(err, api ? api->get_error_name : NULL, buf, len);
 }

@@ -192,7 +192,10 @@ struct gw_cuda_api {
 const struct gw_cuda_api *gw_cuda_get(char *why, size_t len);
 /* Use api instead of the real driver (tests); NULL returns to the real one. */
 void gw_cuda_override(const struct gw_cuda_api *api);
-/* Name of a CUresult ("CUDA_ERROR_NOT_SUPPORTED") or its number. */
+/*
+ * Name of a CUresult ("CUDA_ERROR_NOT_SUPPORTED (801)") or its number:
+ * egpu_cuda_errname() with the driver in use's cuGetErrorName.
+ */
 const char *gw_cuda_errname(gw_cures err, char *buf, size_t len);
 
 /* Lowest driver (cuDriverGetVersion) with the checkpoint API / with gpuPairs. */

@@ -63,7 +63,7 @@ EGPU_INTERNAL const struct snap_cuda *snap_cuda_get(char *why, size_t len);
 /* -errno for a CUresult (-ENODEV: the device is gone, -ENOMEM, -EINVAL, -EIO). */
 EGPU_INTERNAL int snap_cuda_errno(snap_cures err);
 
-/* "CUDA_ERROR_ILLEGAL_ADDRESS (700)" into buf. */
+/* "CUDA_ERROR_ILLEGAL_ADDRESS (700)" into buf: egpu_cuda_errname() with cu's driver. */
 EGPU_INTERNAL const char *snap_cuda_errname(const struct snap_cuda *cu, snap_cures err,
 					    char *buf, size_t len);
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cuda_errname.h"
 #include "libegpu/snap_internal.h"
 
 static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
@@ -126,13 +127,5 @@ int snap_cuda_errno(snap_cures err)
 
 const char *snap_cuda_errname(const struct snap_cuda *cu, snap_cures err, char *buf, size_t len)
 {
-	const char *name = NULL;
-
-	if (cu && cu->get_error_name && cu->get_error_name(err, &name) != SNAP_CU_SUCCESS)
-		name = NULL;
-	if (name)
-		snprintf(buf, len, "%s (%d)", name, err);
-	else
-		snprintf(buf, len, "CUresult %d", err);
-	return buf;
+	return egpu_cuda_errname(err, cu ? cu->get_error_name : NULL, buf, len);
 }
