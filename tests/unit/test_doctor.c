@@ -7,6 +7,7 @@
  * the same check ok (so the fixture, not the check's default, makes the
  * difference).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -253,6 +254,30 @@ static void test_target(void **state)
 	drop(root);
 }
 
+/* doctor_opendir(), the checks' way into root's directories. */
+static void test_opendir(void **state)
+{
+	struct doctor d;
+	char root[64], rel[5000];
+	DIR *dp;
+
+	diagnose(&d, "base", NULL, root, sizeof(root));
+	dp = doctor_opendir(&d, "sys/bus/pci/devices");
+	assert_non_null(dp);
+	closedir(dp);
+	errno = 0;
+	assert_null(doctor_opendir(&d, "sys/no-such-dir"));
+	assert_int_equal(errno, ENOENT);
+	/* past PATH_MAX with root: refused before opendir() */
+	memset(rel, 'a', sizeof(rel) - 1);
+	rel[sizeof(rel) - 1] = '\0';
+	errno = 0;
+	assert_null(doctor_opendir(&d, rel));
+	assert_int_equal(errno, ENAMETOOLONG);
+	doctor_free(&d);
+	drop(root);
+}
+
 /* Without a readable kernel log it says what it checked without it. */
 static void test_no_kernel_log(void **state)
 {
@@ -284,6 +309,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_target),
 		cmocka_unit_test(test_no_kernel_log),
+		cmocka_unit_test(test_opendir),
 	};
 	char here[512];
 

@@ -9,7 +9,6 @@
  * processes holds the GPU (gpuwork's discovery of device-node users).
  */
 #include <dirent.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,16 +74,14 @@ static bool proc_start(const struct doctor *d, const char *pid, unsigned long lo
 /* Every container with a process now, its earliest start. */
 static size_t list_containers(const struct doctor *d, struct container **out)
 {
-	char path[PATH_MAX], rel[64], cg[512];
+	char rel[64], cg[512];
 	struct container *v = NULL, c, *t;
 	size_t n = 0, i;
 	struct dirent *e;
 	DIR *dp;
 
 	*out = NULL;
-	if (doctor_path(d, path, sizeof(path), "proc"))
-		return 0;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "proc");
 	while (dp && (e = readdir(dp))) {
 		unsigned long long start;
 

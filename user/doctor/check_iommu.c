@@ -6,7 +6,6 @@
  * the kernel command line says about it.
  */
 #include <dirent.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,14 +13,11 @@
 
 static size_t count_groups(const struct doctor *d)
 {
-	char path[PATH_MAX];
 	struct dirent *e;
 	size_t n = 0;
 	DIR *dp;
 
-	if (doctor_path(d, path, sizeof(path), "sys/kernel/iommu_groups"))
-		return 0;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "sys/kernel/iommu_groups");
 	if (!dp)
 		return 0;
 	while ((e = readdir(dp)))

@@ -50,7 +50,7 @@ static bool host_device(const struct doctor *d, const char *name)
 
 static void run(struct doctor *d)
 {
-	char path[PATH_MAX], rel[128], hosts[256];
+	char rel[128], hosts[256];
 	struct doctor_finding *f;
 	size_t i, members;
 	struct dirent *e;
@@ -72,7 +72,7 @@ static void run(struct doctor *d)
 		hosts[0] = '\0';
 		members = 0;
 		snprintf(rel, sizeof(rel), "sys/kernel/iommu_groups/%d/devices", g);
-		dp = doctor_path(d, path, sizeof(path), rel) ? NULL : opendir(path);
+		dp = doctor_opendir(d, rel);
 		while (dp && (e = readdir(dp))) {
 			if (e->d_name[0] == '.')
 				continue;

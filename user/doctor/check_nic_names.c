@@ -10,7 +10,6 @@
  */
 #include <ctype.h>
 #include <dirent.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,14 +39,13 @@ static bool interface_exists(const struct doctor *d, const char *name)
 static bool moved_to(const struct doctor *d, const char *missing, char *buf, size_t len)
 {
 	const char *tail = path_name_tail(missing), *t;
-	char path[PATH_MAX];
 	struct dirent *e;
 	bool found = false;
 	DIR *dp;
 
-	if (!tail || doctor_path(d, path, sizeof(path), "sys/class/net"))
+	if (!tail)
 		return false;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "sys/class/net");
 	while (dp && !found && (e = readdir(dp))) {
 		t = path_name_tail(e->d_name);
 		if (t && !strcmp(t, tail) && strcmp(e->d_name, missing)) {
@@ -104,13 +102,11 @@ static void scan_ifupdown(struct doctor *d, size_t *seen, size_t *bad)
 /* /etc/systemd/network/ *.network: "Name=enp4s0" in [Match]. */
 static void scan_networkd(struct doctor *d, size_t *seen, size_t *bad)
 {
-	char path[PATH_MAX], rel[320], text[8192], where[330], *line, *save;
+	char rel[320], text[8192], where[330], *line, *save;
 	struct dirent *e;
 	DIR *dp;
 
-	if (doctor_path(d, path, sizeof(path), "etc/systemd/network"))
-		return;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "etc/systemd/network");
 	while (dp && (e = readdir(dp))) {
 		const char *dot = strrchr(e->d_name, '.');
 

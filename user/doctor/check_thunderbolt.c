@@ -6,7 +6,6 @@
  * "dponly", "usbonly" and "nopcie" never tunnel PCIe, so no GPU appears.
  */
 #include <dirent.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,15 +48,12 @@ static void one_domain(struct doctor *d, const char *dom)
 
 static void run(struct doctor *d)
 {
-	char path[PATH_MAX];
 	struct doctor_finding *f;
 	struct dirent *e;
 	size_t found = 0;
 	DIR *dp;
 
-	if (doctor_path(d, path, sizeof(path), "sys/bus/thunderbolt/devices"))
-		return;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "sys/bus/thunderbolt/devices");
 	while (dp && (e = readdir(dp))) {
 		if (strncmp(e->d_name, "domain", 6))
 			continue;

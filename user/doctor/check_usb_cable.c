@@ -8,7 +8,6 @@
  * no Thunderbolt device router is connected is this failure.
  */
 #include <dirent.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,14 +30,12 @@ static bool device_router_connected(const struct doctor *d)
 /* A USB Billboard device: its "VID:PID product" into buf. */
 static bool find_billboard(const struct doctor *d, char *buf, size_t len)
 {
-	char path[PATH_MAX], rel[256], cls[8], vid[8] = "", pid[8] = "", prod[64] = "";
+	char rel[256], cls[8], vid[8] = "", pid[8] = "", prod[64] = "";
 	struct dirent *e;
 	bool found = false;
 	DIR *dp;
 
-	if (doctor_path(d, path, sizeof(path), "sys/bus/usb/devices"))
-		return false;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "sys/bus/usb/devices");
 	while (dp && !found && (e = readdir(dp))) {
 		if (e->d_name[0] == '.' || strchr(e->d_name, ':'))
 			continue;	/* interfaces are "1-2:1.0" */
@@ -65,14 +62,12 @@ static bool find_billboard(const struct doctor *d, char *buf, size_t len)
  */
 static bool find_partner_without_tbt(const struct doctor *d, char *buf, size_t len)
 {
-	char path[PATH_MAX], rel[320], svid[16], svids[96];
+	char rel[320], svid[16], svids[96];
 	struct dirent *e, *m;
 	bool found = false;
 	DIR *dp, *mp;
 
-	if (doctor_path(d, path, sizeof(path), "sys/class/typec"))
-		return false;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "sys/class/typec");
 	while (dp && !found && (e = readdir(dp))) {
 		bool tbt = false;
 		size_t modes = 0;
@@ -81,9 +76,7 @@ static bool find_partner_without_tbt(const struct doctor *d, char *buf, size_t l
 			continue;
 		svids[0] = '\0';
 		snprintf(rel, sizeof(rel), "sys/class/typec/%.64s", e->d_name);
-		if (doctor_path(d, path, sizeof(path), rel))
-			continue;
-		mp = opendir(path);
+		mp = doctor_opendir(d, rel);
 		while (mp && (m = readdir(mp))) {
 			if (strncmp(m->d_name, e->d_name, strlen(e->d_name)) ||
 			    m->d_name[strlen(e->d_name)] != '.')

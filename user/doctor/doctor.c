@@ -69,6 +69,17 @@ bool doctor_exists(const struct doctor *d, const char *rel)
 	return !doctor_path(d, path, sizeof(path), rel) && access(path, F_OK) == 0;
 }
 
+DIR *doctor_opendir(const struct doctor *d, const char *rel)
+{
+	char path[PATH_MAX];
+
+	if (doctor_path(d, path, sizeof(path), rel)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	return opendir(path);
+}
+
 int doctor_pci_attr(const struct doctor *d, const char *fn, const char *attr,
 		    char *buf, size_t len)
 {
@@ -129,14 +140,12 @@ int doctor_module_file(const struct doctor *d, const char *name, char *buf, size
 
 int doctor_find_process(const struct doctor *d, const char *comm)
 {
-	char path[PATH_MAX], rel[64], buf[64];
+	char rel[64], buf[64];
 	struct dirent *e;
 	int pid = 0;
 	DIR *dp;
 
-	if (doctor_path(d, path, sizeof(path), "proc"))
-		return 0;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "proc");
 	if (!dp)
 		return 0;
 	while (!pid && (e = readdir(dp))) {
@@ -351,14 +360,11 @@ static int cmp_fn(const void *a, const void *b)
 /* The endpoints behind external-facing ports: what the eGPU brought. */
 static void list_egpu_functions(struct doctor *d)
 {
-	char path[PATH_MAX];
 	struct doctor_fn fn;
 	struct dirent *e;
 	DIR *dp;
 
-	if (doctor_path(d, path, sizeof(path), "sys/bus/pci/devices"))
-		return;
-	dp = opendir(path);
+	dp = doctor_opendir(d, "sys/bus/pci/devices");
 	if (!dp)
 		return;
 	while ((e = readdir(dp))) {

@@ -12,6 +12,7 @@
 #ifndef EGPU_DOCTOR_H
 #define EGPU_DOCTOR_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +109,8 @@ int doctor_path(const struct doctor *d, char *buf, size_t len, const char *rel);
 int doctor_read(const struct doctor *d, const char *rel, char *buf, size_t len);
 /* Does root/rel exist? */
 bool doctor_exists(const struct doctor *d, const char *rel);
+/* opendir(root/rel); NULL (errno set, ENAMETOOLONG for a path too long) if it fails. */
+DIR *doctor_opendir(const struct doctor *d, const char *rel);
 
 /* A PCI function's attribute: sys/bus/pci/devices/<fn>/<attr>. */
 int doctor_pci_attr(const struct doctor *d, const char *fn, const char *attr,
