@@ -39,6 +39,30 @@ for f in __init__ snapshot torch; do
 done
 
 # The uapi header must be usable on its own by userspace.
+# libegpu is LGPL-2.1-or-later so that any program may link it: every
+# object of the common archive it pulls in must carry that licence too
+# (the rest of user/common is GPL-2.0, egpud's and egpuctl's).
+libegpu_licences() {
+	local so=build/user/libegpu.so ar=build/user/libegpuhp-common.a o src bad=0
+	[[ -f $so && -f $ar ]] || { echo "not built: $so $ar"; return 1; }
+	nm "$so" | awk '$2 ~ /^[tTdDbBrR]$/ {print $3}' | sort -u >"$tmp/so-syms"
+	for o in $(ar t "$ar"); do
+		ar p "$ar" "$o" >"$tmp/member.o"
+		nm --defined-only "$tmp/member.o" | awk '$2 ~ /^[TDBR]$/ {print $3}' |
+			grep -qxFf "$tmp/so-syms" || continue
+		src=user/common/${o%.o}.c
+		echo "libegpu.so links $o ($src)"
+		head -1 "$src" | grep -q "LGPL-2.1-or-later" ||
+			{ echo "$src: $(head -1 "$src") -- not LGPL-compatible"; bad=1; }
+	done
+	for src in user/libegpu/*.[ch]; do
+		head -1 "$src" | grep -q "LGPL-2.1-or-later" ||
+			{ echo "$src: $(head -1 "$src")"; bad=1; }
+	done
+	return $bad
+}
+check "libegpu.so links only LGPL-2.1-or-later sources" libegpu_licences
+
 check "uapi header compiles standalone" bash -c \
 	"echo '#include <linux/egpuhp.h>' | gcc -x c -fsyntax-only -Wall -Werror -I'$dest/usr/include' -"
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR LGPL-2.1-or-later
 /* egpud control socket: framing, quoting and the peer credential check. */
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: GPL-2.0 OR LGPL-2.1-or-later */
 /*
  * File descriptor helpers, one of each for user/: whole-buffer writes and
  * reads, and connecting to an AF_UNIX stream socket.
