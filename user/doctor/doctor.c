@@ -448,7 +448,7 @@ int doctor_init(struct doctor *d, const char *root, const char *target, char *er
 	}
 	doctor_read(d, "proc/cmdline", d->cmdline, sizeof(d->cmdline));
 	d->log_err = read_kernel_log(d);
-	doctor_path(d, conf, sizeof(conf), EGPU_DEFAULT_CONFIG + 1);
+	doctor_path(d, conf, sizeof(conf), &EGPU_DEFAULT_CONFIG[1]);	/* without its "/" */
 	d->config = egpu_config_load(conf, true, d->config_err, sizeof(d->config_err));
 	return 0;
 }
