@@ -179,17 +179,23 @@ static void fake_libcuda_lazy_does_nothing(void **state)
 	assert_int_equal(egpud_strategy_timeout_ms(&d), -1);	/* idle: no AER timer */
 }
 
+/* What an eager strategy logs on one warning of devs[0], its evacuation done. */
+static const char *eager_warning(enum egpud_warning w, const char *why)
+{
+	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
+	log_capture_start(root);
+	egpud_strategy_warn(&d, &devs[0], w, why);
+	egpud_jobs_wait(&d);
+	return log_capture_end();
+}
+
 static void fake_libcuda_eager_evacuates_to_host(void **state)
 {
 	struct gw_record rec;
 	const char *log;
 	char *leaving, *after;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_WATCHDOG, "not answering");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_WATCHDOG, "not answering");
 	assert_non_null(strstr(log, "strategy eager: first warning: evacuating to host"));
 	assert_non_null(strstr(log, "evacuated: checkpointed to host memory"));
 	/* watchers: LEAVING with the reason first, then CHECKPOINTED to host */
@@ -215,12 +221,8 @@ static void fake_libcuda_same_chip_picks_a_gpu(void **state)
 {
 	const char *log;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
 	cfg->workloads.evacuate = EGPU_EVAC_SAME_CHIP;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_AER, "3 new correctable AER errors");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_AER, "3 new correctable AER errors");
 	assert_non_null(strstr(log, "evacuating to same-chip"));
 	assert_non_null(strstr(log, "evacuated: migrated to 0000:02:00.0"));
 	assert_non_null(strstr(told, "event migrated 0000:01:00.0 0 warning 0000:01:00.0 "
@@ -231,12 +233,8 @@ static void fake_libcuda_same_chip_without_gpu_falls_back_to_cpu(void **state)
 {
 	const char *log;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
 	cfg->workloads.evacuate = EGPU_EVAC_SAME_CHIP;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
 	assert_non_null(strstr(log, "(no GPU target: fall back to CPU)"));
 	assert_non_null(strstr(told, "event checkpointed 0000:01:00.0 0 warning 0000:01:00.0 "
 			       "to=host reason=no GPU target: fall back to CPU\n"));
@@ -246,12 +244,8 @@ static void fake_libcuda_failed_evacuation_leaves_work_running(void **state)
 {
 	const char *log;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
 	fake_cuda.proc[0].fail[FAKE_CU_LOCK] = GW_CU_TIMEOUT;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
 	assert_non_null(strstr(log, "evacuation to host failed"));
 	assert_non_null(strstr(told, "event ready 0000:01:00.0 0 warning 0000:01:00.0 "
 			       "reason=evacuation failed: still on this GPU\n"));
