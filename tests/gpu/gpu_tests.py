@@ -238,6 +238,27 @@ def start_egpud(bindir, rundir, log):
     return None, None
 
 
+def stop_egpud(p):
+    """Ends an egpud start_egpud() started (None: none was), killed if it hangs."""
+    if not p:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def print_result(doc, out):
+    """A benchmark's result: JSON on stdout and, when out is given, into that file."""
+    text = json.dumps(doc, indent=1)
+    print(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("GPU_BIN_DIR", "build/gpu"))
@@ -285,12 +306,7 @@ def main():
     finally:
         for w in workers:
             w.kill()
-        if egpud:
-            egpud.send_signal(signal.SIGTERM)
-            try:
-                egpud.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                egpud.kill()
+        stop_egpud(egpud)
         subprocess.run(client.prefix + ["--shutdown"] if "gwtool" in client.prefix[0]
                        else ["true"], capture_output=True)
         shutil.rmtree(rundir, ignore_errors=True)
