@@ -26,6 +26,7 @@
 #include "helpers/eject_requester.h"
 #include "helpers/eject_worker_stubs.h"
 #include "helpers/gw_fake.h"
+#include "helpers/watcher_client.h"
 
 /* --- fixture --- */
 static struct egpud d;
@@ -34,21 +35,7 @@ static int requester[2];	/* [0] egpud's end, [1] egpuctl's */
 
 static struct egpud_client *watcher(const char *filter, int *peer)
 {
-	struct egpud_client *c = calloc(1, sizeof(*c));
-	int sv[2];
-	size_t i;
-
-	assert_non_null(c);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	c->fd = sv[0];
-	*peer = sv[1];
-	c->watching = true;
-	c->serial = ++d.client_serial;
-	snprintf(c->filter, sizeof(c->filter), "%s", filter);
-	for (i = 0; d.clients[i]; i++)
-		;
-	d.clients[i] = c;
-	return c;
+	return watcher_client(&d, 0, 0, filter, peer);
 }
 
 static void drop_client(struct egpud_client *c)

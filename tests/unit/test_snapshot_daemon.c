@@ -35,6 +35,7 @@
 #include "helpers/eject_worker_stubs.h"
 #include "helpers/gw_fake.h"
 #include "helpers/log_capture.h"
+#include "helpers/watcher_client.h"
 
 #define GPU	"0000:01:00.0"
 #define SESSION	"/user.slice/user-1000.slice/session-2.scope"
@@ -115,24 +116,7 @@ static int teardown(void **state)
 /* A watcher connection of process pid (as accept() fills it in), uid unprivileged. */
 static struct egpud_client *watcher(pid_t pid, const char *filter, int *peer)
 {
-	struct egpud_client *c = calloc(1, sizeof(*c));
-	int sv[2];
-	size_t i;
-
-	assert_non_null(c);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	c->fd = sv[0];
-	*peer = sv[1];
-	c->watching = true;
-	c->uid = 1000;
-	c->pid = pid;
-	c->starttime = 4242;	/* gwt_fake_proc's */
-	c->serial = ++d.client_serial;
-	snprintf(c->filter, sizeof(c->filter), "%s", filter);
-	for (i = 0; d.clients[i]; i++)
-		;
-	d.clients[i] = c;
-	return c;
+	return watcher_client(&d, pid, 1000, filter, peer);
 }
 
 /* The program sends text; egpud reads what arrived (the loop's wake-up). */
