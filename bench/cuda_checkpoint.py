@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "tests", "gpu"))
-import gpu_tests  # noqa: E402  (Worker, Client, start_egpud, gpu_list)
+import gpu_tests  # noqa: E402  (Worker, Client, start/stop_egpud, gpu_list, print_result)
 
 GIB = 1 << 30
 
@@ -167,9 +167,7 @@ def main():
                     "restore": round(ovh_rs / m["d_rs"] * 100, 2)},
             })
     finally:
-        if egpud:
-            egpud.terminate()
-            egpud.wait(timeout=10)
+        gpu_tests.stop_egpud(egpud)
         if "gwtool" in client.prefix[0]:
             subprocess.run(client.prefix + ["--shutdown"], capture_output=True)
     worst = max(max(s["egpud_vs_direct_pct"].values()) for s in result["sizes"])
@@ -178,11 +176,7 @@ def main():
     result["worst_overhead_pct"] = worst
     result["worst_added_pct"] = added
     result["target_met"] = worst <= 5.0
-    text = json.dumps(result, indent=1)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
+    gpu_tests.print_result(result, a.out)
     return 0
 
 

@@ -338,20 +338,14 @@ def main():
             log.flush()
             doc["sizes"].append(r)
     finally:
-        if egpud:
-            egpud.terminate()
-            egpud.wait(timeout=10)
+        gpu_tests.stop_egpud(egpud)
     doc["targets"] = {
         "snapshot >= 80% of pinned D2H": all(s.get("snapshot_pct_of_pinned_d2h", 0) >= 80
                                             for s in doc["sizes"]),
         ">= 20x faster than the driver checkpoint": all(
             s.get("snapshot_vs_driver_checkpoint_x", 0) >= 20 for s in doc["sizes"])
         if client else None}
-    text = json.dumps(doc, indent=1)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
+    gpu_tests.print_result(doc, a.out)
     return 0
 
 

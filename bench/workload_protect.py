@@ -43,7 +43,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "tests", "gpu"))
-import gpu_tests  # noqa: E402  (gpu_list, proc_gpu_mem, new_hold)
+import gpu_tests  # noqa: E402  (gpu_list, proc_gpu_mem, new_hold, print_result)
 
 # The tree's parent: starts the children given as argv (one JSON list each),
 # their stdout into files, and waits for them.  It is started by a shell that
@@ -266,11 +266,7 @@ def main():
                       "restore-on-replug": "same"},
            "reps": args.reps, "cuda_worker_iters": args.iters, "summary": summary,
            "runs": runs, "ok": all(r["ok"] for r in runs)}
-    text = json.dumps(doc, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    gpu_tests.print_result(doc, args.out)
     return 0 if doc["ok"] else 1
 
 

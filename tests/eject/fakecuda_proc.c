@@ -38,6 +38,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../fakecuda/state_file.h"
+
 static volatile sig_atomic_t stop;
 
 static void on_term(int sig __attribute__((unused)))
@@ -66,20 +68,11 @@ static int write_state(pid_t pid, int gpu)
 /* state and gpu of pid's registration; -1 when unreadable. */
 static int read_state(pid_t pid, char *state, size_t len, int *gpu)
 {
-	char path[4096], text[2048];
+	char text[2048];
 	const char *s, *g;
-	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/%d", dir, (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fc_state_file_read(dir, (int)pid, text, sizeof(text)))
 		return -1;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
 	s = strstr(text, "state=");
 	g = strstr(text, "gpu=");
 	if (!s || !g)

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "fakecuda.h"
+#include "state_file.h"
 
 #define FC_ERROR_ILLEGAL_STATE		401
 #define FC_ERROR_NOT_SUPPORTED		801
@@ -180,22 +181,11 @@ static void log_call(const char *call, int pid, int res)
 /* Read pid's registration; -1 when it has none. */
 static int proc_load(int pid, struct fc_proc *p)
 {
-	char path[4096], text[2048], *w, *save = NULL;
-	const char *dir = state_dir();
-	ssize_t n;
-	int fd;
+	char text[2048], *w, *save = NULL;
 
 	memset(p, 0, sizeof(*p));
-	if (!dir || snprintf(path, sizeof(path), "%s/%d", dir, pid) >= (int)sizeof(path))
+	if (fc_state_file_read(state_dir(), pid, text, sizeof(text)))
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
 	for (w = strtok_r(text, " \n", &save); w; w = strtok_r(NULL, " \n", &save)) {
 		if (!strncmp(w, "state=", 6)) {
 			size_t i;

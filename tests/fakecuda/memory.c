@@ -478,27 +478,34 @@ static fc_result submit(struct fc_stream *h, struct fc_op *op)
 	return FC_SUCCESS;
 }
 
+/* Queue a record or wait of ev's record seq on the stream h names; under lock. */
+static fc_result submit_event_op(struct fc_stream *h, struct fc_event *ev,
+				 enum fc_op_kind kind, uint64_t seq)
+{
+	fc_result r = fc_lost(ev->device);
+	struct fc_op *op;
+
+	if (r)
+		return r;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return FC_ERROR_OUT_OF_MEMORY;
+	op->kind = kind;
+	op->event = ev;
+	op->seq = seq;
+	return submit(h, op);
+}
+
 FC_EXPORT fc_result cuEventRecord(struct fc_event *ev, struct fc_stream *h)
 {
 	fc_result r = fc_call("cuEventRecord");
-	struct fc_op *op;
 
 	if (r)
 		return r;
 	if (!ev)
 		return FC_ERROR_INVALID_HANDLE;
-	op = calloc(1, sizeof(*op));
-	if (!op)
-		return FC_ERROR_OUT_OF_MEMORY;
 	pthread_mutex_lock(&lock);
-	op->kind = FC_OP_RECORD;
-	op->event = ev;
-	op->seq = ev->recorded + 1;
-	r = fc_lost(ev->device);
-	if (r)
-		free(op);
-	else
-		r = submit(h, op);
+	r = submit_event_op(h, ev, FC_OP_RECORD, ev->recorded + 1);
 	if (!r)
 		ev->recorded++;
 	pthread_mutex_unlock(&lock);
@@ -509,25 +516,14 @@ FC_EXPORT fc_result cuStreamWaitEvent(struct fc_stream *h, struct fc_event *ev,
 				      unsigned int flags)
 {
 	fc_result r = fc_call("cuStreamWaitEvent");
-	struct fc_op *op;
 
 	if (r)
 		return r;
 	if (!ev)
 		return FC_ERROR_INVALID_HANDLE;
-	op = calloc(1, sizeof(*op));
-	if (!op)
-		return FC_ERROR_OUT_OF_MEMORY;
 	pthread_mutex_lock(&lock);
 	/* Waits for the record made last before this call (none: no wait). */
-	op->kind = FC_OP_WAIT;
-	op->event = ev;
-	op->seq = ev->recorded;
-	r = fc_lost(ev->device);
-	if (r)
-		free(op);
-	else
-		r = submit(h, op);
+	r = submit_event_op(h, ev, FC_OP_WAIT, ev->recorded);
 	pthread_mutex_unlock(&lock);
 	return r;
 }

@@ -238,6 +238,27 @@ def start_egpud(bindir, rundir, log):
     return None, None
 
 
+def stop_egpud(p):
+    """Ends an egpud start_egpud() started (None: none was), killed if it hangs."""
+    if not p:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def print_result(doc, out):
+    """A benchmark's result: JSON on stdout and, when out is given, into that file."""
+    text = json.dumps(doc, indent=1)
+    print(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("GPU_BIN_DIR", "build/gpu"))
@@ -285,12 +306,7 @@ def main():
     finally:
         for w in workers:
             w.kill()
-        if egpud:
-            egpud.send_signal(signal.SIGTERM)
-            try:
-                egpud.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                egpud.kill()
+        stop_egpud(egpud)
         subprocess.run(client.prefix + ["--shutdown"] if "gwtool" in client.prefix[0]
                        else ["true"], capture_output=True)
         shutil.rmtree(rundir, ignore_errors=True)
@@ -311,6 +327,16 @@ def log_maps(pid, what, log):
         log.write("%s %d: nvidia-uvm mappings:\n  %s\n" % (what, pid, "\n  ".join(lines)))
     except OSError as e:
         log.write("%s %d: maps unreadable: %s\n" % (what, pid, e))
+
+
+def worker_ended_ok(tap, w, test, hold=None):
+    """Lets worker w finish (removing its hold file first, which ends it) and
+    reports test: passed on a clean exit whose first RESULT/ERROR line is RESULT OK."""
+    if hold:
+        os.unlink(hold)
+    code, res = w.finish()
+    tap.result(code == 0 and res and res[0].startswith("RESULT OK"), test,
+               "exit %s: %s" % (code, res))
 
 
 def run_tests(tap, c, worker, gpus, log, workers):
@@ -341,10 +367,7 @@ def run_tests(tap, c, worker, gpus, log, workers):
     rc, doc, _ = c.call("restore", w.pid, "--only")
     tap.result(rc == 0 and doc.get("ok") and doc.get("state_after") == "running",
                TESTS[3], json.dumps(doc))
-    os.unlink(hold)
-    code, res = w.finish()
-    tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[4],
-               "exit %s: %s" % (code, res))
+    worker_ended_ok(tap, w, TESTS[4], hold)
 
     # --- managed memory: refused, keeps running -------------------------------
     w = Worker(worker, ["--mib", "256", "--iters", "150", "--sleep-ms", "40", "--managed",
@@ -363,9 +386,7 @@ def run_tests(tap, c, worker, gpus, log, workers):
         rc, doc, _ = direct.call("checkpoint", w.pid)
         tap.result(rc == 1 and not doc.get("ok") and doc.get("state_after") == "running"
                    and w.alive(), TESTS[6], json.dumps(doc))
-        code, res = w.finish()
-        tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[7],
-                   "exit %s: %s" % (code, res))
+        worker_ended_ok(tap, w, TESTS[7])
     else:
         for t in TESTS[5:8]:
             tap.result(False, t, "managed worker did not start: %s" % w.lines)
@@ -398,10 +419,7 @@ def run_tests(tap, c, worker, gpus, log, workers):
     mem = proc_gpu_mem(w.pid)
     tap.result(mem.get(gpu1, 0) > 0 and not mem.get(gpu0, 0), TESTS[11],
                "nvidia-smi memory of pid by GPU: %s" % mem)
-    os.unlink(hold)
-    code, res = w.finish()
-    tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[12],
-               "exit %s: %s" % (code, res))
+    worker_ended_ok(tap, w, TESTS[12], hold)
 
     # --- checkpoint now, restore later onto the other GPU (eject) --------------
     hold = new_hold()
@@ -419,10 +437,7 @@ def run_tests(tap, c, worker, gpus, log, workers):
         ok = rc == 0 and doc.get("ok") and mem.get(gpu1, 0) > 0 and not mem.get(gpu0, 0)
         doc["nvidia_smi_memory"] = mem
     tap.result(ok, TESTS[13], json.dumps(doc) if w.ready else w.lines)
-    os.unlink(hold)
-    code, res = w.finish()
-    tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[14],
-               "exit %s: %s" % (code, res))
+    worker_ended_ok(tap, w, TESTS[14], hold)
 
     # --- a program that sees one GPU only -------------------------------------
     hold = new_hold()
@@ -439,10 +454,7 @@ def run_tests(tap, c, worker, gpus, log, workers):
         ok = rc == 0 and doc.get("ok") and mem.get(gpu1, 0) > 0 and not mem.get(gpu0, 0)
         doc["nvidia_smi_memory"] = mem
     tap.result(ok, TESTS[15], json.dumps(doc) if w.ready else w.lines)
-    os.unlink(hold)
-    code, res = w.finish()
-    tap.result(code == 0 and res and res[0].startswith("RESULT OK"), TESTS[16],
-               "exit %s: %s" % (code, res))
+    worker_ended_ok(tap, w, TESTS[16], hold)
 
 
 if __name__ == "__main__":

@@ -24,56 +24,9 @@
 #include "common/log.h"
 #include "egpud/egpud.h"
 #include "helpers/eject_requester.h"
+#include "helpers/eject_worker_stubs.h"
 #include "helpers/gw_fake.h"
-
-/* --- stubs of main.c and hooks.c --- */
-static uint64_t clock_ms = 1000;
-static pid_t child_pid;
-static enum egpud_child_kind child_kind;
-
-uint64_t egpud_now_ms(void)
-{
-	return clock_ms;
-}
-
-static unsigned int child_timeout_s;
-static int records_annotated;
-
-/* records.c's, tested in test_replug.c: here only that the worker calls it */
-void egpud_records_annotate(struct egpud *d)
-{
-	records_annotated++;
-}
-
-int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
-			   const char *what, unsigned int timeout_s, int fd)
-{
-	child_pid = pid;
-	child_kind = kind;
-	child_timeout_s = timeout_s;
-	/* egpud keeps the requester, to answer it if it must kill the worker */
-	assert_true(fd >= 0);
-	return 0;
-}
-
-void egpud_child_reply_json(struct egpud *d, pid_t pid, const char *verb)
-{
-	assert_int_equal(pid, child_pid);
-	assert_string_equal(verb, "eject");
-}
-
-void egpud_child_setup_signals(void)
-{
-}
-
-/* strategy.c's, tested in test_strategy.c */
-void egpud_strategy_client_final(struct egpud *dd, const struct egpud_client *c)
-{
-}
-
-void egpud_strategy_client_ack(struct egpud *dd, const struct egpud_client *c)
-{
-}
+#include "helpers/watcher_client.h"
 
 /* --- fixture --- */
 static struct egpud d;
@@ -82,21 +35,7 @@ static int requester[2];	/* [0] egpud's end, [1] egpuctl's */
 
 static struct egpud_client *watcher(const char *filter, int *peer)
 {
-	struct egpud_client *c = calloc(1, sizeof(*c));
-	int sv[2];
-	size_t i;
-
-	assert_non_null(c);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	c->fd = sv[0];
-	*peer = sv[1];
-	c->watching = true;
-	c->serial = ++d.client_serial;
-	snprintf(c->filter, sizeof(c->filter), "%s", filter);
-	for (i = 0; d.clients[i]; i++)
-		;
-	d.clients[i] = c;
-	return c;
+	return watcher_client(&d, 0, 0, filter, peer);
 }
 
 static void drop_client(struct egpud_client *c)
@@ -178,18 +117,6 @@ static char *peer_read(int fd)
 static char *requester_reply(int *status)
 {
 	return eject_reply_read(requester[1], status);
-}
-
-static void finish_worker(void)
-{
-	int st;
-
-	assert_true(child_pid > 0);
-	assert_int_equal(child_kind, EGPUD_CHILD_EJECT);
-	assert_true(child_timeout_s > 0);	/* every child has a deadline */
-	assert_int_equal(waitpid(child_pid, &st, 0), child_pid);
-	egpud_eject_reaped(&d, child_pid, st);
-	assert_null(d.eject);
 }
 
 static void argument_checks(void **state)
@@ -275,7 +202,7 @@ static void grace_ends_on_acks_closes_or_deadline(void **state)
 	/* no egpuhp module here: the flow stops at the module and says so */
 	assert_non_null(strstr(s, "stopped at remove"));
 	assert_int_equal(status, 1);
-	finish_worker();
+	eject_worker_finish(&d);
 	/* the next eject may go */
 	assert_int_equal(prepare("eject 0000:0a:00.0", &t), 0);
 	free(t);
@@ -301,7 +228,7 @@ static void all_acked_goes_on_at_once(void **state)
 	s = requester_reply(&status);
 	assert_non_null(strstr(s, "notify      ok          0 ms  1 watcher told LEAVING: "
 			       "1 acked, 0 closed\n"));
-	finish_worker();
+	eject_worker_finish(&d);
 	close(peer);
 }
 
@@ -324,7 +251,7 @@ static void no_watchers_json(void **state)
 	assert_non_null(strstr(s, "{\"step\":\"notify\",\"outcome\":\"skipped\",\"ms\":0,"
 			       "\"detail\":\"no libegpu program watches it\"}"));
 	assert_non_null(strstr(s, "\"stopped_at\":\"remove\""));
-	finish_worker();
+	eject_worker_finish(&d);
 }
 
 int main(void)

@@ -71,6 +71,23 @@ static int plan(const char *target, const char *router, struct egpu_eject_plan *
 	return egpu_eject_plan(devs, n_devs, routers, 3, target, router, p, why, len);
 }
 
+/* A target (and --router) the plan refuses: err, and why says part (NULL: unchecked). */
+struct refusal {
+	const char *target, *router;
+	int err;
+	const char *part;
+};
+
+static void refused(const struct refusal *r)
+{
+	struct egpu_eject_plan p;
+	char why[256];
+
+	assert_int_equal(plan(r->target, r->router, &p, why, sizeof(why)), r->err);
+	if (r->part)
+		assert_non_null(strstr(why, r->part));
+}
+
 static void gpu_brings_its_audio(void **state)
 {
 	struct egpu_eject_plan p;
@@ -190,30 +207,28 @@ static void explicit_router(void **state)
 	assert_int_equal(plan("0000:0a:00.0", "0-3", &p, why, sizeof(why)), 0);
 	assert_string_equal(p.router, "0-3");
 	/* contradicting what egpuhp knows */
-	assert_int_equal(plan("0000:05:00.0", "0-3", &p, why, sizeof(why)), -EINVAL);
-	assert_non_null(strstr(why, "carried by router 0-1"));
-	assert_int_equal(plan("0000:05:00.0", "0-9", &p, why, sizeof(why)), -ENODEV);
-	assert_non_null(strstr(why, "no such Thunderbolt router"));
+	refused(&(struct refusal){ "0000:05:00.0", "0-3", -EINVAL, "carried by router 0-1" });
+	refused(&(struct refusal){ "0000:05:00.0", "0-9", -ENODEV, "no such Thunderbolt router" });
 	assert_int_equal(plan("0000:05:00.0", UID_A, &p, why, sizeof(why)), 0);
 	assert_string_equal(p.router, "0-1");
 }
 
 static void refusals(void **state)
 {
-	struct egpu_eject_plan p;
-	char why[256];
+	static const struct refusal cases[] = {
+		{ "0000:77:00.0", NULL, -ENODEV, "0000:77:00.0 is not a PCI function egpuhp tracks" },
+		{ "0-7", NULL, -ENODEV, "neither a PCI function" },
+		{ "gpu0", NULL, -ENODEV, NULL },
+		{ "0-0", NULL, -EINVAL, "host router" },
+		{ "", NULL, -EINVAL, NULL },
+		{ NULL, NULL, -EINVAL, NULL },
+		{ "0000:05:00.0 ", NULL, -ENODEV, NULL },
+		{ "0000:05:00.00", NULL, -ENODEV, NULL },
+	};
+	size_t i;
 
-	assert_int_equal(plan("0000:77:00.0", NULL, &p, why, sizeof(why)), -ENODEV);
-	assert_non_null(strstr(why, "0000:77:00.0 is not a PCI function egpuhp tracks"));
-	assert_int_equal(plan("0-7", NULL, &p, why, sizeof(why)), -ENODEV);
-	assert_non_null(strstr(why, "neither a PCI function"));
-	assert_int_equal(plan("gpu0", NULL, &p, why, sizeof(why)), -ENODEV);
-	assert_int_equal(plan("0-0", NULL, &p, why, sizeof(why)), -EINVAL);
-	assert_non_null(strstr(why, "host router"));
-	assert_int_equal(plan("", NULL, &p, why, sizeof(why)), -EINVAL);
-	assert_int_equal(plan(NULL, NULL, &p, why, sizeof(why)), -EINVAL);
-	assert_int_equal(plan("0000:05:00.0 ", NULL, &p, why, sizeof(why)), -ENODEV);
-	assert_int_equal(plan("0000:05:00.00", NULL, &p, why, sizeof(why)), -ENODEV);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		refused(&cases[i]);
 }
 
 static void router_without_known_functions(void **state)
@@ -224,10 +239,9 @@ static void router_without_known_functions(void **state)
 
 	for (i = 0; i < n_devs; i++)
 		devs[i].router_uid[0] = '\0';
-	assert_int_equal(plan("0-1", NULL, &p, why, sizeof(why)), -ENODEV);
-	assert_non_null(strstr(why, "--router 0-1"));
+	refused(&(struct refusal){ "0-1", NULL, -ENODEV, "--router 0-1" });
 	/* not even with --router: de-authorizing would yank what is behind it */
-	assert_int_equal(plan("0-1", "0-1", &p, why, sizeof(why)), -ENODEV);
+	refused(&(struct refusal){ "0-1", "0-1", -ENODEV, NULL });
 	/* by PCI address with --router: the way to go */
 	assert_int_equal(plan("0000:05:00.0", "0-1", &p, why, sizeof(why)), 0);
 	assert_int_equal(p.n_fn, 2);

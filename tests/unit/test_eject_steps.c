@@ -139,19 +139,33 @@ static void user(int pid, const char *comm, enum gw_node_kind kind, const char *
 	u->checkpointable = checkpointable;
 }
 
-/* Run steps 2-4 and the report; returns the text, rc in *rc. */
-static char *run(const struct egpu_eject_opts *o, struct egpu_eject_result *res, int *rc)
+/* Run steps 2-4 through ops and the report on res as it is; the text, rc in *rc. */
+static char *run_ops(const struct egpu_eject_ops *ops, const struct egpu_eject_opts *o,
+		     struct egpu_eject_result *res, int *rc)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
 
 	assert_non_null(out);
-	egpu_eject_result_init(res);
-	*rc = egpu_eject_run(&plan, o, &fake_ops, NULL, res, out);
+	*rc = egpu_eject_run(&plan, o, ops, NULL, res, out);
 	egpu_eject_report(&plan, o, res, out);
 	fclose(out);
 	return text;
+}
+
+/* The same with the fake effects, from a fresh result. */
+static char *run(const struct egpu_eject_opts *o, struct egpu_eject_result *res, int *rc)
+{
+	egpu_eject_result_init(res);
+	return run_ops(&fake_ops, o, res, rc);
+}
+
+/* The plan's group has a second head, 0000:06:00.0, removed after the first. */
+static void second_head(void)
+{
+	plan.n_head = 2;
+	snprintf(plan.head[1], sizeof(plan.head[1]), "0000:06:00.0");
 }
 
 static void no_workloads_full_flow(void **state)
@@ -334,8 +348,7 @@ static void later_heads_already_gone_are_fine(void **state)
 	char *t;
 	int rc;
 
-	plan.n_head = 2;
-	snprintf(plan.head[1], sizeof(plan.head[1]), "0000:06:00.0");
+	second_head();
 	fk.eject_err[1] = -ENODEV;	/* went with the first one */
 	t = run(&o, &res, &rc);
 	assert_int_equal(rc, 0);
@@ -343,8 +356,7 @@ static void later_heads_already_gone_are_fine(void **state)
 	free(t);
 	/* but a real failure of a later one is partial removal */
 	setup(state);
-	plan.n_head = 2;
-	snprintf(plan.head[1], sizeof(plan.head[1]), "0000:06:00.0");
+	second_head();
 	fk.eject_err[1] = -EBUSY;
 	t = run(&o, &res, &rc);
 	assert_int_equal(rc, 1);
@@ -459,15 +471,11 @@ static void gpuwork_checkpoints_before_removal(void **state)
 	struct egpu_eject_ops ops = gw_ops();
 	struct egpu_eject_opts o = { 0 };
 	struct egpu_eject_result res;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
+	char *text;
 	int rc;
 
 	egpu_eject_result_init(&res);
-	rc = egpu_eject_run(&plan, &o, &ops, NULL, &res, out);
-	egpu_eject_report(&plan, &o, &res, out);
-	fclose(out);
+	text = run_ops(&ops, &o, &res, &rc);
 	assert_int_equal(rc, 0);
 	assert_int_equal(fake_cuda.proc[0].state, GW_CU_STATE_CHECKPOINTED);
 	assert_non_null(strstr(fake_cuda.log, "ckpt"));
@@ -484,18 +492,13 @@ static void gpuwork_vm_refuses(void **state)
 	struct egpu_eject_ops ops = gw_ops();
 	struct egpu_eject_opts o = { 0 };
 	struct egpu_eject_result res;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out;
+	char *text;
 	int rc;
 
 	gwt_mkdir(root, "sys/kernel/iommu_groups/3/devices/0000:01:00.0");
 	gwt_fake_proc(root, 300, "qemu", vm);
-	out = open_memstream(&text, &len);
 	egpu_eject_result_init(&res);
-	rc = egpu_eject_run(&plan, &o, &ops, NULL, &res, out);
-	egpu_eject_report(&plan, &o, &res, out);
-	fclose(out);
+	text = run_ops(&ops, &o, &res, &rc);
 	assert_int_equal(rc, 1);
 	/* the CUDA process was not checkpointed for an eject that cannot happen */
 	assert_int_equal(fake_cuda.proc[0].state, GW_CU_STATE_RUNNING);
@@ -509,16 +512,12 @@ static void gpuwork_checkpoint_error_keeps_gpu(void **state)
 	struct egpu_eject_ops ops = gw_ops();
 	struct egpu_eject_opts o = { 0 };
 	struct egpu_eject_result res;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
+	char *text;
 	int rc;
 
 	fake_cuda_inject(FAKE_CU_CHECKPOINT, GW_CU_OUT_OF_MEMORY);
 	egpu_eject_result_init(&res);
-	rc = egpu_eject_run(&plan, &o, &ops, NULL, &res, out);
-	egpu_eject_report(&plan, &o, &res, out);
-	fclose(out);
+	text = run_ops(&ops, &o, &res, &rc);
 	assert_int_equal(rc, 1);
 	assert_string_equal(fk.log, "");	/* never asked the module */
 	assert_int_equal(res.stopped_at, EGPU_EJECT_EVACUATE);
@@ -537,10 +536,8 @@ static void fake_libcuda_snapshot_member_left_out_of_tree_checkpoint(void **stat
 	struct egpu_eject_ops ops = gw_ops();
 	struct egpu_eject_opts o = { 0 };
 	struct egpu_eject_result res;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
 	const char *lock;
+	char *text;
 	int rc;
 
 	gwt_fake_proc_family(root, 100, "trainer", 1, 99, "/user.slice/s.scope");
@@ -554,9 +551,7 @@ static void fake_libcuda_snapshot_member_left_out_of_tree_checkpoint(void **stat
 	res.n_snap = 1;
 	res.snap[0].pid = 100;
 	res.snap[0].final = true;
-	rc = egpu_eject_run(&plan, &o, &ops, NULL, &res, out);
-	egpu_eject_report(&plan, &o, &res, out);
-	fclose(out);
+	text = run_ops(&ops, &o, &res, &rc);
 	assert_int_equal(rc, 0);
 	assert_int_equal(fake_cuda.proc[0].state, GW_CU_STATE_RUNNING);	/* 100 */
 	assert_int_equal(fake_cuda.proc[1].state, GW_CU_STATE_CHECKPOINTED);

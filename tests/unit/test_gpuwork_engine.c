@@ -680,19 +680,28 @@ static void evacuate_gpu(void **state)
 }
 
 /* The helper process path: same verbs, answered over the helper's socket. */
-static void through_helper(void **state)
+/* gw_dispatch() of verb v (the helper process when not in-process); its output. */
+static char *dispatched(const char *v, int argc, char **argv, bool json, int *rc)
 {
 	char *text = NULL;
 	size_t len = 0;
-	FILE *out;
+	FILE *out = open_memstream(&text, &len);
+
+	assert_non_null(out);
+	*rc = gw_dispatch(v, argc, argv, out, json);
+	fclose(out);
+	return text;
+}
+
+static void through_helper(void **state)
+{
+	char *text;
 	int rc;
 	char *argv[1] = { (char *)"100" };
 
 	setenv("EGPUHP_GW_IDLE_MS", "2000", 1);
 	gw_set_inprocess(false);
-	out = open_memstream(&text, &len);
-	rc = gw_dispatch("checkpoint", 1, argv, out, true);
-	fclose(out);
+	text = dispatched("checkpoint", 1, argv, true, &rc);
 	assert_int_equal(rc, GW_OK);
 	assert_non_null(strstr(text, "\"ok\":true"));
 	free(text);
@@ -700,17 +709,11 @@ static void through_helper(void **state)
 	 * The helper's fake driver (a forked copy) now holds the state;
 	 * restore through the same helper.
 	 */
-	text = NULL;
-	out = open_memstream(&text, &len);
-	rc = gw_dispatch("restore", 1, argv, out, true);
-	fclose(out);
+	text = dispatched("restore", 1, argv, true, &rc);
 	assert_int_equal(rc, GW_OK);
 	assert_non_null(strstr(text, "\"state_after\":\"running\""));
 	free(text);
-	text = NULL;
-	out = open_memstream(&text, &len);
-	rc = gw_dispatch("bogus", 0, NULL, out, false);
-	fclose(out);
+	text = dispatched("bogus", 0, NULL, false, &rc);
 	assert_int_equal(rc, GW_USAGE);
 	free(text);
 	gw_shutdown();

@@ -32,48 +32,13 @@
 #include "common/log.h"
 #include "egpud/egpud.h"
 #include "helpers/eject_requester.h"
+#include "helpers/eject_worker_stubs.h"
 #include "helpers/gw_fake.h"
 #include "helpers/log_capture.h"
+#include "helpers/watcher_client.h"
 
 #define GPU	"0000:01:00.0"
 #define SESSION	"/user.slice/user-1000.slice/session-2.scope"
-
-/* --- stubs of main.c, records.c, hooks.c --- */
-static uint64_t clock_ms = 1000;
-static pid_t child_pid;
-
-uint64_t egpud_now_ms(void)
-{
-	return clock_ms;
-}
-
-void egpud_records_annotate(struct egpud *d)
-{
-}
-
-int egpud_child_add_worker(struct egpud *d, pid_t pid, enum egpud_child_kind kind,
-			   const char *what, unsigned int timeout_s, int fd)
-{
-	child_pid = pid;
-	return 0;
-}
-
-void egpud_child_reply_json(struct egpud *d, pid_t pid, const char *verb)
-{
-}
-
-void egpud_child_setup_signals(void)
-{
-}
-
-/* strategy.c's, tested in test_strategy.c */
-void egpud_strategy_client_final(struct egpud *dd, const struct egpud_client *c)
-{
-}
-
-void egpud_strategy_client_ack(struct egpud *dd, const struct egpud_client *c)
-{
-}
 
 /* --- fixture --- */
 static struct egpud d;
@@ -151,24 +116,7 @@ static int teardown(void **state)
 /* A watcher connection of process pid (as accept() fills it in), uid unprivileged. */
 static struct egpud_client *watcher(pid_t pid, const char *filter, int *peer)
 {
-	struct egpud_client *c = calloc(1, sizeof(*c));
-	int sv[2];
-	size_t i;
-
-	assert_non_null(c);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	c->fd = sv[0];
-	*peer = sv[1];
-	c->watching = true;
-	c->uid = 1000;
-	c->pid = pid;
-	c->starttime = 4242;	/* gwt_fake_proc's */
-	c->serial = ++d.client_serial;
-	snprintf(c->filter, sizeof(c->filter), "%s", filter);
-	for (i = 0; d.clients[i]; i++)
-		;
-	d.clients[i] = c;
-	return c;
+	return watcher_client(&d, pid, 1000, filter, peer);
 }
 
 /* The program sends text; egpud reads what arrived (the loop's wake-up). */
@@ -447,14 +395,16 @@ static char *requester_reply(int *status)
 	return eject_reply_read(requester[1], status);
 }
 
-static void finish_worker(void)
+/* train.py 301 watches GPU and has sent a (not final) snapshot; then GPU's eject begins. */
+static struct egpud_client *snapshotting_watcher_then_eject(int *peer)
 {
-	int st;
+	struct egpud_client *c = watcher(301, GPU, peer);
 
-	assert_true(child_pid > 0);
-	assert_int_equal(waitpid(child_pid, &st, 0), child_pid);
-	egpud_eject_reaped(&d, child_pid, st);
-	assert_null(d.eject);
+	assert_int_equal(say(c, *peer, "snapshot bytes=9500000000 buffers=12 taken-ns=5 "
+			     "interval-ms=0\n"), 0);
+	assert_int_equal(prepare("eject " GPU), 0);
+	egpud_eject_begin(&d, requester[0]);
+	return c;
 }
 
 static void fake_libcuda_eject_waits_for_final_then_skips_checkpoint(void **state)
@@ -463,11 +413,7 @@ static void fake_libcuda_eject_waits_for_final_then_skips_checkpoint(void **stat
 	int peer, status;
 	char *s;
 
-	c = watcher(301, GPU, &peer);
-	assert_int_equal(say(c, peer, "snapshot bytes=9500000000 buffers=12 taken-ns=5 "
-			     "interval-ms=0\n"), 0);
-	assert_int_equal(prepare("eject " GPU), 0);
-	egpud_eject_begin(&d, requester[0]);
+	c = snapshotting_watcher_then_eject(&peer);
 	assert_non_null(strstr(peer_read(peer), "event leaving " GPU " 0 orderly,requested"));
 	/* the final snapshot alone does not end the wait: the ack does */
 	clock_ms += 120;
@@ -493,7 +439,7 @@ static void fake_libcuda_eject_waits_for_final_then_skips_checkpoint(void **stat
 			       "after LEAVING (no driver checkpoint)"));
 	assert_non_null(strstr(s, "restore with: egpuctl restore 302"));
 	assert_null(strstr(s, "egpuctl restore 301"));
-	finish_worker();
+	eject_worker_finish(&d);
 	close(peer);
 }
 
@@ -503,11 +449,7 @@ static void fake_libcuda_grace_expiry_falls_back_to_checkpoint(void **state)
 	int peer, status;
 	char *s;
 
-	c = watcher(301, GPU, &peer);
-	assert_int_equal(say(c, peer, "snapshot bytes=9500000000 buffers=12 taken-ns=5 "
-			     "interval-ms=0\n"), 0);
-	assert_int_equal(prepare("eject " GPU), 0);
-	egpud_eject_begin(&d, requester[0]);
+	c = snapshotting_watcher_then_eject(&peer);
 	clock_ms += 3000;
 	egpud_eject_tick(&d);
 	assert_true(child_pid > 0);
@@ -520,7 +462,7 @@ static void fake_libcuda_grace_expiry_falls_back_to_checkpoint(void **state)
 	assert_non_null(strstr(s, "pid 301: protects itself by snapshots but no final snapshot "
 			       "within the grace period (3000 ms): driver checkpoint instead"));
 	assert_non_null(strstr(s, "restore with: egpuctl restore 301"));
-	finish_worker();
+	eject_worker_finish(&d);
 	close(peer);
 }
 
@@ -544,7 +486,7 @@ static void fake_libcuda_ack_without_final_is_checkpointed_json(void **state)
 	s = requester_reply(&status);
 	assert_non_null(strstr(s, "\"snapshots\":[{\"pid\":301,\"outcome\":\"checkpoint\","
 			       "\"reason\":\"acked without a final snapshot\"}]"));
-	finish_worker();
+	eject_worker_finish(&d);
 	close(peer);
 }
 

@@ -32,6 +32,7 @@
 #include "helpers/egpud_loop_stubs.h"
 #include "helpers/gw_fake.h"
 #include "helpers/log_capture.h"
+#include "helpers/watcher_client.h"
 
 #define GIB	(1ULL << 30)
 #define S	1000ULL
@@ -179,17 +180,23 @@ static void fake_libcuda_lazy_does_nothing(void **state)
 	assert_int_equal(egpud_strategy_timeout_ms(&d), -1);	/* idle: no AER timer */
 }
 
+/* What an eager strategy logs on one warning of devs[0], its evacuation done. */
+static const char *eager_warning(enum egpud_warning w, const char *why)
+{
+	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
+	log_capture_start(root);
+	egpud_strategy_warn(&d, &devs[0], w, why);
+	egpud_jobs_wait(&d);
+	return log_capture_end();
+}
+
 static void fake_libcuda_eager_evacuates_to_host(void **state)
 {
 	struct gw_record rec;
 	const char *log;
 	char *leaving, *after;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_WATCHDOG, "not answering");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_WATCHDOG, "not answering");
 	assert_non_null(strstr(log, "strategy eager: first warning: evacuating to host"));
 	assert_non_null(strstr(log, "evacuated: checkpointed to host memory"));
 	/* watchers: LEAVING with the reason first, then CHECKPOINTED to host */
@@ -215,12 +222,8 @@ static void fake_libcuda_same_chip_picks_a_gpu(void **state)
 {
 	const char *log;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
 	cfg->workloads.evacuate = EGPU_EVAC_SAME_CHIP;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_AER, "3 new correctable AER errors");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_AER, "3 new correctable AER errors");
 	assert_non_null(strstr(log, "evacuating to same-chip"));
 	assert_non_null(strstr(log, "evacuated: migrated to 0000:02:00.0"));
 	assert_non_null(strstr(told, "event migrated 0000:01:00.0 0 warning 0000:01:00.0 "
@@ -231,12 +234,8 @@ static void fake_libcuda_same_chip_without_gpu_falls_back_to_cpu(void **state)
 {
 	const char *log;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
 	cfg->workloads.evacuate = EGPU_EVAC_SAME_CHIP;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
 	assert_non_null(strstr(log, "(no GPU target: fall back to CPU)"));
 	assert_non_null(strstr(told, "event checkpointed 0000:01:00.0 0 warning 0000:01:00.0 "
 			       "to=host reason=no GPU target: fall back to CPU\n"));
@@ -246,12 +245,8 @@ static void fake_libcuda_failed_evacuation_leaves_work_running(void **state)
 {
 	const char *log;
 
-	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
 	fake_cuda.proc[0].fail[FAKE_CU_LOCK] = GW_CU_TIMEOUT;
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
-	egpud_jobs_wait(&d);
-	log = log_capture_end();
+	log = eager_warning(EGPUD_WARN_LINK, "link at 2500 Mb/s x4");
 	assert_non_null(strstr(log, "evacuation to host failed"));
 	assert_non_null(strstr(told, "event ready 0000:01:00.0 0 warning 0000:01:00.0 "
 			       "reason=evacuation failed: still on this GPU\n"));
@@ -406,29 +401,27 @@ static void router_warning_on_first_change_after_arrival(void **state)
 			       "Gb/s x2)"));
 }
 
-/* pid 500 protects itself by snapshots (a watcher of every GPU); 501 does not. */
-static struct egpud_client *protected_runner(int *peer)
+/*
+ * pid 500 protects itself by snapshots (a watcher of every GPU); 501 does
+ * not.  Then devs[0] gets a watchdog warning under the eager strategy,
+ * the log captured from there on.
+ */
+static struct egpud_client *warned_protected_runner(int *peer)
 {
 	static const char *const nodes[] = { "/dev/nvidiactl", "/dev/nvidia0", NULL };
 	static const char line[] = "snapshot bytes=9500000000 buffers=4 taken-ns=5 interval-ms=0\n";
-	struct egpud_client *c = calloc(1, sizeof(*c));
-	int sv[2];
+	struct egpud_client *c;
 
-	assert_non_null(c);
 	gwt_fake_proc(root, 501, "ollama_runner", nodes);
 	fake_cuda_add_proc(501, 0, 1 * GIB);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	c->fd = sv[0];
-	*peer = sv[1];
-	c->watching = true;
-	c->pid = 500;
-	c->starttime = 4242;	/* gwt_fake_proc's */
-	c->serial = 1;
-	d.clients[0] = c;
+	c = watcher_client(&d, 500, 0, "", peer);
+	assert_ptr_equal(d.clients[0], c);	/* drop_runner() empties slot 0 */
 	assert_int_equal(egpud_watcher_input(&d, c, line, sizeof(line) - 1), 0);
 	assert_true(egpud_snap_protects(c));
 	cfg->workloads.strategy = EGPU_STRATEGY_EAGER;
 	cfg->eject_grace_ms = 2000;
+	log_capture_start(root);
+	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_WATCHDOG, "not answering");
 	return c;
 }
 
@@ -449,9 +442,7 @@ static void fake_libcuda_final_snapshot_instead_of_checkpoint(void **state)
 	const char *log;
 	int peer;
 
-	c = protected_runner(&peer);
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_WATCHDOG, "not answering");
+	c = warned_protected_runner(&peer);
 	/* LEAVING went out; the evacuation waits for the final snapshot */
 	assert_non_null(strstr(told, "event leaving 0000:01:00.0 0 warning 0000:01:00.0 "
 			       "reason=watchdog: not answering\n"));
@@ -485,9 +476,7 @@ static void fake_libcuda_no_final_snapshot_is_checkpointed(void **state)
 	const char *log;
 	int peer;
 
-	c = protected_runner(&peer);
-	log_capture_start(root);
-	egpud_strategy_warn(&d, &devs[0], EGPUD_WARN_WATCHDOG, "not answering");
+	c = warned_protected_runner(&peer);
 	assert_false(egpud_jobs_running(&d));
 	now += 1999;
 	egpud_strategy_tick(&d);

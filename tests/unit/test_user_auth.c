@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "helpers/daemon_fixture.h"
 #include "helpers/egpud_loop_stubs.h"
 #include "helpers/file_tree.h"
 
@@ -78,22 +79,11 @@ static int auth(struct egpud *d, const char *name, bool requested, FILE *out)
 
 static struct egpud *new_daemon(const char *conf)
 {
-	struct egpud *d = calloc(1, sizeof(*d));
-	char err[256], text[1024];
+	char text[1024];
 
 	snprintf(text, sizeof(text), "[daemon]\nstore = %s\nsysfs = %s\n%s", store, sys_root,
 		 conf);
-	d->cfg = egpu_config_parse("t.conf", text, err, sizeof(err));
-	if (!d->cfg)
-		fail_msg("%s", err);
-	return d;
-}
-
-static void free_daemon(struct egpud *d)
-{
-	egpu_config_free(d->cfg);
-	free(d->tracker.devs);
-	free(d);
+	return daemon_fixture_new(text);
 }
 
 static int setup(void **state)
@@ -104,10 +94,7 @@ static int setup(void **state)
 	snprintf(sys_root, sizeof(sys_root), "%s/sys", root);
 	snprintf(store, sizeof(store), "%s/store", root);
 	egpu_sysfs_set_root(sys_root);
-	put("bus/thunderbolt/devices/domain0/security", "user");
-	put("bus/thunderbolt/devices/domain0/iommu_dma_protection", "0");
-	put("bus/thunderbolt/devices/0-0/unique_id", "host");
-	put("bus/thunderbolt/devices/0-0/authorized", "1");
+	file_tree_tb_domain(sys_root);
 	add_router("0-1", "aaaa-0001", "Razer");
 	hooks_authorized = hooks_denied = 0;
 	return egpu_store_init(store);
@@ -147,7 +134,7 @@ static void test_user_level_once(void **state)
 	/* the host router is never touched */
 	assert_int_equal(auth(d, "0-0", false, NULL), 0);
 	assert_int_equal(auth(d, "0-9", false, NULL), -ENOENT);
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void test_iommu_wait_then_request(void **state)
@@ -170,7 +157,7 @@ static void test_iommu_wait_then_request(void **state)
 	free(msg);
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "1");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void test_deny_refuses_requests(void **state)
@@ -181,7 +168,7 @@ static void test_deny_refuses_requests(void **state)
 	assert_int_equal(auth(d, "0-1", true, NULL), -EPERM);
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "0");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void test_secure_key_then_challenge(void **state)
@@ -211,7 +198,7 @@ static void test_secure_key_then_challenge(void **state)
 	assert_string_equal(buf, "2");
 	get("bus/thunderbolt/devices/0-1/key", buf, sizeof(buf));
 	assert_string_equal(buf, key);
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 /*
@@ -255,7 +242,7 @@ static void test_secure_bad_key_refuses(void **state)
 	assert_int_equal(auth(d, "0-1", false, NULL), 0);
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "1");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 /*
@@ -289,7 +276,7 @@ static void test_secure_rule_auto_needs_key(void **state)
 	assert_int_equal(auth(d, "0-1", false, NULL), 0);
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "2");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static bool decision_kept(const char *uid)
@@ -329,7 +316,7 @@ static void test_deauthorized_stays_across_restart(void **state)
 	assert_int_equal(egpu_tb_deauthorize("0-1"), 0);
 	egpud_auth_note_deauthorized(d, "0-1", "user");
 	assert_true(decision_kept("aaaa-0001"));
-	free_daemon(d);
+	daemon_fixture_free(d);
 
 	/* restarted: the start-up scan leaves it; so does a reload */
 	d = new_daemon(conf);
@@ -362,7 +349,7 @@ static void test_deauthorized_stays_across_restart(void **state)
 	/* unplugged and plugged in again while egpud was away: over */
 	put("bus/thunderbolt/devices/0-1/authorized", "0");
 	egpud_auth_note_deauthorized(d, "0-1", "user");
-	free_daemon(d);
+	daemon_fixture_free(d);
 	replug_0_1();
 	d = new_daemon(conf);
 	egpud_auth_prune_decisions(d);
@@ -371,7 +358,7 @@ static void test_deauthorized_stays_across_restart(void **state)
 	egpud_jobs_wait(d);
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "1");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 /*
@@ -393,7 +380,7 @@ static void test_decision_from_a_job_child(void **state)
 	assert_int_equal(auth(d, "0-1", false, NULL), 0);
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "0");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 /*
@@ -414,7 +401,7 @@ static void test_outside_deauthorization_kept(void **state)
 	/* a warning for the strategies: someone else de-authorized it */
 	assert_int_equal(stub_router_deauthorized, 1);
 	assert_string_equal(egpud_auth_state(d, "0-1")->held_by, "sysfs");
-	free_daemon(d);
+	daemon_fixture_free(d);
 	d = new_daemon("[authorization]\npolicy = auto\nowner = egpud\n");
 	egpud_auth_scan(d);
 	egpud_jobs_wait(d);
@@ -427,7 +414,7 @@ static void test_outside_deauthorization_kept(void **state)
 	/* news that is no longer true is ignored */
 	egpud_auth_saw_authorized(d, "0-1", 0);
 	assert_false(decision_kept("aaaa-0001"));
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void reload_daemon(struct egpud *d, const char *conf)
@@ -470,7 +457,7 @@ static void test_reload_reapplies_policy(void **state)
 	reload_daemon(d, "[authorization]\npolicy = auto\nowner = egpud\n");
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "0");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 /*
@@ -519,7 +506,7 @@ static void test_slow_router_does_not_stall_others(void **state)
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "2");
 	assert_int_equal(hooks_authorized, 2);
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void test_enrolled_policy(void **state)
@@ -537,7 +524,7 @@ static void test_enrolled_policy(void **state)
 	get("bus/thunderbolt/devices/0-1/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "1");
 	assert_string_equal(egpud_auth_state(d, "0-1")->reason, "policy auto (enrolled)");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void test_deauthorize_all(void **state)
@@ -596,7 +583,7 @@ static void test_deauthorize_all(void **state)
 	assert_int_equal(egpud_deauthorize_all(d, NULL), 1);
 	get("bus/thunderbolt/devices/0-3/authorized", buf, sizeof(buf));
 	assert_string_equal(buf, "0");
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 int main(void)

@@ -25,6 +25,7 @@
 #include "common/config.h"
 #include "common/sysfs.h"
 #include "egpud/egpud.h"
+#include "helpers/daemon_fixture.h"
 #include "helpers/egpud_loop_stubs.h"
 #include "helpers/gw_fake.h"
 
@@ -60,23 +61,11 @@ static int slow_boltd(void)
 
 static struct egpud *new_daemon(const char *group)
 {
-	struct egpud *d = calloc(1, sizeof(*d));
-	char err[256], text[512];
+	char text[512];
 
-	assert_non_null(d);
 	snprintf(text, sizeof(text), "[daemon]\nsysfs = %s\n%s%s\n", root,
 		 group ? "socket-group = " : "", group ? group : "");
-	d->cfg = egpu_config_parse("t.conf", text, err, sizeof(err));
-	if (!d->cfg)
-		fail_msg("%s", err);
-	return d;
-}
-
-static void free_daemon(struct egpud *d)
-{
-	egpu_config_free(d->cfg);
-	free(d->tracker.devs);
-	free(d);
+	return daemon_fixture_new(text);
 }
 
 /* the job has not answered: its pipe has nothing to read yet */
@@ -124,7 +113,7 @@ static void slow_group_lookup_does_not_block(void **state)
 	let_go();
 	egpud_job_wait(d, j);
 	assert_int_equal(d->admin_gid, 4242);
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void stale_group_answer_is_dropped(void **state)
@@ -149,7 +138,7 @@ static void stale_group_answer_is_dropped(void **state)
 	assert_int_equal(d->admin_gid, (gid_t)-1);	/* egpu's gid is not other's */
 	egpud_job_wait(d, cur);
 	assert_int_equal(d->admin_gid, 4343);
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void unknown_group_only_root(void **state)
@@ -163,13 +152,13 @@ static void unknown_group_only_root(void **state)
 	let_go();
 	egpud_job_wait(d, j);
 	assert_int_equal(d->admin_gid, (gid_t)-1);
-	free_daemon(d);
+	daemon_fixture_free(d);
 	/* no socket group: no lookup at all */
 	d = new_daemon(NULL);
 	egpud_admin_group_resolve(d);
 	assert_false(egpud_jobs_running(d));
 	assert_int_equal(d->admin_gid, (gid_t)-1);
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 static void slow_boltd_check_does_not_block(void **state)
@@ -187,7 +176,7 @@ static void slow_boltd_check_does_not_block(void **state)
 	let_go();
 	egpud_job_wait(d, j);
 	assert_true(d->boltd_running);	/* and the policy was re-applied (no routers here) */
-	free_daemon(d);
+	daemon_fixture_free(d);
 }
 
 int main(void)

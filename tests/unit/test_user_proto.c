@@ -111,12 +111,48 @@ static void test_verbs(void **state)
 	assert_true(egpud_verb_is_mutating("no-such-verb"));
 }
 
+/*
+ * A child connected to path: as we are, or (drop) as "nobody" holding the
+ * n supplementary groups (n 0: those it has).  Its accepted connection in
+ * *cfd, that connection's credentials in *peer.
+ */
+static pid_t peer_child(int lfd, const char *path, bool drop, const gid_t *groups, size_t n,
+			int *cfd, struct egpud_peer *peer)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		if (drop && ((n && setgroups(n, groups) < 0) || setgid(65534) < 0 ||
+			     setuid(65534) < 0))
+			_exit(2);
+		fd = egpud_connect(path);
+		if (fd >= 0)
+			pause();
+		_exit(1);
+	}
+	*cfd = accept(lfd, NULL, NULL);
+	assert_int_equal(egpud_peer_get(*cfd, peer), 0);
+	return pid;
+}
+
+static void peer_child_end(pid_t pid, int cfd)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(cfd);
+}
+
 /* A real peer: a child that drops to "nobody" and connects. */
 static void test_peer_credentials(void **state)
 {
 	char dir[] = "/tmp/egpu-sock-XXXXXX", path[128], why[200];
+	const gid_t one = 4242;
+	gid_t many[100];
 	struct egpud_peer peer;
-	int lfd, cfd, status;
+	int lfd, cfd, i;
 	pid_t pid;
 
 	lfd = unix_listener(dir, path, sizeof(path));
@@ -125,41 +161,18 @@ static void test_peer_credentials(void **state)
 	chmod(path, 0666);
 
 	/* ourselves */
-	pid = fork();
-	if (pid == 0) {
-		int fd = egpud_connect(path);
-
-		if (fd >= 0)
-			pause();
-		_exit(1);
-	}
-	cfd = accept(lfd, NULL, NULL);
-	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	pid = peer_child(lfd, path, false, NULL, 0, &cfd, &peer);
 	assert_int_equal(peer.uid, getuid());
 	assert_int_equal(peer.pid, pid);
 	if (getuid() == 0)
 		assert_true(egpud_peer_may_act(&peer, (gid_t)-1, NULL, why, sizeof(why)));
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	close(cfd);
+	peer_child_end(pid, cfd);
 
 	if (getuid() != 0) {
 		print_message("# not root: unprivileged peer part skipped\n");
 		goto out;
 	}
-	pid = fork();
-	if (pid == 0) {
-		int fd;
-
-		if (setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(2);
-		fd = egpud_connect(path);
-		if (fd >= 0)
-			pause();
-		_exit(1);
-	}
-	cfd = accept(lfd, NULL, NULL);
-	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	pid = peer_child(lfd, path, true, NULL, 0, &cfd, &peer);
 	assert_int_equal(peer.uid, 65534);
 	assert_int_equal(peer.gid, 65534);
 	assert_false(egpud_peer_may_act(&peer, (gid_t)-1, NULL, why, sizeof(why)));
@@ -168,62 +181,30 @@ static void test_peer_credentials(void **state)
 	assert_string_equal(why, "uid 65534 is neither root nor in group egpu");
 	/* the configured group (here its primary group) may act */
 	assert_true(egpud_peer_may_act(&peer, 65534, "nogroup", why, sizeof(why)));
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	close(cfd);
+	peer_child_end(pid, cfd);
 
 	/* a supplementary group the peer process holds (SO_PEERGROUPS) */
-	pid = fork();
-	if (pid == 0) {
-		gid_t g = 4242;
-		int fd;
-
-		if (setgroups(1, &g) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(2);
-		fd = egpud_connect(path);
-		if (fd >= 0)
-			pause();
-		_exit(1);
-	}
-	cfd = accept(lfd, NULL, NULL);
-	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	pid = peer_child(lfd, path, true, &one, 1, &cfd, &peer);
 	assert_int_equal(peer.ngroups, 1);
 	assert_int_equal(peer.groups[0], 4242);
 	assert_true(egpud_peer_may_act(&peer, 4242, "egpu", why, sizeof(why)));
 	assert_false(egpud_peer_may_act(&peer, 4343, "other", why, sizeof(why)));
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	close(cfd);
+	peer_child_end(pid, cfd);
 
 	/*
 	 * More supplementary groups than struct egpud_peer holds: the socket
 	 * is asked again (never the group database, which may block and
 	 * does not know the groups a process was given: nobody is in none)
 	 */
-	pid = fork();
-	if (pid == 0) {
-		gid_t g[100];
-		int i, fd;
-
-		for (i = 0; i < 100; i++)
-			g[i] = 5000 + (gid_t)i;
-		g[99] = 4242;
-		if (setgroups(100, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(2);
-		fd = egpud_connect(path);
-		if (fd >= 0)
-			pause();
-		_exit(1);
-	}
-	cfd = accept(lfd, NULL, NULL);
-	assert_int_equal(egpud_peer_get(cfd, &peer), 0);
+	for (i = 0; i < 100; i++)
+		many[i] = 5000 + (gid_t)i;
+	many[99] = 4242;
+	pid = peer_child(lfd, path, true, many, 100, &cfd, &peer);
 	assert_int_equal(peer.ngroups, EGPUD_PEER_MORE_GROUPS);
 	assert_true(egpud_peer_may_act(&peer, 4242, "egpu", why, sizeof(why)));
 	assert_true(egpud_peer_may_act(&peer, 5000, "first", why, sizeof(why)));
 	assert_false(egpud_peer_may_act(&peer, 4343, "other", why, sizeof(why)));
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	close(cfd);
+	peer_child_end(pid, cfd);
 out:
 	close(lfd);
 	unlink(path);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "helpers/daemon_fixture.h"
 #include "helpers/egpud_loop_stubs.h"
 #include "helpers/file_tree.h"
 
@@ -70,10 +71,7 @@ static int setup(void **state)
 	snprintf(sys_root, sizeof(sys_root), "%s/sys", root);
 	snprintf(store, sizeof(store), "%s/store", root);
 	egpu_sysfs_set_root(sys_root);
-	put("bus/thunderbolt/devices/domain0/security", "user");
-	put("bus/thunderbolt/devices/domain0/iommu_dma_protection", "0");
-	put("bus/thunderbolt/devices/0-0/unique_id", "host");
-	put("bus/thunderbolt/devices/0-0/authorized", "1");
+	file_tree_tb_domain(sys_root);
 	put("bus/thunderbolt/devices/0-1/unique_id", "aaaa-0001");
 	put("bus/thunderbolt/devices/0-1/vendor_name", "Razer \"Core\"\x01");
 	put("bus/thunderbolt/devices/0-1/vendor", "0x127");
@@ -122,14 +120,12 @@ static void test_envelope(void **state)
 
 static struct egpud *new_daemon(void)
 {
-	struct egpud *d = calloc(1, sizeof(*d));
-	char err[256], text[512];
+	char text[512];
+	struct egpud *d;
 
 	snprintf(text, sizeof(text), "[daemon]\nstore = %s\nsysfs = %s\n"
 		 "[authorization]\npolicy = manual\nowner = egpud\n", store, sys_root);
-	d->cfg = egpu_config_parse("t.conf", text, err, sizeof(err));
-	if (!d->cfg)
-		fail_msg("%s", err);
+	d = daemon_fixture_new(text);
 	d->config_path = "t.conf";
 	return d;
 }
@@ -202,8 +198,7 @@ static void test_status_and_info(void **state)
 	json_check(doc, "j['routers'][0]['user_decision'] == 'deauthorized' and "
 		   "j['routers'][0]['user_decision_by'] == 'user'");
 	free(doc);
-	egpu_config_free(d->cfg);
-	free(d);
+	daemon_fixture_free(d);
 }
 
 int main(void)

@@ -24,4 +24,13 @@ static inline void file_tree_put(const char *root, const char *rel, const char *
 	fclose(f);
 }
 
+/* Under sys_root: Thunderbolt domain0 in "user" security, no IOMMU DMA protection, host router 0-0. */
+static inline void file_tree_tb_domain(const char *sys_root)
+{
+	file_tree_put(sys_root, "bus/thunderbolt/devices/domain0/security", "user");
+	file_tree_put(sys_root, "bus/thunderbolt/devices/domain0/iommu_dma_protection", "0");
+	file_tree_put(sys_root, "bus/thunderbolt/devices/0-0/unique_id", "host");
+	file_tree_put(sys_root, "bus/thunderbolt/devices/0-0/authorized", "1");
+}
+
 #endif /* EGPU_TEST_FILE_TREE_H */

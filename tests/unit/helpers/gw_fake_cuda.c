@@ -132,18 +132,34 @@ static gw_cures f_lock(int pid, struct gw_cu_lock_args *a)
 	return GW_CU_SUCCESS;
 }
 
-static gw_cures f_checkpoint(int pid, struct gw_cu_plain_args *a)
+/*
+ * The start of a call that moves pid on from state from: logged, then the
+ * injected error, an unknown pid or another state refused; *pp its process.
+ */
+static gw_cures f_enter(int pid, enum fake_cuda_call c, const char *what, int from,
+			struct fake_cuda_proc **pp)
 {
 	struct fake_cuda_proc *p = find(pid);
-	int e = injected(FAKE_CU_CHECKPOINT, p);
+	int e = injected(c, p);
 
-	logc("ckpt");
+	logc(what);
+	*pp = p;
 	if (e)
 		return e;
 	if (!p)
 		return GW_CU_INVALID_VALUE;
-	if (p->state != GW_CU_STATE_LOCKED)
+	if (p->state != from)
 		return GW_CU_ILLEGAL_STATE;
+	return GW_CU_SUCCESS;
+}
+
+static gw_cures f_checkpoint(int pid, struct gw_cu_plain_args *a)
+{
+	struct fake_cuda_proc *p;
+	gw_cures e = f_enter(pid, FAKE_CU_CHECKPOINT, "ckpt", GW_CU_STATE_LOCKED, &p);
+
+	if (e)
+		return e;
 	if (p->managed)
 		return GW_CU_NOT_SUPPORTED;
 	p->state = GW_CU_STATE_CHECKPOINTED;
@@ -238,16 +254,11 @@ static gw_cures f_restore(int pid, struct gw_cu_restore_args *a)
 
 static gw_cures f_unlock(int pid, struct gw_cu_plain_args *a)
 {
-	struct fake_cuda_proc *p = find(pid);
-	int e = injected(FAKE_CU_UNLOCK, p);
+	struct fake_cuda_proc *p;
+	gw_cures e = f_enter(pid, FAKE_CU_UNLOCK, "unlock", GW_CU_STATE_LOCKED, &p);
 
-	logc("unlock");
 	if (e)
 		return e;
-	if (!p)
-		return GW_CU_INVALID_VALUE;
-	if (p->state != GW_CU_STATE_LOCKED)
-		return GW_CU_ILLEGAL_STATE;
 	p->state = GW_CU_STATE_RUNNING;
 	return GW_CU_SUCCESS;
 }
