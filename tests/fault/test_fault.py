@@ -689,8 +689,8 @@ def site_sweep(vm):
         sw.relearned += 1
         return sw.text != before
 
-    # (installing the ftrace hook walks every traceable function: KCOV's
-    # buffer may run over during a load, and then every site left is tried)
+    # (should KCOV's buffer run over during a load, as it did while the whole
+    # kernel was instrumented, every site left is tried)
     load_census = sw.census("module load", load, cleanup=(
         "cat /sys/module/egpuhp/sections/.text > /tmp/text.census; rmmod egpuhp"))
     sw.text = int(vm.sh("cat /tmp/text.census").strip(), 16)

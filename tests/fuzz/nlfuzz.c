@@ -81,7 +81,7 @@
 #define KCOV_ENABLE	_IO('c', 100)
 #define KCOV_TRACE_PC	0
 #define KCOV_WORDS	(1UL << 19)	/* one batch */
-#define KCOV_WORDS_ACTION (1UL << 21)	/* a module load: the loader's PCs too */
+#define KCOV_WORDS_ACTION (1UL << 21)	/* a module load: all of its init */
 
 #define BATCH_MAX	256	/* requests per sendmsg() at most */
 #define MSG_MAX		1024
