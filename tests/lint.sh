@@ -53,7 +53,7 @@ for k in $kernels; do
 	# A sparse that cannot parse the headers reports errors here instead.
 	for dir in "$work" ${work}/tests/vm/modules; do
 		[[ -f $dir/Kbuild ]] || continue
-		tests/vm/kernels.sh make "$k" M="$dir" W=1 C=1 KBUILD_CHECKSRC=1 modules >>"$log" 2>&1 ||
+		tests/vm/kernels.sh make "$k" M="$dir" -j"$(nproc)" W=1 C=1 KBUILD_CHECKSRC=1 modules >>"$log" 2>&1 ||
 			echo "make failed in $dir" >>"$log"
 	done
 	# Only diagnostics count: kbuild's progress lines and the BTF

@@ -126,11 +126,12 @@ def run_tap_program(tally, label, cmd, timeout, env=None):
 
 def stage_build(tally, kernels):
     # 1 h: a -debug flavour builds a kernel (about 5 min on 2 idle cores)
+    jobs = f"-j{os.cpu_count() or 1}"
     steps = [("build: kernels fetch", ["tests/vm/kernels.sh", "fetch"] + kernels, 3600),
-             ("build: userspace", ["make", "-C", "user", "all", "tests"], 900)]
+             ("build: userspace", ["make", jobs, "-C", "user", "all", "tests"], 900)]
     for mk in sorted(os.listdir(os.path.join(TOP, "tests"))):
         if os.path.isfile(os.path.join(TOP, "tests", mk, "Makefile")):
-            steps.append((f"build: tests/{mk}", ["make", "-C", f"tests/{mk}", "all"], 600))
+            steps.append((f"build: tests/{mk}", ["make", jobs, "-C", f"tests/{mk}", "all"], 600))
     for k in kernels:
         steps.append((f"build: modules {k}", ["tests/vm/build-modules.sh", k], 900))
     ok = True
@@ -190,18 +191,6 @@ def discover():
     return found
 
 
-# On the -debug flavours (lockdep, KASAN, kmemleak under TCG: several times
-# slower) "make check" runs the tests below; the rest of the suite there is
-# EGPUHP_DEBUG_SUITE=all.  Why not all by default: the 6.12 kernel's own nvme
-# driver reports "lock held when returning to user space" on a sysfs reset of
-# QEMU's nvme (tests/quirks, reproduced without egpuhp), which turns lockdep
-# off for the rest of that boot, and the whole suite there does not fit the
-# time budget of "make check" on 2 cores.  The fault-injection test runs its
-# per-site sweep here (each allocating call in egpuhp fails once); the full
-# sweep (every allocation of every action in turn) is "make fault-full".
-DEBUG_SUITE = ("tests/kmod/", "tests/vm/test_dock.py", "tests/fuzz/",
-               "tests/fault/test_fault.py")
-
 # Longest first, so that two jobs finish together: the real-system tier, the
 # debug kernel's runs, the socket fuzzer, then the rest in discovery order.
 def _weight(label):
@@ -216,7 +205,6 @@ def _weight(label):
 
 def stage_tests(tally, kernels, jobs, only):
     work = []
-    debug_all = os.environ.get("EGPUHP_DEBUG_SUITE") == "all"
     for rel, once in discover():
         if only and not re.search(only, rel):
             continue
@@ -225,12 +213,6 @@ def stage_tests(tally, kernels, jobs, only):
             work.append((rel, interp + [rel]))
         else:
             for k in kernels:
-                if (k.endswith("-debug") and not debug_all and
-                        not rel.startswith(DEBUG_SUITE)):
-                    tally.add("skip", f"{rel}[{k}]",
-                              "not in make check's debug-kernel subset "
-                              "(EGPUHP_DEBUG_SUITE=all runs it; see tests/runner.py)")
-                    continue
                 work.append((f"{rel}[{k}]", interp + [rel, "--kernel", k]))
     work.sort(key=lambda w: _weight(w[0]))
     # The netlink fuzzer's volume in make check: under TCG with KASAN and
