@@ -216,8 +216,9 @@ def stage_tests(tally, kernels, jobs, only):
                 work.append((f"{rel}[{k}]", interp + [rel, "--kernel", k]))
     work.sort(key=lambda w: _weight(w[0]))
     # The netlink fuzzer's volume in make check: under TCG with KASAN and
-    # lockdep the guest handles a few hundred messages a second, so the
-    # 1,000,000 of a full run (bench/RESULTS.md) do not fit here.
+    # lockdep one vCPU handles about 550 messages a second, so the
+    # 1,000,000 of "make fuzz-long" (half an hour of a core, bench/RESULTS.md)
+    # do not fit beside the rest of the suite in 60 minutes on 2 cores.
     os.environ.setdefault("EGPUHP_FUZZ_MESSAGES", "100000")
     timeout = int(os.environ.get("EGPUHP_TEST_TIMEOUT", "1500"))
     # Each VM is one TCG thread: run as many at once as there are cores.
