@@ -62,9 +62,10 @@ def main():
         "coverage_percent": cov.get("percent"), "coverage_lines": cov.get("lines"),
         "coverage_hit": cov.get("hit"), "coverage_per_file": cov.get("per_file"),
         "fault_failures_injected": fault.get("failures_injected"),
-        "fault_distinct_sites": fault.get("distinct_sites"),
-        "fault_static_alloc_sites": len(fault.get("static_alloc_sites", [])) or None,
-        "fault_static_alloc_sites_hit": len(fault.get("static_alloc_sites_hit", [])) or None,
+        # the per-site sweep: allocating call sites in egpuhp.ko, and those
+        # that failed once each (tests/fault/test_fault.py)
+        "fault_call_sites": fault.get("call_sites"),
+        "fault_call_sites_failed": fault.get("call_sites_failed"),
         "fault_problems": fault.get("problems"),
     }
     out = os.path.join(TOP, "bench", "results", "debug-kernel-%s.json" % args.kernel)
