@@ -125,7 +125,7 @@ def run_tap_program(tally, label, cmd, timeout, env=None):
 
 
 def stage_build(tally, kernels):
-    # 1 h: a -debug flavour builds a kernel (about 5 min on 2 idle cores)
+    # 1 h: a -debug flavour builds a kernel (610 s on 2 idle cores, bench/RESULTS.md)
     jobs = f"-j{os.cpu_count() or 1}"
     steps = [("build: kernels fetch", ["tests/vm/kernels.sh", "fetch"] + kernels, 3600),
              ("build: userspace", ["make", jobs, "-C", "user", "all", "tests"], 900)]
