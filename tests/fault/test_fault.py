@@ -607,11 +607,7 @@ def site_sweep(vm):
               "egpuhp-nlfuzz --fail-nth 1 --one RESET --dev %s --id %d > /tmp/pull.out 2>&1 & "
               "echo $! > /tmp/pull.pid"
               % (range_cmd(addr, addr + 1), edu, RESET_BUS))
-        # the settle sleep of egpuhp's bus step, not the ones inside the
-        # kernel's bus reset before it (the device answers again after those)
-        vm.wait_for("s=$(cat /proc/$(cat /tmp/pull.pid)/stack 2>/dev/null); "
-                    "case $s in *reset_slot*|*secondary_bus*) false;; *msleep*) true;; "
-                    "*) ! kill -0 $(cat /tmp/pull.pid) 2>/dev/null;; esac", timeout=120)
+        vm.wait_reset_settle("$(cat /tmp/pull.pid)")
         vm.yank("rp1", wait=False)
         vm.wait_for("! kill -0 $(cat /tmp/pull.pid) 2>/dev/null", timeout=120)
         out = vm.sh("cat /tmp/pull.out; %s; echo 100 > /sys/module/egpuhp/parameters/reset_settle_ms; "

@@ -49,11 +49,6 @@ DEADLINE = float(os.environ.get("EGPUHP_FUZZ_DEADLINE", "0"))
 # The unprivileged fuzzer's requests are cheap (refused early): it takes 40%.
 USER_SHARE = 0.4
 RELOAD_EVERY = 3        # churn cycles between module reloads
-# A yank can land while root's fuzzer has a RESET in its bus step: the
-# kernel's pciehp_reset_slot() then polls the vanished function for up to
-# 60 s (pci_dev_wait(), PCIE_RESET_READY_POLL_MS) with pciehp's reset_lock
-# held, and pciehp removes it after that (seen with two vCPUs).
-YANK_TIMEOUT = 150
 # The reset quirk of QEMU's edu (the plugged function): PM cycle, then a
 # bus reset, so that egpuhp's own sequence runs for RESET and sysfs resets.
 PARAMS = "track_hotplug=1 quirks=1234:11e8:egpuhp_reset=pm/bus"
@@ -155,7 +150,7 @@ def test_nlfuzz(vm):
         if plugged:
             # the kernel's reset path, served by egpuhp's hook when loaded
             churn.write("sysfs reset", "/sys/bus/pci/devices/%s/reset" % edu, "1")
-            vm.yank("rp1", timeout=YANK_TIMEOUT)
+            vm.yank("rp1", timeout=dock.PULL_IN_RESET_TIMEOUT)
         else:
             vm.plug("rp1", kind="fn")
             edu = vm.port("rp1").devices[0].bdf

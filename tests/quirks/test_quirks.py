@@ -49,6 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
 
+import dock  # noqa: E402
 from dock import Dock, DockError  # noqa: E402
 import egpuctl_json  # noqa: E402
 
@@ -679,18 +680,23 @@ def sequences(vm, q, t, nb, vb):
     vm.unload_module("egpuhp")
 
 
-def pulled(vm, q, t, bdf, port, method, started_want, got_want, name):
+def pulled(vm, q, t, bdf, port, method, started_want, got_want, name, in_settle=False):
     """Start an egpuhp reset of BDF (METHOD) in the background, pull the
-    cable of PORT once STARTED_WANT (the reset events so far) is seen, and
-    check that the reset ends with GOT_WANT (its events) and that the
-    surprise removal goes through after it."""
+    cable of PORT once STARTED_WANT (the reset events so far) is seen (and,
+    with IN_SETTLE, the bus step sleeps in its settle), and check that the
+    reset ends with GOT_WANT (its events) and that the surprise removal
+    goes through after it."""
     seq = q.last_seq()
-    q.sh("rm -f /tmp/pulled.json; (egpuctl --json reset %s --method %s > /tmp/pulled.json 2>&1;"
+    q.sh("rm -f /tmp/pulled.json /tmp/pulled.pid; (egpuctl --json reset %s --method %s"
+         " > /tmp/pulled.json 2>&1 & echo $! > /tmp/pulled.pid; wait $!;"
          " echo rc=$? >> /tmp/pulled.json) < /dev/null > /dev/null 2>&1 &" % (bdf, method))
     evs = q.wait_events(bdf, [started_want[-1][0]], seq)
     started = q.resets(evs) == started_want
+    if in_settle:
+        vm.wait_reset_settle("$(cat /tmp/pulled.pid)")
     vm.yank(port, wait=False, timeout=60)
-    evs = q.wait_events(bdf, ["reset-end", "pci-remove"], seq, timeout=30)
+    evs = q.wait_events(bdf, ["reset-end", "pci-remove"], seq,
+                        timeout=dock.PULL_IN_RESET_TIMEOUT)
     try:
         vm.wait_for("grep -q rc= /tmp/pulled.json", timeout=30)
         vm.wait_gone([bdf], timeout=30)
@@ -737,13 +743,17 @@ def pulled_bus(vm, q, t, nb):
     needs a port without an attention button: QEMU's root ports have one,
     Slot Control reads 0x01f1 here, so pciehp enables neither presence nor
     link events on them and learns of a pull from the command-completed
-    interrupt of the pull's own write.)"""
+    interrupt of the pull's own write.)  The pull is aimed at the settle
+    sleep after the kernel's bus reset: one inside pciehp_reset_slot() waits
+    for the kernel to give up on the function first (PULL_IN_RESET_TIMEOUT,
+    dock.py), with the same outcome."""
     q.sh("echo %s > /sys/bus/pci/drivers/nvme/unbind" % nb)
     q.sh("echo 3000 > /sys/module/egpuhp/parameters/reset_settle_ms")
     pulled(vm, q, t, nb, "rp1", "bus",
            [("reset-begin", "bus", 0, 0)],
            [("reset-begin", "bus", 0, 0), ("reset-end", "bus", 0, None)],
-           "cable pulled during a bus reset: the reset fails, the surprise removal goes through")
+           "cable pulled during a bus reset: the reset fails, the surprise removal goes through",
+           in_settle=True)
     q.sh("echo 100 > /sys/module/egpuhp/parameters/reset_settle_ms")
 
 

@@ -91,6 +91,16 @@ KINDS = {
 ENCLOSURE_SLOT = 20
 ROOT_PORT_ADDR = 0x10
 
+# How long to wait for the end of a reset a cable pull landed in.  A pull
+# inside pciehp_reset_slot(), between the secondary bus reset and the
+# kernel's first read of the function after it, is not acted on until the
+# kernel has polled the vanished function for up to 60 s
+# (pci_bridge_wait_for_secondary_bus() -> pci_dev_wait(),
+# PCIE_RESET_READY_POLL_MS): pciehp holds its reset_lock for the whole
+# reset, so it cannot mark the function disconnected meanwhile.  Seen on
+# 6.1 and 6.12-debug; the margin is for a loaded two-core machine.
+PULL_IN_RESET_TIMEOUT = 150
+
 
 class DockError(Exception):
     pass
@@ -656,6 +666,16 @@ class Dock:
     def guest_has(self, bdf):
         rc, _ = self.run("test -e /sys/bus/pci/devices/%s" % bdf)
         return rc == 0
+
+    def wait_reset_settle(self, pid, timeout=120):
+        """Waits until task PID (a number or a shell expression) sleeps in the
+        settle msleep() of egpuhp's bus step (reset_settle_ms), past the
+        kernel's bus reset before it, or has ended.  A cable pull aimed there
+        lands after the kernel has read the function again, so pciehp acts on
+        it at once (PULL_IN_RESET_TIMEOUT says what happens otherwise)."""
+        self.wait_for("s=$(cat /proc/%s/stack 2>/dev/null); "
+                      "case $s in *reset_slot*|*secondary_bus*) false;; *msleep*) true;; "
+                      "*) ! kill -0 %s 2>/dev/null;; esac" % (pid, pid), timeout=timeout)
 
     def wait_gone(self, bdfs, timeout=20):
         if bdfs:
