@@ -97,8 +97,9 @@ ROOT_PORT_ADDR = 0x10
 # kernel has polled the vanished function for up to 60 s
 # (pci_bridge_wait_for_secondary_bus() -> pci_dev_wait(),
 # PCIE_RESET_READY_POLL_MS): pciehp holds its reset_lock for the whole
-# reset, so it cannot mark the function disconnected meanwhile.  Seen on
-# 6.1 and 6.12-debug; the margin is for a loaded two-core machine.
+# reset, so it cannot mark the function disconnected meanwhile.  Seen in
+# 6.12-debug's console (test_quirks, test_nlfuzz); 6.1 failed test_quirks
+# the same way in CI.  The margin is for a loaded two-core machine.
 PULL_IN_RESET_TIMEOUT = 150
 
 
